@@ -1,0 +1,29 @@
+// <weft/weft.hpp>: all of weft.
+//
+// weft brings Python's asyncio patterns to C++20 coroutines on a work-stealing thread pool:
+//
+//   #include <weft/weft.hpp>
+//   using namespace std::chrono_literals;
+//
+//   weft::task<int> fetch(int id) { co_await weft::sleep(100ms); co_return id * 2; }
+//
+//   weft::task<int> async_main() {
+//     auto [a, b] = co_await weft::gather(fetch(1), fetch(2));   // both at once: 100 ms
+//     co_return a + b;
+//   }
+//
+//   int main() { return weft::run(async_main()) == 6 ? 0 : 1; }
+//
+// The layers, each including only those below it: net (sockets, HTTP; to come), primitives
+// (gather and the synchronization and stream types), scheduler (tasks, the runtime, timers).
+#pragma once
+
+#include <weft/primitives/gather.hpp>
+#include <weft/primitives/outcome.hpp>
+#include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/io.hpp>
+#include <weft/scheduler/join_handle.hpp>
+#include <weft/scheduler/runtime.hpp>
+#include <weft/scheduler/sleep.hpp>
+#include <weft/scheduler/spawn.hpp>
+#include <weft/scheduler/task.hpp>

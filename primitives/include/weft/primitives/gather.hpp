@@ -1,0 +1,230 @@
+// weft/primitives/gather.hpp: weft::gather, Python's asyncio.gather.
+//
+//   auto [user, posts] = co_await weft::gather(fetch_user(id), fetch_posts(id));   // a tuple
+//   std::vector<page> pages = co_await weft::gather(std::move(fetches));           // a vector
+//   auto results = co_await weft::gather(weft::return_exceptions, std::move(fetches));
+//
+// Every child is spawned at once and runs concurrently on the pool; the results come back in
+// argument order (a child returning void gives std::monostate). gather always waits for every
+// child before it returns or throws, so no child outlives the call and children may borrow from
+// the caller's frame. If children fail, gather rethrows the exception of the first one to fail
+// (in time), after all have finished; with weft::return_exceptions it throws nothing and returns an
+// outcome<T> per child instead.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <weft/primitives/outcome.hpp>
+#include <weft/scheduler/join_handle.hpp>
+#include <weft/scheduler/spawn.hpp>
+#include <weft/scheduler/task.hpp>
+
+namespace weft {
+
+struct return_exceptions_t {
+  explicit return_exceptions_t() = default;
+};
+// Tag: gather returns an outcome per child instead of throwing.
+inline constexpr return_exceptions_t return_exceptions{};
+
+namespace detail {
+
+template <class T>
+using gather_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+// Waits until every child of a gather finished. One countdown for the whole gather, one small
+// waiter per child (registered as that child's join_waiter), all in the gather coroutine's frame.
+//
+// Invariant: `remaining` starts at children + 1. Each child's completion takes one; the awaiter
+// takes the last one after it registered every child, so the gather cannot be resumed while it is
+// still registering. Whoever takes the count to zero resumes (or does not suspend) the gather.
+class gather_countdown {
+ public:
+  static constexpr std::size_t none = static_cast<std::size_t>(-1);
+
+  explicit gather_countdown(std::size_t children)
+      : waiters_(children), remaining_(children + 1) {
+    for (std::size_t i = 0; i < children; ++i) {
+      waiters_[i].notify = &child_done;
+      waiters_[i].countdown = this;
+      waiters_[i].index = i;
+    }
+  }
+
+  // The awaitable that registers on `headers` (the children's task headers, in order).
+  auto wait_all(std::vector<task_header*> headers) {
+    struct awaiter {
+      gather_countdown* self;
+      std::vector<task_header*> headers;
+      [[nodiscard]] bool await_ready() const noexcept { return false; }
+      bool await_suspend(std::coroutine_handle<> parent) noexcept {
+        self->parent_ = parent;
+        for (std::size_t i = 0; i < headers.size(); ++i) self->attach(i, headers[i]);
+        // Ordering: acq_rel; if this is the last count, acquire makes every child's result
+        // visible before the gather continues without suspending.
+        return self->remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1;
+      }
+      void await_resume() const noexcept {}
+    };
+    return awaiter{this, std::move(headers)};
+  }
+
+  // Index of the first child to fail, or `none`.
+  [[nodiscard]] std::size_t first_failure() const noexcept {
+    return first_failure_.load(std::memory_order_acquire);
+  }
+
+ private:
+  struct child_waiter : join_waiter {
+    gather_countdown* countdown = nullptr;
+    std::size_t index = 0;
+  };
+
+  void attach(std::size_t index, task_header* child) noexcept {
+    std::uintptr_t expected = 0;
+    // Ordering: release publishes the waiter to the child's completer (see join_handle.hpp).
+    if (child->state.compare_exchange_strong(
+            expected, reinterpret_cast<std::uintptr_t>(static_cast<join_waiter*>(&waiters_[index])),
+            std::memory_order_release, std::memory_order_acquire)) {
+      return;
+    }
+    // Finished before we got here: count it now.
+    record(index, child);
+    remaining_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  void record(std::size_t index, task_header* child) noexcept {
+    if (child->exception) {
+      std::size_t expected = none;
+      first_failure_.compare_exchange_strong(expected, index, std::memory_order_acq_rel);
+    }
+  }
+
+  static std::coroutine_handle<> child_done(join_waiter* waiter, task_header* child) noexcept {
+    auto* self = static_cast<child_waiter*>(waiter);
+    gather_countdown* countdown = self->countdown;
+    countdown->record(self->index, child);
+    if (countdown->remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      return countdown->parent_;
+    }
+    return std::noop_coroutine();
+  }
+
+  std::vector<child_waiter> waiters_;
+  std::atomic<std::size_t> remaining_;
+  std::atomic<std::size_t> first_failure_{none};
+  std::coroutine_handle<> parent_;
+};
+
+template <class T>
+gather_value_t<T> take_gathered(join_handle<T>& handle) {
+  if constexpr (std::is_void_v<T>) {
+    handle.take_result();
+    return {};
+  } else {
+    return handle.take_result();
+  }
+}
+
+template <class T>
+outcome<T> take_outcome(join_handle<T>& handle) {
+  try {
+    if constexpr (std::is_void_v<T>) {
+      handle.take_result();
+      return outcome<T>::success();
+    } else {
+      return outcome<T>::success(handle.take_result());
+    }
+  } catch (...) {
+    return outcome<T>::failure(std::current_exception());
+  }
+}
+
+template <class... Ts, std::size_t... I>
+std::vector<task_header*> headers_of(std::tuple<join_handle<Ts>...>& handles,
+                                     std::index_sequence<I...>) {
+  return {std::get<I>(handles).header()...};
+}
+
+template <class T>
+std::vector<task_header*> headers_of(std::vector<join_handle<T>>& handles) {
+  std::vector<task_header*> headers;
+  headers.reserve(handles.size());
+  for (auto& handle : handles) headers.push_back(handle.header());
+  return headers;
+}
+
+}  // namespace detail
+
+// Runs the children concurrently and returns their values as a tuple, in argument order.
+template <class... Ts>
+task<std::tuple<detail::gather_value_t<Ts>...>> gather(task<Ts>... children) {
+  std::tuple<join_handle<Ts>...> handles{spawn(std::move(children))...};
+  detail::gather_countdown countdown(sizeof...(Ts));
+  co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Ts...>{}));
+  if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
+    std::exception_ptr error;
+    std::size_t index = 0;
+    std::apply([&](auto&... h) { ((index++ == failed ? void(error = h.header()->exception) : void()), ...); },
+               handles);
+    std::rethrow_exception(error);
+  }
+  co_return std::apply(
+      [](auto&... h) {
+        return std::tuple<detail::gather_value_t<Ts>...>{detail::take_gathered(h)...};
+      },
+      handles);
+}
+
+// Runs the children concurrently; each result is an outcome (value or exception). Never throws
+// for a child's failure.
+template <class... Ts>
+task<std::tuple<outcome<Ts>...>> gather(return_exceptions_t, task<Ts>... children) {
+  std::tuple<join_handle<Ts>...> handles{spawn(std::move(children))...};
+  detail::gather_countdown countdown(sizeof...(Ts));
+  co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Ts...>{}));
+  co_return std::apply(
+      [](auto&... h) { return std::tuple<outcome<Ts>...>{detail::take_outcome(h)...}; }, handles);
+}
+
+// Runs every task of `children` concurrently and returns their values in order.
+template <class T>
+task<std::vector<detail::gather_value_t<T>>> gather(std::vector<task<T>> children) {
+  std::vector<join_handle<T>> handles;
+  handles.reserve(children.size());
+  for (auto& child : children) handles.push_back(spawn(std::move(child)));
+  detail::gather_countdown countdown(handles.size());
+  co_await countdown.wait_all(detail::headers_of(handles));
+  if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
+    std::rethrow_exception(handles[failed].header()->exception);
+  }
+  std::vector<detail::gather_value_t<T>> results;
+  results.reserve(handles.size());
+  for (auto& handle : handles) results.push_back(detail::take_gathered(handle));
+  co_return results;
+}
+
+// Runs every task of `children` concurrently; an outcome per child, in order.
+template <class T>
+task<std::vector<outcome<T>>> gather(return_exceptions_t, std::vector<task<T>> children) {
+  std::vector<join_handle<T>> handles;
+  handles.reserve(children.size());
+  for (auto& child : children) handles.push_back(spawn(std::move(child)));
+  detail::gather_countdown countdown(handles.size());
+  co_await countdown.wait_all(detail::headers_of(handles));
+  std::vector<outcome<T>> results;
+  results.reserve(handles.size());
+  for (auto& handle : handles) results.push_back(detail::take_outcome(handle));
+  co_return results;
+}
+
+}  // namespace weft

@@ -1,0 +1,4 @@
+// primitives/primitives.cpp: compiles every public header of the layer once inside the library, so
+// a header that does not stand on its own fails the library build, not a user's.
+#include <weft/primitives/gather.hpp>
+#include <weft/primitives/outcome.hpp>

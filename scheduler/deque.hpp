@@ -1,0 +1,123 @@
+// scheduler/deque.hpp: a worker's bounded work-stealing deque (Chase-Lev).
+//
+// The owning worker pushes and pops at the bottom (LIFO, so fork-join runs depth first and stays
+// in cache); other workers steal from the top (FIFO, so they take the oldest, usually largest,
+// pieces of work). The algorithm and its memory orders follow Le, Pop, Cohen and Zappa Nardelli,
+// "Correct and Efficient Work-Stealing for Weak Memory Models" (PPoPP 2013), with two changes:
+//
+// - The buffer is fixed (no growth). A full deque makes push() fail; the worker then moves half of
+//   its tasks to the injection queue (take_half_for_overflow) and retries.
+// - The paper's seq_cst fences are expressed as seq_cst loads and stores of `top` and `bottom`
+//   instead. In pop(), the fence orders the store of the decremented bottom before the load of top
+//   (a StoreLoad barrier); steal() needs top loaded before bottom. With all four accesses seq_cst,
+//   the single total order over seq_cst operations forbids the Dekker outcome in which the owner
+//   and a thief both miss each other's update: at least one of them sees the other, and the last
+//   item is then decided by the CAS on top. On x86-64 a seq_cst store compiles to the same
+//   xchg the fence would, and seq_cst loads are plain loads, so this costs nothing; it also keeps
+//   ThreadSanitizer, which does not model standalone fences, exact (reliability rule 2).
+//
+// Items are non-null pointers (coroutine frame addresses). The element slots are atomics because a
+// thief may read a slot that the owner is overwriting after a wrap-around; such a thief always
+// loses its CAS on top and discards what it read.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace weft::detail {
+
+template <std::size_t Capacity>
+class work_deque {
+  static_assert(Capacity >= 2 && (Capacity & (Capacity - 1)) == 0, "capacity: a power of two");
+
+ public:
+  static constexpr std::size_t capacity = Capacity;
+
+  // Owner only. False if the deque is full.
+  bool push(void* item) noexcept {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    // Ordering: acquire so that slots freed by thieves' CAS on top are really free before reuse.
+    const std::int64_t t = top_.load(std::memory_order_acquire);
+    if (b - t >= static_cast<std::int64_t>(Capacity)) return false;
+    slot(b).store(item, std::memory_order_relaxed);
+    // Ordering: release publishes the slot to thieves, who load bottom before reading the slot.
+    bottom_.store(b + 1, std::memory_order_release);
+    return true;
+  }
+
+  // Owner only. The most recently pushed item, or null.
+  void* pop() noexcept {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
+    // Ordering: seq_cst store then seq_cst load of top: the StoreLoad barrier described above.
+    bottom_.store(b, std::memory_order_seq_cst);
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    if (t > b) {  // empty
+      bottom_.store(b + 1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    void* item = slot(b).load(std::memory_order_relaxed);
+    if (t == b) {
+      // The last item: a thief may be taking it. Whoever moves top from t wins.
+      if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed)) {
+        item = nullptr;
+      }
+      bottom_.store(b + 1, std::memory_order_relaxed);
+    }
+    return item;
+  }
+
+  enum class steal_result { success, empty, lost_race };
+
+  // Any thread. Takes the oldest item.
+  steal_result steal(void*& out) noexcept {
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
+    if (t >= b) return steal_result::empty;
+    void* item = slot(t).load(std::memory_order_relaxed);
+    // Ordering: seq_cst CAS; success means no other thief and no pop() took index t.
+    if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
+                                      std::memory_order_relaxed)) {
+      return steal_result::lost_race;
+    }
+    out = item;
+    return steal_result::success;
+  }
+
+  // Owner only. Claims up to half of the items from the top in one CAS and copies them to `out`
+  // (which must hold Capacity / 2). Used when the deque is full. Only thieves race on top and they
+  // all use CAS, so a successful CAS from t to t + n makes items [t, t + n) ours alone; pop() does
+  // not run concurrently because the owner is the caller.
+  std::size_t take_half_for_overflow(void** out) noexcept {
+    std::int64_t t = top_.load(std::memory_order_acquire);
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    const std::int64_t n = (b - t) / 2;
+    if (n <= 0) return 0;
+    for (std::int64_t i = 0; i < n; ++i) out[i] = slot(t + i).load(std::memory_order_relaxed);
+    if (!top_.compare_exchange_strong(t, t + n, std::memory_order_seq_cst,
+                                      std::memory_order_relaxed)) {
+      return 0;  // a thief moved top: the deque is no longer full, the caller retries the push
+    }
+    return static_cast<std::size_t>(n);
+  }
+
+  // Any thread; a snapshot that may be stale by the time it returns.
+  [[nodiscard]] std::int64_t size_estimate() const noexcept {
+    const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
+    const std::int64_t t = top_.load(std::memory_order_seq_cst);
+    return b > t ? b - t : 0;
+  }
+
+ private:
+  std::atomic<void*>& slot(std::int64_t index) noexcept {
+    return buffer_[static_cast<std::size_t>(index) & (Capacity - 1)];
+  }
+
+  alignas(64) std::atomic<std::int64_t> top_{0};
+  alignas(64) std::atomic<std::int64_t> bottom_{0};
+  alignas(64) std::array<std::atomic<void*>, Capacity> buffer_{};
+};
+
+}  // namespace weft::detail

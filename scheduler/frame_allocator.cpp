@@ -1,0 +1,100 @@
+// scheduler/frame_allocator.cpp: recycling allocation of coroutine frames.
+//
+// Each thread keeps one free list per 64-byte size class up to 1 KiB. Allocation pops from the
+// calling thread's list (no atomic, no lock); freeing pushes to the freeing thread's list. A list
+// holds at most `max_cached` frames; the surplus goes back to the system allocator, which bounds
+// what a thread that only frees (a consumer of frames allocated elsewhere) can hoard. Lists are
+// returned to the system when their thread exits.
+//
+// Built with -DWEFT_FRAME_ALLOCATOR=system, frames come straight from operator new; bench/run fib
+// and spawn_many compare the two (docs/architecture.md has the numbers).
+#include <weft/scheduler/detail/frame_allocator.hpp>
+
+#include <cstdint>
+#include <new>
+
+namespace weft::detail {
+
+#if defined(WEFT_FRAME_ALLOCATOR_SYSTEM)
+
+void* allocate_frame(std::size_t size) { return ::operator new(size); }
+void deallocate_frame(void* frame, std::size_t) noexcept { ::operator delete(frame); }
+
+#else
+
+namespace {
+
+constexpr std::size_t granule = 64;
+constexpr std::size_t class_count = 16;  // 64 .. 1024 bytes
+constexpr std::uint32_t max_cached = 1024;
+
+struct free_node {
+  free_node* next;
+};
+
+struct frame_cache {
+  free_node* heads[class_count];
+  std::uint32_t counts[class_count];
+  bool cleanup_registered;
+  bool thread_exiting;  // the lists were emptied; everything goes straight to the system
+};
+
+// Trivially constructible, so access needs no initialization guard; initial-exec for a plain
+// TLS offset instead of a __tls_get_addr call from the shared library.
+__attribute__((tls_model("initial-exec"))) thread_local frame_cache cache{};
+
+struct cache_cleanup {
+  ~cache_cleanup() {
+    for (std::size_t c = 0; c < class_count; ++c) {
+      while (free_node* node = cache.heads[c]) {
+        cache.heads[c] = node->next;
+        ::operator delete(node);
+      }
+      cache.counts[c] = 0;
+    }
+    cache.thread_exiting = true;
+  }
+};
+
+void register_cleanup() {
+  // A thread_local with a destructor, touched once per thread, empties the lists at thread exit.
+  static thread_local cache_cleanup cleanup;
+  (void)cleanup;
+  cache.cleanup_registered = true;
+}
+
+constexpr std::size_t class_of(std::size_t size) noexcept { return (size - 1) / granule; }
+
+}  // namespace
+
+void* allocate_frame(std::size_t size) {
+  const std::size_t c = class_of(size);
+  if (c >= class_count) return ::operator new(size);
+  if (free_node* node = cache.heads[c]) {
+    cache.heads[c] = node->next;
+    --cache.counts[c];
+    return node;
+  }
+  return ::operator new((c + 1) * granule);
+}
+
+void deallocate_frame(void* frame, std::size_t size) noexcept {
+  const std::size_t c = class_of(size);
+  if (c >= class_count) {
+    ::operator delete(frame);
+    return;
+  }
+  if (cache.counts[c] >= max_cached || cache.thread_exiting) {
+    ::operator delete(frame);
+    return;
+  }
+  if (!cache.cleanup_registered) register_cleanup();
+  auto* node = static_cast<free_node*>(frame);
+  node->next = cache.heads[c];
+  cache.heads[c] = node;
+  ++cache.counts[c];
+}
+
+#endif
+
+}  // namespace weft::detail

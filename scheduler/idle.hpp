@@ -1,0 +1,82 @@
+// scheduler/idle.hpp: which workers are searching for work, which sleep, and who wakes whom.
+//
+// A worker with nothing to do first *searches* (steals from the others, polls the injection
+// queue, spins briefly), then *parks*. At most half of the workers search at once, so a burst of
+// idleness does not turn into a storm of failed steals. Pushing new work wakes a parked worker only
+// if nobody is searching (a searcher will find the work) and somebody is parked; a searcher that
+// finds work while it was the last searcher wakes the next one, so parallelism ramps up one worker
+// at a time.
+//
+// `state_` packs two counters: searching workers (low 16 bits) and unparked workers (high 16).
+// The list of parked workers is guarded by `mutex_`, taken only on the park/unpark slow paths.
+//
+// No lost wake-up. A producer publishes work (a release store of a deque's bottom, or a seq_cst
+// RMW on the injector's length) and then calls needs_wakeup(), which issues a seq_cst fence and
+// then reads `state_`. A worker going to sleep decrements `state_` with a seq_cst RMW in
+// transition_to_parked() and then re-reads every queue with seq_cst loads before it sleeps.
+// Suppose both miss each other: the producer's read of `state_` is coherence-ordered before the
+// worker's RMW, so its fence precedes that RMW in the seq_cst order S ([atomics.order] rule for a
+// fence before a read); the worker's queue load reads a value older than the producer's store, so
+// that load precedes the producer's fence in S (rule for a write before a fence); and the worker's
+// RMW precedes its own later load in S. That is a cycle in S, which is impossible. So either the
+// worker sees the work and stays up, or the producer sees the worker parked and wakes one.
+//
+// Under ThreadSanitizer, which does not model fences, the fence is replaced by a seq_cst
+// fetch_add(0) on `state_` itself. The argument then runs on the modification order of `state_`:
+// if the producer's RMW comes first, the worker's RMW acquires it and so sees the published work;
+// if the worker's RMW comes first, the producer's RMW reads the decremented count.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace weft::detail {
+
+class idle {
+ public:
+  explicit idle(std::size_t workers);
+
+  // Called after publishing work. Returns the worker to unpark, if one should be woken; the
+  // returned worker counts as unparked and searching from now on.
+  std::optional<std::size_t> worker_to_notify();
+
+  // Try to become a searcher; false if half of the workers already search.
+  bool transition_to_searching() noexcept;
+
+  // The caller stops searching (it found work). True if it was the last searcher, in which case
+  // the caller must call worker_to_notify() so that the remaining work is looked at.
+  bool transition_from_searching() noexcept;
+
+  // The caller (worker `index`) is about to park. True if it was the last searcher. After this the
+  // caller must re-check every queue and call worker_to_notify() if it finds work.
+  bool transition_to_parked(std::size_t index, bool searching);
+
+  // After park() returned: true if the worker was woken by worker_to_notify() (and so is now a
+  // searcher); false if it was woken for another reason (shutdown), in which case it is taken off
+  // the sleepers list and counted as unparked, not searching.
+  bool transition_from_parked(std::size_t index);
+
+  // Workers searching right now (a snapshot, for statistics and tests).
+  [[nodiscard]] std::size_t searching() const noexcept {
+    return state_.load(std::memory_order_relaxed) & searching_mask;
+  }
+
+ private:
+  static constexpr std::uint32_t searching_mask = 0xffff;
+  static constexpr std::uint32_t unparked_one = 0x10000;
+
+  bool should_wake(std::uint32_t state) const noexcept {
+    return (state & searching_mask) == 0 && (state >> 16) < workers_;
+  }
+
+  std::atomic<std::uint32_t> state_;
+  std::mutex mutex_;
+  std::vector<std::size_t> sleepers_;
+  const std::size_t workers_;
+};
+
+}  // namespace weft::detail

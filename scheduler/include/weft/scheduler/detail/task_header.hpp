@@ -1,0 +1,104 @@
+// weft/scheduler/detail/task_header.hpp: the part of a task frame that the runtime manages.
+//
+// Every weft::task promise starts with a task_header. For a task that was only ever awaited, the
+// header is inert. When a task is spawned, the header becomes the runtime's record of it: the
+// spawned task is one heap object (the coroutine frame) and scheduling it moves a pointer.
+//
+// Ownership of a spawned frame is decided through one atomic word, `state`:
+//
+//   bits 3..63  the address of the join_waiter that awaits the task (0 if none)
+//   bit 0 done       the task finished (its result or exception is published)
+//   bit 1 detached   nobody holds a join_handle any more
+//   bit 2 abandoned  the runtime shut down while the task was pending; it will never run again
+//
+// Invariant: the frame is destroyed by whoever sets the second of {done, detached}, or, once the
+// task is abandoned, by whoever sets detached (the last join_handle, or the runtime's shutdown
+// sweep if no handle remains). Both sides use acq_rel read-modify-writes, so exactly one of them
+// sees the other's bit already set; the release half publishes the result to the handle and the
+// acquire half makes the destroyer see everything the other side wrote.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+
+#include <weft/scheduler/export.hpp>
+
+namespace weft::detail {
+
+class runtime_core;
+class task_header;
+struct registry_shard;
+
+// Something waiting for a spawned task to finish: an awaiting coroutine, gather's countdown, or a
+// thread blocked in block_on. `notify` runs once, on the thread that completes the task, after the
+// result is published; it returns the coroutine to resume there by symmetric transfer, or
+// std::noop_coroutine().
+struct join_waiter {
+  using notify_fn = std::coroutine_handle<> (*)(join_waiter* self, task_header* task) noexcept;
+  notify_fn notify = nullptr;
+};
+
+class task_header {
+ public:
+  static constexpr std::uintptr_t done_bit = 1;
+  static constexpr std::uintptr_t detached_bit = 2;
+  static constexpr std::uintptr_t abandoned_bit = 4;
+  static constexpr std::uintptr_t flag_mask = 7;
+
+  // See the file comment for the protocol.
+  std::atomic<std::uintptr_t> state{0};
+  // Set once at spawn, before the task is published to any queue; null for a task never spawned.
+  runtime_core* runtime = nullptr;
+  // The frame, for destroy(); set at spawn.
+  std::coroutine_handle<> frame;
+  // The exception that ended the task, if any. Written by the task before `done` is published.
+  std::exception_ptr exception;
+  // Optional name for diagnostics; points to storage that outlives the task (a string literal).
+  const char* name = nullptr;
+  // Intrusive links of the runtime's registry of live spawned tasks, guarded by the shard's lock.
+  task_header* registry_prev = nullptr;
+  task_header* registry_next = nullptr;
+  registry_shard* shard = nullptr;
+
+  [[nodiscard]] bool finished() const noexcept {
+    // Ordering: acquire pairs with the completer's release so that a caller that sees `done`
+    // also sees the result.
+    return (state.load(std::memory_order_acquire) & (done_bit | abandoned_bit)) != 0;
+  }
+};
+
+// Hands a new spawned task to `rt` (or, if null, to the runtime whose worker is calling). Throws
+// std::logic_error outside a runtime and weft::runtime_stopped after shutdown began; on throw the
+// caller still owns the frame.
+WEFT_API void spawn_root(runtime_core* rt, task_header* task);
+
+// Called from a spawned task's final suspend point: publishes completion, wakes the waiter, and
+// destroys the frame if no handle remains. Returns the coroutine to transfer to.
+WEFT_API std::coroutine_handle<> complete_root(task_header* task) noexcept;
+
+// The last join_handle of `task` lets go (drop or detach).
+WEFT_API void release_root(task_header* task) noexcept;
+
+// Blocks the calling (non-worker) thread until `task` finished or was abandoned.
+WEFT_API void block_until_finished(task_header* task);
+
+// Throws std::logic_error naming `what` if the calling thread is a worker of any weft runtime.
+WEFT_API void require_not_on_worker(const char* what);
+
+// Throws std::logic_error naming `what` unless the calling thread is a worker of a runtime.
+WEFT_API void require_worker(const char* what);
+
+// The runtime whose worker thread is calling, or null.
+WEFT_API runtime_core* current_runtime_core() noexcept;
+
+// Queues `waiter` behind the tasks that are ready now on this worker (yield_now).
+// Requires: the calling thread is a worker (budget_exhausted() returned true, or the caller checked).
+WEFT_API void schedule_yield(std::coroutine_handle<> waiter) noexcept;
+
+// Cooperative budget: returns true when the running task has completed so many operations without
+// suspending that it should yield now, so one busy task cannot starve the others.
+WEFT_API bool budget_exhausted() noexcept;
+
+}  // namespace weft::detail

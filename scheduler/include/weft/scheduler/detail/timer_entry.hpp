@@ -1,0 +1,41 @@
+// weft/scheduler/detail/timer_entry.hpp: a timer as the timer wheel sees it.
+//
+// The entry lives inside the awaiter, hence inside the sleeping coroutine's frame: arming a timer
+// allocates nothing. The wheel links it into one of its slots; every field below except `waiter` and
+// `deadline` is owned by the wheel and read or written only under the wheel's lock.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+
+#include <weft/scheduler/export.hpp>
+
+namespace weft::detail {
+
+class runtime_core;
+
+struct timer_entry {
+  timer_entry* prev = nullptr;
+  timer_entry* next = nullptr;
+  std::uint64_t deadline = 0;  // milliseconds since the runtime's epoch, rounded up
+  std::coroutine_handle<> waiter;
+  runtime_core* owner = nullptr;
+  std::uint8_t level = 0;
+  std::uint8_t slot = 0;
+  // Invariant: true exactly while the entry is linked into the wheel. Cleared under the wheel's
+  // lock before the waiter is scheduled, so the resumed waiter (which synchronizes with the
+  // scheduling through the run queues) reads false without taking the lock.
+  bool linked = false;
+};
+
+using clock = std::chrono::steady_clock;
+
+// Arms `entry` to resume entry->waiter at `when` on the calling worker's runtime. Returns false,
+// arming nothing, if `when` is already due.
+WEFT_API bool arm_timer(timer_entry* entry, clock::time_point when);
+
+// Disarms `entry` if it is still armed; afterwards the wheel no longer refers to it.
+WEFT_API void disarm_timer(timer_entry* entry) noexcept;
+
+}  // namespace weft::detail

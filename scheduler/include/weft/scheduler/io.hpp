@@ -1,0 +1,71 @@
+// weft/scheduler/io.hpp: readiness of file descriptors, the interface sockets are built on.
+//
+//   weft::io_source source(fd);             // fd must be non-blocking
+//   for (;;) {
+//     ssize_t n = ::read(fd, buf, size);
+//     if (n >= 0) break;
+//     if (errno != EAGAIN) throw ...;
+//     co_await source.readable();           // try the syscall first, wait only on EAGAIN
+//   }
+//
+// The descriptor is registered once with the runtime's poller thread (epoll, edge-triggered, for
+// reading and writing). Readiness is remembered: an edge that arrives while nobody waits makes the
+// next wait return at once, so the "try, then wait on EAGAIN" loop above never misses an event. At
+// most one task may wait for each direction at a time. Errors and hang-ups count as readiness for
+// both directions, so the next syscall reports them.
+#pragma once
+
+#include <coroutine>
+
+#include <weft/scheduler/export.hpp>
+
+namespace weft {
+
+class runtime;
+
+namespace detail {
+struct io_registration;
+enum class io_direction : unsigned char { read = 0, write = 1 };
+// Consumes remembered readiness; true if there was some.
+WEFT_API bool io_take_readiness(io_registration* reg, io_direction dir) noexcept;
+// Parks `waiter` until the direction becomes ready; false if it became ready meanwhile.
+WEFT_API bool io_park(io_registration* reg, io_direction dir, std::coroutine_handle<> waiter);
+}  // namespace detail
+
+class WEFT_API io_source {
+ public:
+  // Registers `fd` with the poller of the runtime whose worker is calling (std::logic_error outside
+  // a runtime; std::system_error if epoll refuses the descriptor). Does not take ownership of fd.
+  explicit io_source(int fd);
+  io_source(runtime& rt, int fd);
+  // Deregisters. Must not be destroyed while a task waits on it.
+  ~io_source();
+  io_source(const io_source&) = delete;
+  io_source& operator=(const io_source&) = delete;
+
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
+  class [[nodiscard]] awaiter {
+   public:
+    awaiter(detail::io_registration* reg, detail::io_direction dir) noexcept
+        : reg_(reg), dir_(dir) {}
+    [[nodiscard]] bool await_ready() const noexcept { return detail::io_take_readiness(reg_, dir_); }
+    bool await_suspend(std::coroutine_handle<> self) { return detail::io_park(reg_, dir_, self); }
+    void await_resume() const noexcept {}
+
+   private:
+    detail::io_registration* reg_;
+    detail::io_direction dir_;
+  };
+
+  // Resumes when the descriptor may be readable (or has an error or hang-up).
+  awaiter readable() noexcept { return {reg_, detail::io_direction::read}; }
+  // Resumes when the descriptor may be writable (or has an error or hang-up).
+  awaiter writable() noexcept { return {reg_, detail::io_direction::write}; }
+
+ private:
+  int fd_;
+  detail::io_registration* reg_;
+};
+
+}  // namespace weft

@@ -1,0 +1,93 @@
+// weft/scheduler/runtime.hpp: weft::runtime and weft::run, Python's event loop and asyncio.run.
+//
+//   int main() { return weft::run(async_main()); }
+//
+// A runtime owns a pool of worker threads that run tasks (work stealing: each worker has its own
+// deque and steals from the others when idle) and one I/O poller thread that owns the timers and
+// socket readiness. Several runtimes can live in one process; none is global.
+//
+// Destroying a runtime stops its threads and destroys every task still pending, without running
+// them further. A join_handle that outlives its runtime keeps its task's frame until it is dropped;
+// awaiting it throws weft::runtime_stopped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/export.hpp>
+#include <weft/scheduler/io.hpp>
+#include <weft/scheduler/join_handle.hpp>
+#include <weft/scheduler/spawn.hpp>
+#include <weft/scheduler/task.hpp>
+
+namespace weft {
+
+struct runtime_options {
+  // Worker threads; 0 means std::thread::hardware_concurrency().
+  std::size_t worker_threads = 0;
+  // Threads are named "<thread_name>-w<i>" and "<thread_name>-io" (Linux keeps 15 characters).
+  std::string thread_name = "weft";
+  // Where the runtime reports problems nobody else can see (an exception of a detached task that
+  // nobody retrieved). Called from any thread. Default: a line on stderr.
+  std::function<void(std::string_view)> log;
+};
+
+// Counters since the runtime started; each is exact once the runtime is idle.
+struct runtime_stats {
+  std::uint64_t spawned = 0;     // tasks spawned
+  std::uint64_t completed = 0;   // spawned tasks that finished
+  std::uint64_t stolen = 0;      // tasks moved between workers by stealing
+  std::uint64_t parked = 0;      // times a worker went to sleep
+  std::uint64_t injected = 0;    // tasks that entered through the injection queue
+  std::uint64_t live_tasks = 0;  // spawned tasks not yet finished
+  std::uint64_t timers = 0;      // timers waiting in the timer wheel
+};
+
+class WEFT_API runtime {
+ public:
+  runtime();
+  explicit runtime(runtime_options options);
+  // Stops the threads and destroys the tasks still pending. Must not be called from one of this
+  // runtime's own threads.
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  // Starts `work` on this runtime from any thread.
+  template <class T>
+  join_handle<T> spawn(task<T> work) {
+    return detail::spawn_on(core_, std::move(work));
+  }
+
+  // Runs `work` on the pool and blocks the calling thread until it finishes; returns its value or
+  // rethrows its exception. Calling it from a worker thread (of any runtime) would block a thread
+  // the pool needs, so it throws std::logic_error instead.
+  template <class T>
+  T block_on(task<T> work) {
+    detail::require_not_on_worker("weft::runtime::block_on");
+    auto handle = spawn(std::move(work));
+    detail::block_until_finished(handle.header());
+    return handle.take_result();
+  }
+
+  [[nodiscard]] std::size_t worker_count() const noexcept;
+  [[nodiscard]] runtime_stats stats() const noexcept;
+
+ private:
+  friend class io_source;
+  detail::runtime_core* core_;
+};
+
+// asyncio.run: creates a runtime, runs `main` to completion on it, destroys the runtime (and any
+// task `main` left running), and returns main's value or rethrows its exception.
+template <class T>
+T run(task<T> main, runtime_options options = {}) {
+  runtime rt(std::move(options));
+  return rt.block_on(std::move(main));
+}
+
+}  // namespace weft

@@ -1,0 +1,198 @@
+// weft/scheduler/task.hpp: weft::task<T>, the coroutine type of weft (Python's `async def`).
+//
+//   weft::task<int> answer() { co_await weft::sleep(1ms); co_return 42; }
+//   weft::task<> caller() { int x = co_await answer(); ... }
+//
+// A task is lazy: calling answer() allocates its frame and runs nothing. `co_await` starts it and
+// suspends the caller; when the task finishes, the caller resumes on the same thread by symmetric
+// transfer, so a chain of a million nested awaits uses no stack. The task's value or exception comes
+// out of the `co_await`. To run a task concurrently, spawn it (spawn.hpp); to run it from main,
+// weft::run (runtime.hpp).
+//
+// A task is move-only and [[nodiscard]]: dropping one unawaited destroys it without running it, and
+// the compiler warns, because in Python that mistake ("coroutine was never awaited") is silent.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include <weft/scheduler/detail/frame_allocator.hpp>
+#include <weft/scheduler/detail/task_header.hpp>
+
+namespace weft {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+// The final suspend point: an awaited task resumes its awaiter; a spawned task reports completion
+// to the runtime (which may destroy the frame, so nothing here touches the promise afterwards).
+struct final_awaiter {
+  [[nodiscard]] bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    auto& promise = self.promise();
+    if (promise.continuation) return promise.continuation;
+    if (promise.runtime != nullptr) return complete_root(&promise);
+    return std::noop_coroutine();
+  }
+  void await_resume() const noexcept {}
+};
+
+class promise_base : public task_header {
+ public:
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept {
+    deallocate_frame(frame, size);
+  }
+
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+  final_awaiter final_suspend() const noexcept { return {}; }
+  void unhandled_exception() noexcept { exception = std::current_exception(); }
+
+  void rethrow_if_failed() const {
+    if (exception) std::rethrow_exception(exception);
+  }
+
+  // The coroutine that awaits this task, resumed at its end; null for a spawned task.
+  std::coroutine_handle<> continuation;
+};
+
+template <class T>
+class task_promise final : public promise_base {
+ public:
+  task_promise() noexcept {}
+  ~task_promise() {
+    if (has_value_) std::destroy_at(std::addressof(value_));
+  }
+  task_promise(const task_promise&) = delete;
+  task_promise& operator=(const task_promise&) = delete;
+
+  task<T> get_return_object() noexcept;
+
+  template <class U>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    std::construct_at(std::addressof(value_), std::forward<U>(value));
+    has_value_ = true;
+  }
+
+  T& value_ref() {
+    rethrow_if_failed();
+    return value_;
+  }
+
+ private:
+  union {
+    T value_;
+  };
+  bool has_value_ = false;
+};
+
+template <class T>
+class task_promise<T&> final : public promise_base {
+ public:
+  task<T&> get_return_object() noexcept;
+  void return_value(T& value) noexcept { value_ = std::addressof(value); }
+  T& value_ref() {
+    rethrow_if_failed();
+    return *value_;
+  }
+
+ private:
+  T* value_ = nullptr;
+};
+
+template <>
+class task_promise<void> final : public promise_base {
+ public:
+  task<void> get_return_object() noexcept;
+  void return_void() const noexcept {}
+  void value_ref() const { rethrow_if_failed(); }
+};
+
+// Takes the result out of a finished promise: moves a value, passes a reference, rethrows.
+template <class T>
+decltype(auto) take_result(task_promise<T>& promise) {
+  if constexpr (std::is_void_v<T>) {
+    promise.value_ref();
+  } else if constexpr (std::is_reference_v<T>) {
+    return promise.value_ref();
+  } else {
+    return T(std::move(promise.value_ref()));
+  }
+}
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] task {
+ public:
+  using promise_type = detail::task_promise<T>;
+  using value_type = T;
+  using handle_type = std::coroutine_handle<promise_type>;
+
+  task() noexcept = default;
+  explicit task(handle_type frame) noexcept : frame_(frame) {}
+  task(task&& other) noexcept : frame_(std::exchange(other.frame_, {})) {}
+  task& operator=(task&& other) noexcept {
+    if (this != &other) {
+      reset();
+      frame_ = std::exchange(other.frame_, {});
+    }
+    return *this;
+  }
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  ~task() { reset(); }
+
+  // False for a default-constructed or moved-from task.
+  [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(frame_); }
+
+  // Awaiting starts the task and resumes the awaiter, on the thread that finished the task, with
+  // its value (moved out) or its exception. A task can be awaited once.
+  auto operator co_await() && noexcept { return awaiter{frame_}; }
+  auto operator co_await() & noexcept { return awaiter{frame_}; }
+
+  // Gives up ownership of the frame (used by spawn).
+  [[nodiscard]] handle_type release() noexcept { return std::exchange(frame_, {}); }
+
+ private:
+  struct awaiter {
+    handle_type frame;
+    [[nodiscard]] bool await_ready() const noexcept { return false; }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
+      frame.promise().continuation = caller;
+      return frame;
+    }
+    decltype(auto) await_resume() { return detail::take_result(frame.promise()); }
+  };
+
+  void reset() noexcept {
+    if (frame_) std::exchange(frame_, {}).destroy();
+  }
+
+  handle_type frame_;
+};
+
+namespace detail {
+template <class T>
+task<T> task_promise<T>::get_return_object() noexcept {
+  return task<T>{std::coroutine_handle<task_promise>::from_promise(*this)};
+}
+template <class T>
+task<T&> task_promise<T&>::get_return_object() noexcept {
+  return task<T&>{std::coroutine_handle<task_promise>::from_promise(*this)};
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+  return task<void>{std::coroutine_handle<task_promise>::from_promise(*this)};
+}
+}  // namespace detail
+
+}  // namespace weft

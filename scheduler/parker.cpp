@@ -1,0 +1,54 @@
+// scheduler/parker.cpp: the futex behind parker (see parker.hpp).
+#include "parker.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace weft::detail {
+
+namespace {
+long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value) noexcept {
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op | FUTEX_PRIVATE_FLAG,
+                   value, nullptr, nullptr, 0);
+}
+}  // namespace
+
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) noexcept {
+  // Returns on a wake, on EAGAIN (the word already changed) and on EINTR; callers loop.
+  futex(word, FUTEX_WAIT, expected);
+}
+
+void futex_wake_one(std::atomic<std::uint32_t>* word) noexcept { futex(word, FUTEX_WAKE, 1); }
+
+void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept {
+  futex(word, FUTEX_WAKE, 0x7fffffff);
+}
+
+void parker::park() noexcept {
+  // Ordering: acquire on every transition out of `notified` pairs with unpark()'s release, so the
+  // parked thread sees whatever the unparking thread published before unparking.
+  std::uint32_t expected = notified;
+  if (state_.compare_exchange_strong(expected, empty, std::memory_order_acquire)) return;
+  expected = empty;
+  if (!state_.compare_exchange_strong(expected, parked, std::memory_order_acquire)) {
+    // Only unpark() changes an `empty` state, and it writes `notified`.
+    state_.store(empty, std::memory_order_relaxed);
+    return;
+  }
+  for (;;) {
+    futex_wait(&state_, parked);
+    expected = notified;
+    if (state_.compare_exchange_strong(expected, empty, std::memory_order_acquire)) return;
+    // Spurious wake-up (EINTR or a stale wake): still parked.
+  }
+}
+
+void parker::unpark() noexcept {
+  if (state_.exchange(notified, std::memory_order_release) == parked) futex_wake_one(&state_);
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,284 @@
+// scheduler/poller.cpp: the poller thread (see poller.hpp).
+#include "poller.hpp"
+
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <string>
+#include <system_error>
+
+#include <weft/scheduler/io.hpp>
+
+#include "runtime_core.hpp"
+
+namespace weft::detail {
+
+namespace {
+constexpr std::uint64_t no_timer = UINT64_MAX;
+constexpr int max_events = 256;
+
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+}  // namespace
+
+poller::poller(runtime_core& runtime) : runtime_(runtime), epoch_(clock::now()) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw_errno("weft: epoll_create1 for the poller");
+  event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (event_fd_ < 0) {
+    const int error = errno;
+    ::close(epoll_fd_);
+    throw std::system_error(error, std::generic_category(), "weft: eventfd for the poller");
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.ptr = nullptr;  // null marks the eventfd
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &event) < 0) {
+    const int error = errno;
+    ::close(event_fd_);
+    ::close(epoll_fd_);
+    throw std::system_error(error, std::generic_category(), "weft: registering the poller eventfd");
+  }
+}
+
+poller::~poller() {
+  stop();
+  ::close(event_fd_);
+  ::close(epoll_fd_);
+}
+
+void poller::start(const std::string& thread_name) {
+  thread_ = std::thread([this] { run(); });
+  std::string name = thread_name + "-io";
+  name.resize(std::min<std::size_t>(name.size(), 15));
+  pthread_setname_np(thread_.native_handle(), name.c_str());
+}
+
+void poller::stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true, std::memory_order_release);
+  wake();
+  thread_.join();
+}
+
+void poller::wake() noexcept {
+  const std::uint64_t one = 1;
+  // A full counter (EAGAIN) already means "wake up"; nothing else can fail here.
+  [[maybe_unused]] const ssize_t written = ::write(event_fd_, &one, sizeof one);
+}
+
+std::uint64_t poller::now_tick() const noexcept {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - epoch_).count());
+}
+
+std::uint64_t poller::tick_of(clock::time_point when) const noexcept {
+  if (when <= epoch_) return 0;
+  // Rounded up, so that firing at tick >= tick_of(when) is never early.
+  return static_cast<std::uint64_t>(
+      std::chrono::ceil<std::chrono::milliseconds>(when - epoch_).count());
+}
+
+bool poller::arm(timer_entry* entry, clock::time_point when) {
+  const std::uint64_t deadline = tick_of(when);
+  bool wake_poller = false;
+  {
+    std::lock_guard lock(timers_mutex_);
+    if (deadline <= now_tick() || deadline <= wheel_.elapsed()) return false;
+    entry->deadline = deadline;
+    wheel_.insert(entry);
+    entry->linked = true;
+    if (deadline < sleeping_until_) {
+      sleeping_until_ = deadline;
+      wake_poller = true;
+    }
+  }
+  if (wake_poller) wake();
+  return true;
+}
+
+void poller::disarm(timer_entry* entry) noexcept {
+  std::lock_guard lock(timers_mutex_);
+  if (!entry->linked) return;  // fired meanwhile; the waiter was scheduled
+  wheel_.remove(entry);
+  entry->linked = false;
+}
+
+std::size_t poller::timer_count() {
+  std::lock_guard lock(timers_mutex_);
+  return wheel_.size();
+}
+
+void poller::fire_timers(std::vector<void*>& ready, bool& more) {
+  std::lock_guard lock(timers_mutex_);
+  const std::size_t fired = wheel_.advance(now_tick(), fire_batch, [&](timer_entry* entry) {
+    entry->linked = false;
+    ready.push_back(entry->waiter.address());
+  });
+  more = fired == fire_batch;
+  sleeping_until_ = more ? 0 : wheel_.next_expiration().value_or(no_timer);
+}
+
+void poller::run() {
+  std::vector<void*> ready;
+  ready.reserve(fire_batch);
+  epoll_event events[max_events];
+  while (!stopping_.load(std::memory_order_acquire)) {
+    free_deregistered();
+
+    bool more = false;
+    ready.clear();
+    fire_timers(ready, more);
+    if (!ready.empty()) runtime_.inject_batch(ready.data(), ready.size());
+
+    int timeout_ms = -1;
+    if (more) {
+      timeout_ms = 0;
+    } else {
+      std::uint64_t until = 0;
+      {
+        std::lock_guard lock(timers_mutex_);
+        until = sleeping_until_;
+      }
+      if (until != no_timer) {
+        const std::uint64_t now = now_tick();
+        const std::uint64_t wait = until > now ? until - now : 0;
+        timeout_ms = static_cast<int>(std::min<std::uint64_t>(wait, INT_MAX));
+        // now_tick() rounds down: the wait may end a fraction of a tick early, in which case the
+        // next loop finds nothing due and sleeps again for the remainder.
+      }
+    }
+
+    const int n = ::epoll_wait(epoll_fd_, events, max_events, timeout_ms);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      runtime_.report("weft: epoll_wait failed in the poller: " +
+                      std::system_error(errno, std::generic_category()).code().message());
+      continue;
+    }
+    ready.clear();
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.ptr == nullptr) {
+        std::uint64_t count = 0;
+        [[maybe_unused]] const ssize_t drained = ::read(event_fd_, &count, sizeof count);
+        continue;
+      }
+      dispatch_io(static_cast<io_registration*>(events[i].data.ptr), events[i].events, ready);
+    }
+    if (!ready.empty()) runtime_.inject_batch(ready.data(), ready.size());
+  }
+}
+
+void poller::dispatch_io(io_registration* reg, std::uint32_t events, std::vector<void*>& ready) {
+  const bool failed = (events & (EPOLLERR | EPOLLHUP)) != 0;
+  const bool directions[2] = {failed || (events & (EPOLLIN | EPOLLRDHUP)) != 0,
+                              failed || (events & EPOLLOUT) != 0};
+  for (int dir = 0; dir < 2; ++dir) {
+    if (!directions[dir]) continue;
+    auto& slot = reg->waiters[dir];
+    // Ordering: acquire makes the waiter's frame (published by its release CAS) visible before we
+    // queue it; release on the idle->ready store pairs with the waiter's acquire consume.
+    std::uintptr_t current = slot.load(std::memory_order_acquire);
+    for (;;) {
+      if (current == io_registration::ready) break;
+      const std::uintptr_t next =
+          current == io_registration::idle ? io_registration::ready : io_registration::idle;
+      if (slot.compare_exchange_weak(current, next, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        if (current != io_registration::idle) ready.push_back(reinterpret_cast<void*>(current));
+        break;
+      }
+    }
+  }
+}
+
+io_registration* poller::register_fd(int fd) {
+  auto* reg = new io_registration;
+  reg->fd = fd;
+  reg->owner = this;
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  event.data.ptr = reg;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) < 0) {
+    const int error = errno;
+    delete reg;
+    throw std::system_error(error, std::generic_category(),
+                            "weft: registering fd " + std::to_string(fd) + " with epoll");
+  }
+  std::lock_guard lock(registrations_mutex_);
+  reg->next = registrations_;
+  if (registrations_ != nullptr) registrations_->prev = reg;
+  registrations_ = reg;
+  return reg;
+}
+
+void poller::deregister(io_registration* reg) noexcept {
+  // The descriptor may already be closed (then epoll dropped it itself): ignore EBADF/ENOENT.
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, reg->fd, nullptr);
+  std::lock_guard lock(registrations_mutex_);
+  if (reg->prev != nullptr) {
+    reg->prev->next = reg->next;
+  } else {
+    registrations_ = reg->next;
+  }
+  if (reg->next != nullptr) reg->next->prev = reg->prev;
+  to_free_.push_back(reg);
+}
+
+void poller::free_deregistered() {
+  std::vector<io_registration*> batch;
+  {
+    std::lock_guard lock(registrations_mutex_);
+    if (to_free_.empty()) return;
+    batch.swap(to_free_);
+  }
+  for (io_registration* reg : batch) delete reg;
+}
+
+void poller::clear_for_shutdown() {
+  {
+    std::lock_guard lock(timers_mutex_);
+    wheel_.clear([](timer_entry* entry) { entry->linked = false; });
+  }
+  std::lock_guard lock(registrations_mutex_);
+  for (io_registration* reg : to_free_) delete reg;
+  to_free_.clear();
+  for (io_registration* reg = registrations_; reg != nullptr; reg = reg->next) {
+    reg->orphaned = true;
+  }
+  registrations_ = nullptr;
+}
+
+// ---- io.hpp's readiness protocol ----
+
+bool io_take_readiness(io_registration* reg, io_direction dir) noexcept {
+  std::uintptr_t expected = io_registration::ready;
+  // Ordering: acquire pairs with the poller's release when it recorded readiness.
+  return reg->waiters[static_cast<int>(dir)].compare_exchange_strong(
+      expected, io_registration::idle, std::memory_order_acquire, std::memory_order_relaxed);
+}
+
+bool io_park(io_registration* reg, io_direction dir, std::coroutine_handle<> waiter) {
+  auto& slot = reg->waiters[static_cast<int>(dir)];
+  std::uintptr_t expected = io_registration::idle;
+  // Ordering: release publishes the suspended frame to the poller.
+  if (slot.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(waiter.address()),
+                                   std::memory_order_release, std::memory_order_acquire)) {
+    return true;
+  }
+  if (expected == io_registration::ready) {
+    // Readiness arrived since await_ready: consume it and retry the syscall at once.
+    slot.store(io_registration::idle, std::memory_order_relaxed);
+    return false;
+  }
+  throw std::logic_error("weft::io_source: another task already waits for fd " +
+                         std::to_string(reg->fd) + " in the same direction");
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,109 @@
+// scheduler/poller.hpp: the I/O poller thread, which owns the timers and descriptor readiness.
+//
+// One thread per runtime loops on epoll_wait. Its wake-up sources are an eventfd (written when a
+// worker arms a timer earlier than the one the poller sleeps on, and at shutdown), the timeout of
+// epoll_wait (the earliest timer), and registered descriptors (edge-triggered). Each loop turns
+// expired timers and ready descriptors into runnable tasks and hands them to the injection queue
+// in one batch, with one wake-up of the pool per batch.
+//
+// Timers: the wheel (timer_wheel.hpp) is guarded by a mutex that workers take to arm or disarm a
+// timer and the poller takes to advance it, in batches of at most `fire_batch` entries. This is a
+// deliberate departure from handing registrations over through a lock-free queue: with the lock,
+// disarming is synchronous, so the timer entry can live in the sleeping coroutine's frame (no
+// allocation per sleep) and be destroyed as soon as disarm returns. With a queue, the frame would
+// have to wait for the poller to acknowledge the removal, or the entry would have to be allocated
+// and reference-counted. The critical sections are a few list operations; the poller is woken only
+// when a new timer is earlier than the deadline it sleeps until (`sleeping_until_`, guarded by the
+// same mutex, so the check cannot race with the poller going to sleep).
+//
+// Descriptors: see io.hpp for the readiness protocol. Deregistered records are freed by the poller
+// thread at the top of its next loop, after it has processed every event that epoll could still
+// report for them (their EPOLL_CTL_DEL happened before they were queued for freeing, and any
+// epoll_wait that started before the DEL has finished by then).
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <weft/scheduler/detail/timer_entry.hpp>
+
+#include "timer_wheel.hpp"
+
+namespace weft::detail {
+
+class runtime_core;
+enum class io_direction : unsigned char;
+
+struct io_registration {
+  static constexpr std::uintptr_t idle = 0;
+  static constexpr std::uintptr_t ready = 1;
+  // Per direction: idle, ready (an edge arrived while nobody waited), or the waiting coroutine's
+  // address. Transitions: waiter CAS idle->address (release) or consumes ready->idle; the poller
+  // swaps address->idle (and resumes the waiter) or idle->ready (acq_rel).
+  std::atomic<std::uintptr_t> waiters[2] = {idle, idle};
+  int fd = -1;
+  class poller* owner = nullptr;
+  // Guarded by the poller's registrations mutex.
+  io_registration* prev = nullptr;
+  io_registration* next = nullptr;
+  bool orphaned = false;  // the runtime is gone; the io_source frees this record itself
+};
+
+class poller {
+ public:
+  static constexpr std::size_t fire_batch = 4096;
+
+  explicit poller(runtime_core& runtime);
+  ~poller();
+  poller(const poller&) = delete;
+  poller& operator=(const poller&) = delete;
+
+  void start(const std::string& thread_name);
+  // Stops and joins the thread. Timers and registrations stay (see clear_for_shutdown).
+  void stop();
+
+  // Milliseconds since the runtime's epoch.
+  [[nodiscard]] std::uint64_t now_tick() const noexcept;
+  [[nodiscard]] std::uint64_t tick_of(clock::time_point when) const noexcept;
+
+  // False (arming nothing) if `when` is already due.
+  bool arm(timer_entry* entry, clock::time_point when);
+  void disarm(timer_entry* entry) noexcept;
+  [[nodiscard]] std::size_t timer_count();
+
+  io_registration* register_fd(int fd);
+  void deregister(io_registration* reg) noexcept;
+
+  // After the thread stopped: disconnects every timer entry (so destroying a frame later does not
+  // touch the wheel) and every descriptor registration (freed by its io_source, or now if queued).
+  void clear_for_shutdown();
+
+ private:
+  void run();
+  void wake() noexcept;
+  void fire_timers(std::vector<void*>& ready, bool& more);
+  void dispatch_io(io_registration* reg, std::uint32_t events, std::vector<void*>& ready);
+  void free_deregistered();
+
+  runtime_core& runtime_;
+  clock::time_point epoch_;
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+
+  std::mutex timers_mutex_;
+  timer_wheel wheel_;                     // guarded by timers_mutex_
+  std::uint64_t sleeping_until_ = 0;      // guarded by timers_mutex_; UINT64_MAX: no timer
+
+  std::mutex registrations_mutex_;
+  io_registration* registrations_ = nullptr;  // live records, guarded by registrations_mutex_
+  std::vector<io_registration*> to_free_;     // guarded by registrations_mutex_
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,322 @@
+// scheduler/runtime.cpp: building and tearing down a runtime, and the entry points that tasks,
+// join handles and awaiters call into (declared in the public detail headers).
+#include <weft/scheduler/runtime.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/io.hpp>
+
+#include "runtime_core.hpp"
+
+namespace weft {
+
+namespace detail {
+
+namespace {
+std::size_t resolve_worker_count(std::size_t requested) {
+  if (requested != 0) return requested;
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware == 0 ? 1 : hardware;
+}
+
+runtime_options validated(runtime_options options) {
+  options.worker_threads = resolve_worker_count(options.worker_threads);
+  if (options.worker_threads > 0x7fff) {
+    throw std::invalid_argument("weft::runtime: at most 32767 worker threads");
+  }
+  return options;
+}
+
+std::string describe(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+}  // namespace
+
+runtime_core::runtime_core(runtime_options opts)
+    : options(validated(std::move(opts))),
+      idle(options.worker_threads),
+      registry(options.worker_threads + 1),  // one shard per worker, one for other threads
+      poller(*this) {
+  workers.reserve(options.worker_threads);
+  for (std::size_t i = 0; i < options.worker_threads; ++i) {
+    workers.push_back(std::make_unique<worker>(*this, i));
+  }
+}
+
+runtime_core::~runtime_core() { shutdown(); }
+
+void runtime_core::start() {
+  poller.start(options.thread_name);
+  for (auto& w : workers) w->start();
+  started_ = true;
+}
+
+void runtime_core::shutdown() {
+  if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
+  for (auto& w : workers) w->park.unpark();
+  for (auto& w : workers) w->join();
+  poller.stop();
+  // No thread of this runtime runs any more. Queued pointers refer to frames owned by tasks in
+  // the registry; drop them without resuming, then destroy the tasks.
+  for (auto& w : workers) w->clear_queues();
+  injector.clear();
+  destroy_pending_tasks();
+  poller.clear_for_shutdown();
+}
+
+void runtime_core::destroy_pending_tasks() {
+  const std::vector<task_header*> pending = registry.snapshot();
+  // From now on a pending task never runs again: a handle dropped later destroys its frame.
+  for (task_header* t : pending) t->state.fetch_or(task_header::abandoned_bit);
+  // Destroy the tasks nobody holds a handle to. Their frames may hold handles to other pending
+  // tasks; dropping those destroys them in turn (release_root), so only tasks with no handle at
+  // this point are destroyed here, and nothing is destroyed twice.
+  std::vector<task_header*> unowned;
+  for (task_header* t : pending) {
+    if ((t->state.load(std::memory_order_relaxed) & task_header::detached_bit) != 0) {
+      unowned.push_back(t);
+    }
+  }
+  for (task_header* t : unowned) {
+    registry::remove(t);
+    t->frame.destroy();
+  }
+  // What is left is held by join_handles outside any task. Unlink it from the registry, which
+  // dies with the runtime; the last handle destroys the frame.
+  for (task_header* t : registry.snapshot()) registry::remove(t);
+}
+
+void runtime_core::notify_one_if_needed() {
+  if (const auto index = idle.worker_to_notify()) workers[*index]->park.unpark();
+}
+
+void runtime_core::inject(void* task) {
+  injector.push(task);
+  injected.fetch_add(1, std::memory_order_relaxed);
+  notify_one_if_needed();
+}
+
+void runtime_core::inject_batch(void* const* tasks, std::size_t count) {
+  injector.push_bulk(tasks, count);
+  injected.fetch_add(count, std::memory_order_relaxed);
+  notify_one_if_needed();
+}
+
+void runtime_core::report(std::string_view message) const {
+  if (options.log) {
+    options.log(message);
+  } else {
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
+  }
+}
+
+runtime_stats runtime_core::stats() const noexcept {
+  runtime_stats s;
+  s.spawned = foreign_spawned.load(std::memory_order_relaxed);
+  s.completed = foreign_completed.load(std::memory_order_relaxed);
+  for (const auto& w : workers) {
+    s.spawned += w->counters.spawned.load(std::memory_order_relaxed);
+    s.completed += w->counters.completed.load(std::memory_order_relaxed);
+    s.stolen += w->counters.stolen.load(std::memory_order_relaxed);
+    s.parked += w->counters.parked.load(std::memory_order_relaxed);
+  }
+  s.injected = injected.load(std::memory_order_relaxed);
+  s.live_tasks = const_cast<detail::registry&>(registry).size();
+  s.timers = const_cast<detail::poller&>(poller).timer_count();
+  return s;
+}
+
+// ---- entry points declared in task_header.hpp ----
+
+void spawn_root(runtime_core* rt, task_header* task) {
+  worker* self = current_worker();
+  if (rt == nullptr) {
+    if (self == nullptr) {
+      throw std::logic_error(
+          "weft::spawn called outside a weft runtime; use runtime::spawn from other threads");
+    }
+    rt = &self->runtime();
+  }
+  if (rt->stopping()) throw runtime_stopped("weft: spawn on a runtime that is shutting down");
+  task->runtime = rt;
+  const bool local = self != nullptr && &self->runtime() == rt;
+  rt->registry.insert(local ? self->index() : rt->workers.size(), task);
+  if (local) {
+    worker_counters::bump(self->counters.spawned);
+    self->push_local(task->frame.address());
+  } else {
+    rt->foreign_spawned.fetch_add(1, std::memory_order_relaxed);
+    rt->inject(task->frame.address());
+  }
+}
+
+std::coroutine_handle<> complete_root(task_header* task) noexcept {
+  runtime_core* rt = task->runtime;
+  registry::remove(task);
+  worker* self = current_worker();
+  if (self != nullptr && &self->runtime() == rt) {
+    worker_counters::bump(self->counters.completed);
+  } else {
+    rt->foreign_completed.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Ordering: acq_rel. Release publishes the result and `exception` to the handle's side;
+  // acquire makes the waiter registered by a release CAS (join_handle.hpp) visible here.
+  const std::uintptr_t before = task->state.fetch_or(task_header::done_bit,
+                                                     std::memory_order_acq_rel);
+  if ((before & task_header::detached_bit) != 0) {
+    if (task->exception) {
+      rt->report(std::string("weft: a detached task") +
+                 (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
+                 " ended with an exception nobody retrieved: " + describe(task->exception));
+    }
+    task->frame.destroy();
+    return std::noop_coroutine();
+  }
+  if (auto* waiter = reinterpret_cast<join_waiter*>(before & ~task_header::flag_mask)) {
+    return waiter->notify(waiter, task);
+  }
+  return std::noop_coroutine();
+}
+
+void release_root(task_header* task) noexcept {
+  // Ordering: acq_rel, the mirror of complete_root's fetch_or: whoever sets the second bit sees
+  // everything the other side wrote and destroys the frame.
+  const std::uintptr_t before = task->state.fetch_or(task_header::detached_bit,
+                                                     std::memory_order_acq_rel);
+  if ((before & task_header::done_bit) != 0) {
+    task->frame.destroy();
+  } else if ((before & task_header::abandoned_bit) != 0) {
+    registry::remove(task);
+    task->frame.destroy();
+  }
+  // Otherwise the task is still running; it destroys itself when it completes.
+}
+
+namespace {
+struct blocking_waiter : join_waiter {
+  std::atomic<std::uint32_t> finished{0};
+
+  static std::coroutine_handle<> wake(join_waiter* self, task_header*) noexcept {
+    auto* waiter = static_cast<blocking_waiter*>(self);
+    // Ordering: release pairs with the blocked thread's acquire load. The futex wake uses only
+    // the address, so it is harmless if the blocked thread already returned and the word is gone.
+    waiter->finished.store(1, std::memory_order_release);
+    futex_wake_all(&waiter->finished);
+    return std::noop_coroutine();
+  }
+};
+}  // namespace
+
+void block_until_finished(task_header* task) {
+  blocking_waiter waiter;
+  waiter.notify = &blocking_waiter::wake;
+  std::uintptr_t expected = 0;
+  if (!task->state.compare_exchange_strong(
+          expected, reinterpret_cast<std::uintptr_t>(static_cast<join_waiter*>(&waiter)),
+          std::memory_order_release, std::memory_order_acquire)) {
+    return;  // finished (or abandoned) already
+  }
+  while (waiter.finished.load(std::memory_order_acquire) == 0) futex_wait(&waiter.finished, 0);
+}
+
+void require_not_on_worker(const char* what) {
+  if (current_worker() != nullptr) {
+    throw std::logic_error(std::string(what) +
+                           " called on a worker thread: it would block a thread the runtime "
+                           "needs (and could deadlock); co_await the task instead");
+  }
+}
+
+void require_worker(const char* what) {
+  if (current_worker() == nullptr) {
+    throw std::logic_error(std::string(what) + " called outside a weft runtime");
+  }
+}
+
+runtime_core* current_runtime_core() noexcept {
+  worker* self = current_worker();
+  return self != nullptr ? &self->runtime() : nullptr;
+}
+
+bool budget_exhausted() noexcept {
+  worker* self = current_worker();
+  return self != nullptr && self->spend_budget();
+}
+
+void schedule_yield(std::coroutine_handle<> waiter) noexcept {
+  current_worker()->push_yielded(waiter.address());
+}
+
+bool arm_timer(timer_entry* entry, clock::time_point when) {
+  worker* self = current_worker();
+  if (self == nullptr) throw std::logic_error("weft::sleep called outside a weft runtime");
+  entry->owner = &self->runtime();
+  return entry->owner->poller.arm(entry, when);
+}
+
+void disarm_timer(timer_entry* entry) noexcept {
+  if (entry->owner != nullptr) entry->owner->poller.disarm(entry);
+}
+
+}  // namespace detail
+
+// ---- weft::runtime ----
+
+runtime::runtime() : runtime(runtime_options{}) {}
+
+runtime::runtime(runtime_options options) : core_(new detail::runtime_core(std::move(options))) {
+  try {
+    core_->start();
+  } catch (...) {
+    delete core_;
+    throw;
+  }
+}
+
+runtime::~runtime() {
+  if (detail::current_runtime_core() == core_) {
+    core_->report("weft: a runtime was destroyed from one of its own worker threads; aborting");
+    std::abort();
+  }
+  delete core_;
+}
+
+std::size_t runtime::worker_count() const noexcept { return core_->workers.size(); }
+
+runtime_stats runtime::stats() const noexcept { return core_->stats(); }
+
+// ---- weft::io_source ----
+
+namespace {
+detail::runtime_core& calling_runtime(const char* what) {
+  detail::runtime_core* rt = detail::current_runtime_core();
+  if (rt == nullptr) throw std::logic_error(std::string(what) + " outside a weft runtime");
+  return *rt;
+}
+}  // namespace
+
+io_source::io_source(int fd)
+    : fd_(fd), reg_(calling_runtime("weft::io_source(fd) constructed").poller.register_fd(fd)) {}
+
+io_source::io_source(runtime& rt, int fd) : fd_(fd), reg_(rt.core_->poller.register_fd(fd)) {}
+
+io_source::~io_source() {
+  if (reg_->orphaned) {
+    delete reg_;  // the runtime is gone
+  } else {
+    reg_->owner->deregister(reg_);
+  }
+}
+
+}  // namespace weft

@@ -1,0 +1,218 @@
+// scheduler/worker.cpp: the worker loop (see worker.hpp for the order in which work is found).
+#include "worker.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <coroutine>
+#include <string>
+
+#include "runtime_core.hpp"
+
+namespace weft::detail {
+
+namespace {
+// initial-exec: a worker looks itself up on every spawn and wake; the default TLS model of a
+// shared library would make each lookup a call to __tls_get_addr.
+__attribute__((tls_model("initial-exec"))) thread_local worker* this_worker = nullptr;
+
+// How long an idle worker keeps searching before it parks. A futex wake-up across cores costs
+// about 20 us on the reference machine, so searching for a comparable time catches most work that
+// arrives right after a worker ran dry, without burning measurable CPU when the runtime is idle.
+constexpr std::chrono::microseconds spin_before_park{50};
+
+std::uint32_t xorshift(std::uint32_t& state) noexcept {
+  state ^= state << 13;
+  state ^= state >> 17;
+  state ^= state << 5;
+  return state;
+}
+}  // namespace
+
+worker* current_worker() noexcept { return this_worker; }
+
+worker::worker(runtime_core& runtime, std::size_t index)
+    : runtime_(runtime),
+      index_(index),
+      injector_token_(runtime.injector.make_token()),
+      rng_(static_cast<std::uint32_t>(index * 0x9E3779B9U + 1)) {
+  yielded_.reserve(64);
+}
+
+void worker::start() {
+  thread_ = std::thread([this] { run(); });
+  std::string name = runtime_.options.thread_name + "-w" + std::to_string(index_);
+  name.resize(std::min<std::size_t>(name.size(), 15));
+  pthread_setname_np(thread_.native_handle(), name.c_str());
+}
+
+void worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void worker::push_local(void* task) {
+  while (!deque_.push(task)) {
+    // Full: move the older half to the injection queue, where any worker can take it.
+    void* overflow[local_queue_capacity / 2];
+    const std::size_t moved = deque_.take_half_for_overflow(overflow);
+    runtime_.injector.push_bulk(overflow, moved);
+  }
+  runtime_.notify_one_if_needed();
+}
+
+void worker::push_lifo(void* task) {
+  // The previous occupant becomes ordinary (stealable) work.
+  if (lifo_slot_ != nullptr) push_local(lifo_slot_);
+  lifo_slot_ = task;
+}
+
+void worker::run() {
+  this_worker = this;
+  while (!runtime_.stopping()) {
+    void* task = next_task();
+    if (task == nullptr) task = search();
+    if (task == nullptr) {
+      park_until_notified();
+      continue;
+    }
+    run_task(task);
+  }
+  this_worker = nullptr;
+}
+
+void worker::run_task(void* task) {
+  budget_ = task_budget;
+  std::coroutine_handle<>::from_address(task).resume();
+  // Tasks woken by the one that ran go next, a bounded number of times.
+  for (std::uint32_t polls = 0; lifo_slot_ != nullptr && polls < max_lifo_polls; ++polls) {
+    void* next = std::exchange(lifo_slot_, nullptr);
+    budget_ = task_budget;
+    std::coroutine_handle<>::from_address(next).resume();
+  }
+  if (lifo_slot_ != nullptr) push_local(std::exchange(lifo_slot_, nullptr));
+}
+
+void* worker::next_task() {
+  ++tick_;
+  if (tick_ % injector_interval == 0) {
+    if (void* task = take_injected()) return task;
+  }
+  if (void* task = deque_.pop()) return task;
+  if (!yielded_.empty()) {
+    flush_yielded();
+    if (void* task = deque_.pop()) return task;
+  }
+  return take_injected();
+}
+
+void worker::flush_yielded() {
+  // Oldest first, so that after the deque's LIFO pop the most recent yielder runs last.
+  std::vector<void*> batch;
+  batch.swap(yielded_);
+  for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
+    while (!deque_.push(*it)) {
+      void* overflow[local_queue_capacity / 2];
+      runtime_.injector.push_bulk(overflow, deque_.take_half_for_overflow(overflow));
+    }
+  }
+  batch.clear();
+  yielded_.swap(batch);
+  runtime_.notify_one_if_needed();
+}
+
+void* worker::take_injected() {
+  void* batch[injector_batch];
+  const std::size_t n = runtime_.injector.pop_bulk(injector_token_, batch, injector_batch);
+  if (n == 0) return nullptr;
+  // Run the first now, keep the rest locally (stealable).
+  for (std::size_t i = n; i-- > 1;) {
+    if (!deque_.push(batch[i])) {
+      runtime_.injector.push_bulk(batch + 1, i);
+      break;
+    }
+  }
+  if (n > 1) runtime_.notify_one_if_needed();
+  return batch[0];
+}
+
+void* worker::steal_from_others() {
+  const std::size_t count = runtime_.workers.size();
+  if (count < 2) return nullptr;
+  const std::size_t start = xorshift(rng_) % count;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t victim_index = (start + i) % count;
+    if (victim_index == index_) continue;
+    worker& victim = *runtime_.workers[victim_index];
+    // Take half of what the victim has (at least one), one CAS per item: a batch CAS on top would
+    // race with the owner's CAS-free pop of other items (see deque.hpp).
+    const std::int64_t available = victim.deque_.size_estimate();
+    if (available == 0) continue;
+    std::int64_t want = std::min<std::int64_t>((available + 1) / 2,
+                                               static_cast<std::int64_t>(max_steal_batch));
+    void* first = nullptr;
+    std::uint64_t taken = 0;
+    while (want > 0) {
+      void* item = nullptr;
+      const auto result = victim.deque_.steal(item);
+      if (result == work_deque<local_queue_capacity>::steal_result::empty) break;
+      if (result == work_deque<local_queue_capacity>::steal_result::lost_race) continue;
+      ++taken;
+      --want;
+      if (first == nullptr) {
+        first = item;
+      } else if (!deque_.push(item)) {
+        runtime_.injector.push(item);
+      }
+    }
+    if (first != nullptr) {
+      worker_counters::bump(counters.stolen, taken);
+      return first;
+    }
+  }
+  return nullptr;
+}
+
+void* worker::search() {
+  if (!searching_) {
+    if (!runtime_.idle.transition_to_searching()) return nullptr;
+    searching_ = true;
+  }
+  const auto give_up = std::chrono::steady_clock::now() + spin_before_park;
+  for (std::uint32_t round = 0;; ++round) {
+    void* task = steal_from_others();
+    if (task == nullptr) task = take_injected();
+    if (task != nullptr) {
+      searching_ = false;
+      if (runtime_.idle.transition_from_searching()) runtime_.notify_one_if_needed();
+      return task;
+    }
+    if (runtime_.stopping()) return nullptr;
+    if ((round & 15) == 15 && std::chrono::steady_clock::now() >= give_up) return nullptr;
+    __builtin_ia32_pause();
+  }
+}
+
+void worker::park_until_notified() {
+  const bool last_searcher = runtime_.idle.transition_to_parked(index_, searching_);
+  searching_ = false;
+  (void)last_searcher;
+  // Re-check everything after the seq_cst transition (idle.hpp): work published before it is
+  // visible now; work published after it will find this worker parked and wake one.
+  bool work_left = runtime_.injector.length() > 0;
+  for (const auto& other : runtime_.workers) work_left = work_left || other->has_stealable_work();
+  if (work_left || runtime_.stopping()) runtime_.notify_one_if_needed();
+  if (!runtime_.stopping()) {
+    worker_counters::bump(counters.parked);
+    park.park();
+  }
+  searching_ = runtime_.idle.transition_from_parked(index_);
+}
+
+void worker::clear_queues() {
+  lifo_slot_ = nullptr;
+  yielded_.clear();
+  while (deque_.pop() != nullptr) {
+  }
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,107 @@
+// scheduler/worker.hpp: one thread of the pool and the loop it runs.
+//
+// Where a worker looks for its next task, in order:
+//   1. every `injector_interval` ticks, the injection queue first, so that work from outside the
+//      pool (timers, sockets, other threads) is never starved by a busy local queue;
+//   2. the LIFO slot: a task woken by the task that just ran, run next on this worker while its
+//      data is hot (at most `max_lifo_polls` times in a row, so two tasks waking each other forever
+//      cannot starve the rest);
+//   3. its own deque, bottom first (LIFO: fork-join goes depth first);
+//   4. the tasks that yielded since the deque last ran dry, moved back into the deque;
+//   5. the injection queue, taking a batch;
+//   6. searching: stealing half of another worker's deque, spinning for `spin_before_park`;
+//   7. parking (idle.hpp explains why no wake-up is lost).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "deque.hpp"
+#include "injector.hpp"
+#include "parker.hpp"
+
+namespace weft::detail {
+
+class runtime_core;
+
+// Tuning constants, each measured with bench/run (see docs/architecture.md).
+inline constexpr std::size_t local_queue_capacity = 256;   // tokio's choice; a power of two
+inline constexpr std::uint32_t injector_interval = 61;     // a prime, as in Go and tokio
+inline constexpr std::uint32_t max_lifo_polls = 3;
+inline constexpr int task_budget = 128;                    // ready awaits before a forced yield
+inline constexpr std::size_t injector_batch = 32;
+inline constexpr std::size_t max_steal_batch = local_queue_capacity / 2;
+
+struct worker_counters {
+  // Written only by the owning worker (relaxed); read by stats() from any thread.
+  std::atomic<std::uint64_t> spawned{0};
+  std::atomic<std::uint64_t> completed{0};
+  std::atomic<std::uint64_t> stolen{0};
+  std::atomic<std::uint64_t> parked{0};
+
+  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+};
+
+class alignas(64) worker {
+ public:
+  worker(runtime_core& runtime, std::size_t index);
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  void start();
+  void join();
+
+  // Owner thread only: makes `task` runnable here (stealable by others), waking a sleeper if
+  // needed.
+  void push_local(void* task);
+  // Owner thread only: `task` runs right after the current one (LIFO slot).
+  void push_lifo(void* task);
+  // Owner thread only: `task` runs after the tasks ready now.
+  void push_yielded(void* task) { yielded_.push_back(task); }
+
+  // Cooperative budget of the running task (owner thread only).
+  bool spend_budget() noexcept { return --budget_ <= 0; }
+
+  [[nodiscard]] std::size_t index() const noexcept { return index_; }
+  [[nodiscard]] runtime_core& runtime() const noexcept { return runtime_; }
+  [[nodiscard]] bool has_stealable_work() const noexcept { return deque_.size_estimate() > 0; }
+
+  worker_counters counters;
+  parker park;
+
+  // Shutdown only, after every thread joined: drops queued tasks without running them.
+  void clear_queues();
+
+ private:
+  void run();
+  void* next_task();
+  void* search();
+  void* steal_from_others();
+  void* take_injected();
+  void park_until_notified();
+  void run_task(void* task);
+  void flush_yielded();
+
+  runtime_core& runtime_;
+  const std::size_t index_;
+  work_deque<local_queue_capacity> deque_;
+  void* lifo_slot_ = nullptr;
+  std::vector<void*> yielded_;
+  injector::consumer_token injector_token_;
+  std::uint32_t tick_ = 0;
+  std::uint32_t rng_;
+  int budget_ = task_budget;
+  bool searching_ = false;
+  std::thread thread_;
+};
+
+// The worker running on this thread, if any.
+worker* current_worker() noexcept;
+
+}  // namespace weft::detail
