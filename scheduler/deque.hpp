@@ -95,7 +95,8 @@ class work_deque {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);
     const std::int64_t n = (b - t) / 2;
     if (n <= 0) return 0;
-    for (std::int64_t i = 0; i < n; ++i) out[i] = slot(t + i).load(std::memory_order_relaxed);
+    for (std::int64_t i = 0; i < n; ++i)
+      out[i] = slot(t + i).load(std::memory_order_relaxed);
     if (!top_.compare_exchange_strong(t, t + n, std::memory_order_seq_cst,
                                       std::memory_order_relaxed)) {
       return 0;  // a thief moved top: the deque is no longer full, the caller retries the push

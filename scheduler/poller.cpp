@@ -238,7 +238,8 @@ void poller::free_deregistered() {
     if (to_free_.empty()) return;
     batch.swap(to_free_);
   }
-  for (io_registration* reg : batch) delete reg;
+  for (io_registration* reg : batch)
+    delete reg;
 }
 
 void poller::clear_for_shutdown() {
@@ -247,7 +248,8 @@ void poller::clear_for_shutdown() {
     wheel_.clear([](timer_entry* entry) { entry->linked = false; });
   }
   std::lock_guard lock(registrations_mutex_);
-  for (io_registration* reg : to_free_) delete reg;
+  for (io_registration* reg : to_free_)
+    delete reg;
   to_free_.clear();
   for (io_registration* reg = registrations_; reg != nullptr; reg = reg->next) {
     reg->orphaned = true;

@@ -98,8 +98,8 @@ class poller {
   std::thread thread_;
 
   std::mutex timers_mutex_;
-  timer_wheel wheel_;                     // guarded by timers_mutex_
-  std::uint64_t sleeping_until_ = 0;      // guarded by timers_mutex_; UINT64_MAX: no timer
+  timer_wheel wheel_;                 // guarded by timers_mutex_
+  std::uint64_t sleeping_until_ = 0;  // guarded by timers_mutex_; UINT64_MAX: no timer
 
   std::mutex registrations_mutex_;
   io_registration* registrations_ = nullptr;  // live records, guarded by registrations_mutex_

@@ -69,7 +69,8 @@ class registry {
   [[nodiscard]] std::vector<task_header*> snapshot() const {
     std::vector<task_header*> tasks;
     for (const auto& shard : shards_) {
-      for (task_header* t = shard.head; t != nullptr; t = t->registry_next) tasks.push_back(t);
+      for (task_header* t = shard.head; t != nullptr; t = t->registry_next)
+        tasks.push_back(t);
     }
     return tasks;
   }

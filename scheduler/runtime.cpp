@@ -58,18 +58,22 @@ runtime_core::~runtime_core() { shutdown(); }
 
 void runtime_core::start() {
   poller.start(options.thread_name);
-  for (auto& w : workers) w->start();
+  for (auto& w : workers)
+    w->start();
   started_ = true;
 }
 
 void runtime_core::shutdown() {
   if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
-  for (auto& w : workers) w->park.unpark();
-  for (auto& w : workers) w->join();
+  for (auto& w : workers)
+    w->park.unpark();
+  for (auto& w : workers)
+    w->join();
   poller.stop();
   // No thread of this runtime runs any more. Queued pointers refer to frames owned by tasks in
   // the registry; drop them without resuming, then destroy the tasks.
-  for (auto& w : workers) w->clear_queues();
+  for (auto& w : workers)
+    w->clear_queues();
   injector.clear();
   destroy_pending_tasks();
   poller.clear_for_shutdown();
@@ -78,7 +82,8 @@ void runtime_core::shutdown() {
 void runtime_core::destroy_pending_tasks() {
   const std::vector<task_header*> pending = registry.snapshot();
   // From now on a pending task never runs again: a handle dropped later destroys its frame.
-  for (task_header* t : pending) t->state.fetch_or(task_header::abandoned_bit);
+  for (task_header* t : pending)
+    t->state.fetch_or(task_header::abandoned_bit);
   // Destroy the tasks nobody holds a handle to. Their frames may hold handles to other pending
   // tasks; dropping those destroys them in turn (release_root), so only tasks with no handle at
   // this point are destroyed here, and nothing is destroyed twice.
@@ -94,7 +99,8 @@ void runtime_core::destroy_pending_tasks() {
   }
   // What is left is held by join_handles outside any task. Unlink it from the registry, which
   // dies with the runtime; the last handle destroys the frame.
-  for (task_header* t : registry.snapshot()) registry::remove(t);
+  for (task_header* t : registry.snapshot())
+    registry::remove(t);
 }
 
 void runtime_core::notify_one_if_needed() {
@@ -172,8 +178,8 @@ std::coroutine_handle<> complete_root(task_header* task) noexcept {
   }
   // Ordering: acq_rel. Release publishes the result and `exception` to the handle's side;
   // acquire makes the waiter registered by a release CAS (join_handle.hpp) visible here.
-  const std::uintptr_t before = task->state.fetch_or(task_header::done_bit,
-                                                     std::memory_order_acq_rel);
+  const std::uintptr_t before =
+      task->state.fetch_or(task_header::done_bit, std::memory_order_acq_rel);
   if ((before & task_header::detached_bit) != 0) {
     if (task->exception) {
       rt->report(std::string("weft: a detached task") +
@@ -192,8 +198,8 @@ std::coroutine_handle<> complete_root(task_header* task) noexcept {
 void release_root(task_header* task) noexcept {
   // Ordering: acq_rel, the mirror of complete_root's fetch_or: whoever sets the second bit sees
   // everything the other side wrote and destroys the frame.
-  const std::uintptr_t before = task->state.fetch_or(task_header::detached_bit,
-                                                     std::memory_order_acq_rel);
+  const std::uintptr_t before =
+      task->state.fetch_or(task_header::detached_bit, std::memory_order_acq_rel);
   if ((before & task_header::done_bit) != 0) {
     task->frame.destroy();
   } else if ((before & task_header::abandoned_bit) != 0) {
@@ -227,7 +233,8 @@ void block_until_finished(task_header* task) {
           std::memory_order_release, std::memory_order_acquire)) {
     return;  // finished (or abandoned) already
   }
-  while (waiter.finished.load(std::memory_order_acquire) == 0) futex_wait(&waiter.finished, 0);
+  while (waiter.finished.load(std::memory_order_acquire) == 0)
+    futex_wait(&waiter.finished, 0);
 }
 
 void require_not_on_worker(const char* what) {

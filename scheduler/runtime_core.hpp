@@ -43,9 +43,7 @@ class runtime_core {
 
   void report(std::string_view message) const;
 
-  [[nodiscard]] bool stopping() const noexcept {
-    return stopping_.load(std::memory_order_acquire);
-  }
+  [[nodiscard]] bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   [[nodiscard]] runtime_stats stats() const noexcept;
 
   const runtime_options options;

@@ -12,9 +12,11 @@ class spinlock {
  public:
   void lock() noexcept {
     for (;;) {
-      // Ordering: acquire pairs with unlock()'s release, making the previous holder's writes visible.
+      // Ordering: acquire pairs with unlock()'s release, making the previous holder's writes
+      // visible.
       if (!locked_.exchange(true, std::memory_order_acquire)) return;
-      while (locked_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+      while (locked_.load(std::memory_order_relaxed))
+        __builtin_ia32_pause();
     }
   }
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }

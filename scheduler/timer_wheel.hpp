@@ -100,7 +100,8 @@ template <class Visit>
 void timer_wheel::clear(Visit&& visit) noexcept {
   for (unsigned l = 0; l < level_count; ++l) {
     for (unsigned s = 0; s < slots_per_level; ++s) {
-      while (timer_entry* entry = unlink_head(l, s)) visit(entry);
+      while (timer_entry* entry = unlink_head(l, s))
+        visit(entry);
     }
   }
 }

@@ -6,12 +6,12 @@
 #pragma once
 
 #if defined(__SANITIZE_THREAD__)
-#  define WEFT_TSAN 1
+#define WEFT_TSAN 1
 #elif defined(__has_feature)
-#  if __has_feature(thread_sanitizer)
-#    define WEFT_TSAN 1
-#  endif
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
 #endif
 #ifndef WEFT_TSAN
-#  define WEFT_TSAN 0
+#define WEFT_TSAN 0
 #endif

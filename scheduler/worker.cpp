@@ -147,8 +147,8 @@ void* worker::steal_from_others() {
     // race with the owner's CAS-free pop of other items (see deque.hpp).
     const std::int64_t available = victim.deque_.size_estimate();
     if (available == 0) continue;
-    std::int64_t want = std::min<std::int64_t>((available + 1) / 2,
-                                               static_cast<std::int64_t>(max_steal_batch));
+    std::int64_t want =
+        std::min<std::int64_t>((available + 1) / 2, static_cast<std::int64_t>(max_steal_batch));
     void* first = nullptr;
     std::uint64_t taken = 0;
     while (want > 0) {
@@ -199,7 +199,8 @@ void worker::park_until_notified() {
   // Re-check everything after the seq_cst transition (idle.hpp): work published before it is
   // visible now; work published after it will find this worker parked and wake one.
   bool work_left = runtime_.injector.length() > 0;
-  for (const auto& other : runtime_.workers) work_left = work_left || other->has_stealable_work();
+  for (const auto& other : runtime_.workers)
+    work_left = work_left || other->has_stealable_work();
   if (work_left || runtime_.stopping()) runtime_.notify_one_if_needed();
   if (!runtime_.stopping()) {
     worker_counters::bump(counters.parked);

@@ -29,10 +29,10 @@ namespace weft::detail {
 class runtime_core;
 
 // Tuning constants, each measured with bench/run (see docs/architecture.md).
-inline constexpr std::size_t local_queue_capacity = 256;   // tokio's choice; a power of two
-inline constexpr std::uint32_t injector_interval = 61;     // a prime, as in Go and tokio
+inline constexpr std::size_t local_queue_capacity = 256;  // tokio's choice; a power of two
+inline constexpr std::uint32_t injector_interval = 61;    // a prime, as in Go and tokio
 inline constexpr std::uint32_t max_lifo_polls = 3;
-inline constexpr int task_budget = 128;                    // ready awaits before a forced yield
+inline constexpr int task_budget = 128;  // ready awaits before a forced yield
 inline constexpr std::size_t injector_batch = 32;
 inline constexpr std::size_t max_steal_batch = local_queue_capacity / 2;
 

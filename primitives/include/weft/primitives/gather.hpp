@@ -51,8 +51,7 @@ class gather_countdown {
  public:
   static constexpr std::size_t none = static_cast<std::size_t>(-1);
 
-  explicit gather_countdown(std::size_t children)
-      : waiters_(children), remaining_(children + 1) {
+  explicit gather_countdown(std::size_t children) : waiters_(children), remaining_(children + 1) {
     for (std::size_t i = 0; i < children; ++i) {
       waiters_[i].notify = &child_done;
       waiters_[i].countdown = this;
@@ -68,7 +67,8 @@ class gather_countdown {
       [[nodiscard]] bool await_ready() const noexcept { return false; }
       bool await_suspend(std::coroutine_handle<> parent) noexcept {
         self->parent_ = parent;
-        for (std::size_t i = 0; i < headers.size(); ++i) self->attach(i, headers[i]);
+        for (std::size_t i = 0; i < headers.size(); ++i)
+          self->attach(i, headers[i]);
         // Ordering: acq_rel; if this is the last count, acquire makes every child's result
         // visible before the gather continues without suspending.
         return self->remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1;
@@ -159,7 +159,8 @@ template <class T>
 std::vector<task_header*> headers_of(std::vector<join_handle<T>>& handles) {
   std::vector<task_header*> headers;
   headers.reserve(handles.size());
-  for (auto& handle : handles) headers.push_back(handle.header());
+  for (auto& handle : handles)
+    headers.push_back(handle.header());
   return headers;
 }
 
@@ -174,8 +175,11 @@ task<std::tuple<detail::gather_value_t<Ts>...>> gather(task<Ts>... children) {
   if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
     std::exception_ptr error;
     std::size_t index = 0;
-    std::apply([&](auto&... h) { ((index++ == failed ? void(error = h.header()->exception) : void()), ...); },
-               handles);
+    std::apply(
+        [&](auto&... h) {
+          ((index++ == failed ? void(error = h.header()->exception) : void()), ...);
+        },
+        handles);
     std::rethrow_exception(error);
   }
   co_return std::apply(
@@ -201,7 +205,8 @@ template <class T>
 task<std::vector<detail::gather_value_t<T>>> gather(std::vector<task<T>> children) {
   std::vector<join_handle<T>> handles;
   handles.reserve(children.size());
-  for (auto& child : children) handles.push_back(spawn(std::move(child)));
+  for (auto& child : children)
+    handles.push_back(spawn(std::move(child)));
   detail::gather_countdown countdown(handles.size());
   co_await countdown.wait_all(detail::headers_of(handles));
   if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
@@ -209,7 +214,8 @@ task<std::vector<detail::gather_value_t<T>>> gather(std::vector<task<T>> childre
   }
   std::vector<detail::gather_value_t<T>> results;
   results.reserve(handles.size());
-  for (auto& handle : handles) results.push_back(detail::take_gathered(handle));
+  for (auto& handle : handles)
+    results.push_back(detail::take_gathered(handle));
   co_return results;
 }
 
@@ -218,12 +224,14 @@ template <class T>
 task<std::vector<outcome<T>>> gather(return_exceptions_t, std::vector<task<T>> children) {
   std::vector<join_handle<T>> handles;
   handles.reserve(children.size());
-  for (auto& child : children) handles.push_back(spawn(std::move(child)));
+  for (auto& child : children)
+    handles.push_back(spawn(std::move(child)));
   detail::gather_countdown countdown(handles.size());
   co_await countdown.wait_all(detail::headers_of(handles));
   std::vector<outcome<T>> results;
   results.reserve(handles.size());
-  for (auto& handle : handles) results.push_back(detail::take_outcome(handle));
+  for (auto& handle : handles)
+    results.push_back(detail::take_outcome(handle));
   co_return results;
 }
 

@@ -19,10 +19,10 @@ namespace weft {
 
 template <class T>
 class outcome {
-  using stored = std::conditional_t<std::is_void_v<T>, std::monostate,
-                                    std::conditional_t<std::is_reference_v<T>,
-                                                       std::reference_wrapper<std::remove_reference_t<T>>,
-                                                       T>>;
+  using stored =
+      std::conditional_t<std::is_void_v<T>, std::monostate,
+                         std::conditional_t<std::is_reference_v<T>,
+                                            std::reference_wrapper<std::remove_reference_t<T>>, T>>;
 
  public:
   // An empty outcome holds neither (the state of a child whose result was never produced).

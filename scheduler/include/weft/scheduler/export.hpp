@@ -5,7 +5,7 @@
 #pragma once
 
 #if defined(_WIN32)
-#  error "weft targets Linux (epoll, eventfd, futex)"
+#error "weft targets Linux (epoll, eventfd, futex)"
 #endif
 
 #define WEFT_API __attribute__((visibility("default")))

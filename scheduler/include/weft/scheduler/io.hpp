@@ -49,7 +49,9 @@ class WEFT_API io_source {
    public:
     awaiter(detail::io_registration* reg, detail::io_direction dir) noexcept
         : reg_(reg), dir_(dir) {}
-    [[nodiscard]] bool await_ready() const noexcept { return detail::io_take_readiness(reg_, dir_); }
+    [[nodiscard]] bool await_ready() const noexcept {
+      return detail::io_take_readiness(reg_, dir_);
+    }
     bool await_suspend(std::coroutine_handle<> self) { return detail::io_park(reg_, dir_, self); }
     void await_resume() const noexcept {}
 

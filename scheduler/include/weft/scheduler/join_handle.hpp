@@ -7,9 +7,9 @@
 //
 // The handle owns a share of the task: the task runs to completion whether or not the handle is
 // awaited. Dropping the handle of a task that is still running lets the task go on alone, exactly
-// like detach(); prefer detach() to say so. Awaiting resumes the awaiter on the thread that finished
-// the task. The result can be taken once: awaiting a handle a second time after it returned a result
-// throws std::logic_error.
+// like detach(); prefer detach() to say so. Awaiting resumes the awaiter on the thread that
+// finished the task. The result can be taken once: awaiting a handle a second time after it
+// returned a result throws std::logic_error.
 #pragma once
 
 #include <coroutine>
@@ -64,8 +64,8 @@ class [[nodiscard]] join_handle {
   // Requires: done().
   decltype(auto) take_result() {
     check_awaitable();
-    if ((frame_.promise().state.load(std::memory_order_acquire) &
-         detail::task_header::done_bit) == 0) {
+    if ((frame_.promise().state.load(std::memory_order_acquire) & detail::task_header::done_bit) ==
+        0) {
       throw runtime_stopped("weft: the awaited task was abandoned because its runtime shut down");
     }
     taken_ = true;
@@ -102,8 +102,9 @@ class [[nodiscard]] join_handle {
       // Ordering: release publishes `continuation` and `notify` to the completer, which reads
       // them after its acq_rel fetch_or. On failure the task finished (or was abandoned)
       // meanwhile; acquire makes the result visible before we resume at once.
-      if (state.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(static_cast<detail::join_waiter*>(this)),
-                                        std::memory_order_release, std::memory_order_acquire)) {
+      if (state.compare_exchange_strong(
+              expected, reinterpret_cast<std::uintptr_t>(static_cast<detail::join_waiter*>(this)),
+              std::memory_order_release, std::memory_order_acquire)) {
         return true;
       }
       return false;

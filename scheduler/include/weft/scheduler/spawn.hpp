@@ -65,9 +65,10 @@ join_handle<T> spawn(task<T> work) {
 // Starts `callable(args...)`, which must return a weft::task, with the callable and copies of the
 // arguments stored in the task's frame.
 template <class F, class... Args>
-  requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...> &&
-           detail::is_task<detail::invoke_task_t<std::decay_t<F>, std::decay_t<Args>...>>::value
-auto spawn(F&& callable, Args&&... args) {
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<Args>&... >
+       &&detail::is_task<detail::invoke_task_t<std::decay_t<F>, std::decay_t<Args>...>>::value auto
+       spawn(F&& callable, Args&&... args) {
   return spawn(detail::call_in_frame(std::decay_t<F>(std::forward<F>(callable)),
                                      std::decay_t<Args>(std::forward<Args>(args))...));
 }

@@ -5,9 +5,9 @@
 //
 // A task is lazy: calling answer() allocates its frame and runs nothing. `co_await` starts it and
 // suspends the caller; when the task finishes, the caller resumes on the same thread by symmetric
-// transfer, so a chain of a million nested awaits uses no stack. The task's value or exception comes
-// out of the `co_await`. To run a task concurrently, spawn it (spawn.hpp); to run it from main,
-// weft::run (runtime.hpp).
+// transfer, so a chain of a million nested awaits uses no stack. The task's value or exception
+// comes out of the `co_await`. To run a task concurrently, spawn it (spawn.hpp); to run it from
+// main, weft::run (runtime.hpp).
 //
 // A task is move-only and [[nodiscard]]: dropping one unawaited destroys it without running it, and
 // the compiler warns, because in Python that mistake ("coroutine was never awaited") is silent.
@@ -77,7 +77,7 @@ class task_promise final : public promise_base {
   task<T> get_return_object() noexcept;
 
   template <class U>
-    requires std::is_convertible_v<U&&, T>
+  requires std::is_convertible_v<U&&, T>
   void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
     std::construct_at(std::addressof(value_), std::forward<U>(value));
     has_value_ = true;

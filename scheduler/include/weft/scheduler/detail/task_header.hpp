@@ -94,7 +94,8 @@ WEFT_API void require_worker(const char* what);
 WEFT_API runtime_core* current_runtime_core() noexcept;
 
 // Queues `waiter` behind the tasks that are ready now on this worker (yield_now).
-// Requires: the calling thread is a worker (budget_exhausted() returned true, or the caller checked).
+// Requires: the calling thread is a worker (budget_exhausted() returned true, or the caller
+// checked).
 WEFT_API void schedule_yield(std::coroutine_handle<> waiter) noexcept;
 
 // Cooperative budget: returns true when the running task has completed so many operations without

@@ -1,8 +1,8 @@
 // weft/scheduler/detail/timer_entry.hpp: a timer as the timer wheel sees it.
 //
 // The entry lives inside the awaiter, hence inside the sleeping coroutine's frame: arming a timer
-// allocates nothing. The wheel links it into one of its slots; every field below except `waiter` and
-// `deadline` is owned by the wheel and read or written only under the wheel's lock.
+// allocates nothing. The wheel links it into one of its slots; every field below except `waiter`
+// and `deadline` is owned by the wheel and read or written only under the wheel's lock.
 #pragma once
 
 #include <chrono>
