@@ -20,7 +20,10 @@ std::optional<std::size_t> idle::worker_to_notify() {
   const std::uint32_t state = state_.load(std::memory_order_relaxed);
 #endif
   if (!should_wake(state)) return std::nullopt;
+  return wake_one();
+}
 
+std::optional<std::size_t> idle::wake_one() {
   std::lock_guard lock(mutex_);
   // Re-check under the lock: another producer may have woken a worker meanwhile.
   if (!should_wake(state_.load(std::memory_order_seq_cst)) || sleepers_.empty()) {

@@ -42,7 +42,7 @@ class registry {
 
   static void remove(task_header* task) noexcept {
     registry_shard* shard = task->shard;
-    if (shard == nullptr) return;
+    if (shard == nullptr) [[unlikely]] return;
     shard->lock.lock();
     if (task->registry_prev != nullptr) {
       task->registry_prev->registry_next = task->registry_next;

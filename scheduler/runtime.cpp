@@ -107,6 +107,8 @@ void runtime_core::notify_one_if_needed() {
   if (const auto index = idle.worker_to_notify()) workers[*index]->park.unpark();
 }
 
+void runtime_core::unpark_worker(std::size_t index) { workers[index]->park.unpark(); }
+
 void runtime_core::inject(void* task) {
   injector.push(task);
   injected.fetch_add(1, std::memory_order_relaxed);

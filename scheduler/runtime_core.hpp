@@ -40,6 +40,13 @@ class runtime_core {
   void inject_batch(void* const* tasks, std::size_t count);
   // Wakes one parked worker if the idle protocol says one should be woken.
   void notify_one_if_needed();
+  // The same for work a worker pushed onto its own deque (see idle.hpp for why it may be cheaper).
+  void notify_for_local_work() {
+    if (const auto index = idle.worker_to_notify_for_local_work()) [[unlikely]] {
+      unpark_worker(*index);
+    }
+  }
+  void unpark_worker(std::size_t index);
 
   void report(std::string_view message) const;
 

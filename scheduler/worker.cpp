@@ -57,7 +57,7 @@ void worker::push_local(void* task) {
     const std::size_t moved = deque_.take_half_for_overflow(overflow);
     runtime_.injector.push_bulk(overflow, moved);
   }
-  runtime_.notify_one_if_needed();
+  runtime_.notify_for_local_work();
 }
 
 void worker::push_lifo(void* task) {
@@ -74,6 +74,13 @@ void worker::run() {
     if (task == nullptr) {
       park_until_notified();
       continue;
+    }
+    if (searching_) {
+      // Found work (wherever it came from): stop counting as a searcher, or producers would keep
+      // assuming someone is looking and never wake a parked worker. The last searcher to find
+      // work wakes another, so the pool ramps up one worker at a time.
+      searching_ = false;
+      if (runtime_.idle.transition_from_searching()) runtime_.notify_one_if_needed();
     }
     run_task(task);
   }
@@ -117,7 +124,7 @@ void worker::flush_yielded() {
   }
   batch.clear();
   yielded_.swap(batch);
-  runtime_.notify_one_if_needed();
+  runtime_.notify_for_local_work();
 }
 
 void* worker::take_injected() {
@@ -131,7 +138,7 @@ void* worker::take_injected() {
       break;
     }
   }
-  if (n > 1) runtime_.notify_one_if_needed();
+  if (n > 1) runtime_.notify_for_local_work();
   return batch[0];
 }
 
@@ -181,11 +188,7 @@ void* worker::search() {
   for (std::uint32_t round = 0;; ++round) {
     void* task = steal_from_others();
     if (task == nullptr) task = take_injected();
-    if (task != nullptr) {
-      searching_ = false;
-      if (runtime_.idle.transition_from_searching()) runtime_.notify_one_if_needed();
-      return task;
-    }
+    if (task != nullptr) return task;
     if (runtime_.stopping()) return nullptr;
     if ((round & 15) == 15 && std::chrono::steady_clock::now() >= give_up) return nullptr;
     __builtin_ia32_pause();
