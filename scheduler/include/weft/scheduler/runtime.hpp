@@ -11,6 +11,7 @@
 // awaiting it throws weft::runtime_stopped.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -29,6 +30,11 @@ namespace weft {
 struct runtime_options {
   // Worker threads; 0 means std::thread::hardware_concurrency().
   std::size_t worker_threads = 0;
+  // How long an idle worker keeps looking for work (stealing, polling the injection queue) before
+  // it parks. Waking a parked worker costs a futex wake-up (about 20 us across cores on a small VM),
+  // so a short spin catches work that arrives just after a worker ran dry. Zero parks at once (for
+  // embedders that count every cycle); the runtime uses no CPU once every worker has parked.
+  std::chrono::microseconds spin_before_park{50};
   // Threads are named "<thread_name>-w<i>" and "<thread_name>-io" (Linux keeps 15 characters).
   std::string thread_name = "weft";
   // Where the runtime reports problems nobody else can see (an exception of a detached task that
