@@ -1,15 +1,27 @@
 // scheduler/registry.hpp: the runtime's list of live spawned tasks.
 //
-// The runtime must be able to find every pending task: to destroy it at shutdown (a task waiting on
-// something that never comes is reachable from nowhere else) and to list tasks for diagnostics.
-// Tasks are linked intrusively through their headers into one shard per worker plus one for
-// threads outside the pool, so that a worker inserting into its own shard never contends with
-// another worker. A task is removed from the shard it was inserted into, by whichever thread
-// completes it; that is the only cross-thread access and it holds the shard's spinlock.
+// The runtime must be able to find every pending task: to destroy it at shutdown (a task waiting
+// on something that never comes is reachable from nowhere else) and to count and list tasks for
+// diagnostics. Tasks are linked intrusively through their headers into shards.
+//
+// Each worker owns one shard and is the only thread that links or unlinks its tasks, with plain
+// loads and stores: a spawn and the matching completion on the same worker (the common case) cost
+// no atomic operation here. A task that completes on another thread (it was stolen) cannot be
+// unlinked there, so the completer pushes it onto the shard's `remote_done` stack (one CAS) and
+// leaves the task's `listed` bit set; the owner drains that stack at its next tick or before it
+// parks, unlinks those tasks and clears their `listed` bit. The frame is destroyed by whichever of
+// completer, join_handle and owner makes the state reach done + detached + not listed
+// (task_header.hpp).
+//
+// Tasks spawned from threads outside the pool go to one extra shard that has no owner; every
+// operation on it holds its spinlock.
+//
+// Before the runtime's threads are joined, only the owner reads its list. After (shutdown), the
+// runtime reads everything single-threaded.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
-#include <memory>
 #include <vector>
 
 #include <weft/scheduler/detail/task_header.hpp>
@@ -19,58 +31,95 @@
 namespace weft::detail {
 
 struct alignas(64) registry_shard {
-  spinlock lock;
   task_header* head = nullptr;
-  std::size_t count = 0;
+  // Written by the owner (or under `lock`), read by stats() from any thread.
+  std::atomic<std::size_t> count{0};
+  bool shared = false;  // the shard of foreign threads: guarded by `lock`
+  spinlock lock;
+  // Tasks of this shard that completed on another thread, linked through remote_next.
+  alignas(64) std::atomic<task_header*> remote_done{nullptr};
 };
 
 class registry {
  public:
-  explicit registry(std::size_t shards) : shards_(shards) {}
+  explicit registry(std::size_t workers) : shards_(workers + 1) { shards_.back().shared = true; }
 
-  void insert(std::size_t shard_index, task_header* task) noexcept {
-    registry_shard& shard = shards_[shard_index];
+  registry_shard& worker_shard(std::size_t index) noexcept { return shards_[index]; }
+  registry_shard& foreign_shard() noexcept { return shards_.back(); }
+
+  // Links `task` into `shard`. The caller is the shard's owner, or any thread for the shared shard.
+  static void insert(registry_shard& shard, task_header* task) noexcept {
+    if (shard.shared) shard.lock.lock();
     task->shard = &shard;
-    shard.lock.lock();
     task->registry_prev = nullptr;
     task->registry_next = shard.head;
     if (shard.head != nullptr) shard.head->registry_prev = task;
     shard.head = task;
-    ++shard.count;
-    shard.lock.unlock();
+    shard.count.store(shard.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (shard.shared) shard.lock.unlock();
   }
 
-  static void remove(task_header* task) noexcept {
+  // Unlinks `task` from its shard. The caller is the shard's owner, or any thread for the shared
+  // shard, or the runtime at shutdown.
+  static void unlink(task_header* task) noexcept {
     registry_shard* shard = task->shard;
-    if (shard == nullptr) [[unlikely]] return;
-    shard->lock.lock();
+    if (shard == nullptr) return;
+    if (shard->shared) shard->lock.lock();
     if (task->registry_prev != nullptr) {
       task->registry_prev->registry_next = task->registry_next;
     } else {
       shard->head = task->registry_next;
     }
     if (task->registry_next != nullptr) task->registry_next->registry_prev = task->registry_prev;
-    --shard->count;
-    shard->lock.unlock();
+    shard->count.store(shard->count.load(std::memory_order_relaxed) - 1,
+                       std::memory_order_relaxed);
+    if (shard->shared) shard->lock.unlock();
     task->shard = nullptr;
   }
 
-  [[nodiscard]] std::size_t size() noexcept {
-    std::size_t total = 0;
-    for (auto& shard : shards_) {
-      shard.lock.lock();
-      total += shard.count;
-      shard.lock.unlock();
+  // A thread other than the owner completed `task`: hand it to the owner.
+  static void push_remote(task_header* task) noexcept {
+    registry_shard& shard = *task->shard;
+    task_header* head = shard.remote_done.load(std::memory_order_relaxed);
+    do {
+      task->remote_next = head;
+      // Ordering: release publishes remote_next (and the completion) to the owner's acquire
+      // exchange in drain_remote().
+    } while (!shard.remote_done.compare_exchange_weak(head, task, std::memory_order_release,
+                                                      std::memory_order_relaxed));
+  }
+
+  // Owner only: unlinks the tasks that completed elsewhere and clears their `listed` bit,
+  // destroying those whose handle is already gone.
+  static void drain_remote(registry_shard& shard) noexcept {
+    if (shard.remote_done.load(std::memory_order_relaxed) == nullptr) return;
+    task_header* task = shard.remote_done.exchange(nullptr, std::memory_order_acquire);
+    while (task != nullptr) {
+      task_header* next = task->remote_next;
+      unlink(task);
+      // Ordering: acq_rel, see task_header.hpp: this may be the last of the three parties.
+      const std::uintptr_t before =
+          task->state.fetch_and(~task_header::listed_bit, std::memory_order_acq_rel);
+      if ((before & (task_header::done_bit | task_header::detached_bit)) ==
+          (task_header::done_bit | task_header::detached_bit)) {
+        task->frame.destroy();
+      }
+      task = next;
     }
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept {
+    std::size_t total = 0;
+    for (const auto& shard : shards_) total += shard.count.load(std::memory_order_relaxed);
     return total;
   }
 
-  // Shutdown only (no other thread touches the registry): every live task.
-  [[nodiscard]] std::vector<task_header*> snapshot() const {
+  // Shutdown only (no other thread runs): drains every remote stack, then lists every live task.
+  [[nodiscard]] std::vector<task_header*> drain_and_snapshot() {
+    for (auto& shard : shards_) drain_remote(shard);
     std::vector<task_header*> tasks;
     for (const auto& shard : shards_) {
-      for (task_header* t = shard.head; t != nullptr; t = t->registry_next)
-        tasks.push_back(t);
+      for (task_header* t = shard.head; t != nullptr; t = t->registry_next) tasks.push_back(t);
     }
     return tasks;
   }

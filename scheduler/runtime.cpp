@@ -46,7 +46,7 @@ std::string describe(const std::exception_ptr& error) {
 runtime_core::runtime_core(runtime_options opts)
     : options(validated(std::move(opts))),
       idle(options.worker_threads),
-      registry(options.worker_threads + 1),  // one shard per worker, one for other threads
+      registry(options.worker_threads),
       poller(*this) {
   workers.reserve(options.worker_threads);
   for (std::size_t i = 0; i < options.worker_threads; ++i) {
@@ -80,10 +80,9 @@ void runtime_core::shutdown() {
 }
 
 void runtime_core::destroy_pending_tasks() {
-  const std::vector<task_header*> pending = registry.snapshot();
+  const std::vector<task_header*> pending = registry.drain_and_snapshot();
   // From now on a pending task never runs again: a handle dropped later destroys its frame.
-  for (task_header* t : pending)
-    t->state.fetch_or(task_header::abandoned_bit);
+  for (task_header* t : pending) t->state.fetch_or(task_header::abandoned_bit);
   // Destroy the tasks nobody holds a handle to. Their frames may hold handles to other pending
   // tasks; dropping those destroys them in turn (release_root), so only tasks with no handle at
   // this point are destroyed here, and nothing is destroyed twice.
@@ -94,13 +93,15 @@ void runtime_core::destroy_pending_tasks() {
     }
   }
   for (task_header* t : unowned) {
-    registry::remove(t);
+    registry::unlink(t);
     t->frame.destroy();
   }
   // What is left is held by join_handles outside any task. Unlink it from the registry, which
   // dies with the runtime; the last handle destroys the frame.
-  for (task_header* t : registry.snapshot())
-    registry::remove(t);
+  for (task_header* t : registry.drain_and_snapshot()) {
+    registry::unlink(t);
+    t->state.fetch_and(~task_header::listed_bit);
+  }
 }
 
 void runtime_core::notify_one_if_needed() {
@@ -140,7 +141,7 @@ runtime_stats runtime_core::stats() const noexcept {
     s.parked += w->counters.parked.load(std::memory_order_relaxed);
   }
   s.injected = injected.load(std::memory_order_relaxed);
-  s.live_tasks = const_cast<detail::registry&>(registry).size();
+  s.live_tasks = registry.size();
   s.timers = const_cast<detail::poller&>(poller).timer_count();
   return s;
 }
@@ -158,38 +159,62 @@ void spawn_root(runtime_core* rt, task_header* task) {
   }
   if (rt->stopping()) throw runtime_stopped("weft: spawn on a runtime that is shutting down");
   task->runtime = rt;
-  const bool local = self != nullptr && &self->runtime() == rt;
-  rt->registry.insert(local ? self->index() : rt->workers.size(), task);
-  if (local) {
+  // Not yet visible to any other thread: the queue push below publishes it (release).
+  task->state.store(task_header::listed_bit, std::memory_order_relaxed);
+  if (self != nullptr && &self->runtime() == rt) {
+    registry::insert(rt->registry.worker_shard(self->index()), task);
     worker_counters::bump(self->counters.spawned);
     self->push_local(task->frame.address());
   } else {
+    registry::insert(rt->registry.foreign_shard(), task);
     rt->foreign_spawned.fetch_add(1, std::memory_order_relaxed);
     rt->inject(task->frame.address());
   }
 }
 
+namespace {
+void report_unretrieved(runtime_core* rt, task_header* task) {
+  rt->report(std::string("weft: a detached task") +
+             (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
+             " ended with an exception nobody retrieved: " + describe(task->exception));
+}
+}  // namespace
+
 std::coroutine_handle<> complete_root(task_header* task) noexcept {
   runtime_core* rt = task->runtime;
-  registry::remove(task);
   worker* self = current_worker();
-  if (self != nullptr && &self->runtime() == rt) {
+  const bool on_own_runtime = self != nullptr && &self->runtime() == rt;
+  if (on_own_runtime) {
     worker_counters::bump(self->counters.completed);
   } else {
     rt->foreign_completed.fetch_add(1, std::memory_order_relaxed);
   }
-  // Ordering: acq_rel. Release publishes the result and `exception` to the handle's side;
-  // acquire makes the waiter registered by a release CAS (join_handle.hpp) visible here.
-  const std::uintptr_t before =
-      task->state.fetch_or(task_header::done_bit, std::memory_order_acq_rel);
-  if ((before & task_header::detached_bit) != 0) {
-    if (task->exception) {
-      rt->report(std::string("weft: a detached task") +
-                 (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
-                 " ended with an exception nobody retrieved: " + describe(task->exception));
+  registry_shard* shard = task->shard;
+  const bool can_unlink =
+      shard->shared || (on_own_runtime && shard == &rt->registry.worker_shard(self->index()));
+  std::uintptr_t before = 0;
+  if (can_unlink) {
+    registry::unlink(task);
+    // Ordering: acq_rel (task_header.hpp). Sets done and clears listed in one step: release
+    // publishes the result and `exception`, acquire makes a waiter registered by a release CAS
+    // visible here.
+    before = task->state.fetch_xor(task_header::done_bit | task_header::listed_bit,
+                                   std::memory_order_acq_rel);
+    if ((before & task_header::detached_bit) != 0) {
+      if (task->exception) report_unretrieved(rt, task);
+      task->frame.destroy();
+      return std::noop_coroutine();
     }
-    task->frame.destroy();
-    return std::noop_coroutine();
+  } else {
+    // Completed away from its shard's owner (stolen): `listed` stays set, so nobody destroys the
+    // frame until the owner has unlinked it; that keeps `task` valid through the end of this call.
+    before = task->state.fetch_or(task_header::done_bit, std::memory_order_acq_rel);
+    if ((before & task_header::detached_bit) != 0 && task->exception) report_unretrieved(rt, task);
+    // A waiter implies a live join_handle (not detached), which also keeps the frame alive after
+    // the owner unlinks it.
+    auto* waiter = reinterpret_cast<join_waiter*>(before & ~task_header::flag_mask);
+    registry::push_remote(task);
+    return waiter != nullptr ? waiter->notify(waiter, task) : std::noop_coroutine();
   }
   if (auto* waiter = reinterpret_cast<join_waiter*>(before & ~task_header::flag_mask)) {
     return waiter->notify(waiter, task);
@@ -198,17 +223,19 @@ std::coroutine_handle<> complete_root(task_header* task) noexcept {
 }
 
 void release_root(task_header* task) noexcept {
-  // Ordering: acq_rel, the mirror of complete_root's fetch_or: whoever sets the second bit sees
-  // everything the other side wrote and destroys the frame.
-  const std::uintptr_t before =
-      task->state.fetch_or(task_header::detached_bit, std::memory_order_acq_rel);
-  if ((before & task_header::done_bit) != 0) {
+  // Ordering: acq_rel, see task_header.hpp.
+  const std::uintptr_t before = task->state.fetch_or(task_header::detached_bit,
+                                                     std::memory_order_acq_rel);
+  if ((before & (task_header::done_bit | task_header::listed_bit)) == task_header::done_bit) {
     task->frame.destroy();
   } else if ((before & task_header::abandoned_bit) != 0) {
-    registry::remove(task);
+    // Only during the shutdown sweep (single-threaded) or after it (the runtime is gone and the
+    // task is no longer in any registry).
+    registry::unlink(task);
     task->frame.destroy();
   }
-  // Otherwise the task is still running; it destroys itself when it completes.
+  // Otherwise the task is still running, or completed but is still listed in its shard; the
+  // completer or the shard's owner destroys it.
 }
 
 namespace {
@@ -229,14 +256,8 @@ struct blocking_waiter : join_waiter {
 void block_until_finished(task_header* task) {
   blocking_waiter waiter;
   waiter.notify = &blocking_waiter::wake;
-  std::uintptr_t expected = 0;
-  if (!task->state.compare_exchange_strong(
-          expected, reinterpret_cast<std::uintptr_t>(static_cast<join_waiter*>(&waiter)),
-          std::memory_order_release, std::memory_order_acquire)) {
-    return;  // finished (or abandoned) already
-  }
-  while (waiter.finished.load(std::memory_order_acquire) == 0)
-    futex_wait(&waiter.finished, 0);
+  if (!task->register_waiter(&waiter)) return;  // finished (or abandoned) already
+  while (waiter.finished.load(std::memory_order_acquire) == 0) futex_wait(&waiter.finished, 0);
 }
 
 void require_not_on_worker(const char* what) {

@@ -9,6 +9,15 @@ void timer_wheel::insert(timer_entry* entry) noexcept {
   // Far-future deadlines are filed at the end of the current top-level span and re-filed from
   // there; advance() never fires an entry before its real deadline.
   const std::uint64_t span_end = elapsed_ | (max_span - 1);
+  constexpr unsigned top = level_count - 1;
+  if (entry->deadline > span_end &&
+      ((elapsed_ >> (top * bits_per_level)) & (slots_per_level - 1)) == slots_per_level - 1) {
+    // Time is in the last slot of the top level, so "the end of the current span" is no longer
+    // ahead of it (re-filing there would loop for ever once time reaches it). File the entry in
+    // top-level slot 0, which earliest_slot() reads as the first slot of the next span.
+    link(entry, top, 0);
+    return;
+  }
   const std::uint64_t when = entry->deadline < span_end ? entry->deadline : span_end;
   // The level is the highest 6-bit group in which `when` differs from now (`| 63` keeps level 0
   // for deadlines in the current 64-tick window).
@@ -59,11 +68,14 @@ std::optional<timer_wheel::slot_position> timer_wheel::earliest_slot() const noe
     const unsigned position = static_cast<unsigned>(elapsed_ >> shift) & (slots_per_level - 1);
     // Invariant: slots before the current position are empty (their span is in the past and was
     // drained when time passed it), so the next occupied slot is at or after `position`.
+    // The one exception is the top level's slot 0 filed by insert() for the next span: an
+    // occupied slot behind the position belongs to the next turn of the level.
     const std::uint64_t ahead = occupied & (~std::uint64_t{0} << position);
-    const unsigned slot = static_cast<unsigned>(std::countr_zero(ahead != 0 ? ahead : occupied));
+    const bool next_turn = ahead == 0;
+    const unsigned slot = static_cast<unsigned>(std::countr_zero(next_turn ? occupied : ahead));
     const std::uint64_t level_span = std::uint64_t{1} << (shift + bits_per_level);
-    const std::uint64_t start =
-        (elapsed_ & ~(level_span - 1)) + (static_cast<std::uint64_t>(slot) << shift);
+    const std::uint64_t start = (elapsed_ & ~(level_span - 1)) + (next_turn ? level_span : 0) +
+                                (static_cast<std::uint64_t>(slot) << shift);
     return slot_position{l, slot, start};
   }
   return std::nullopt;

@@ -29,6 +29,7 @@ worker* current_worker() noexcept { return this_worker; }
 worker::worker(runtime_core& runtime, std::size_t index)
     : runtime_(runtime),
       index_(index),
+      shard_(runtime.registry.worker_shard(index)),
       injector_token_(runtime.injector.make_token()),
       rng_(static_cast<std::uint32_t>(index * 0x9E3779B9U + 1)) {
   yielded_.reserve(64);
@@ -96,6 +97,8 @@ void worker::run_task(void* task) {
 
 void* worker::next_task() {
   ++tick_;
+  // Unlink (and maybe free) this worker's tasks that finished on other workers.
+  registry::drain_remote(shard_);
   if (tick_ % injector_interval == 0) {
     if (void* task = take_injected()) return task;
   }
@@ -196,6 +199,7 @@ void* worker::search() {
 }
 
 void worker::park_until_notified() {
+  registry::drain_remote(shard_);
   const bool last_searcher = runtime_.idle.transition_to_parked(index_, searching_);
   searching_ = false;
   (void)last_searcher;

@@ -23,6 +23,7 @@
 #include "deque.hpp"
 #include "injector.hpp"
 #include "parker.hpp"
+#include "registry.hpp"
 
 namespace weft::detail {
 
@@ -90,6 +91,7 @@ class alignas(64) worker {
 
   runtime_core& runtime_;
   const std::size_t index_;
+  registry_shard& shard_;
   work_deque<local_queue_capacity> deque_;
   void* lifo_slot_ = nullptr;
   std::vector<void*> yielded_;

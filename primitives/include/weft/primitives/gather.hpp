@@ -90,13 +90,7 @@ class gather_countdown {
   };
 
   void attach(std::size_t index, task_header* child) noexcept {
-    std::uintptr_t expected = 0;
-    // Ordering: release publishes the waiter to the child's completer (see join_handle.hpp).
-    if (child->state.compare_exchange_strong(
-            expected, reinterpret_cast<std::uintptr_t>(static_cast<join_waiter*>(&waiters_[index])),
-            std::memory_order_release, std::memory_order_acquire)) {
-      return;
-    }
+    if (child->register_waiter(&waiters_[index])) return;
     // Finished before we got here: count it now.
     record(index, child);
     remaining_.fetch_sub(1, std::memory_order_acq_rel);

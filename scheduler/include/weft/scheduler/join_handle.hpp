@@ -97,17 +97,8 @@ class [[nodiscard]] join_handle {
       }
       continuation = caller;
       notify = &resume_continuation;
-      auto& state = self->frame_.promise().state;
-      std::uintptr_t expected = 0;
-      // Ordering: release publishes `continuation` and `notify` to the completer, which reads
-      // them after its acq_rel fetch_or. On failure the task finished (or was abandoned)
-      // meanwhile; acquire makes the result visible before we resume at once.
-      if (state.compare_exchange_strong(
-              expected, reinterpret_cast<std::uintptr_t>(static_cast<detail::join_waiter*>(this)),
-              std::memory_order_release, std::memory_order_acquire)) {
-        return true;
-      }
-      return false;
+      // False: the task finished meanwhile, so resume at once with its result.
+      return self->frame_.promise().register_waiter(this);
     }
     decltype(auto) await_resume() { return self->take_result(); }
 

@@ -6,16 +6,19 @@
 //
 // Ownership of a spawned frame is decided through one atomic word, `state`:
 //
-//   bits 3..63  the address of the join_waiter that awaits the task (0 if none)
+//   bits 4..63  the address of the join_waiter that awaits the task (0 if none)
 //   bit 0 done       the task finished (its result or exception is published)
 //   bit 1 detached   nobody holds a join_handle any more
 //   bit 2 abandoned  the runtime shut down while the task was pending; it will never run again
+//   bit 3 listed     the task is still linked into the runtime's registry (registry.hpp)
 //
-// Invariant: the frame is destroyed by whoever sets the second of {done, detached}, or, once the
-// task is abandoned, by whoever sets detached (the last join_handle, or the runtime's shutdown
-// sweep if no handle remains). Both sides use acq_rel read-modify-writes, so exactly one of them
-// sees the other's bit already set; the release half publishes the result to the handle and the
-// acquire half makes the destroyer see everything the other side wrote.
+// Invariant: the frame is destroyed by whoever makes the state reach done + detached with listed
+// clear, or, once the task is abandoned, by whoever sets detached. Three parties move these bits,
+// each with one acq_rel read-modify-write: the completing thread (done, and clears listed when it
+// can unlink the task itself), the join_handle (detached), and the registry's owning worker
+// (clears listed after unlinking a task that completed on another thread). Exactly one of them
+// sees the final combination; release publishes each party's writes (the result, the unlinking)
+// and acquire makes the destroyer see them.
 #pragma once
 
 #include <atomic>
@@ -35,7 +38,7 @@ struct registry_shard;
 // thread blocked in block_on. `notify` runs once, on the thread that completes the task, after the
 // result is published; it returns the coroutine to resume there by symmetric transfer, or
 // std::noop_coroutine().
-struct join_waiter {
+struct alignas(16) join_waiter {  // 16: the low four bits of `state` are flags
   using notify_fn = std::coroutine_handle<> (*)(join_waiter* self, task_header* task) noexcept;
   notify_fn notify = nullptr;
 };
@@ -45,7 +48,8 @@ class task_header {
   static constexpr std::uintptr_t done_bit = 1;
   static constexpr std::uintptr_t detached_bit = 2;
   static constexpr std::uintptr_t abandoned_bit = 4;
-  static constexpr std::uintptr_t flag_mask = 7;
+  static constexpr std::uintptr_t listed_bit = 8;
+  static constexpr std::uintptr_t flag_mask = 15;
 
   // See the file comment for the protocol.
   std::atomic<std::uintptr_t> state{0};
@@ -61,6 +65,24 @@ class task_header {
   task_header* registry_prev = nullptr;
   task_header* registry_next = nullptr;
   registry_shard* shard = nullptr;
+  // Link of the shard's stack of tasks that completed on another thread (registry.hpp).
+  task_header* remote_next = nullptr;
+
+  // Registers `waiter` to be notified when the task finishes. False, registering nothing, if the
+  // task already finished or was abandoned (its result, if any, is then visible to the caller).
+  // At most one waiter at a time.
+  bool register_waiter(join_waiter* waiter) noexcept {
+    std::uintptr_t expected = state.load(std::memory_order_acquire);
+    for (;;) {
+      if ((expected & (done_bit | abandoned_bit)) != 0) return false;
+      // Ordering: release publishes the waiter (and whatever the waiting side prepared) to the
+      // completer, which reads it after its acq_rel RMW; acquire on failure re-reads the flags.
+      if (state.compare_exchange_weak(expected, expected | reinterpret_cast<std::uintptr_t>(waiter),
+                                      std::memory_order_release, std::memory_order_acquire)) {
+        return true;
+      }
+    }
+  }
 
   [[nodiscard]] bool finished() const noexcept {
     // Ordering: acquire pairs with the completer's release so that a caller that sees `done`
