@@ -38,9 +38,13 @@ class work_deque {
   // Owner only. False if the deque is full.
   bool push(void* item) noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    // `top` only grows, so a stale copy underestimates the free space and is safe to use; the
+    // owner re-reads the shared `top` (a line thieves write) only when the copy says "full".
     // Ordering: acquire so that slots freed by thieves' CAS on top are really free before reuse.
-    const std::int64_t t = top_.load(std::memory_order_acquire);
-    if (b - t >= static_cast<std::int64_t>(Capacity)) return false;
+    if (b - top_cache_ >= static_cast<std::int64_t>(Capacity)) {
+      top_cache_ = top_.load(std::memory_order_acquire);
+      if (b - top_cache_ >= static_cast<std::int64_t>(Capacity)) return false;
+    }
     slot(b).store(item, std::memory_order_relaxed);
     // Ordering: release publishes the slot to thieves, who load bottom before reading the slot.
     bottom_.store(b + 1, std::memory_order_release);
@@ -118,6 +122,7 @@ class work_deque {
 
   alignas(64) std::atomic<std::int64_t> top_{0};
   alignas(64) std::atomic<std::int64_t> bottom_{0};
+  std::int64_t top_cache_ = 0;  // owner only: a lower bound of top_
   alignas(64) std::array<std::atomic<void*>, Capacity> buffer_{};
 };
 

@@ -49,11 +49,13 @@ class idle {
   // costs parallelism for a moment, never liveness. It therefore skips the StoreLoad barrier
   // (a fence on every spawn was 14% of fib's time) and reads `state_` relaxed; when that read
   // says a worker should be woken, it takes the same slow path as worker_to_notify().
-  std::optional<std::size_t> worker_to_notify_for_local_work() {
-    // Inline: this runs on every spawn, and the common answer is "nobody to wake".
-    if (!should_wake(state_.load(std::memory_order_relaxed))) [[likely]] return std::nullopt;
-    return wake_one();
+  // Inline: this runs on every spawn, and the common answer is "nobody to wake" (a plain bool
+  // test, so the caller does not build an optional on the hot path).
+  [[nodiscard]] bool maybe_should_wake_for_local_work() const noexcept {
+    return should_wake(state_.load(std::memory_order_relaxed));
   }
+  // The slow path behind it: picks the worker to wake, if one should still be woken.
+  std::optional<std::size_t> wake_one();
 
   // Try to become a searcher; false if half of the workers already search.
   bool transition_to_searching() noexcept;
@@ -80,14 +82,13 @@ class idle {
   static constexpr std::uint32_t searching_mask = 0xffff;
   static constexpr std::uint32_t unparked_one = 0x10000;
 
-  std::optional<std::size_t> wake_one();
-
   bool should_wake(std::uint32_t state) const noexcept {
     return (state & searching_mask) == 0 && (state >> 16) < workers_;
   }
 
-  std::atomic<std::uint32_t> state_;
-  std::mutex mutex_;
+  // Own cache lines: every spawn reads state_, and the parking slow path writes the mutex.
+  alignas(64) std::atomic<std::uint32_t> state_;
+  alignas(64) std::mutex mutex_;
   std::vector<std::size_t> sleepers_;
   const std::size_t workers_;
 };

@@ -71,8 +71,7 @@ class registry {
       shard->head = task->registry_next;
     }
     if (task->registry_next != nullptr) task->registry_next->registry_prev = task->registry_prev;
-    shard->count.store(shard->count.load(std::memory_order_relaxed) - 1,
-                       std::memory_order_relaxed);
+    shard->count.store(shard->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     if (shard->shared) shard->lock.unlock();
     task->shard = nullptr;
   }
@@ -110,16 +109,19 @@ class registry {
 
   [[nodiscard]] std::size_t size() const noexcept {
     std::size_t total = 0;
-    for (const auto& shard : shards_) total += shard.count.load(std::memory_order_relaxed);
+    for (const auto& shard : shards_)
+      total += shard.count.load(std::memory_order_relaxed);
     return total;
   }
 
   // Shutdown only (no other thread runs): drains every remote stack, then lists every live task.
   [[nodiscard]] std::vector<task_header*> drain_and_snapshot() {
-    for (auto& shard : shards_) drain_remote(shard);
+    for (auto& shard : shards_)
+      drain_remote(shard);
     std::vector<task_header*> tasks;
     for (const auto& shard : shards_) {
-      for (task_header* t = shard.head; t != nullptr; t = t->registry_next) tasks.push_back(t);
+      for (task_header* t = shard.head; t != nullptr; t = t->registry_next)
+        tasks.push_back(t);
     }
     return tasks;
   }

@@ -82,7 +82,8 @@ void runtime_core::shutdown() {
 void runtime_core::destroy_pending_tasks() {
   const std::vector<task_header*> pending = registry.drain_and_snapshot();
   // From now on a pending task never runs again: a handle dropped later destroys its frame.
-  for (task_header* t : pending) t->state.fetch_or(task_header::abandoned_bit);
+  for (task_header* t : pending)
+    t->state.fetch_or(task_header::abandoned_bit);
   // Destroy the tasks nobody holds a handle to. Their frames may hold handles to other pending
   // tasks; dropping those destroys them in turn (release_root), so only tasks with no handle at
   // this point are destroyed here, and nothing is destroyed twice.
@@ -108,7 +109,9 @@ void runtime_core::notify_one_if_needed() {
   if (const auto index = idle.worker_to_notify()) workers[*index]->park.unpark();
 }
 
-void runtime_core::unpark_worker(std::size_t index) { workers[index]->park.unpark(); }
+void runtime_core::wake_for_local_work() {
+  if (const auto index = idle.wake_one()) workers[*index]->park.unpark();
+}
 
 void runtime_core::inject(void* task) {
   injector.push(task);
@@ -224,8 +227,8 @@ std::coroutine_handle<> complete_root(task_header* task) noexcept {
 
 void release_root(task_header* task) noexcept {
   // Ordering: acq_rel, see task_header.hpp.
-  const std::uintptr_t before = task->state.fetch_or(task_header::detached_bit,
-                                                     std::memory_order_acq_rel);
+  const std::uintptr_t before =
+      task->state.fetch_or(task_header::detached_bit, std::memory_order_acq_rel);
   if ((before & (task_header::done_bit | task_header::listed_bit)) == task_header::done_bit) {
     task->frame.destroy();
   } else if ((before & task_header::abandoned_bit) != 0) {
@@ -257,7 +260,8 @@ void block_until_finished(task_header* task) {
   blocking_waiter waiter;
   waiter.notify = &blocking_waiter::wake;
   if (!task->register_waiter(&waiter)) return;  // finished (or abandoned) already
-  while (waiter.finished.load(std::memory_order_acquire) == 0) futex_wait(&waiter.finished, 0);
+  while (waiter.finished.load(std::memory_order_acquire) == 0)
+    futex_wait(&waiter.finished, 0);
 }
 
 void require_not_on_worker(const char* what) {

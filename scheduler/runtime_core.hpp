@@ -42,11 +42,11 @@ class runtime_core {
   void notify_one_if_needed();
   // The same for work a worker pushed onto its own deque (see idle.hpp for why it may be cheaper).
   void notify_for_local_work() {
-    if (const auto index = idle.worker_to_notify_for_local_work()) [[unlikely]] {
-      unpark_worker(*index);
+    if (idle.maybe_should_wake_for_local_work()) [[unlikely]] {
+      wake_for_local_work();
     }
   }
-  void unpark_worker(std::size_t index);
+  [[gnu::noinline]] void wake_for_local_work();
 
   void report(std::string_view message) const;
 

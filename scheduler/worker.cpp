@@ -47,13 +47,20 @@ void worker::join() {
 }
 
 void worker::push_local(void* task) {
-  while (!deque_.push(task)) {
-    // Full: move the older half to the injection queue, where any worker can take it.
+  if (!deque_.push(task)) [[unlikely]] {
+    push_overflowing(task);
+  }
+  runtime_.notify_for_local_work();
+}
+
+void worker::push_overflowing(void* task) {
+  // Full: move the older half to the injection queue, where any worker can take it. Kept out of
+  // push_local so that the common path does not set up this 1 KiB buffer on every spawn.
+  do {
     void* overflow[local_queue_capacity / 2];
     const std::size_t moved = deque_.take_half_for_overflow(overflow);
     runtime_.injector.push_bulk(overflow, moved);
-  }
-  runtime_.notify_for_local_work();
+  } while (!deque_.push(task));
 }
 
 void worker::push_lifo(void* task) {
@@ -115,10 +122,7 @@ void worker::flush_yielded() {
   std::vector<void*> batch;
   batch.swap(yielded_);
   for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
-    while (!deque_.push(*it)) {
-      void* overflow[local_queue_capacity / 2];
-      runtime_.injector.push_bulk(overflow, deque_.take_half_for_overflow(overflow));
-    }
+    if (!deque_.push(*it)) push_overflowing(*it);
   }
   batch.clear();
   yielded_.swap(batch);
@@ -182,7 +186,8 @@ void* worker::search() {
     if (!runtime_.idle.transition_to_searching()) return nullptr;
     searching_ = true;
   }
-  // runtime_options::spin_before_park bounds the search (docs/architecture.md has the measurements).
+  // runtime_options::spin_before_park bounds the search (docs/architecture.md has the
+  // measurements).
   const auto give_up = std::chrono::steady_clock::now() + runtime_.options.spin_before_park;
   for (std::uint32_t round = 0;; ++round) {
     void* task = steal_from_others();

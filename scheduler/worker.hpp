@@ -81,6 +81,7 @@ class alignas(64) worker {
 
  private:
   void run();
+  [[gnu::noinline]] void push_overflowing(void* task);
   void* next_task();
   void* search();
   void* steal_from_others();
