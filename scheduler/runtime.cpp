@@ -2,11 +2,14 @@
 // join handles and awaiters call into (declared in the public detail headers).
 #include <weft/scheduler/runtime.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/io.hpp>
@@ -18,6 +21,11 @@ namespace weft {
 namespace detail {
 
 namespace {
+// Runtimes alive in this process, so that a join_handle dropped after its runtime was destroyed
+// does not report through a dangling pointer. Only the (rare) reporting path looks it up.
+std::mutex live_runtimes_mutex;
+std::vector<runtime_core*> live_runtimes;
+
 std::size_t resolve_worker_count(std::size_t requested) {
   if (requested != 0) return requested;
   const unsigned hardware = std::thread::hardware_concurrency();
@@ -57,6 +65,10 @@ runtime_core::runtime_core(runtime_options opts)
 runtime_core::~runtime_core() { shutdown(); }
 
 void runtime_core::start() {
+  {
+    std::lock_guard lock(live_runtimes_mutex);
+    live_runtimes.push_back(this);
+  }
   poller.start(options.thread_name);
   for (auto& w : workers)
     w->start();
@@ -65,6 +77,10 @@ void runtime_core::start() {
 
 void runtime_core::shutdown() {
   if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
+  {
+    std::lock_guard lock(live_runtimes_mutex);
+    std::erase(live_runtimes, this);
+  }
   for (auto& w : workers)
     w->park.unpark();
   for (auto& w : workers)
@@ -181,6 +197,13 @@ void report_unretrieved(runtime_core* rt, task_header* task) {
              (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
              " ended with an exception nobody retrieved: " + describe(task->exception));
 }
+
+void report_unretrieved_if_alive(task_header* task) {
+  std::lock_guard lock(live_runtimes_mutex);
+  if (std::find(live_runtimes.begin(), live_runtimes.end(), task->runtime) != live_runtimes.end()) {
+    report_unretrieved(task->runtime, task);
+  }
+}
 }  // namespace
 
 std::coroutine_handle<> complete_root(task_header* task) noexcept {
@@ -225,10 +248,15 @@ std::coroutine_handle<> complete_root(task_header* task) noexcept {
   return std::noop_coroutine();
 }
 
-void release_root(task_header* task) noexcept {
+void release_root(task_header* task, bool result_taken) noexcept {
   // Ordering: acq_rel, see task_header.hpp.
   const std::uintptr_t before =
       task->state.fetch_or(task_header::detached_bit, std::memory_order_acq_rel);
+  if ((before & task_header::done_bit) != 0 && !result_taken && task->exception) {
+    // Finished with an exception that this handle never took (asyncio: "Task exception was
+    // never retrieved"). The frame is still alive here; who destroys it is decided below.
+    report_unretrieved_if_alive(task);
+  }
   if ((before & (task_header::done_bit | task_header::listed_bit)) == task_header::done_bit) {
     task->frame.destroy();
   } else if ((before & task_header::abandoned_bit) != 0) {

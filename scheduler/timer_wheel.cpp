@@ -6,19 +6,17 @@
 namespace weft::detail {
 
 void timer_wheel::insert(timer_entry* entry) noexcept {
-  // Far-future deadlines are filed at the end of the current top-level span and re-filed from
-  // there; advance() never fires an entry before its real deadline.
-  const std::uint64_t span_end = elapsed_ | (max_span - 1);
-  constexpr unsigned top = level_count - 1;
-  if (entry->deadline > span_end &&
-      ((elapsed_ >> (top * bits_per_level)) & (slots_per_level - 1)) == slots_per_level - 1) {
-    // Time is in the last slot of the top level, so "the end of the current span" is no longer
-    // ahead of it (re-filing there would loop for ever once time reaches it). File the entry in
-    // top-level slot 0, which earliest_slot() reads as the first slot of the next span.
-    link(entry, top, 0);
+  const std::uint64_t when = entry->deadline;
+  if (((elapsed_ ^ when) >> (level_count * bits_per_level)) != 0) {
+    // A later window: park it in far_ until time gets there (refile_far).
+    entry->level = far_level;
+    entry->prev = nullptr;
+    entry->next = far_;
+    if (far_ != nullptr) far_->prev = entry;
+    far_ = entry;
+    ++size_;
     return;
   }
-  const std::uint64_t when = entry->deadline < span_end ? entry->deadline : span_end;
   // The level is the highest 6-bit group in which `when` differs from now (`| 63` keeps level 0
   // for deadlines in the current 64-tick window).
   const std::uint64_t differing = (elapsed_ ^ when) | (slots_per_level - 1);
@@ -29,7 +27,29 @@ void timer_wheel::insert(timer_entry* entry) noexcept {
   link(entry, level_index, slot);
 }
 
+void timer_wheel::refile_far() noexcept {
+  timer_entry* entry = far_;
+  far_ = nullptr;
+  while (entry != nullptr) {
+    timer_entry* next = entry->next;
+    --size_;
+    insert(entry);  // into the wheel if it is in this window now, else back into far_
+    entry = next;
+  }
+}
+
 void timer_wheel::remove(timer_entry* entry) noexcept {
+  if (entry->level == far_level) {
+    if (entry->prev != nullptr) {
+      entry->prev->next = entry->next;
+    } else {
+      far_ = entry->next;
+    }
+    if (entry->next != nullptr) entry->next->prev = entry->prev;
+    entry->prev = entry->next = nullptr;
+    --size_;
+    return;
+  }
   level& lvl = levels_[entry->level];
   if (entry->prev != nullptr) {
     entry->prev->next = entry->next;
@@ -82,9 +102,10 @@ std::optional<timer_wheel::slot_position> timer_wheel::earliest_slot() const noe
 }
 
 std::optional<std::uint64_t> timer_wheel::next_expiration() const noexcept {
-  const auto position = earliest_slot();
-  if (!position) return std::nullopt;
-  return position->start;
+  if (const auto position = earliest_slot()) return position->start;
+  // Only far entries: the poller must wake when time enters the next window to re-file them.
+  if (far_ != nullptr) return next_window();
+  return std::nullopt;
 }
 
 }  // namespace weft::detail

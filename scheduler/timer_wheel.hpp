@@ -1,8 +1,9 @@
 // scheduler/timer_wheel.hpp: a hierarchical timing wheel with 1 ms ticks.
 //
 // Six levels of 64 slots. A slot at level L spans 64^L ticks, so level 0 holds the next 64 ms one
-// tick per slot, level 1 the next 4 s in 64 ms slots, and so on up to 2^36 ms (about 795 days);
-// later deadlines are parked in the last slot of the top level and re-filed when it comes due.
+// tick per slot, level 1 the next 4 s in 64 ms slots, and so on: the six levels cover one aligned
+// window of 2^36 ms (about 795 days). Deadlines in a later window wait in an unordered `far_` list
+// and are re-filed when time enters a new window (next_expiration() reports that moment).
 // Insert and remove are O(1): an entry is linked into the slot list of the level given by the
 // highest 6-bit group in which its deadline differs from the current time, `elapsed_`. That choice
 // keeps the invariant that every entry at level L expires after every entry at level L - 1, so the
@@ -29,6 +30,7 @@ class timer_wheel {
   static constexpr unsigned slots_per_level = 64;
   static constexpr unsigned bits_per_level = 6;
   static constexpr std::uint64_t max_span = std::uint64_t{1} << (level_count * bits_per_level);
+  static constexpr std::uint8_t far_level = 0xff;  // entry->level of an entry in far_
 
   // Files `entry`, whose deadline must be later than elapsed().
   void insert(timer_entry* entry) noexcept;
@@ -64,10 +66,15 @@ class timer_wheel {
   };
 
   [[nodiscard]] std::optional<slot_position> earliest_slot() const noexcept;
+  [[nodiscard]] std::uint64_t next_window() const noexcept {
+    return (elapsed_ | (max_span - 1)) + 1;
+  }
+  void refile_far() noexcept;
   void link(timer_entry* entry, unsigned level, unsigned slot) noexcept;
   timer_entry* unlink_head(unsigned level, unsigned slot) noexcept;
 
   std::array<level, level_count> levels_{};
+  timer_entry* far_ = nullptr;  // deadlines beyond the current window
   std::uint64_t elapsed_ = 0;
   std::size_t size_ = 0;
 };
@@ -77,7 +84,14 @@ std::size_t timer_wheel::advance(std::uint64_t now, std::size_t limit, Fire&& fi
   std::size_t fired = 0;
   while (fired < limit) {
     const auto position = earliest_slot();
-    if (!position || position->start > now) break;
+    if (!position || position->start > now) {
+      // Nothing more is due in this window. If time has passed into the next one, every entry of
+      // this window has fired, so move there and file the far entries that now fit.
+      if (far_ == nullptr || now < next_window()) break;
+      elapsed_ = next_window();
+      refile_far();
+      continue;
+    }
     if (position->start > elapsed_) elapsed_ = position->start;
     // Drain the slot: entries due at this slot's start fire; later ones (from a slot of level > 0,
     // or clamped far-future deadlines) are re-filed below this level.
@@ -98,6 +112,10 @@ std::size_t timer_wheel::advance(std::uint64_t now, std::size_t limit, Fire&& fi
 
 template <class Visit>
 void timer_wheel::clear(Visit&& visit) noexcept {
+  while (timer_entry* entry = far_) {
+    remove(entry);
+    visit(entry);
+  }
   for (unsigned l = 0; l < level_count; ++l) {
     for (unsigned s = 0; s < slots_per_level; ++s) {
       while (timer_entry* entry = unlink_head(l, s))

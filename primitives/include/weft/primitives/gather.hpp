@@ -4,12 +4,12 @@
 //   std::vector<page> pages = co_await weft::gather(std::move(fetches));           // a vector
 //   auto results = co_await weft::gather(weft::return_exceptions, std::move(fetches));
 //
-// Every child is spawned at once and runs concurrently on the pool; the results come back in
-// argument order (a child returning void gives std::monostate). gather always waits for every
-// child before it returns or throws, so no child outlives the call and children may borrow from
-// the caller's frame. If children fail, gather rethrows the exception of the first one to fail
-// (in time), after all have finished; with weft::return_exceptions it throws nothing and returns an
-// outcome<T> per child instead.
+// Every child is spawned at once (a join_handle of a task already running may be passed instead)
+// and runs concurrently on the pool; the results come back in argument order (a child returning
+// void gives std::monostate). gather always waits for every child before it returns or throws, so
+// no child outlives the call and children may borrow from the caller's frame. If children fail,
+// gather rethrows the exception of the first one to fail (in time), after all have finished; with
+// weft::return_exceptions it throws nothing and returns an outcome<T> per child instead.
 #pragma once
 
 #include <atomic>
@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -119,6 +120,32 @@ class gather_countdown {
   std::coroutine_handle<> parent_;
 };
 
+// What gather accepts as a child: a task (spawned by gather) or the handle of a task already
+// spawned (asyncio.gather accepts both coroutines and tasks).
+template <class C>
+struct gather_child;
+template <class T>
+struct gather_child<task<T>> {
+  using value_type = T;
+  static join_handle<T> start(task<T>&& work) { return spawn(std::move(work)); }
+};
+template <class T>
+struct gather_child<join_handle<T>> {
+  using value_type = T;
+  static join_handle<T> start(join_handle<T>&& handle) {
+    if (!handle.valid()) throw std::invalid_argument("weft::gather: an empty join_handle");
+    return std::move(handle);
+  }
+};
+
+template <class C>
+concept gatherable = requires {
+  typename gather_child<C>::value_type;
+};
+
+template <class C>
+using child_value_t = typename gather_child<C>::value_type;
+
 template <class T>
 gather_value_t<T> take_gathered(join_handle<T>& handle) {
   if constexpr (std::is_void_v<T>) {
@@ -160,12 +187,14 @@ std::vector<task_header*> headers_of(std::vector<join_handle<T>>& handles) {
 
 }  // namespace detail
 
-// Runs the children concurrently and returns their values as a tuple, in argument order.
-template <class... Ts>
-task<std::tuple<detail::gather_value_t<Ts>...>> gather(task<Ts>... children) {
-  std::tuple<join_handle<Ts>...> handles{spawn(std::move(children))...};
-  detail::gather_countdown countdown(sizeof...(Ts));
-  co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Ts...>{}));
+// Runs the children (tasks, or handles of tasks already running) concurrently and returns their
+// values as a tuple, in argument order.
+template <detail::gatherable... Cs>
+task<std::tuple<detail::gather_value_t<detail::child_value_t<Cs>>...>> gather(Cs... children) {
+  std::tuple<join_handle<detail::child_value_t<Cs>>...> handles{
+      detail::gather_child<Cs>::start(std::move(children))...};
+  detail::gather_countdown countdown(sizeof...(Cs));
+  co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Cs...>{}));
   if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
     std::exception_ptr error;
     std::size_t index = 0;
@@ -178,29 +207,37 @@ task<std::tuple<detail::gather_value_t<Ts>...>> gather(task<Ts>... children) {
   }
   co_return std::apply(
       [](auto&... h) {
-        return std::tuple<detail::gather_value_t<Ts>...>{detail::take_gathered(h)...};
+        return std::tuple<detail::gather_value_t<detail::child_value_t<Cs>>...>{
+            detail::take_gathered(h)...};
       },
       handles);
 }
 
 // Runs the children concurrently; each result is an outcome (value or exception). Never throws
 // for a child's failure.
-template <class... Ts>
-task<std::tuple<outcome<Ts>...>> gather(return_exceptions_t, task<Ts>... children) {
-  std::tuple<join_handle<Ts>...> handles{spawn(std::move(children))...};
-  detail::gather_countdown countdown(sizeof...(Ts));
-  co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Ts...>{}));
+template <detail::gatherable... Cs>
+task<std::tuple<outcome<detail::child_value_t<Cs>>...>> gather(return_exceptions_t,
+                                                               Cs... children) {
+  std::tuple<join_handle<detail::child_value_t<Cs>>...> handles{
+      detail::gather_child<Cs>::start(std::move(children))...};
+  detail::gather_countdown countdown(sizeof...(Cs));
+  co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Cs...>{}));
   co_return std::apply(
-      [](auto&... h) { return std::tuple<outcome<Ts>...>{detail::take_outcome(h)...}; }, handles);
+      [](auto&... h) {
+        return std::tuple<outcome<detail::child_value_t<Cs>>...>{detail::take_outcome(h)...};
+      },
+      handles);
 }
 
-// Runs every task of `children` concurrently and returns their values in order.
-template <class T>
-task<std::vector<detail::gather_value_t<T>>> gather(std::vector<task<T>> children) {
+// Runs every child of `children` (tasks or handles) concurrently and returns their values in order.
+template <detail::gatherable C>
+task<std::vector<detail::gather_value_t<detail::child_value_t<C>>>> gather(
+    std::vector<C> children) {
+  using T = detail::child_value_t<C>;
   std::vector<join_handle<T>> handles;
   handles.reserve(children.size());
   for (auto& child : children)
-    handles.push_back(spawn(std::move(child)));
+    handles.push_back(detail::gather_child<C>::start(std::move(child)));
   detail::gather_countdown countdown(handles.size());
   co_await countdown.wait_all(detail::headers_of(handles));
   if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
@@ -213,13 +250,15 @@ task<std::vector<detail::gather_value_t<T>>> gather(std::vector<task<T>> childre
   co_return results;
 }
 
-// Runs every task of `children` concurrently; an outcome per child, in order.
-template <class T>
-task<std::vector<outcome<T>>> gather(return_exceptions_t, std::vector<task<T>> children) {
+// Runs every child of `children` concurrently; an outcome per child, in order.
+template <detail::gatherable C>
+task<std::vector<outcome<detail::child_value_t<C>>>> gather(return_exceptions_t,
+                                                            std::vector<C> children) {
+  using T = detail::child_value_t<C>;
   std::vector<join_handle<T>> handles;
   handles.reserve(children.size());
   for (auto& child : children)
-    handles.push_back(spawn(std::move(child)));
+    handles.push_back(detail::gather_child<C>::start(std::move(child)));
   detail::gather_countdown countdown(handles.size());
   co_await countdown.wait_all(detail::headers_of(handles));
   std::vector<outcome<T>> results;

@@ -52,7 +52,8 @@ class [[nodiscard]] join_handle {
   [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(frame_); }
 
   // Lets the task run on without a handle. Its result is dropped; an exception it ends with is
-  // reported through the runtime's log hook, since nobody can retrieve it any more.
+  // reported through the runtime's log hook, since nobody can retrieve it any more. The same
+  // report is made when a handle whose task failed is dropped without taking the result.
   void detach() noexcept { reset(); }
 
   // The task's header (for combinators such as gather).
@@ -64,9 +65,12 @@ class [[nodiscard]] join_handle {
   // Requires: done().
   decltype(auto) take_result() {
     check_awaitable();
-    if ((frame_.promise().state.load(std::memory_order_acquire) & detail::task_header::done_bit) ==
-        0) {
-      throw runtime_stopped("weft: the awaited task was abandoned because its runtime shut down");
+    const std::uintptr_t state = frame_.promise().state.load(std::memory_order_acquire);
+    if ((state & detail::task_header::done_bit) == 0) {
+      if ((state & detail::task_header::abandoned_bit) != 0) {
+        throw runtime_stopped("weft: the awaited task was abandoned because its runtime shut down");
+      }
+      throw std::logic_error("weft::join_handle::take_result: the task has not finished yet");
     }
     taken_ = true;
     return detail::take_result(frame_.promise());
@@ -114,7 +118,7 @@ class [[nodiscard]] join_handle {
   }
 
   void reset() noexcept {
-    if (frame_) detail::release_root(&std::exchange(frame_, {}).promise());
+    if (frame_) detail::release_root(&std::exchange(frame_, {}).promise(), taken_);
   }
 
   handle_type frame_;

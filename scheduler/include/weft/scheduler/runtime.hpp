@@ -31,9 +31,9 @@ struct runtime_options {
   // Worker threads; 0 means std::thread::hardware_concurrency().
   std::size_t worker_threads = 0;
   // How long an idle worker keeps looking for work (stealing, polling the injection queue) before
-  // it parks. Waking a parked worker costs a futex wake-up (about 20 us across cores on a small VM),
-  // so a short spin catches work that arrives just after a worker ran dry. Zero parks at once (for
-  // embedders that count every cycle); the runtime uses no CPU once every worker has parked.
+  // it parks. Waking a parked worker costs a futex wake-up (about 20 us across cores on a small
+  // VM), so a short spin catches work that arrives just after a worker ran dry. Zero parks at once
+  // (for embedders that count every cycle); the runtime uses no CPU once every worker has parked.
   std::chrono::microseconds spin_before_park{50};
   // Threads are named "<thread_name>-w<i>" and "<thread_name>-io" (Linux keeps 15 characters).
   std::string thread_name = "weft";
@@ -67,6 +67,14 @@ class WEFT_API runtime {
   template <class T>
   join_handle<T> spawn(task<T> work) {
     return detail::spawn_on(core_, std::move(work));
+  }
+
+  // Starts `callable(args...)` on this runtime from any thread, with the callable and copies of
+  // the arguments stored in the task's frame (see spawn.hpp on lambda captures).
+  template <class F, class... Args>
+  auto spawn(F&& callable, Args&&... args) requires detail::task_callable<F, Args...> {
+    return spawn(detail::call_in_frame(std::decay_t<F>(std::forward<F>(callable)),
+                                       std::decay_t<Args>(std::forward<Args>(args))...));
   }
 
   // Runs `work` on the pool and blocks the calling thread until it finishes; returns its value or

@@ -60,7 +60,13 @@ inline sleep_awaiter sleep_until(clock::time_point deadline) noexcept {
 // Suspends the calling task for `duration`.
 template <class Rep, class Period>
 sleep_awaiter sleep(std::chrono::duration<Rep, Period> duration) noexcept {
-  return sleep_awaiter(clock::now() + std::chrono::ceil<clock::duration>(duration));
+  const clock::time_point now = clock::now();
+  // Saturate instead of overflowing: sleep(duration::max()) sleeps "forever".
+  const std::chrono::duration<double> room = clock::time_point::max() - now;
+  if (std::chrono::duration<double>(duration) >= room) {
+    return sleep_awaiter(clock::time_point::max());
+  }
+  return sleep_awaiter(now + std::chrono::ceil<clock::duration>(duration));
 }
 
 inline yield_awaiter yield_now() noexcept { return {}; }

@@ -31,12 +31,19 @@ template <class T>
 struct is_task<task<T>> : std::true_type {};
 
 template <class F, class... Args>
-using invoke_task_t = std::invoke_result_t<F&, Args&...>;
+using invoke_task_t = std::invoke_result_t<F&&, Args&&...>;
 
-// A coroutine whose parameters (the callable and its arguments) live in its frame.
+// A callable that, called once with rvalues of (decayed) Args, returns a weft::task.
+template <class F, class... Args>
+concept task_callable = std::invocable<std::decay_t<F> &&, std::decay_t<Args>&&...>&&
+    is_task<invoke_task_t<std::decay_t<F>, std::decay_t<Args>...>>::value;
+
+// A coroutine whose parameters (the callable and its arguments) live in its frame. They are
+// passed on as rvalues: the call happens once, and parameters taken by reference refer to this
+// frame, which lives until the called task finishes.
 template <class F, class... Args>
 auto call_in_frame(F callable, Args... args) -> invoke_task_t<F, Args...> {
-  co_return co_await std::invoke(callable, args...);
+  co_return co_await std::invoke(std::move(callable), std::move(args)...);
 }
 
 template <class T>
@@ -65,10 +72,7 @@ join_handle<T> spawn(task<T> work) {
 // Starts `callable(args...)`, which must return a weft::task, with the callable and copies of the
 // arguments stored in the task's frame.
 template <class F, class... Args>
-requires std::invocable < std::decay_t<F>
-&, std::decay_t<Args>&... >
-       &&detail::is_task<detail::invoke_task_t<std::decay_t<F>, std::decay_t<Args>...>>::value auto
-       spawn(F&& callable, Args&&... args) {
+auto spawn(F&& callable, Args&&... args) requires detail::task_callable<F, Args...> {
   return spawn(detail::call_in_frame(std::decay_t<F>(std::forward<F>(callable)),
                                      std::decay_t<Args>(std::forward<Args>(args))...));
 }

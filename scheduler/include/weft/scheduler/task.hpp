@@ -18,6 +18,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -156,9 +157,12 @@ class [[nodiscard]] task {
   [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(frame_); }
 
   // Awaiting starts the task and resumes the awaiter, on the thread that finished the task, with
-  // its value (moved out) or its exception. A task can be awaited once.
-  auto operator co_await() && noexcept { return awaiter{frame_}; }
-  auto operator co_await() & noexcept { return awaiter{frame_}; }
+  // its value (moved out) or its exception. Awaiting consumes the task: the frame is destroyed
+  // at the end of the co_await expression and the task object is left empty, so awaiting it
+  // again (or awaiting a moved-from task) throws std::logic_error instead of resuming a finished
+  // coroutine.
+  auto operator co_await() && { return awaiter{take_for_await()}; }
+  auto operator co_await() & { return awaiter{take_for_await()}; }
 
   // Gives up ownership of the frame (used by spawn).
   [[nodiscard]] handle_type release() noexcept { return std::exchange(frame_, {}); }
@@ -166,6 +170,10 @@ class [[nodiscard]] task {
  private:
   struct awaiter {
     handle_type frame;
+    explicit awaiter(handle_type f) noexcept : frame(f) {}
+    awaiter(const awaiter&) = delete;
+    awaiter& operator=(const awaiter&) = delete;
+    ~awaiter() { frame.destroy(); }
     [[nodiscard]] bool await_ready() const noexcept { return false; }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
       frame.promise().continuation = caller;
@@ -173,6 +181,12 @@ class [[nodiscard]] task {
     }
     decltype(auto) await_resume() { return detail::take_result(frame.promise()); }
   };
+
+  handle_type take_for_await() {
+    if (!frame_)
+      throw std::logic_error("weft::task: awaited an empty task (moved-from or awaited)");
+    return std::exchange(frame_, {});
+  }
 
   void reset() noexcept {
     if (frame_) std::exchange(frame_, {}).destroy();

@@ -1,7 +1,7 @@
 // weft/scheduler/detail/frame_allocator.hpp: where coroutine frames come from.
 //
 // Every weft::task frame is allocated through these two functions (see task.hpp's promise
-// operator new). The recycling implementation keeps per-thread free lists in 64-byte size classes
+// operator new). The recycling implementation keeps per-thread free lists in 16-byte size classes
 // up to 1 KiB, so the common frame costs a pointer pop instead of a malloc; larger frames go to
 // the system allocator. A frame freed on another thread than the one that allocated it joins the
 // freeing thread's list (bounded, the surplus goes back to the system).

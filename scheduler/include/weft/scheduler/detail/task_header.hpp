@@ -100,8 +100,9 @@ WEFT_API void spawn_root(runtime_core* rt, task_header* task);
 // destroys the frame if no handle remains. Returns the coroutine to transfer to.
 WEFT_API std::coroutine_handle<> complete_root(task_header* task) noexcept;
 
-// The last join_handle of `task` lets go (drop or detach).
-WEFT_API void release_root(task_header* task) noexcept;
+// The last join_handle of `task` lets go (drop or detach). `result_taken`: the handle took the
+// result; if it did not and the task failed, the exception is reported as never retrieved.
+WEFT_API void release_root(task_header* task, bool result_taken) noexcept;
 
 // Blocks the calling (non-worker) thread until `task` finished or was abandoned.
 WEFT_API void block_until_finished(task_header* task);
