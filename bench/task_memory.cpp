@@ -1,0 +1,140 @@
+// bench/task_memory.cpp: bytes of memory per suspended task.
+//
+// n tasks are started and each suspends on a wait; once all are suspended, the growth of the
+// resident set since just before the first spawn, divided by n, is the cost of one suspended task
+// (frame, timer entry, queue and registry share). The timed part (`ms`) is from the first spawn
+// until all are suspended. One run per process: a second run would reuse freed memory.
+//
+// weft has no event primitive yet, so each weft task sleeps on a far timer (1 hour) and the
+// runtime's shutdown destroys them ("wait":"timer"). The Asio peer's coroutines all wait on one
+// steady_timer (on a strand, since a timer is not thread-safe), which is then cancelled, waking
+// all of them ("wait":"timer_cancel").
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "harness.hpp"
+
+namespace {
+
+using std::chrono::steady_clock;
+
+double ms_since(steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(steady_clock::now() - start).count();
+}
+
+weft::task<> weft_waiter() { co_await weft::sleep(std::chrono::hours(1)); }
+
+weft::task<> weft_root(long n) {
+  for (long i = 0; i < n; ++i)
+    weft::spawn(weft_waiter()).detach();
+  co_return;
+}
+
+std::atomic<long> suspended{0};
+bench::countdown woken;
+
+using strand_type = asio::strand<asio::io_context::executor_type>;
+using gate_type = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                             asio::wait_traits<std::chrono::steady_clock>,
+                                             strand_type>;
+
+asio::awaitable<void> asio_waiter(gate_type& gate) {
+  asio::error_code error;
+  suspended.fetch_add(1, std::memory_order_relaxed);
+  co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, error));
+  woken.arrive();
+}
+
+asio::awaitable<void> asio_root(long n, gate_type& gate, strand_type strand) {
+  for (long i = 0; i < n; ++i)
+    asio::co_spawn(strand, asio_waiter(gate), asio::detached);
+  co_return;
+}
+
+std::string extra(const char* wait, long before, long after, long n, double teardown_ms) {
+  char buffer[256];
+  std::snprintf(buffer, sizeof buffer,
+                "\"wait\":\"%s\",\"bytes_per_task\":%.1f,\"rss_growth_kb\":%ld,"
+                "\"wake_or_teardown_ms\":%.1f",
+                wait, static_cast<double>(after - before) / static_cast<double>(n),
+                (after - before) / 1024, teardown_ms);
+  return buffer;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto opts = bench::parse(argc, argv);
+  const long n = opts.param("n", 1000000);
+  if (opts.system == "weft") {
+    auto rt = std::make_unique<weft::runtime>(
+        bench::weft_options(opts));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the threads settle
+    const long before = bench::current_rss_bytes();
+    const auto start = steady_clock::now();
+    rt->spawn(weft_root(n)).detach();
+    for (;;) {
+      const auto stats = rt->stats();
+      if (stats.timers == static_cast<std::uint64_t>(n) &&
+          stats.live_tasks == static_cast<std::uint64_t>(n))
+        break;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    bench::emit_run(ms_since(start));
+    const long after = bench::current_rss_bytes();
+    const auto teardown = steady_clock::now();
+    rt.reset();
+    bench::emit_end(extra("timer", before, after, n, ms_since(teardown)));
+  } else if (opts.system == "asio") {
+    asio::io_context io(opts.threads);
+    auto guard = asio::make_work_guard(io);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < opts.threads; ++i)
+      threads.emplace_back([&] { io.run(); });
+    strand_type strand = asio::make_strand(io);
+    gate_type gate(strand, std::chrono::hours(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const long before = bench::current_rss_bytes();
+    woken.reset(n);
+    const auto start = steady_clock::now();
+    asio::co_spawn(strand, asio_root(n, gate, strand), asio::detached);
+    while (suspended.load(std::memory_order_relaxed) != n)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    // The last coroutine may still be inside async_wait: a marker posted to the strand runs
+    // after it.
+    std::atomic<bool> settled{false};
+    asio::post(strand, [&] {
+      settled.store(true);
+      settled.notify_all();
+    });
+    settled.wait(false);
+    bench::emit_run(ms_since(start));
+    const long after = bench::current_rss_bytes();
+    const auto wake = steady_clock::now();
+    asio::post(strand, [&] { gate.cancel(); });
+    woken.wait();
+    const double wake_ms = ms_since(wake);
+    guard.reset();
+    io.stop();
+    for (auto& t : threads)
+      t.join();
+    bench::emit_end(extra("timer_cancel", before, after, n, wake_ms));
+  } else {
+    bench::unknown_system(opts);
+  }
+}

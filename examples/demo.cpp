@@ -1,0 +1,39 @@
+// examples/demo.cpp: weft_demo, the seed guide's first four patterns run one after another: async
+// functions, async vs sync, gather, and background tasks. Each scenario lives in its own header,
+// shared with the program that runs it alone. Exits non-zero if any scenario got a wrong result.
+#include <cstdio>
+#include <iterator>
+
+#include "async_functions.hpp"
+#include "async_vs_sync.hpp"
+#include "create_task.hpp"
+#include "example_support.hpp"
+#include "gather.hpp"
+
+int main() {
+  struct scenario {
+    const char* title;
+    int (*run)();
+  };
+  const scenario scenarios[] = {
+      {"Defining async functions", &examples::async_functions::run},
+      {"Async vs sync", &examples::async_vs_sync::run},
+      {"gather: variadic, list, return_exceptions", &examples::gather::run},
+      {"spawn: background tasks (asyncio.create_task)", &examples::create_task::run},
+  };
+
+  const examples::stopwatch watch;
+  int failed = 0;
+  for (const scenario& s : scenarios) {
+    std::printf("\n=== %s ===\n", s.title);
+    std::fflush(stdout);
+    if (s.run() != 0) {
+      std::printf("=== %s: FAILED ===\n", s.title);
+      ++failed;
+    }
+  }
+  std::printf("\nweft_demo: %d of %zu scenarios passed in %.2f s\n",
+              static_cast<int>(std::size(scenarios)) - failed, std::size(scenarios),
+              watch.seconds());
+  return failed == 0 ? 0 : 1;
+}

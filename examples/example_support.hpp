@@ -1,0 +1,48 @@
+// examples/example_support.hpp: the small helpers the example programs share: a stopwatch, check()
+// (which prints what went wrong, so a wrong result becomes a failing exit status), and message_of()
+// (the text of an exception held in an std::exception_ptr).
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <string>
+
+namespace examples {
+
+// Seconds since construction, on the same steady clock that weft::sleep uses.
+class stopwatch {
+ public:
+  [[nodiscard]] double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+// Returns `ok`; when it is false, says on stderr which expectation failed.
+inline bool check(bool ok, const char* expectation) {
+  if (!ok) std::fprintf(stderr, "FAILED: %s\n", expectation);
+  return ok;
+}
+
+// Timing bounds. A weft::sleep never ends early, so the lower bound is exact; the upper bound is
+// generous because other programs may share the machine, yet still far below what running the
+// sleeps one after another would take.
+inline bool took_about(double seconds, double expected) {
+  return seconds >= expected && seconds < expected + 0.9;
+}
+
+// The message of the exception in `error` (Python's str(exception)).
+inline std::string message_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
+}  // namespace examples
