@@ -201,6 +201,9 @@ task<std::tuple<detail::gather_value_t<detail::child_value_t<Cs>>...>> gather(Cs
     std::apply(
         [&](auto&... h) {
           ((index++ == failed ? void(error = h.header()->exception) : void()), ...);
+          // The other results and failures are consumed here (asyncio's gather retrieves them
+          // too), so they are not reported as never retrieved.
+          (void(detail::take_outcome(h)), ...);
         },
         handles);
     std::rethrow_exception(error);
@@ -241,7 +244,10 @@ task<std::vector<detail::gather_value_t<detail::child_value_t<C>>>> gather(
   detail::gather_countdown countdown(handles.size());
   co_await countdown.wait_all(detail::headers_of(handles));
   if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
-    std::rethrow_exception(handles[failed].header()->exception);
+    const std::exception_ptr error = handles[failed].header()->exception;
+    for (auto& handle : handles)
+      (void)detail::take_outcome(handle);  // consumed, as above
+    std::rethrow_exception(error);
   }
   std::vector<detail::gather_value_t<T>> results;
   results.reserve(handles.size());
