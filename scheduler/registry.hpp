@@ -26,6 +26,7 @@
 
 #include <weft/scheduler/detail/task_header.hpp>
 
+#include "parker.hpp"
 #include "spinlock.hpp"
 
 namespace weft::detail {
@@ -36,6 +37,9 @@ struct alignas(64) registry_shard {
   std::atomic<std::size_t> count{0};
   bool shared = false;  // the shard of foreign threads: guarded by `lock`
   spinlock lock;
+  // The owning worker's parker (null for the shared shard): a completer that hands the owner its
+  // first finished task wakes it, so that a parked owner still unlinks and frees promptly.
+  parker* owner = nullptr;
   // Tasks of this shard that completed on another thread, linked through remote_next.
   alignas(64) std::atomic<task_header*> remote_done{nullptr};
 };
@@ -76,7 +80,10 @@ class registry {
     task->shard = nullptr;
   }
 
-  // A thread other than the owner completed `task`: hand it to the owner.
+  // A thread other than the owner completed `task`: hand it to the owner. The first task pushed
+  // onto an empty stack also unparks the owner: it may be asleep, and it must unlink the task
+  // (stats().live_tasks is exact on an idle runtime, and the frame's memory is released). If the
+  // owner is awake, the unpark only makes its next park() return at once.
   static void push_remote(task_header* task) noexcept {
     registry_shard& shard = *task->shard;
     task_header* head = shard.remote_done.load(std::memory_order_relaxed);
@@ -86,6 +93,8 @@ class registry {
       // exchange in drain_remote().
     } while (!shard.remote_done.compare_exchange_weak(head, task, std::memory_order_release,
                                                       std::memory_order_relaxed));
+    // `task` may be freed by the owner from here on; only the shard is touched.
+    if (head == nullptr) shard.owner->unpark();
   }
 
   // Owner only: unlinks the tasks that completed elsewhere and clears their `listed` bit,

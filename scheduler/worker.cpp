@@ -33,6 +33,7 @@ worker::worker(runtime_core& runtime, std::size_t index)
       injector_token_(runtime.injector.make_token()),
       rng_(static_cast<std::uint32_t>(index * 0x9E3779B9U + 1)) {
   yielded_.reserve(64);
+  shard_.owner = &park;
 }
 
 void worker::start() {
