@@ -103,11 +103,12 @@ bool poller::arm(timer_entry* entry, clock::time_point when) {
   return true;
 }
 
-void poller::disarm(timer_entry* entry) noexcept {
+bool poller::disarm(timer_entry* entry) noexcept {
   std::lock_guard lock(timers_mutex_);
-  if (!entry->linked) return;  // fired meanwhile; the waiter was scheduled
+  if (!entry->linked) return false;  // not armed, or fired meanwhile (the waiter was scheduled)
   wheel_.remove(entry);
   entry->linked = false;
+  return true;
 }
 
 std::size_t poller::timer_count() {

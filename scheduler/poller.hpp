@@ -73,7 +73,7 @@ class poller {
 
   // False (arming nothing) if `when` is already due.
   bool arm(timer_entry* entry, clock::time_point when);
-  void disarm(timer_entry* entry) noexcept;
+  bool disarm(timer_entry* entry) noexcept;
   [[nodiscard]] std::size_t timer_count();
 
   io_registration* register_fd(int fd);

@@ -18,6 +18,8 @@
 
 namespace weft {
 
+cancelled_error::~cancelled_error() = default;
+
 namespace detail {
 
 namespace {
@@ -327,8 +329,46 @@ bool arm_timer(timer_entry* entry, clock::time_point when) {
   return entry->owner->poller.arm(entry, when);
 }
 
-void disarm_timer(timer_entry* entry) noexcept {
-  if (entry->owner != nullptr) entry->owner->poller.disarm(entry);
+bool disarm_timer(runtime_core* rt, timer_entry* entry) noexcept {
+  return rt != nullptr && rt->poller.disarm(entry);
+}
+
+void request_cancel(task_header* task) noexcept {
+  std::uint32_t state = task->cancel_state.load(std::memory_order_relaxed);
+  // Ordering: seq_cst, the canceller's half of the Dekker pattern in task_header::publish_hook.
+  while (!task->cancel_state.compare_exchange_weak(
+      state, (state | task_header::cancel_pending) + task_header::cancel_request,
+      std::memory_order_seq_cst, std::memory_order_relaxed)) {
+  }
+  if (cancel_hook* hook = task->hook.exchange(nullptr, std::memory_order_seq_cst)) {
+    hook->on_cancel(hook);
+    // Ordering: release, so the awaiter that waits for `finished` (withdraw_hook) sees everything
+    // on_cancel did; after this store the hook may be gone.
+    hook->finished.store(true, std::memory_order_release);
+  }
+}
+
+std::uint32_t withdraw_cancel_request(task_header* task) noexcept {
+  std::uint32_t state = task->cancel_state.load(std::memory_order_relaxed);
+  for (;;) {
+    if (state < task_header::cancel_request) return 0;
+    std::uint32_t next = state - task_header::cancel_request;
+    // The last request taken back also takes back a delivery that is still pending.
+    if (next < task_header::cancel_request) next &= ~task_header::cancel_pending;
+    if (task->cancel_state.compare_exchange_weak(state, next, std::memory_order_acq_rel,
+                                                 std::memory_order_relaxed)) {
+      return next / task_header::cancel_request;
+    }
+  }
+}
+
+void wake(runtime_core* rt, std::coroutine_handle<> waiter) noexcept {
+  worker* self = current_worker();
+  if (self != nullptr && &self->runtime() == rt) {
+    self->push_lifo(waiter.address());
+  } else {
+    rt->inject(waiter.address());
+  }
 }
 
 }  // namespace detail

@@ -5,49 +5,88 @@
 //
 // A sleeping task holds no thread: its timer sits in the poller's timer wheel (1 ms resolution)
 // and the task is queued again when it expires. A sleep never ends early; it ends within about a
-// millisecond after its deadline on an idle runtime. A zero or negative duration yields.
+// millisecond after its deadline on an idle runtime. A zero or negative duration yields. Both are
+// cancellation points: a cancelled task leaves them with weft::cancelled_error.
 #pragma once
 
 #include <chrono>
 #include <coroutine>
 
+#include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
+#include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/task.hpp>
 
 namespace weft {
 
 using clock = detail::clock;
 
-// The awaiter of yield_now(): requeues the task behind the tasks ready now.
+// The awaiter of yield_now(): requeues the task behind the tasks ready now. A cancellation point.
 class yield_awaiter {
  public:
   [[nodiscard]] bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> self) const {
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) {
     detail::require_worker("weft::yield_now");
+    root_ = detail::root_of(self);
+    if (root_ != nullptr && root_->take_pending_cancel()) {
+      cancelled_ = true;
+      return false;
+    }
     detail::schedule_yield(self);
+    return true;
   }
-  void await_resume() const noexcept {}
+  void await_resume() const {
+    if (cancelled_ || (root_ != nullptr && root_->take_pending_cancel())) throw cancelled_error();
+  }
+
+ private:
+  detail::task_header* root_ = nullptr;
+  bool cancelled_ = false;
 };
 
-// The awaiter of sleep() and sleep_until(). Its timer entry lives in the awaiting frame.
-class [[nodiscard]] sleep_awaiter {
+// The awaiter of sleep() and sleep_until(). Its timer entry lives in the awaiting frame. A
+// cancellation point: cancelling the task disarms the timer and resumes it with cancelled_error.
+class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
  public:
   explicit sleep_awaiter(clock::time_point deadline) noexcept : deadline_(deadline) {}
   sleep_awaiter(const sleep_awaiter&) = delete;
   sleep_awaiter& operator=(const sleep_awaiter&) = delete;
   ~sleep_awaiter() {
-    if (entry_.linked) detail::disarm_timer(&entry_);
+    if (entry_.linked) detail::disarm_timer(entry_.owner, &entry_);
   }
 
   [[nodiscard]] bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> self) {
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) {
+    detail::require_worker("weft::sleep");
+    on_cancel = &cancel_sleep;
+    if (begin(detail::root_of(self), self)) return false;  // cancelled already
     entry_.waiter = self;
-    // A deadline already due arms nothing: behave like yield_now.
-    if (!detail::arm_timer(&entry_, deadline_)) detail::schedule_yield(self);
+    if (!detail::arm_timer(&entry_, deadline_)) {
+      // Already due: behave like yield_now.
+      detail::schedule_yield(self);
+      return true;
+    }
+    // A cancel that ran before the timer was armed found nothing to disarm: do it here.
+    if (triggered() && detail::disarm_timer(entry_.owner, &entry_)) return false;
+    return true;
   }
-  void await_resume() const noexcept {}
+  void await_resume() { finish(); }
 
  private:
+  static void cancel_sleep(detail::cancel_hook* hook) noexcept {
+    auto* self = static_cast<sleep_awaiter*>(static_cast<detail::cancellable_wait*>(hook));
+    self->mark_triggered();
+    // Disarmed here: nobody else resumes the task. Not armed (yet, or any more): the timer path
+    // or await_suspend's re-check resumes it.
+    // The runtime comes from the task (published with the hook), not from the entry, which the
+    // awaiting thread may be arming right now.
+    detail::runtime_core* rt = self->root()->runtime;
+    if (detail::disarm_timer(rt, &self->entry_)) detail::wake(rt, self->self());
+  }
+
   clock::time_point deadline_;
   detail::timer_entry entry_;
 };

@@ -51,6 +51,7 @@ join_handle<T> spawn_on(runtime_core* rt, task<T> work) {
   auto frame = work.release();
   if (!frame) throw std::invalid_argument("weft::spawn: the task is empty (moved-from?)");
   frame.promise().frame = frame;
+  frame.promise().root = &frame.promise();
   try {
     spawn_root(rt, &frame.promise());
   } catch (...) {

@@ -63,7 +63,21 @@ class promise_base : public task_header {
 
   // The coroutine that awaits this task, resumed at its end; null for a spawned task.
   std::coroutine_handle<> continuation;
+  // The spawned task this coroutine runs as part of (itself once spawned; its awaiter's root when
+  // awaited): cancellable waits find the task to cancel through it. Null outside any spawned task.
+  task_header* root = nullptr;
 };
+
+// The spawned task that the coroutine `self` runs as part of, or null (a coroutine that is not a
+// weft::task).
+template <class Promise>
+task_header* root_of(std::coroutine_handle<Promise> self) noexcept {
+  if constexpr (std::is_base_of_v<promise_base, Promise>) {
+    return self.promise().root;
+  } else {
+    return nullptr;
+  }
+}
 
 template <class T>
 class task_promise final : public promise_base {
@@ -175,8 +189,10 @@ class [[nodiscard]] task {
     awaiter& operator=(const awaiter&) = delete;
     ~awaiter() { frame.destroy(); }
     [[nodiscard]] bool await_ready() const noexcept { return false; }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
+    template <class Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> caller) noexcept {
       frame.promise().continuation = caller;
+      frame.promise().root = detail::root_of(caller);
       return frame;
     }
     decltype(auto) await_resume() { return detail::take_result(frame.promise()); }

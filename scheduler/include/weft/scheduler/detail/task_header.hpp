@@ -43,6 +43,17 @@ struct alignas(16) join_waiter {  // 16: the low four bits of `state` are flags
   notify_fn notify = nullptr;
 };
 
+// A cancellable wait in progress (docs/cancellation.md). The awaiter publishes it in its task's
+// header while it is suspended; cancel() takes it and runs on_cancel, which typically unlinks the
+// waiter from where it waits and schedules the task, whose await_resume then throws
+// cancelled_error. `finished` tells the awaiter, when it resumes, that a concurrent on_cancel
+// (which touches the awaiter) has returned.
+struct cancel_hook {
+  using cancel_fn = void (*)(cancel_hook* self) noexcept;
+  cancel_fn on_cancel = nullptr;
+  std::atomic<bool> finished{false};
+};
+
 class task_header {
  public:
   static constexpr std::uintptr_t done_bit = 1;
@@ -67,6 +78,58 @@ class task_header {
   registry_shard* shard = nullptr;
   // Link of the shard's stack of tasks that completed on another thread (registry.hpp).
   task_header* remote_next = nullptr;
+
+  // Cancellation. Bit 0: a cancellation waits to be delivered (thrown at the next cancellation
+  // point); bits 1..31: how many times cancel was requested and not taken back (timeouts take
+  // back the request they made, like asyncio's uncancel()).
+  std::atomic<std::uint32_t> cancel_state{0};
+  // The cancellable wait the task is suspended in, if any.
+  std::atomic<cancel_hook*> hook{nullptr};
+  // The task ended with weft::cancelled_error. Written before `done` is published.
+  bool ended_cancelled = false;
+
+  static constexpr std::uint32_t cancel_pending = 1;
+  static constexpr std::uint32_t cancel_request = 2;
+
+  // Consumes a pending cancellation: true means the caller throws cancelled_error now.
+  bool take_pending_cancel() noexcept {
+    if ((cancel_state.load(std::memory_order_relaxed) & cancel_pending) == 0) return false;
+    return (cancel_state.fetch_and(~cancel_pending, std::memory_order_acq_rel) & cancel_pending) !=
+           0;
+  }
+
+  // Publishes `h` while the task waits. Returns false if a cancellation was requested before `h`
+  // became visible and this call took `h` back: the caller must then undo its wait itself (nobody
+  // else will run on_cancel). Ordering: seq_cst store of the hook, then seq_cst load of the
+  // state, against the canceller's seq_cst RMW of the state, then seq_cst exchange of the hook:
+  // at least one side sees the other's write (the Dekker pattern).
+  bool publish_hook(cancel_hook* h) noexcept {
+    h->finished.store(false, std::memory_order_relaxed);
+    hook.store(h, std::memory_order_seq_cst);
+    if ((cancel_state.load(std::memory_order_seq_cst) & cancel_pending) == 0) return true;
+    return hook.exchange(nullptr, std::memory_order_seq_cst) != h;
+  }
+
+  // Withdraws `h` when the task resumes. If a canceller took it, waits until its on_cancel has
+  // returned, since on_cancel may still be reading the awaiter that is about to be destroyed.
+  void withdraw_hook(cancel_hook* h) noexcept {
+    if (hook.exchange(nullptr, std::memory_order_acq_rel) == h) return;
+    while (!h->finished.load(std::memory_order_acquire)) __builtin_ia32_pause();
+  }
+
+  // Removes a registered waiter again (a shielded await that was cancelled). False if the task
+  // finished meanwhile: then its completer notifies (or notified) the waiter.
+  bool unregister_waiter(join_waiter* waiter) noexcept {
+    std::uintptr_t expected = state.load(std::memory_order_acquire);
+    for (;;) {
+      if ((expected & (done_bit | abandoned_bit)) != 0) return false;
+      if ((expected & ~flag_mask) != reinterpret_cast<std::uintptr_t>(waiter)) return false;
+      if (state.compare_exchange_weak(expected, expected & flag_mask, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+        return true;
+      }
+    }
+  }
 
   // Registers `waiter` to be notified when the task finishes. False, registering nothing, if the
   // task already finished or was abandoned (its result, if any, is then visible to the caller).
@@ -103,6 +166,17 @@ WEFT_API std::coroutine_handle<> complete_root(task_header* task) noexcept;
 // The last join_handle of `task` lets go (drop or detach). `result_taken`: the handle took the
 // result; if it did not and the task failed, the exception is reported as never retrieved.
 WEFT_API void release_root(task_header* task, bool result_taken) noexcept;
+
+// Requests cancellation of `task` from any thread: marks it, and if it is suspended in a
+// cancellable wait, runs that wait's on_cancel. Idempotent until the cancellation is delivered.
+WEFT_API void request_cancel(task_header* task) noexcept;
+
+// Takes back one request made by request_cancel (timeouts); returns the requests still standing.
+WEFT_API std::uint32_t withdraw_cancel_request(task_header* task) noexcept;
+
+// Makes `waiter` runnable again on `task`'s runtime, from any thread (the resumption path of
+// cancellation and of wake-ups that come from outside the waiting primitive).
+WEFT_API void wake(runtime_core* rt, std::coroutine_handle<> waiter) noexcept;
 
 // Blocks the calling (non-worker) thread until `task` finished or was abandoned.
 WEFT_API void block_until_finished(task_header* task);

@@ -35,7 +35,9 @@ using clock = std::chrono::steady_clock;
 // arming nothing, if `when` is already due.
 WEFT_API bool arm_timer(timer_entry* entry, clock::time_point when);
 
-// Disarms `entry` if it is still armed; afterwards the wheel no longer refers to it.
-WEFT_API void disarm_timer(timer_entry* entry) noexcept;
+// Disarms `entry` if it is still armed; afterwards the wheel no longer refers to it. True if this
+// call disarmed it (so the timer will not resume the waiter); false if it had fired already.
+// `rt` is the runtime the entry was armed on (or null: nothing to do).
+WEFT_API bool disarm_timer(runtime_core* rt, timer_entry* entry) noexcept;
 
 }  // namespace weft::detail

@@ -1,0 +1,84 @@
+// weft/scheduler/detail/cancellable_wait.hpp: the common part of every cancellable awaiter.
+//
+// An awaiter that can be cancelled derives from cancellable_wait and supplies two operations:
+// `bool try_unregister() noexcept`, which undoes the wait if it is still registered (true: this
+// call removed it, so nobody else will resume the waiter), and the coroutine to wake. The sequence
+// (docs/cancellation.md):
+//
+//   begin(self)          a cancellation already pending is delivered without suspending;
+//                        otherwise the hook is published before the wait can complete, so the
+//                        waiter can never be resumed while its hook is still being published
+//   ...register the wait (arm the timer, register as join waiter, ...)...
+//   recheck()            if on_cancel ran before the registration existed, undo it here
+//   finish()             in await_resume: withdraw the hook and throw if cancelled
+//
+// on_cancel (on the cancelling thread) sets `triggered` and tries to unregister. `triggered` and
+// the registration are accessed seq_cst (or under the same lock) on both sides, so either
+// on_cancel finds the registration, or recheck() finds `triggered`: one of them resumes the task.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+
+#include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/errors.hpp>
+
+namespace weft::detail {
+
+class cancellable_wait : public cancel_hook {
+ public:
+  // True if the wait must not suspend because a cancellation is already pending.
+  bool begin(task_header* root, std::coroutine_handle<> self) noexcept {
+    root_ = root;
+    self_ = self;
+    if (root_ == nullptr) return false;
+    if (root_->take_pending_cancel()) {
+      cancelled_ = true;
+      root_ = nullptr;  // no hook was published
+      return true;
+    }
+    if (!root_->publish_hook(this)) {
+      // A cancel arrived while publishing and this call took the hook back.
+      root_->take_pending_cancel();
+      cancelled_ = true;
+      root_ = nullptr;
+      return true;
+    }
+    return false;
+  }
+
+  [[nodiscard]] bool triggered() const noexcept {
+    return triggered_.load(std::memory_order_seq_cst);
+  }
+
+  // For await_resume: withdraws the hook and throws cancelled_error if the wait was cancelled or
+  // a cancellation is pending.
+  void finish() {
+    if (root_ != nullptr) {
+      root_->withdraw_hook(this);
+      if (root_->take_pending_cancel()) cancelled_ = true;
+    }
+    if (cancelled_) throw cancelled_error();
+  }
+
+  // The wait ended without suspending (it completed at once): withdraw the hook, deliver nothing.
+  void abandon() noexcept {
+    if (root_ != nullptr) root_->withdraw_hook(this);
+    root_ = nullptr;
+  }
+
+ protected:
+  // For on_cancel implementations.
+  void mark_triggered() noexcept { triggered_.store(true, std::memory_order_seq_cst); }
+  void mark_cancelled() noexcept { cancelled_ = true; }
+  [[nodiscard]] task_header* root() const noexcept { return root_; }
+  [[nodiscard]] std::coroutine_handle<> self() const noexcept { return self_; }
+
+ private:
+  task_header* root_ = nullptr;
+  std::coroutine_handle<> self_;
+  std::atomic<bool> triggered_{false};
+  bool cancelled_ = false;
+};
+
+}  // namespace weft::detail
