@@ -104,11 +104,20 @@ bool poller::arm(timer_entry* entry, clock::time_point when) {
 }
 
 bool poller::disarm(timer_entry* entry) noexcept {
-  std::lock_guard lock(timers_mutex_);
-  if (!entry->linked) return false;  // not armed, or fired meanwhile (the waiter was scheduled)
-  wheel_.remove(entry);
-  entry->linked = false;
-  return true;
+  {
+    std::lock_guard lock(timers_mutex_);
+    if (entry->linked) {
+      wheel_.remove(entry);
+      entry->linked = false;
+      return true;
+    }
+  }
+  // Not armed, or fired already. If its on_fire is running on the poller thread right now, wait:
+  // the caller is about to destroy the entry. (`firing` was set under the lock when the entry was
+  // unlinked, so a false here means the call has returned or never happens.)
+  while (entry->firing.load(std::memory_order_acquire))
+    std::this_thread::yield();
+  return false;
 }
 
 std::size_t poller::timer_count() {
@@ -116,11 +125,17 @@ std::size_t poller::timer_count() {
   return wheel_.size();
 }
 
-void poller::fire_timers(std::vector<void*>& ready, bool& more) {
+void poller::fire_timers(std::vector<void*>& ready, std::vector<timer_entry*>& callbacks,
+                         bool& more) {
   std::lock_guard lock(timers_mutex_);
   const std::size_t fired = wheel_.advance(now_tick(), fire_batch, [&](timer_entry* entry) {
     entry->linked = false;
-    ready.push_back(entry->waiter.address());
+    if (entry->on_fire != nullptr) {
+      entry->firing.store(true, std::memory_order_relaxed);  // published by the unlock
+      callbacks.push_back(entry);
+    } else {
+      ready.push_back(entry->waiter.address());
+    }
   });
   more = fired == fire_batch;
   sleeping_until_ = more ? 0 : wheel_.next_expiration().value_or(no_timer);
@@ -129,14 +144,22 @@ void poller::fire_timers(std::vector<void*>& ready, bool& more) {
 void poller::run() {
   std::vector<void*> ready;
   ready.reserve(fire_batch);
+  std::vector<timer_entry*> callbacks;
   epoll_event events[max_events];
   while (!stopping_.load(std::memory_order_acquire)) {
     free_deregistered();
 
     bool more = false;
     ready.clear();
-    fire_timers(ready, more);
+    callbacks.clear();
+    fire_timers(ready, callbacks, more);
     if (!ready.empty()) runtime_.inject_batch(ready.data(), ready.size());
+    for (timer_entry* entry : callbacks) {
+      entry->on_fire(entry);
+      // Ordering: release; disarm's acquire load then sees on_fire's effects, and the entry may
+      // be destroyed right after this store.
+      entry->firing.store(false, std::memory_order_release);
+    }
 
     int timeout_ms = -1;
     if (more) {

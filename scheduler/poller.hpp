@@ -86,7 +86,7 @@ class poller {
  private:
   void run();
   void wake() noexcept;
-  void fire_timers(std::vector<void*>& ready, bool& more);
+  void fire_timers(std::vector<void*>& ready, std::vector<timer_entry*>& callbacks, bool& more);
   void dispatch_io(io_registration* reg, std::uint32_t events, std::vector<void*>& ready);
   void free_deregistered();
 

@@ -195,6 +195,8 @@ void spawn_root(runtime_core* rt, task_header* task) {
 
 namespace {
 void report_unretrieved(runtime_core* rt, task_header* task) {
+  // A task that ended cancelled did what it was asked; asyncio does not log those either.
+  if (task->ended_cancelled) return;
   rt->report(std::string("weft: a detached task") +
              (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
              " ended with an exception nobody retrieved: " + describe(task->exception));
@@ -216,6 +218,14 @@ std::coroutine_handle<> complete_root(task_header* task) noexcept {
     worker_counters::bump(self->counters.completed);
   } else {
     rt->foreign_completed.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (task->exception) {
+    try {
+      std::rethrow_exception(task->exception);
+    } catch (const cancelled_error&) {
+      task->ended_cancelled = true;  // published with `done` below
+    } catch (...) {
+    }
   }
   registry_shard* shard = task->shard;
   const bool can_unlink =

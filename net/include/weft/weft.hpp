@@ -18,8 +18,10 @@
 // (gather and the synchronization and stream types), scheduler (tasks, the runtime, timers).
 #pragma once
 
+#include <weft/primitives/cancel_all.hpp>
 #include <weft/primitives/gather.hpp>
 #include <weft/primitives/outcome.hpp>
+#include <weft/primitives/timeout.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/io.hpp>
 #include <weft/scheduler/join_handle.hpp>

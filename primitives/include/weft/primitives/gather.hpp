@@ -7,9 +7,14 @@
 // Every child is spawned at once (a join_handle of a task already running may be passed instead)
 // and runs concurrently on the pool; the results come back in argument order (a child returning
 // void gives std::monostate). gather always waits for every child before it returns or throws, so
-// no child outlives the call and children may borrow from the caller's frame. If children fail,
-// gather rethrows the exception of the first one to fail (in time), after all have finished; with
-// weft::return_exceptions it throws nothing and returns an outcome<T> per child instead.
+// no child outlives the call and children may borrow from the caller's frame.
+//
+// Failures: the first child to fail (in time) cancels its siblings; once all have finished,
+// gather rethrows that first exception. With weft::return_exceptions nothing is cancelled and
+// nothing is thrown for a child: each gives an outcome<T> (value or exception).
+//
+// Cancellation: cancelling the task that awaits gather cancels every child; gather waits for them
+// and throws cancelled_error.
 #pragma once
 
 #include <atomic>
@@ -25,6 +30,8 @@
 #include <vector>
 
 #include <weft/primitives/outcome.hpp>
+#include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/join_handle.hpp>
 #include <weft/scheduler/spawn.hpp>
 #include <weft/scheduler/task.hpp>
@@ -48,11 +55,17 @@ using gather_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 // Invariant: `remaining` starts at children + 1. Each child's completion takes one; the awaiter
 // takes the last one after it registered every child, so the gather cannot be resumed while it is
 // still registering. Whoever takes the count to zero resumes (or does not suspend) the gather.
+//
+// Cancellation: the first child to fail cancels its siblings (from the thread that completed
+// it); cancelling the gathering task cancels every child. Either way the gather still waits for
+// all of them, so no child outlives it.
 class gather_countdown {
  public:
   static constexpr std::size_t none = static_cast<std::size_t>(-1);
 
-  explicit gather_countdown(std::size_t children) : waiters_(children), remaining_(children + 1) {
+  // `cancel_on_failure`: the first failure cancels the other children (not for return_exceptions).
+  gather_countdown(std::size_t children, bool cancel_on_failure)
+      : waiters_(children), remaining_(children + 1), cancel_on_failure_(cancel_on_failure) {
     for (std::size_t i = 0; i < children; ++i) {
       waiters_[i].notify = &child_done;
       waiters_[i].countdown = this;
@@ -60,23 +73,37 @@ class gather_countdown {
     }
   }
 
-  // The awaitable that registers on `headers` (the children's task headers, in order).
-  auto wait_all(std::vector<task_header*> headers) {
-    struct awaiter {
-      gather_countdown* self;
-      std::vector<task_header*> headers;
-      [[nodiscard]] bool await_ready() const noexcept { return false; }
-      bool await_suspend(std::coroutine_handle<> parent) noexcept {
-        self->parent_ = parent;
-        for (std::size_t i = 0; i < headers.size(); ++i)
-          self->attach(i, headers[i]);
-        // Ordering: acq_rel; if this is the last count, acquire makes every child's result
-        // visible before the gather continues without suspending.
-        return self->remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1;
-      }
-      void await_resume() const noexcept {}
-    };
-    return awaiter{this, std::move(headers)};
+  // The awaitable that registers on `headers` (the children's task headers, in order). A
+  // cancellation point: cancelled, it cancels the children, waits for them, then throws
+  // cancelled_error.
+  class wait_all_awaiter : public cancellable_wait {
+   public:
+    explicit wait_all_awaiter(gather_countdown* countdown) noexcept : self_(countdown) {}
+    [[nodiscard]] bool await_ready() const noexcept { return false; }
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> parent) noexcept {
+      self_->parent_ = parent;
+      on_cancel = &cancel_children;
+      if (begin(root_of(parent), parent)) self_->cancel_all_but(none);
+      for (std::size_t i = 0; i < self_->headers_.size(); ++i)
+        self_->attach(i);
+      // Ordering: acq_rel; if this is the last count, acquire makes every child's result
+      // visible before the gather continues without suspending.
+      return self_->remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1;
+    }
+    void await_resume() { finish(); }
+
+   private:
+    static void cancel_children(cancel_hook* hook) noexcept {
+      auto* self = static_cast<wait_all_awaiter*>(static_cast<cancellable_wait*>(hook));
+      self->self_->cancel_all_but(none);
+    }
+    gather_countdown* self_;
+  };
+
+  wait_all_awaiter wait_all(std::vector<task_header*> headers) {
+    headers_ = std::move(headers);
+    return wait_all_awaiter{this};
   }
 
   // Index of the first child to fail, or `none`.
@@ -90,7 +117,8 @@ class gather_countdown {
     std::size_t index = 0;
   };
 
-  void attach(std::size_t index, task_header* child) noexcept {
+  void attach(std::size_t index) noexcept {
+    task_header* child = headers_[index];
     if (child->register_waiter(&waiters_[index])) return;
     // Finished before we got here: count it now.
     record(index, child);
@@ -98,9 +126,19 @@ class gather_countdown {
   }
 
   void record(std::size_t index, task_header* child) noexcept {
-    if (child->exception) {
-      std::size_t expected = none;
-      first_failure_.compare_exchange_strong(expected, index, std::memory_order_acq_rel);
+    if (!child->exception) return;
+    std::size_t expected = none;
+    if (first_failure_.compare_exchange_strong(expected, index, std::memory_order_acq_rel) &&
+        cancel_on_failure_) {
+      cancel_all_but(index);
+    }
+  }
+
+  // Children finished already ignore the request. The handles that gather holds keep every child
+  // alive until gather returns, so the headers are valid here.
+  void cancel_all_but(std::size_t index) noexcept {
+    for (std::size_t i = 0; i < headers_.size(); ++i) {
+      if (i != index) request_cancel(headers_[i]);
     }
   }
 
@@ -114,10 +152,12 @@ class gather_countdown {
     return std::noop_coroutine();
   }
 
+  std::vector<task_header*> headers_;
   std::vector<child_waiter> waiters_;
   std::atomic<std::size_t> remaining_;
   std::atomic<std::size_t> first_failure_{none};
   std::coroutine_handle<> parent_;
+  const bool cancel_on_failure_;
 };
 
 // What gather accepts as a child: a task (spawned by gather) or the handle of a task already
@@ -193,8 +233,14 @@ template <detail::gatherable... Cs>
 task<std::tuple<detail::gather_value_t<detail::child_value_t<Cs>>...>> gather(Cs... children) {
   std::tuple<join_handle<detail::child_value_t<Cs>>...> handles{
       detail::gather_child<Cs>::start(std::move(children))...};
-  detail::gather_countdown countdown(sizeof...(Cs));
-  co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Cs...>{}));
+  detail::gather_countdown countdown(sizeof...(Cs), true);
+  try {
+    co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Cs...>{}));
+  } catch (const cancelled_error&) {
+    // Cancelled: every child finished (cancelled too); consume their results, then propagate.
+    std::apply([](auto&... h) { (void(detail::take_outcome(h)), ...); }, handles);
+    throw;
+  }
   if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
     std::exception_ptr error;
     std::size_t index = 0;
@@ -223,8 +269,14 @@ task<std::tuple<outcome<detail::child_value_t<Cs>>...>> gather(return_exceptions
                                                                Cs... children) {
   std::tuple<join_handle<detail::child_value_t<Cs>>...> handles{
       detail::gather_child<Cs>::start(std::move(children))...};
-  detail::gather_countdown countdown(sizeof...(Cs));
-  co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Cs...>{}));
+  detail::gather_countdown countdown(sizeof...(Cs), false);
+  try {
+    co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Cs...>{}));
+  } catch (const cancelled_error&) {
+    // Cancelled: every child finished (cancelled too); consume their results, then propagate.
+    std::apply([](auto&... h) { (void(detail::take_outcome(h)), ...); }, handles);
+    throw;
+  }
   co_return std::apply(
       [](auto&... h) {
         return std::tuple<outcome<detail::child_value_t<Cs>>...>{detail::take_outcome(h)...};
@@ -241,8 +293,14 @@ task<std::vector<detail::gather_value_t<detail::child_value_t<C>>>> gather(
   handles.reserve(children.size());
   for (auto& child : children)
     handles.push_back(detail::gather_child<C>::start(std::move(child)));
-  detail::gather_countdown countdown(handles.size());
-  co_await countdown.wait_all(detail::headers_of(handles));
+  detail::gather_countdown countdown(handles.size(), true);
+  try {
+    co_await countdown.wait_all(detail::headers_of(handles));
+  } catch (const cancelled_error&) {
+    for (auto& handle : handles)
+      (void)detail::take_outcome(handle);  // as in the tuple form
+    throw;
+  }
   if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
     const std::exception_ptr error = handles[failed].header()->exception;
     for (auto& handle : handles)
@@ -265,8 +323,14 @@ task<std::vector<outcome<detail::child_value_t<C>>>> gather(return_exceptions_t,
   handles.reserve(children.size());
   for (auto& child : children)
     handles.push_back(detail::gather_child<C>::start(std::move(child)));
-  detail::gather_countdown countdown(handles.size());
-  co_await countdown.wait_all(detail::headers_of(handles));
+  detail::gather_countdown countdown(handles.size(), false);
+  try {
+    co_await countdown.wait_all(detail::headers_of(handles));
+  } catch (const cancelled_error&) {
+    for (auto& handle : handles)
+      (void)detail::take_outcome(handle);  // as in the tuple form
+    throw;
+  }
   std::vector<outcome<T>> results;
   results.reserve(handles.size());
   for (auto& handle : handles)

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/task.hpp>
@@ -76,39 +77,97 @@ class [[nodiscard]] join_handle {
     return detail::take_result(frame_.promise());
   }
 
-  auto operator co_await() & { return awaiter{this}; }
-  auto operator co_await() && { return awaiter{this}; }
+  // Awaiting a handle is a cancellation point. If the awaiting task is cancelled, the awaited
+  // task is cancelled too (asyncio semantics); the awaiter still waits for it to finish, then
+  // throws cancelled_error. The result stays in the handle (take_result or await again).
+  auto operator co_await() & { return awaiter{this, false}; }
+  auto operator co_await() && { return awaiter{this, false}; }
+
+  // Requests cancellation of the task, from any thread (asyncio's Task.cancel()): it sees
+  // weft::cancelled_error at its next (or current) cancellation point. Does nothing to a task that
+  // finished. A task that never reaches a cancellation point is not interrupted.
+  void cancel() const noexcept {
+    if (frame_) detail::request_cancel(&frame_.promise());
+  }
+
+  // True once the task finished by throwing weft::cancelled_error.
+  [[nodiscard]] bool cancelled() const noexcept {
+    return done() && frame_.promise().ended_cancelled;
+  }
 
  private:
-  struct awaiter : detail::join_waiter {
-    join_handle* self;
+  template <class U>
+  friend auto shield(join_handle<U>& handle);
+
+  struct awaiter : detail::join_waiter, private detail::cancellable_wait {
+    join_handle* handle_;
     std::coroutine_handle<> continuation;
+    bool shielded_;
     bool budget_spent = false;
 
-    explicit awaiter(join_handle* handle) : self(handle) { handle->check_awaitable(); }
+    awaiter(join_handle* handle, bool shielded) : handle_(handle), shielded_(shielded) {
+      handle->check_awaitable();
+    }
 
     bool await_ready() noexcept {
-      if (!self->frame_.promise().finished()) return false;
+      if (!handle_->frame_.promise().finished()) return false;
       // Finished already: take the result without suspending, unless this task has gone on
       // for its whole budget without suspending, in which case it yields first.
       budget_spent = detail::budget_exhausted();
       return !budget_spent;
     }
-    bool await_suspend(std::coroutine_handle<> caller) noexcept {
+
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> caller) noexcept {
       if (budget_spent) {
         detail::schedule_yield(caller);
         return true;
       }
       continuation = caller;
       notify = &resume_continuation;
-      // False: the task finished meanwhile, so resume at once with its result.
-      return self->frame_.promise().register_waiter(this);
+      on_cancel = shielded_ ? &cancel_shielded : &cancel_propagating;
+      detail::task_header* child = &handle_->frame_.promise();
+      if (begin(detail::root_of(caller), caller)) {
+        // Cancelled before waiting. A shielded wait ends here; otherwise the cancellation passes
+        // to the awaited task and we wait for it as usual.
+        if (shielded_) return false;
+        detail::request_cancel(child);
+      }
+      // False from register_waiter: the task finished meanwhile; resume at once.
+      if (!child->register_waiter(this)) {
+        abandon();
+        return false;
+      }
+      // A shielded wait cancelled while registering: stop waiting unless the task just finished.
+      if (shielded_ && triggered() && child->unregister_waiter(this)) return false;
+      return true;
     }
-    decltype(auto) await_resume() { return self->take_result(); }
+
+    decltype(auto) await_resume() {
+      finish();  // throws cancelled_error if this wait was cancelled
+      return handle_->take_result();
+    }
 
     static std::coroutine_handle<> resume_continuation(detail::join_waiter* waiter,
                                                        detail::task_header*) noexcept {
       return static_cast<awaiter*>(waiter)->continuation;
+    }
+
+    static awaiter* from_hook(detail::cancel_hook* hook) noexcept {
+      return static_cast<awaiter*>(static_cast<detail::cancellable_wait*>(hook));
+    }
+
+    static void cancel_propagating(detail::cancel_hook* hook) noexcept {
+      detail::request_cancel(&from_hook(hook)->handle_->frame_.promise());
+    }
+
+    static void cancel_shielded(detail::cancel_hook* hook) noexcept {
+      awaiter* self = from_hook(hook);
+      self->mark_triggered();
+      // Stop waiting, unless the task finished and its completer is resuming us already.
+      if (self->handle_->frame_.promise().unregister_waiter(self)) {
+        detail::wake(self->root()->runtime, self->continuation);
+      }
     }
   };
 
@@ -124,5 +183,16 @@ class [[nodiscard]] join_handle {
   handle_type frame_;
   bool taken_ = false;
 };
+
+// asyncio.shield: awaits `handle` without passing a cancellation on to its task. If the awaiting
+// task is cancelled, this await throws cancelled_error at once while the task runs on; the handle
+// stays valid, so the result can still be awaited later:
+//
+//   try { result = co_await weft::shield(handle); }
+//   catch (const weft::cancelled_error&) { result = co_await handle; throw; }
+template <class T>
+auto shield(join_handle<T>& handle) {
+  return typename join_handle<T>::awaiter{&handle, true};
+}
 
 }  // namespace weft

@@ -22,6 +22,7 @@
 
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/task.hpp>
 
 namespace weft::detail {
 
@@ -79,6 +80,19 @@ class cancellable_wait : public cancel_hook {
   std::coroutine_handle<> self_;
   std::atomic<bool> triggered_{false};
   bool cancelled_ = false;
+};
+
+// `co_await current_root_awaiter{}` gives the spawned task that the awaiting coroutine runs as
+// part of (null for a coroutine that is not a weft::task), without suspending.
+struct current_root_awaiter {
+  task_header* root = nullptr;
+  [[nodiscard]] bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    root = root_of(self);
+    return false;
+  }
+  [[nodiscard]] task_header* await_resume() const noexcept { return root; }
 };
 
 }  // namespace weft::detail

@@ -114,7 +114,8 @@ class task_header {
   // returned, since on_cancel may still be reading the awaiter that is about to be destroyed.
   void withdraw_hook(cancel_hook* h) noexcept {
     if (hook.exchange(nullptr, std::memory_order_acq_rel) == h) return;
-    while (!h->finished.load(std::memory_order_acquire)) __builtin_ia32_pause();
+    while (!h->finished.load(std::memory_order_acquire))
+      __builtin_ia32_pause();
   }
 
   // Removes a registered waiter again (a shielded await that was cancelled). False if the task

@@ -5,6 +5,7 @@
 // and `deadline` is owned by the wheel and read or written only under the wheel's lock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
@@ -16,6 +17,13 @@ namespace weft::detail {
 class runtime_core;
 
 struct timer_entry {
+  // What expiry does: resume `waiter` (on_fire null), or call on_fire on the poller thread (a
+  // timeout cancelling its task). on_fire must be short and must not block.
+  using fire_fn = void (*)(timer_entry* self) noexcept;
+  fire_fn on_fire = nullptr;
+  // True while the poller runs on_fire; disarm waits for it to return, since the caller is about
+  // to destroy the entry. Set under the wheel's lock together with clearing `linked`.
+  std::atomic<bool> firing{false};
   timer_entry* prev = nullptr;
   timer_entry* next = nullptr;
   std::uint64_t deadline = 0;  // milliseconds since the runtime's epoch, rounded up
@@ -35,8 +43,9 @@ using clock = std::chrono::steady_clock;
 // arming nothing, if `when` is already due.
 WEFT_API bool arm_timer(timer_entry* entry, clock::time_point when);
 
-// Disarms `entry` if it is still armed; afterwards the wheel no longer refers to it. True if this
-// call disarmed it (so the timer will not resume the waiter); false if it had fired already.
+// Disarms `entry` if it is still armed; afterwards the wheel no longer refers to it, and no on_fire
+// call for it is running. True if this call disarmed it (so the timer will not resume the waiter
+// or call on_fire); false if it had fired already.
 // `rt` is the runtime the entry was armed on (or null: nothing to do).
 WEFT_API bool disarm_timer(runtime_core* rt, timer_entry* entry) noexcept;
 
