@@ -2,5 +2,7 @@
 // a header that does not stand on its own fails the library build, not a user's.
 #include <weft/primitives/cancel_all.hpp>
 #include <weft/primitives/gather.hpp>
+#include <weft/primitives/exception_group.hpp>
+#include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/outcome.hpp>

@@ -210,7 +210,7 @@ void report_unretrieved_if_alive(task_header* task) {
 }
 }  // namespace
 
-std::coroutine_handle<> complete_root(task_header* task) noexcept {
+std::coroutine_handle<> finish_root(task_header* task) noexcept {
   runtime_core* rt = task->runtime;
   worker* self = current_worker();
   const bool on_own_runtime = self != nullptr && &self->runtime() == rt;
@@ -258,6 +258,20 @@ std::coroutine_handle<> complete_root(task_header* task) noexcept {
     return waiter->notify(waiter, task);
   }
   return std::noop_coroutine();
+}
+
+// Completion proper (finish_root), then the task's group, if any. Both may have a coroutine to
+// resume: the first goes by symmetric transfer, the other through the LIFO slot.
+std::coroutine_handle<> complete_root(task_header* task) noexcept {
+  group_link* group = task->group;  // read first: without a group the frame may die below
+  runtime_core* rt = task->runtime;
+  std::coroutine_handle<> next = finish_root(task);
+  if (group == nullptr) return next;
+  const std::coroutine_handle<> joiner = group->child_done(group, task);
+  if (joiner == std::noop_coroutine()) return next;
+  if (next == std::noop_coroutine()) return joiner;
+  wake(rt, joiner);
+  return next;
 }
 
 void release_root(task_header* task, bool result_taken) noexcept {

@@ -19,8 +19,10 @@
 #pragma once
 
 #include <weft/primitives/cancel_all.hpp>
+#include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/gather.hpp>
 #include <weft/primitives/outcome.hpp>
+#include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/io.hpp>

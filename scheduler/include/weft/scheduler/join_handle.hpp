@@ -57,6 +57,12 @@ class [[nodiscard]] join_handle {
   // report is made when a handle whose task failed is dropped without taking the result.
   void detach() noexcept { reset(); }
 
+  // Gives up this handle without detaching: the caller takes over the handle's share of the
+  // task and must end it with detail::release_root (task_group keeps its children this way).
+  [[nodiscard]] detail::task_header* release() noexcept {
+    return frame_ ? &std::exchange(frame_, {}).promise() : nullptr;
+  }
+
   // The task's header (for combinators such as gather).
   [[nodiscard]] detail::task_header* header() const noexcept {
     return frame_ ? &frame_.promise() : nullptr;

@@ -54,6 +54,15 @@ struct cancel_hook {
   std::atomic<bool> finished{false};
 };
 
+// A task group that a spawned task belongs to (task_group.hpp). child_done runs on the thread
+// that completes the child, after its waiter (if any) was notified; it returns a coroutine to
+// resume (the group's joiner) or std::noop_coroutine(). The group holds the child's handle, so the
+// child's frame is alive during the call.
+struct group_link {
+  using child_done_fn = std::coroutine_handle<> (*)(group_link* self, task_header* child) noexcept;
+  child_done_fn child_done = nullptr;
+};
+
 class task_header {
  public:
   static constexpr std::uintptr_t done_bit = 1;
@@ -87,6 +96,8 @@ class task_header {
   std::atomic<cancel_hook*> hook{nullptr};
   // The task ended with weft::cancelled_error. Written before `done` is published.
   bool ended_cancelled = false;
+  // The task group the task belongs to, if any; set before the task is published.
+  group_link* group = nullptr;
 
   static constexpr std::uint32_t cancel_pending = 1;
   static constexpr std::uint32_t cancel_request = 2;

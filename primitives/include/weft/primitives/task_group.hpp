@@ -1,0 +1,255 @@
+// weft/primitives/task_group.hpp: weft::task_group, Python's asyncio.TaskGroup (structured
+// concurrency).
+//
+//   co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
+//     auto a = tg.spawn(fetch("url1"));
+//     auto b = tg.spawn(fetch("url2"));
+//     co_return;
+//   });   // every child has finished here, or an exception_group was thrown
+//
+// Children spawned into a group are all finished before the group's scope ends. The first child
+// to fail cancels the others (policy collect_all lets them run and collects every failure); when
+// all are done, the failures are thrown together as a weft::exception_group, in the order they
+// happened. Cancellations that the group itself caused are not failures. Cancelling the task that
+// awaits the group (join or with_task_group) cancels every child; the group then waits for them
+// and throws cancelled_error (or an exception_group if children had failed).
+//
+// Forgetting to join cannot go unnoticed: with_task_group joins for you (and runs the body as a
+// child of the group, so a failing child cancels the body too, as in Python). A task_group object
+// destroyed while children still run reports it and calls std::terminate, since silently
+// detaching them would let them outlive the data they borrow.
+//
+// The group owns its children: spawn returns a group_handle, a view that can take the child's
+// result once the group has joined. Handles, results and exceptions live as long as the group.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <coroutine>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <weft/primitives/exception_group.hpp>
+#include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/join_handle.hpp>
+#include <weft/scheduler/spawn.hpp>
+#include <weft/scheduler/task.hpp>
+
+namespace weft {
+
+// A child of a task_group: a view that reads the child's state and, once the group has joined,
+// takes its result. Valid as long as the group.
+template <class T>
+class group_handle {
+ public:
+  explicit group_handle(detail::task_promise<T>* promise) noexcept : promise_(promise) {}
+
+  [[nodiscard]] bool done() const noexcept { return promise_->finished(); }
+  [[nodiscard]] bool cancelled() const noexcept { return done() && promise_->ended_cancelled; }
+  void cancel() const noexcept { detail::request_cancel(promise_); }
+
+  // The child's value (moved out) or its exception rethrown. Requires: done().
+  decltype(auto) result() {
+    if (!done()) throw std::logic_error("weft::group_handle::result: the task has not finished");
+    return detail::take_result(*promise_);
+  }
+
+ private:
+  detail::task_promise<T>* promise_;
+};
+
+class task_group : private detail::group_link {
+ public:
+  enum class policy {
+    cancel_on_failure,  // the first failure cancels the other children (asyncio's TaskGroup)
+    collect_all,        // children run to the end; every failure is collected
+  };
+
+  explicit task_group(policy on_failure = policy::cancel_on_failure) noexcept
+      : policy_(on_failure) {
+    child_done = &on_child_done;
+  }
+  task_group(const task_group&) = delete;
+  task_group& operator=(const task_group&) = delete;
+
+  ~task_group() {
+    if (running_.load(std::memory_order_acquire) != 0) {
+      std::fputs(
+          "weft::task_group destroyed while children still run (it was never joined): "
+          "co_await join() or use weft::with_task_group; terminating\n",
+          stderr);
+      std::terminate();
+    }
+    for (detail::task_header* child : children_)
+      detail::release_root(child, true);
+  }
+
+  // Spawns `work` as a child of the group (from any task of the runtime).
+  template <class T>
+  group_handle<T> spawn(task<T> work) {
+    auto frame = work.release();
+    if (!frame) throw std::invalid_argument("weft::task_group::spawn: the task is empty");
+    auto* promise = &frame.promise();
+    promise->group = this;
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) {
+        frame.destroy();
+        throw std::logic_error("weft::task_group::spawn after the group was joined");
+      }
+      // Reserve the slot now, so that recording the child after it started cannot fail.
+      const std::size_t needed = children_.size() + reserved_ + 1;
+      if (children_.capacity() < needed) {
+        children_.reserve(std::max(needed, 2 * children_.capacity()));
+      }
+      ++reserved_;
+      running_.fetch_add(1, std::memory_order_relaxed);
+    }
+    join_handle<T> handle;
+    try {
+      handle = detail::spawn_on(nullptr, task<T>(frame));
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      --reserved_;
+      running_.fetch_sub(1, std::memory_order_relaxed);
+      throw;
+    }
+    std::lock_guard lock(mutex_);
+    --reserved_;
+    // The group keeps the handle's share of ownership; the frame is released with the group.
+    children_.push_back(handle.release());
+    // A cancel() that ran while the child was starting did not see it: deliver it now.
+    if (cancelling_.load(std::memory_order_relaxed)) detail::request_cancel(promise);
+    return group_handle<T>(promise);
+  }
+
+  // Same, for a callable and its arguments (stored in the child's frame).
+  template <class F, class... Args>
+  auto spawn(F&& callable, Args&&... args) requires detail::task_callable<F, Args...> {
+    return spawn(detail::call_in_frame(std::decay_t<F>(std::forward<F>(callable)),
+                                       std::decay_t<Args>(std::forward<Args>(args))...));
+  }
+
+  // Cancels every child (running now or spawned later, until the group is joined).
+  void cancel() noexcept {
+    std::lock_guard lock(mutex_);
+    cancel_locked(nullptr);
+  }
+
+  // Waits until every child finished; throws the group's failures as an exception_group. A
+  // cancellation point (see the file comment).
+  class join_awaiter;
+  [[nodiscard]] join_awaiter join() noexcept;
+
+  // Children still running.
+  [[nodiscard]] std::size_t running() const noexcept {
+    return running_.load(std::memory_order_acquire);
+  }
+
+ private:
+  // Called with mutex_ held. `except`: the failed child that caused this (not cancelled again).
+  void cancel_locked(detail::task_header* except) noexcept {
+    cancelling_.store(true, std::memory_order_relaxed);
+    for (detail::task_header* child : children_) {
+      if (child != except) detail::request_cancel(child);
+    }
+  }
+
+  static std::coroutine_handle<> on_child_done(detail::group_link* link,
+                                               detail::task_header* child) noexcept {
+    auto* self = static_cast<task_group*>(link);
+    if (child->exception) {
+      std::lock_guard lock(self->mutex_);
+      // A cancellation the group caused is how a child obeys, not a failure.
+      const bool obeyed =
+          child->ended_cancelled && self->cancelling_.load(std::memory_order_relaxed);
+      if (!obeyed) {
+        self->errors_.push_back(child->exception);
+        if (self->policy_ == policy::cancel_on_failure) self->cancel_locked(child);
+      }
+    }
+    // Ordering: seq_cst, paired with join's seq_cst store of the joiner then load of running_
+    // (the Dekker pattern): the last child sees the joiner, or the joiner sees zero.
+    if (self->running_.fetch_sub(1, std::memory_order_seq_cst) != 1) return std::noop_coroutine();
+    const std::coroutine_handle<> joiner = self->take_joiner();
+    return joiner ? joiner : std::noop_coroutine();
+  }
+
+  std::coroutine_handle<> take_joiner() noexcept {
+    void* address = joiner_.exchange(nullptr, std::memory_order_seq_cst);
+    return address != nullptr ? std::coroutine_handle<>::from_address(address)
+                              : std::coroutine_handle<>();
+  }
+
+  const policy policy_;
+  std::mutex mutex_;                            // guards children_, errors_, closed_
+  std::vector<detail::task_header*> children_;  // owned (each holds a handle's share)
+  std::vector<std::exception_ptr> errors_;      // in the order the children failed
+  std::size_t reserved_ = 0;                    // slots of children_ promised to spawns
+  bool closed_ = false;
+  std::atomic<bool> cancelling_{false};
+  std::atomic<std::size_t> running_{0};
+  std::atomic<void*> joiner_{nullptr};
+};
+
+class task_group::join_awaiter : private detail::cancellable_wait {
+ public:
+  explicit join_awaiter(task_group* group) noexcept : group_(group) {}
+
+  [[nodiscard]] bool await_ready() const noexcept { return group_->running() == 0; }
+
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    on_cancel = &cancel_children;
+    if (begin(detail::root_of(self), self)) group_->cancel();
+    group_->joiner_.store(self.address(), std::memory_order_seq_cst);
+    if (group_->running_.load(std::memory_order_seq_cst) != 0) return true;
+    // Every child finished meanwhile; resume now unless the last child took the joiner already
+    // (then it resumes us).
+    return !group_->take_joiner();
+  }
+
+  void await_resume() {
+    {
+      std::lock_guard lock(group_->mutex_);
+      group_->closed_ = true;
+    }
+    // A pending cancellation of the joining task: after the children's failures, it is delivered.
+    std::exception_ptr cancelled;
+    try {
+      finish();
+    } catch (const cancelled_error&) {
+      cancelled = std::current_exception();
+    }
+    if (!group_->errors_.empty()) throw exception_group(group_->errors_);
+    if (cancelled) std::rethrow_exception(cancelled);
+  }
+
+ private:
+  static void cancel_children(detail::cancel_hook* hook) noexcept {
+    static_cast<join_awaiter*>(static_cast<detail::cancellable_wait*>(hook))->group_->cancel();
+  }
+
+  task_group* group_;
+};
+
+inline task_group::join_awaiter task_group::join() noexcept { return join_awaiter(this); }
+
+// asyncio's `async with TaskGroup() as tg:` — runs body(group) as a child of a new group and joins
+// it. Returns when every child has finished; throws the exception_group of their failures.
+template <class Body>
+task<void> with_task_group(Body body,
+                           task_group::policy on_failure = task_group::policy::cancel_on_failure) {
+  task_group group(on_failure);
+  group.spawn(std::move(body), std::ref(group));
+  co_await group.join();
+}
+
+}  // namespace weft
