@@ -290,12 +290,22 @@ bool io_take_readiness(io_registration* reg, io_direction dir) noexcept {
       expected, io_registration::idle, std::memory_order_acquire, std::memory_order_relaxed);
 }
 
+bool io_unpark(io_registration* reg, io_direction dir, std::coroutine_handle<> waiter) noexcept {
+  std::uintptr_t expected = reinterpret_cast<std::uintptr_t>(waiter.address());
+  // Ordering: seq_cst. Against the poller's swap of the same slot, exactly one of them takes
+  // the waiter; against io_park's seq_cst CAS and the awaiter's re-check of `triggered`, the
+  // Dekker pattern of cancellable_wait.hpp.
+  return reg->waiters[static_cast<int>(dir)].compare_exchange_strong(
+      expected, io_registration::idle, std::memory_order_seq_cst, std::memory_order_relaxed);
+}
+
 bool io_park(io_registration* reg, io_direction dir, std::coroutine_handle<> waiter) {
   auto& slot = reg->waiters[static_cast<int>(dir)];
   std::uintptr_t expected = io_registration::idle;
-  // Ordering: release publishes the suspended frame to the poller.
+  // Ordering: release publishes the suspended frame to the poller; seq_cst for the cancellation
+  // re-check (io_unpark).
   if (slot.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(waiter.address()),
-                                   std::memory_order_release, std::memory_order_acquire)) {
+                                   std::memory_order_seq_cst, std::memory_order_acquire)) {
     return true;
   }
   if (expected == io_registration::ready) {

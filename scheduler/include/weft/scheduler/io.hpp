@@ -12,11 +12,12 @@
 // reading and writing). Readiness is remembered: an edge that arrives while nobody waits makes the
 // next wait return at once, so the "try, then wait on EAGAIN" loop above never misses an event. At
 // most one task may wait for each direction at a time. Errors and hang-ups count as readiness for
-// both directions, so the next syscall reports them.
+// both directions, so the next syscall reports them. Waiting is a cancellation point.
 #pragma once
 
 #include <coroutine>
 
+#include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/export.hpp>
 
 namespace weft {
@@ -30,6 +31,9 @@ enum class io_direction : unsigned char { read = 0, write = 1 };
 WEFT_API bool io_take_readiness(io_registration* reg, io_direction dir) noexcept;
 // Parks `waiter` until the direction becomes ready; false if it became ready meanwhile.
 WEFT_API bool io_park(io_registration* reg, io_direction dir, std::coroutine_handle<> waiter);
+// Takes `waiter` back (cancellation); false if readiness already resumed it.
+WEFT_API bool io_unpark(io_registration* reg, io_direction dir,
+                        std::coroutine_handle<> waiter) noexcept;
 }  // namespace detail
 
 class WEFT_API io_source {
@@ -45,17 +49,38 @@ class WEFT_API io_source {
 
   [[nodiscard]] int fd() const noexcept { return fd_; }
 
-  class [[nodiscard]] awaiter {
+  // A cancellation point: cancelling the waiting task takes its waiter back and resumes it with
+  // cancelled_error.
+  class [[nodiscard]] awaiter : private detail::cancellable_wait {
    public:
     awaiter(detail::io_registration* reg, detail::io_direction dir) noexcept
         : reg_(reg), dir_(dir) {}
     [[nodiscard]] bool await_ready() const noexcept {
       return detail::io_take_readiness(reg_, dir_);
     }
-    bool await_suspend(std::coroutine_handle<> self) { return detail::io_park(reg_, dir_, self); }
-    void await_resume() const noexcept {}
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> self) {
+      on_cancel = &cancel_wait;
+      if (begin(detail::root_of(self), self)) return false;
+      if (!detail::io_park(reg_, dir_, self)) {
+        abandon();
+        return false;
+      }
+      // Cancelled while parking: take the waiter back, unless readiness already resumed it.
+      if (triggered() && detail::io_unpark(reg_, dir_, self)) return false;
+      return true;
+    }
+    void await_resume() { finish(); }
 
    private:
+    static void cancel_wait(detail::cancel_hook* hook) noexcept {
+      auto* waiter = static_cast<awaiter*>(static_cast<detail::cancellable_wait*>(hook));
+      waiter->mark_triggered();
+      if (detail::io_unpark(waiter->reg_, waiter->dir_, waiter->self())) {
+        detail::wake(waiter->root()->runtime, waiter->self());
+      }
+    }
+
     detail::io_registration* reg_;
     detail::io_direction dir_;
   };

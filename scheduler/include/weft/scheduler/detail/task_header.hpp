@@ -136,7 +136,7 @@ class task_header {
     for (;;) {
       if ((expected & (done_bit | abandoned_bit)) != 0) return false;
       if ((expected & ~flag_mask) != reinterpret_cast<std::uintptr_t>(waiter)) return false;
-      if (state.compare_exchange_weak(expected, expected & flag_mask, std::memory_order_acq_rel,
+      if (state.compare_exchange_weak(expected, expected & flag_mask, std::memory_order_seq_cst,
                                       std::memory_order_acquire)) {
         return true;
       }
@@ -152,8 +152,10 @@ class task_header {
       if ((expected & (done_bit | abandoned_bit)) != 0) return false;
       // Ordering: release publishes the waiter (and whatever the waiting side prepared) to the
       // completer, which reads it after its acq_rel RMW; acquire on failure re-reads the flags.
+      // seq_cst rather than release: a shielded await re-checks its cancellation flag after
+      // registering (cancellable_wait.hpp); on x86 the CAS costs the same.
       if (state.compare_exchange_weak(expected, expected | reinterpret_cast<std::uintptr_t>(waiter),
-                                      std::memory_order_release, std::memory_order_acquire)) {
+                                      std::memory_order_seq_cst, std::memory_order_acquire)) {
         return true;
       }
     }

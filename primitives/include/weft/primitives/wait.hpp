@@ -1,0 +1,206 @@
+// weft/primitives/wait.hpp: weft::wait, Python's asyncio.wait.
+//
+//   auto [done, pending] = co_await weft::wait(std::move(handles), weft::first_completed, 5s);
+//   for (auto& h : pending) h.cancel();   // wait itself never cancels anything
+//
+// Waits for spawned tasks until a condition holds: all_completed (every task finished),
+// first_completed (any task finished) or first_exception (a task failed, else all finished),
+// or until the optional timeout expires. The handles come back split into `done` and `pending`,
+// each in the order they were given; no result is taken and no task is cancelled, so the caller
+// awaits or cancels them as it likes. wait is a cancellation point: cancelled, it stops waiting
+// (cancelling none of the tasks) and throws cancelled_error; the handles are then dropped, which
+// detaches the tasks that are still running.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/detail/timer_entry.hpp>
+#include <weft/scheduler/join_handle.hpp>
+#include <weft/scheduler/sleep.hpp>
+#include <weft/scheduler/task.hpp>
+
+namespace weft {
+
+enum class return_when { all_completed, first_completed, first_exception };
+inline constexpr return_when all_completed = return_when::all_completed;
+inline constexpr return_when first_completed = return_when::first_completed;
+inline constexpr return_when first_exception = return_when::first_exception;
+
+template <class T>
+struct wait_result {
+  std::vector<join_handle<T>> done;
+  std::vector<join_handle<T>> pending;
+};
+
+namespace detail {
+
+// The waiting machinery of one wait() call, in its coroutine's frame.
+//
+// Three kinds of event can end the wait: the condition becoming true (on the thread of the task
+// that completed it), the timer (poller thread) and a cancellation (any thread). Each records
+// itself, and then resumes the waiting coroutine only if the coroutine has finished suspending
+// (`armed_`) and the event wins `resumed_` (a CAS); await_suspend, after setting `armed_`,
+// re-checks the three records itself (seq_cst on both sides, the Dekker pattern), so no event is
+// lost and the coroutine is resumed exactly once, never while it is still suspending.
+//
+// When resumed, the coroutine takes back its waiter from every task still running. A task whose
+// completer is notifying it right now cannot be taken back, so the coroutine waits until
+// `in_flight_` shows that every such notification has returned (a few instructions each).
+class wait_state : public cancellable_wait {
+ public:
+  wait_state(std::vector<task_header*> tasks, return_when when)
+      : tasks_(std::move(tasks)), waiters_(tasks_.size()), when_(when) {
+    for (std::size_t i = 0; i < waiters_.size(); ++i) {
+      waiters_[i].notify = &task_done;
+      waiters_[i].state = this;
+    }
+    timer_.on_fire = &timer_fired;
+    timer_.state = this;
+  }
+
+  void set_deadline(clock::time_point deadline) { deadline_ = deadline; }
+
+  [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    parent_ = self;
+    on_cancel = &cancelled;
+    if (begin(root_of(self), self)) return false;  // cancelled already: throw without waiting
+    std::size_t finished = 0;
+    for (std::size_t i = 0; i < tasks_.size(); ++i) {
+      in_flight_.fetch_add(1, std::memory_order_relaxed);
+      if (!tasks_[i]->register_waiter(&waiters_[i])) {
+        in_flight_.fetch_sub(1, std::memory_order_relaxed);
+        ++finished;
+        if (tasks_[i]->exception) any_failed_.store(true, std::memory_order_seq_cst);
+      }
+    }
+    done_count_.fetch_add(finished, std::memory_order_seq_cst);
+    if (deadline_ && !arm_timer(&timer_, *deadline_)) {
+      fired_.store(true, std::memory_order_seq_cst);  // due already
+    }
+    armed_.store(true, std::memory_order_seq_cst);
+    const bool event = fired_.load(std::memory_order_seq_cst) || triggered() ||
+                       satisfied(done_count_.load(std::memory_order_seq_cst),
+                                 any_failed_.load(std::memory_order_seq_cst));
+    // Won: continue without suspending. Lost (or no event yet): the winner resumes us.
+    return !(event && try_resume());
+  }
+
+  void await_resume() {
+    disarm_timer(timer_.owner, &timer_);  // also waits for a firing timer to return
+    for (std::size_t i = 0; i < tasks_.size(); ++i) {
+      if (tasks_[i]->unregister_waiter(&waiters_[i])) {
+        in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      }
+    }
+    // Notifications already running against this object (their tasks finished): let them return.
+    while (in_flight_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    finish();  // throws cancelled_error if the wait was cancelled
+  }
+
+ private:
+  struct task_waiter : join_waiter {
+    wait_state* state = nullptr;
+  };
+  struct wait_timer : timer_entry {
+    wait_state* state = nullptr;
+  };
+
+  [[nodiscard]] bool satisfied(std::size_t done, bool failed) const noexcept {
+    switch (when_) {
+      case return_when::first_completed:
+        return done > 0;
+      case return_when::first_exception:
+        return failed || done == tasks_.size();
+      case return_when::all_completed:
+        return done == tasks_.size();
+    }
+    return false;
+  }
+
+  // True if the caller may resume the waiting coroutine (it is suspended and nobody else won).
+  bool try_resume() noexcept {
+    bool expected = false;
+    return resumed_.compare_exchange_strong(expected, true, std::memory_order_acq_rel);
+  }
+
+  bool may_resume() noexcept { return armed_.load(std::memory_order_seq_cst) && try_resume(); }
+
+  static std::coroutine_handle<> task_done(join_waiter* waiter, task_header* task) noexcept {
+    wait_state* self = static_cast<task_waiter*>(waiter)->state;
+    if (task->exception) self->any_failed_.store(true, std::memory_order_seq_cst);
+    const std::size_t done = self->done_count_.fetch_add(1, std::memory_order_seq_cst) + 1;
+    std::coroutine_handle<> next = std::noop_coroutine();
+    if (self->satisfied(done, self->any_failed_.load(std::memory_order_seq_cst)) &&
+        self->may_resume()) {
+      next = self->parent_;
+    }
+    // Ordering: release; the last access to *self. The resumed coroutine's acquire load of
+    // in_flight_ orders everything above before it destroys this object.
+    self->in_flight_.fetch_sub(1, std::memory_order_release);
+    return next;
+  }
+
+  static void timer_fired(timer_entry* entry) noexcept {
+    wait_state* self = static_cast<wait_timer*>(entry)->state;
+    self->fired_.store(true, std::memory_order_seq_cst);
+    if (self->may_resume()) wake(self->timer_.owner, self->parent_);
+  }
+
+  static void cancelled(cancel_hook* hook) noexcept {
+    auto* self = static_cast<wait_state*>(static_cast<cancellable_wait*>(hook));
+    self->mark_triggered();
+    if (self->may_resume()) wake(self->root()->runtime, self->parent_);
+  }
+
+  std::vector<task_header*> tasks_;
+  std::vector<task_waiter> waiters_;
+  const return_when when_;
+  std::optional<clock::time_point> deadline_;
+  std::coroutine_handle<> parent_;
+  wait_timer timer_;
+  std::atomic<std::size_t> done_count_{0};
+  std::atomic<bool> any_failed_{false};
+  std::atomic<bool> fired_{false};
+  std::atomic<bool> armed_{false};
+  std::atomic<bool> resumed_{false};
+  std::atomic<std::size_t> in_flight_{0};
+};
+
+}  // namespace detail
+
+// Waits for `handles` as `when` says, or until `timeout` expires (if given).
+template <class T>
+task<wait_result<T>> wait(std::vector<join_handle<T>> handles,
+                          return_when when = return_when::all_completed,
+                          std::optional<clock::duration> timeout = std::nullopt) {
+  std::vector<detail::task_header*> headers;
+  headers.reserve(handles.size());
+  for (auto& handle : handles) {
+    if (!handle.valid()) throw std::invalid_argument("weft::wait: an empty join_handle");
+    headers.push_back(handle.header());
+  }
+  if (!handles.empty()) {
+    detail::wait_state state(std::move(headers), when);
+    if (timeout) state.set_deadline(clock::now() + *timeout);
+    co_await state;
+  }
+  wait_result<T> result;
+  for (auto& handle : handles) {
+    (handle.done() ? result.done : result.pending).push_back(std::move(handle));
+  }
+  co_return result;
+}
+
+}  // namespace weft
