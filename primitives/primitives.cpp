@@ -5,4 +5,5 @@
 #include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
+#include <weft/primitives/wait.hpp>
 #include <weft/primitives/outcome.hpp>

@@ -105,7 +105,8 @@ class wait_state : public cancellable_wait {
       }
     }
     // Notifications already running against this object (their tasks finished): let them return.
-    while (in_flight_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    while (in_flight_.load(std::memory_order_acquire) != 0)
+      std::this_thread::yield();
     finish();  // throws cancelled_error if the wait was cancelled
   }
 

@@ -105,7 +105,7 @@ class [[nodiscard]] join_handle {
   template <class U>
   friend auto shield(join_handle<U>& handle);
 
-  struct awaiter : detail::join_waiter, private detail::cancellable_wait {
+  struct awaiter : private detail::cancellable_wait, detail::join_waiter {
     join_handle* handle_;
     std::coroutine_handle<> continuation;
     bool shielded_;
