@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -36,6 +38,9 @@ std::size_t resolve_worker_count(std::size_t requested) {
 
 runtime_options validated(runtime_options options) {
   options.worker_threads = resolve_worker_count(options.worker_threads);
+  if (const char* env = std::getenv("WEFT_DEBUG"); env != nullptr && std::string_view(env) == "1") {
+    options.debug = true;
+  }
   if (options.worker_threads > 0x7fff) {
     throw std::invalid_argument("weft::runtime: at most 32767 worker threads");
   }
@@ -227,6 +232,13 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
     } catch (...) {
     }
   }
+  if (rt->options.debug && task->cancel_delivered && !task->exception &&
+      task->cancel_state.load(std::memory_order_relaxed) >= task_header::cancel_request) {
+    rt->report(std::string("weft debug: task") +
+               (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
+               " finished normally after a cancellation was delivered to it: it swallowed the "
+               "cancellation (rethrow cancelled_error after cleaning up)");
+  }
   registry_shard* shard = task->shard;
   const bool can_unlink =
       shard->shared || (on_own_runtime && shard == &rt->registry.worker_shard(self->index()));
@@ -274,10 +286,21 @@ std::coroutine_handle<> complete_root(task_header* task) noexcept {
   return next;
 }
 
-void release_root(task_header* task, bool result_taken) noexcept {
+void release_root(task_header* task, bool result_taken, bool explicit_detach) noexcept {
+  // Read before the RMW: once `detached` is set, a running task may finish and free its frame.
+  runtime_core* rt = task->runtime;
+  const char* name = task->name;
   // Ordering: acq_rel, see task_header.hpp.
   const std::uintptr_t before =
       task->state.fetch_or(task_header::detached_bit, std::memory_order_acq_rel);
+  if (!explicit_detach && (before & (task_header::done_bit | task_header::abandoned_bit)) == 0 &&
+      rt->options.debug) {
+    // The task was still running, so its runtime is alive.
+    rt->report(std::string("weft debug: the join_handle of a running task") +
+               (name != nullptr ? std::string(" '") + name + "'" : std::string()) +
+               " was dropped; the task now runs detached (call detach() to mean it)");
+    return;  // it was running: nothing below applies
+  }
   if ((before & task_header::done_bit) != 0 && !result_taken && task->exception) {
     // Finished with an exception that this handle never took (asyncio: "Task exception was
     // never retrieved"). The frame is still alive here; who destroys it is decided below.

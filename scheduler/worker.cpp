@@ -93,7 +93,11 @@ void worker::run() {
 
 void worker::run_task(void* task) {
   budget_ = task_budget;
-  std::coroutine_handle<>::from_address(task).resume();
+  if (runtime_.options.debug) [[unlikely]] {
+    resume_timed(task);
+  } else {
+    std::coroutine_handle<>::from_address(task).resume();
+  }
   // Tasks woken by the one that ran go next, a bounded number of times.
   for (std::uint32_t polls = 0; lifo_slot_ != nullptr && polls < max_lifo_polls; ++polls) {
     void* next = std::exchange(lifo_slot_, nullptr);
@@ -101,6 +105,21 @@ void worker::run_task(void* task) {
     std::coroutine_handle<>::from_address(next).resume();
   }
   if (lifo_slot_ != nullptr) push_local(std::exchange(lifo_slot_, nullptr));
+}
+
+void worker::resume_timed(void* task) {
+  // Debug mode: a resumption that keeps the worker for more than 100 ms is a task that blocks
+  // (or computes) without suspending, and starves every task queued behind it.
+  const auto start = std::chrono::steady_clock::now();
+  std::coroutine_handle<>::from_address(task).resume();
+  const auto ran = std::chrono::steady_clock::now() - start;
+  if (ran > std::chrono::milliseconds(100)) {
+    runtime_.report(
+        "weft debug: a task ran " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(ran).count()) +
+        " ms without suspending on worker " + std::to_string(index_) +
+        " (a blocking call? the other tasks of this worker waited meanwhile)");
+  }
 }
 
 void* worker::next_task() {

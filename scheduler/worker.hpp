@@ -88,6 +88,7 @@ class alignas(64) worker {
   void* take_injected();
   void park_until_notified();
   void run_task(void* task);
+  void resume_timed(void* task);
   void flush_yielded();
 
   runtime_core& runtime_;

@@ -55,7 +55,9 @@ class [[nodiscard]] join_handle {
   // Lets the task run on without a handle. Its result is dropped; an exception it ends with is
   // reported through the runtime's log hook, since nobody can retrieve it any more. The same
   // report is made when a handle whose task failed is dropped without taking the result.
-  void detach() noexcept { reset(); }
+  void detach() noexcept {
+    if (frame_) detail::release_root(&std::exchange(frame_, {}).promise(), taken_, true);
+  }
 
   // Gives up this handle without detaching: the caller takes over the handle's share of the
   // task and must end it with detail::release_root (task_group keeps its children this way).

@@ -37,6 +37,12 @@ struct runtime_options {
   std::chrono::microseconds spin_before_park{50};
   // Threads are named "<thread_name>-w<i>" and "<thread_name>-io" (Linux keeps 15 characters).
   std::string thread_name = "weft";
+  // Debug checks, as asyncio's debug mode (also turned on by the environment variable
+  // WEFT_DEBUG=1): reports, through `log`, a join_handle dropped while its task still runs (use
+  // detach() to mean it), a task that finished normally after a cancellation was delivered to it
+  // (it swallowed the cancellation), and a task that ran more than 100 ms without suspending
+  // (a blocking call on a worker). Exceptions nobody retrieved are reported in every mode.
+  bool debug = false;
   // Where the runtime reports problems nobody else can see (an exception of a detached task that
   // nobody retrieved). Called from any thread. Default: a line on stderr.
   std::function<void(std::string_view)> log;

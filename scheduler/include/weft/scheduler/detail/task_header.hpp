@@ -96,6 +96,9 @@ class task_header {
   std::atomic<cancel_hook*> hook{nullptr};
   // The task ended with weft::cancelled_error. Written before `done` is published.
   bool ended_cancelled = false;
+  // A cancellation was thrown into the task (debug mode reports a task that then finishes
+  // normally: it swallowed the cancellation).
+  bool cancel_delivered = false;
   // The task group the task belongs to, if any; set before the task is published.
   group_link* group = nullptr;
 
@@ -105,8 +108,12 @@ class task_header {
   // Consumes a pending cancellation: true means the caller throws cancelled_error now.
   bool take_pending_cancel() noexcept {
     if ((cancel_state.load(std::memory_order_relaxed) & cancel_pending) == 0) return false;
-    return (cancel_state.fetch_and(~cancel_pending, std::memory_order_acq_rel) & cancel_pending) !=
-           0;
+    if ((cancel_state.fetch_and(~cancel_pending, std::memory_order_acq_rel) & cancel_pending) ==
+        0) {
+      return false;
+    }
+    cancel_delivered = true;  // only the task itself delivers, on its own thread
+    return true;
   }
 
   // Publishes `h` while the task waits. Returns false if a cancellation was requested before `h`
@@ -179,7 +186,10 @@ WEFT_API std::coroutine_handle<> complete_root(task_header* task) noexcept;
 
 // The last join_handle of `task` lets go (drop or detach). `result_taken`: the handle took the
 // result; if it did not and the task failed, the exception is reported as never retrieved.
-WEFT_API void release_root(task_header* task, bool result_taken) noexcept;
+// `explicit_detach`: detach() rather than a dropped handle (debug mode reports a handle dropped
+// while its task still runs).
+WEFT_API void release_root(task_header* task, bool result_taken,
+                           bool explicit_detach = false) noexcept;
 
 // Requests cancellation of `task` from any thread: marks it, and if it is suspended in a
 // cancellable wait, runs that wait's on_cancel. Idempotent until the cancellation is delivered.
