@@ -73,6 +73,11 @@ class idle {
   // the sleepers list and counted as unparked, not searching.
   bool transition_from_parked(std::size_t index);
 
+  // True when every worker has parked (seq_cst: the virtual clock's idleness check).
+  [[nodiscard]] bool all_parked() const noexcept {
+    return (state_.load(std::memory_order_seq_cst) >> 16) == 0;
+  }
+
   // Workers searching right now (a snapshot, for statistics and tests).
   [[nodiscard]] std::size_t searching() const noexcept {
     return state_.load(std::memory_order_relaxed) & searching_mask;

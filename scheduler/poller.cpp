@@ -27,7 +27,8 @@ constexpr int max_events = 256;
 }
 }  // namespace
 
-poller::poller(runtime_core& runtime) : runtime_(runtime), epoch_(clock::now()) {
+poller::poller(runtime_core& runtime)
+    : runtime_(runtime), epoch_(clock::now()), virtual_(runtime.options.virtual_time) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw_errno("weft: epoll_create1 for the poller");
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -74,8 +75,29 @@ void poller::wake() noexcept {
 }
 
 std::uint64_t poller::now_tick() const noexcept {
+  // Ordering: acquire pairs with the poller's release when it advances virtual time, so a task
+  // woken by a timer sees the clock at least at that timer's deadline.
+  if (virtual_) return virtual_ticks_.load(std::memory_order_acquire);
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - epoch_).count());
+}
+
+clock::time_point poller::now() const noexcept {
+  if (!virtual_) return clock::now();
+  return epoch_ + std::chrono::milliseconds(virtual_ticks_.load(std::memory_order_acquire));
+}
+
+bool poller::advance_virtual_time() {
+  // Idle: every worker parked and nothing queued. A task that is running, or queued, may still
+  // arm an earlier timer, so time must not move then.
+  if (!runtime_.idle.all_parked() || runtime_.injector.length() > 0) return false;
+  std::lock_guard lock(timers_mutex_);
+  const auto next = wheel_.next_expiration();
+  if (!next) return false;
+  if (*next > virtual_ticks_.load(std::memory_order_relaxed)) {
+    virtual_ticks_.store(*next, std::memory_order_release);
+  }
+  return true;
 }
 
 std::uint64_t poller::tick_of(clock::time_point when) const noexcept {
@@ -164,6 +186,10 @@ void poller::run() {
     int timeout_ms = -1;
     if (more) {
       timeout_ms = 0;
+    } else if (virtual_) {
+      // No real-time timeouts: time moves only when the pool is idle (the last worker to park
+      // wakes us). Then jump to the next deadline and fire it on the next loop.
+      if (advance_virtual_time()) timeout_ms = 0;
     } else {
       std::uint64_t until = 0;
       {

@@ -67,8 +67,13 @@ class poller {
   // Stops and joins the thread. Timers and registrations stay (see clear_for_shutdown).
   void stop();
 
-  // Milliseconds since the runtime's epoch.
+  // Milliseconds since the runtime's epoch (virtual ticks with runtime_options::virtual_time).
   [[nodiscard]] std::uint64_t now_tick() const noexcept;
+  // The runtime's current time as a time point.
+  [[nodiscard]] clock::time_point now() const noexcept;
+  // Virtual time only: the pool just became idle; let the poller advance the clock.
+  void pool_went_idle() noexcept { wake(); }
+  [[nodiscard]] bool virtual_time() const noexcept { return virtual_; }
   [[nodiscard]] std::uint64_t tick_of(clock::time_point when) const noexcept;
 
   // False (arming nothing) if `when` is already due.
@@ -90,8 +95,14 @@ class poller {
   void dispatch_io(io_registration* reg, std::uint32_t events, std::vector<void*>& ready);
   void free_deregistered();
 
+  // Advances the virtual clock to the next deadline if every worker is idle; true if it did.
+  bool advance_virtual_time();
+
   runtime_core& runtime_;
   clock::time_point epoch_;
+  const bool virtual_;
+  // Virtual time: milliseconds since epoch_, written by the poller thread only.
+  std::atomic<std::uint64_t> virtual_ticks_{0};
   int epoll_fd_ = -1;
   int event_fd_ = -1;
   std::atomic<bool> stopping_{false};

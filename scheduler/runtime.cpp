@@ -369,6 +369,11 @@ void schedule_yield(std::coroutine_handle<> waiter) noexcept {
   current_worker()->push_yielded(waiter.address());
 }
 
+clock::time_point runtime_now() noexcept {
+  worker* self = current_worker();
+  return self != nullptr ? self->runtime().poller.now() : clock::now();
+}
+
 bool arm_timer(timer_entry* entry, clock::time_point when) {
   worker* self = current_worker();
   if (self == nullptr) throw std::logic_error("weft::sleep called outside a weft runtime");

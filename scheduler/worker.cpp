@@ -234,6 +234,9 @@ void worker::park_until_notified() {
   for (const auto& other : runtime_.workers)
     work_left = work_left || other->has_stealable_work();
   if (work_left || runtime_.stopping()) runtime_.notify_one_if_needed();
+  // Virtual time moves only when the pool is idle: the last worker to park tells the poller.
+  if (runtime_.poller.virtual_time() && runtime_.idle.all_parked())
+    runtime_.poller.pool_went_idle();
   if (!runtime_.stopping()) {
     worker_counters::bump(counters.parked);
     park.park();

@@ -106,7 +106,7 @@ task<typename detail::timeout_result<std::remove_cvref_t<A>>::type> timeout_at(
 // Awaits `work` and throws timeout_error if it takes longer than `duration`.
 template <class A, class Rep, class Period>
 auto timeout(std::chrono::duration<Rep, Period> duration, A work) {
-  return timeout_at(clock::now() + std::chrono::ceil<clock::duration>(duration), std::move(work));
+  return timeout_at(weft::now() + std::chrono::ceil<clock::duration>(duration), std::move(work));
 }
 
 // asyncio.wait_for's argument order.

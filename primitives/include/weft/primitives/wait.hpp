@@ -194,7 +194,7 @@ task<wait_result<T>> wait(std::vector<join_handle<T>> handles,
   }
   if (!handles.empty()) {
     detail::wait_state state(std::move(headers), when);
-    if (timeout) state.set_deadline(clock::now() + *timeout);
+    if (timeout) state.set_deadline(weft::now() + *timeout);
     co_await state;
   }
   wait_result<T> result;

@@ -37,6 +37,11 @@ struct runtime_options {
   std::chrono::microseconds spin_before_park{50};
   // Threads are named "<thread_name>-w<i>" and "<thread_name>-io" (Linux keeps 15 characters).
   std::string thread_name = "weft";
+  // A paused, virtual clock for tests and simulations: time stands still while any task is
+  // runnable and jumps to the next timer's deadline whenever every worker is idle, so sleeps,
+  // timeouts and backoffs complete at once and in a reproducible order. weft::now() reads it;
+  // sleep, sleep_until, timeout and wait use it. Real time still governs I/O readiness.
+  bool virtual_time = false;
   // Debug checks, as asyncio's debug mode (also turned on by the environment variable
   // WEFT_DEBUG=1): reports, through `log`, a join_handle dropped while its task still runs (use
   // detach() to mean it), a task that finished normally after a cancellation was delivered to it

@@ -22,6 +22,10 @@ namespace weft {
 
 using clock = detail::clock;
 
+// The current time of the runtime whose task is calling: clock::now(), or the virtual clock of a
+// runtime created with runtime_options::virtual_time. Outside a runtime, clock::now().
+inline clock::time_point now() noexcept { return detail::runtime_now(); }
+
 // The awaiter of yield_now(): requeues the task behind the tasks ready now. A cancellation point.
 class yield_awaiter {
  public:
@@ -99,13 +103,13 @@ inline sleep_awaiter sleep_until(clock::time_point deadline) noexcept {
 // Suspends the calling task for `duration`.
 template <class Rep, class Period>
 sleep_awaiter sleep(std::chrono::duration<Rep, Period> duration) noexcept {
-  const clock::time_point now = clock::now();
+  const clock::time_point start = weft::now();
   // Saturate instead of overflowing: sleep(duration::max()) sleeps "forever".
-  const std::chrono::duration<double> room = clock::time_point::max() - now;
+  const std::chrono::duration<double> room = clock::time_point::max() - start;
   if (std::chrono::duration<double>(duration) >= room) {
     return sleep_awaiter(clock::time_point::max());
   }
-  return sleep_awaiter(now + std::chrono::ceil<clock::duration>(duration));
+  return sleep_awaiter(start + std::chrono::ceil<clock::duration>(duration));
 }
 
 inline yield_awaiter yield_now() noexcept { return {}; }

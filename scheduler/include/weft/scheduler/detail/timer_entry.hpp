@@ -39,6 +39,9 @@ struct timer_entry {
 
 using clock = std::chrono::steady_clock;
 
+// The time of the calling worker's runtime (virtual or real); clock::now() outside a runtime.
+WEFT_API clock::time_point runtime_now() noexcept;
+
 // Arms `entry` to resume entry->waiter at `when` on the calling worker's runtime. Returns false,
 // arming nothing, if `when` is already due.
 WEFT_API bool arm_timer(timer_entry* entry, clock::time_point when);
