@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/runtime.hpp>
 
 #include "parker.hpp"
 #include "spinlock.hpp"
@@ -42,6 +43,11 @@ struct alignas(64) registry_shard {
   parker* owner = nullptr;
   // Tasks of this shard that completed on another thread, linked through remote_next.
   alignas(64) std::atomic<task_header*> remote_done{nullptr};
+  // runtime::tasks(): the lister bumps list_request; the owner, between two tasks, copies its
+  // list into `listing` and publishes list_done = list_request (release/acquire).
+  std::atomic<std::uint64_t> list_request{0};
+  std::atomic<std::uint64_t> list_done{0};
+  std::vector<task_info> listing;
 };
 
 class registry {
@@ -115,6 +121,34 @@ class registry {
       task = next;
     }
   }
+
+  // The live (unfinished) tasks of `shard`. Caller: the owner, or anyone holding the lock of the
+  // shared shard.
+  static std::vector<task_info> describe(const registry_shard& shard) {
+    std::vector<task_info> out;
+    for (task_header* t = shard.head; t != nullptr; t = t->registry_next) {
+      if ((t->state.load(std::memory_order_acquire) & task_header::done_bit) != 0) continue;
+      task_info info;
+      info.name = t->name != nullptr ? t->name : "";
+      if ((t->cancel_state.load(std::memory_order_relaxed) & task_header::cancel_pending) != 0) {
+        info.state = task_info::state_type::cancelling;
+      } else if (t->hook.load(std::memory_order_relaxed) != nullptr) {
+        info.state = task_info::state_type::waiting;
+      }
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+
+  // Owner only: answers a pending runtime::tasks() request.
+  static void answer_listing(registry_shard& shard) {
+    const std::uint64_t request = shard.list_request.load(std::memory_order_acquire);
+    if (request == shard.list_done.load(std::memory_order_relaxed)) return;
+    shard.listing = describe(shard);
+    shard.list_done.store(request, std::memory_order_release);
+  }
+
+  [[nodiscard]] std::size_t shard_count() const noexcept { return shards_.size(); }
 
   [[nodiscard]] std::size_t size() const noexcept {
     std::size_t total = 0;

@@ -450,6 +450,44 @@ std::size_t runtime::worker_count() const noexcept { return core_->workers.size(
 
 runtime_stats runtime::stats() const noexcept { return core_->stats(); }
 
+std::vector<task_info> runtime::tasks() const {
+  using namespace std::chrono_literals;
+  detail::runtime_core& rt = *core_;
+  std::lock_guard lock(rt.listing_mutex);
+  detail::worker* self = detail::current_worker();
+  std::vector<task_info> all;
+  // Ask every other worker (parked ones are woken to answer), then collect.
+  std::vector<std::uint64_t> requests(rt.workers.size(), 0);
+  for (std::size_t i = 0; i < rt.workers.size(); ++i) {
+    if (self != nullptr && self == rt.workers[i].get()) continue;
+    detail::registry_shard& shard = rt.registry.worker_shard(i);
+    requests[i] = shard.list_request.fetch_add(1, std::memory_order_acq_rel) + 1;
+    rt.workers[i]->park.unpark();
+  }
+  const auto give_up = std::chrono::steady_clock::now() + 200ms;
+  for (std::size_t i = 0; i < rt.workers.size(); ++i) {
+    detail::registry_shard& shard = rt.registry.worker_shard(i);
+    if (requests[i] == 0) {
+      auto own = detail::registry::describe(shard);  // the calling worker's own shard
+      all.insert(all.end(), own.begin(), own.end());
+      continue;
+    }
+    while (shard.list_done.load(std::memory_order_acquire) < requests[i] &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::yield();
+    }
+    if (shard.list_done.load(std::memory_order_acquire) >= requests[i]) {
+      all.insert(all.end(), shard.listing.begin(), shard.listing.end());
+    }
+  }
+  detail::registry_shard& foreign = rt.registry.foreign_shard();
+  foreign.lock.lock();
+  auto theirs = detail::registry::describe(foreign);
+  foreign.lock.unlock();
+  all.insert(all.end(), theirs.begin(), theirs.end());
+  return all;
+}
+
 // ---- weft::io_source ----
 
 namespace {

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,8 @@ class runtime_core {
   std::atomic<std::uint64_t> foreign_spawned{0};
   std::atomic<std::uint64_t> foreign_completed{0};
   std::atomic<std::uint64_t> injected{0};
+  // runtime::tasks() callers, one at a time (each worker has one listing buffer).
+  std::mutex listing_mutex;
 
  private:
   void destroy_pending_tasks();

@@ -126,6 +126,10 @@ void* worker::next_task() {
   ++tick_;
   // Unlink (and maybe free) this worker's tasks that finished on other workers.
   registry::drain_remote(shard_);
+  if (shard_.list_request.load(std::memory_order_relaxed) !=
+      shard_.list_done.load(std::memory_order_relaxed)) [[unlikely]] {
+    registry::answer_listing(shard_);
+  }
   if (tick_ % injector_interval == 0) {
     if (void* task = take_injected()) return task;
   }

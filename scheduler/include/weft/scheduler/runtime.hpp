@@ -17,6 +17,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/export.hpp>
@@ -64,6 +65,17 @@ struct runtime_stats {
   std::uint64_t timers = 0;      // timers waiting in the timer wheel
 };
 
+// One live task as runtime::tasks() reports it.
+struct task_info {
+  enum class state_type {
+    runnable,    // queued or running
+    waiting,     // suspended in a cancellable wait (sleep, I/O, join, lock, ...)
+    cancelling,  // cancellation requested and not yet delivered
+  };
+  std::string name;  // spawn_named's name, or "" for an unnamed task
+  state_type state = state_type::runnable;
+};
+
 class WEFT_API runtime {
  public:
   runtime();
@@ -100,6 +112,12 @@ class WEFT_API runtime {
   }
 
   [[nodiscard]] std::size_t worker_count() const noexcept;
+
+  // The spawned tasks that have not finished, with their names and states (asyncio.all_tasks).
+  // Each worker lists its own tasks between two tasks it runs, so a call waits for every worker to
+  // reach that point; a worker busy in one task for longer than about 200 ms is skipped, and its
+  // tasks are missing from the list. Meant for diagnostics, not for hot paths.
+  [[nodiscard]] std::vector<task_info> tasks() const;
   [[nodiscard]] runtime_stats stats() const noexcept;
 
  private:
