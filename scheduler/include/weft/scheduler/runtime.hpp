@@ -92,6 +92,15 @@ class WEFT_API runtime {
     return detail::spawn_on(core_, std::move(work));
   }
 
+  // Same as spawn(work), with a name shown by diagnostics (tasks(), reports). `name` must outlive
+  // the task (a string literal).
+  template <class T>
+  join_handle<T> spawn_named(const char* name, task<T> work) {
+    auto frame = work.release();
+    if (frame) frame.promise().name = name;
+    return spawn(task<T>(frame));
+  }
+
   // Starts `callable(args...)` on this runtime from any thread, with the callable and copies of
   // the arguments stored in the task's frame (see spawn.hpp on lambda captures).
   template <class F, class... Args>
