@@ -107,12 +107,13 @@ std::uint64_t poller::tick_of(clock::time_point when) const noexcept {
       std::chrono::ceil<std::chrono::milliseconds>(when - epoch_).count());
 }
 
-bool poller::arm(timer_entry* entry, clock::time_point when) {
+arm_result poller::arm(timer_entry* entry, clock::time_point when) {
   const std::uint64_t deadline = tick_of(when);
   bool wake_poller = false;
   {
     std::lock_guard lock(timers_mutex_);
-    if (deadline <= now_tick() || deadline <= wheel_.elapsed()) return false;
+    if (entry->cancelled) return arm_result::cancelled;
+    if (deadline <= now_tick() || deadline <= wheel_.elapsed()) return arm_result::due;
     entry->deadline = deadline;
     wheel_.insert(entry);
     entry->linked = true;
@@ -122,7 +123,18 @@ bool poller::arm(timer_entry* entry, clock::time_point when) {
     }
   }
   if (wake_poller) wake();
-  return true;
+  return arm_result::armed;
+}
+
+bool poller::cancel(timer_entry* entry) noexcept {
+  std::lock_guard lock(timers_mutex_);
+  if (entry->linked) {
+    wheel_.remove(entry);
+    entry->linked = false;
+    return true;
+  }
+  entry->cancelled = true;  // not armed (yet): the coming arm refuses
+  return false;
 }
 
 bool poller::disarm(timer_entry* entry) noexcept {
@@ -236,7 +248,7 @@ void poller::dispatch_io(io_registration* reg, std::uint32_t events, std::vector
     // queue it; release on the idle->ready store pairs with the waiter's acquire consume.
     std::uintptr_t current = slot.load(std::memory_order_acquire);
     for (;;) {
-      if (current == io_registration::ready) break;
+      if (current == io_registration::ready || current == io_registration::cancelled) break;
       const std::uintptr_t next =
           current == io_registration::idle ? io_registration::ready : io_registration::idle;
       if (slot.compare_exchange_weak(current, next, std::memory_order_acq_rel,
@@ -316,28 +328,37 @@ bool io_take_readiness(io_registration* reg, io_direction dir) noexcept {
       expected, io_registration::idle, std::memory_order_acquire, std::memory_order_relaxed);
 }
 
-bool io_unpark(io_registration* reg, io_direction dir, std::coroutine_handle<> waiter) noexcept {
+bool io_cancel(io_registration* reg, io_direction dir, std::coroutine_handle<> waiter) noexcept {
+  auto& slot = reg->waiters[static_cast<int>(dir)];
   std::uintptr_t expected = reinterpret_cast<std::uintptr_t>(waiter.address());
-  // Ordering: seq_cst. Against the poller's swap of the same slot, exactly one of them takes
-  // the waiter; against io_park's seq_cst CAS and the awaiter's re-check of `triggered`, the
-  // Dekker pattern of cancellable_wait.hpp.
-  return reg->waiters[static_cast<int>(dir)].compare_exchange_strong(
-      expected, io_registration::idle, std::memory_order_seq_cst, std::memory_order_relaxed);
+  // Every transition of the slot is a CAS or swap, so parking, readiness and cancelling are
+  // totally ordered on it: exactly one of them decides who resumes the waiter.
+  if (slot.compare_exchange_strong(expected, io_registration::idle, std::memory_order_acq_rel,
+                                   std::memory_order_acquire)) {
+    return true;
+  }
+  expected = io_registration::idle;
+  slot.compare_exchange_strong(expected, io_registration::cancelled, std::memory_order_acq_rel,
+                               std::memory_order_relaxed);
+  return false;  // not parked yet (now marked), or readiness resumed / will resume it
 }
 
-bool io_park(io_registration* reg, io_direction dir, std::coroutine_handle<> waiter) {
+park_result io_park(io_registration* reg, io_direction dir, std::coroutine_handle<> waiter) {
   auto& slot = reg->waiters[static_cast<int>(dir)];
   std::uintptr_t expected = io_registration::idle;
-  // Ordering: release publishes the suspended frame to the poller; seq_cst for the cancellation
-  // re-check (io_unpark).
+  // Ordering: release publishes the suspended frame to the poller.
   if (slot.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(waiter.address()),
-                                   std::memory_order_seq_cst, std::memory_order_acquire)) {
-    return true;
+                                   std::memory_order_acq_rel, std::memory_order_acquire)) {
+    return park_result::parked;
   }
   if (expected == io_registration::ready) {
     // Readiness arrived since await_ready: consume it and retry the syscall at once.
     slot.store(io_registration::idle, std::memory_order_relaxed);
-    return false;
+    return park_result::ready;
+  }
+  if (expected == io_registration::cancelled) {
+    slot.store(io_registration::ready, std::memory_order_relaxed);
+    return park_result::cancelled;
   }
   throw std::logic_error("weft::io_source: another task already waits for fd " +
                          std::to_string(reg->fd) + " in the same direction");

@@ -42,9 +42,13 @@ enum class io_direction : unsigned char;
 struct io_registration {
   static constexpr std::uintptr_t idle = 0;
   static constexpr std::uintptr_t ready = 1;
-  // Per direction: idle, ready (an edge arrived while nobody waited), or the waiting coroutine's
-  // address. Transitions: waiter CAS idle->address (release) or consumes ready->idle; the poller
-  // swaps address->idle (and resumes the waiter) or idle->ready (acq_rel).
+  static constexpr std::uintptr_t cancelled = 2;  // io_cancel ran before anyone parked
+  // Per direction: idle, ready (an edge arrived while nobody waited), cancelled (a cancellation
+  // arrived before the waiter parked), or the waiting coroutine's address. Transitions: the waiter
+  // CASes idle->address, consumes ready->idle, or turns cancelled->ready (an edge may have been
+  // missed meanwhile; a spurious "ready" only costs one syscall); the poller swaps address->idle
+  // (and resumes the waiter) or idle->ready, and leaves cancelled alone; io_cancel CASes
+  // address->idle or idle->cancelled.
   std::atomic<std::uintptr_t> waiters[2] = {idle, idle};
   int fd = -1;
   class poller* owner = nullptr;
@@ -76,8 +80,8 @@ class poller {
   [[nodiscard]] bool virtual_time() const noexcept { return virtual_; }
   [[nodiscard]] std::uint64_t tick_of(clock::time_point when) const noexcept;
 
-  // False (arming nothing) if `when` is already due.
-  bool arm(timer_entry* entry, clock::time_point when);
+  arm_result arm(timer_entry* entry, clock::time_point when);
+  bool cancel(timer_entry* entry) noexcept;  // see cancel_timer
   bool disarm(timer_entry* entry) noexcept;
   [[nodiscard]] std::size_t timer_count();
 

@@ -374,11 +374,15 @@ clock::time_point runtime_now() noexcept {
   return self != nullptr ? self->runtime().poller.now() : clock::now();
 }
 
-bool arm_timer(timer_entry* entry, clock::time_point when) {
+arm_result arm_timer(timer_entry* entry, clock::time_point when) {
   worker* self = current_worker();
   if (self == nullptr) throw std::logic_error("weft::sleep called outside a weft runtime");
   entry->owner = &self->runtime();
   return entry->owner->poller.arm(entry, when);
+}
+
+bool cancel_timer(runtime_core* rt, timer_entry* entry) noexcept {
+  return rt != nullptr && rt->poller.cancel(entry);
 }
 
 bool disarm_timer(runtime_core* rt, timer_entry* entry) noexcept {

@@ -80,7 +80,7 @@ class task_group : private detail::group_link {
   task_group& operator=(const task_group&) = delete;
 
   ~task_group() {
-    if (running_.load(std::memory_order_acquire) != 0) {
+    if (running() != 0) {
       std::fputs(
           "weft::task_group destroyed while children still run (it was never joined): "
           "co_await join() or use weft::with_task_group; terminating\n",
@@ -150,7 +150,8 @@ class task_group : private detail::group_link {
 
   // Children still running.
   [[nodiscard]] std::size_t running() const noexcept {
-    return running_.load(std::memory_order_acquire);
+    const std::size_t count = running_.load(std::memory_order_acquire);
+    return joined_.load(std::memory_order_acquire) ? count : count - 1;  // minus the join token
   }
 
  private:
@@ -175,17 +176,13 @@ class task_group : private detail::group_link {
         if (self->policy_ == policy::cancel_on_failure) self->cancel_locked(child);
       }
     }
-    // Ordering: seq_cst, paired with join's seq_cst store of the joiner then load of running_
-    // (the Dekker pattern): the last child sees the joiner, or the joiner sees zero.
-    if (self->running_.fetch_sub(1, std::memory_order_seq_cst) != 1) return std::noop_coroutine();
-    const std::coroutine_handle<> joiner = self->take_joiner();
-    return joiner ? joiner : std::noop_coroutine();
-  }
-
-  std::coroutine_handle<> take_joiner() noexcept {
-    void* address = joiner_.exchange(nullptr, std::memory_order_seq_cst);
-    return address != nullptr ? std::coroutine_handle<>::from_address(address)
-                              : std::coroutine_handle<>();
+    // Invariant: running_ counts the children plus one "join token" that join() gives up after
+    // storing the joiner, so the count reaches zero exactly once, either in join() (which then does
+    // not suspend) or in the last child (which then resumes the joiner). Ordering: acq_rel; the
+    // one reaching zero sees the joiner stored before the token was released, and every child's
+    // writes to the group.
+    if (self->running_.fetch_sub(1, std::memory_order_acq_rel) != 1) return std::noop_coroutine();
+    return self->joiner_;
   }
 
   const policy policy_;
@@ -195,25 +192,28 @@ class task_group : private detail::group_link {
   std::size_t reserved_ = 0;                    // slots of children_ promised to spawns
   bool closed_ = false;
   std::atomic<bool> cancelling_{false};
-  std::atomic<std::size_t> running_{0};
-  std::atomic<void*> joiner_{nullptr};
+  std::atomic<std::size_t> running_{1};  // children + the join token
+  std::atomic<bool> joined_{false};      // the join token was given up
+  std::coroutine_handle<> joiner_;       // written before the token is given up
 };
 
 class task_group::join_awaiter : private detail::cancellable_wait {
  public:
   explicit join_awaiter(task_group* group) noexcept : group_(group) {}
 
-  [[nodiscard]] bool await_ready() const noexcept { return group_->running() == 0; }
+  [[nodiscard]] bool await_ready() const noexcept { return false; }
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    task_group* group = group_;
+    if (group->joined_.load(std::memory_order_acquire)) return false;  // joined before: all done
     on_cancel = &cancel_children;
-    if (begin(detail::root_of(self), self)) group_->cancel();
-    group_->joiner_.store(self.address(), std::memory_order_seq_cst);
-    if (group_->running_.load(std::memory_order_seq_cst) != 0) return true;
-    // Every child finished meanwhile; resume now unless the last child took the joiner already
-    // (then it resumes us).
-    return !group_->take_joiner();
+    if (begin(detail::root_of(self), self)) group->cancel();
+    group->joiner_ = self;
+    group->joined_.store(true, std::memory_order_release);
+    // Give up the join token. Zero: every child finished, continue at once. Otherwise the last
+    // child resumes us, possibly right away on another worker: touch nothing after this.
+    return group->running_.fetch_sub(1, std::memory_order_acq_rel) != 1;
   }
 
   void await_resume() {

@@ -42,7 +42,7 @@ class timeout_timer {
   ~timeout_timer() { disarm(); }
 
   void arm(clock::time_point deadline) {
-    if (!arm_timer(&entry_, deadline)) fire(&entry_);  // due already
+    if (arm_timer(&entry_, deadline) != arm_result::armed) fire(&entry_);  // due already
   }
   // Afterwards the timer can no longer fire (an expiry in progress has finished).
   void disarm() noexcept { disarm_timer(entry_.owner, &entry_); }

@@ -86,7 +86,7 @@ class wait_state : public cancellable_wait {
       }
     }
     done_count_.fetch_add(finished, std::memory_order_seq_cst);
-    if (deadline_ && !arm_timer(&timer_, *deadline_)) {
+    if (deadline_ && arm_timer(&timer_, *deadline_) != arm_result::armed) {
       fired_.store(true, std::memory_order_seq_cst);  // due already
     }
     armed_.store(true, std::memory_order_seq_cst);

@@ -29,10 +29,14 @@ struct io_registration;
 enum class io_direction : unsigned char { read = 0, write = 1 };
 // Consumes remembered readiness; true if there was some.
 WEFT_API bool io_take_readiness(io_registration* reg, io_direction dir) noexcept;
-// Parks `waiter` until the direction becomes ready; false if it became ready meanwhile.
-WEFT_API bool io_park(io_registration* reg, io_direction dir, std::coroutine_handle<> waiter);
-// Takes `waiter` back (cancellation); false if readiness already resumed it.
-WEFT_API bool io_unpark(io_registration* reg, io_direction dir,
+enum class park_result { parked, ready, cancelled };
+// Parks `waiter` until the direction becomes ready. `ready`: readiness arrived meanwhile (retry the
+// syscall); `cancelled`: io_cancel ran first (the wait must end with cancelled_error).
+WEFT_API park_result io_park(io_registration* reg, io_direction dir,
+                             std::coroutine_handle<> waiter);
+// For a cancellation: takes back a parked `waiter` (true: the caller resumes it), or, if nothing is
+// parked yet, makes the coming io_park refuse.
+WEFT_API bool io_cancel(io_registration* reg, io_direction dir,
                         std::coroutine_handle<> waiter) noexcept;
 }  // namespace detail
 
@@ -62,12 +66,17 @@ class WEFT_API io_source {
     bool await_suspend(std::coroutine_handle<Promise> self) {
       on_cancel = &cancel_wait;
       if (begin(detail::root_of(self), self)) return false;
-      if (!detail::io_park(reg_, dir_, self)) {
-        abandon();
-        return false;
+      // Nothing here may touch *this once parked: readiness can resume the task at once. A
+      // cancel racing with parking is settled on the slot itself (io_cancel / io_park).
+      switch (detail::io_park(reg_, dir_, self)) {
+        case detail::park_result::parked:
+          return true;
+        case detail::park_result::ready:
+          abandon();
+          return false;
+        case detail::park_result::cancelled:
+          return false;  // await_resume throws cancelled_error
       }
-      // Cancelled while parking: take the waiter back, unless readiness already resumed it.
-      if (triggered() && detail::io_unpark(reg_, dir_, self)) return false;
       return true;
     }
     void await_resume() { finish(); }
@@ -75,8 +84,7 @@ class WEFT_API io_source {
    private:
     static void cancel_wait(detail::cancel_hook* hook) noexcept {
       auto* waiter = static_cast<awaiter*>(static_cast<detail::cancellable_wait*>(hook));
-      waiter->mark_triggered();
-      if (detail::io_unpark(waiter->reg_, waiter->dir_, waiter->self())) {
+      if (detail::io_cancel(waiter->reg_, waiter->dir_, waiter->self())) {
         detail::wake(waiter->root()->runtime, waiter->self());
       }
     }

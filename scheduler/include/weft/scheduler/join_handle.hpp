@@ -15,6 +15,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
@@ -141,13 +142,12 @@ class [[nodiscard]] join_handle {
         if (shielded_) return false;
         detail::request_cancel(child);
       }
-      // False from register_waiter: the task finished meanwhile; resume at once.
+      // False from register_waiter: the task finished meanwhile; resume at once. After a true,
+      // nothing here may touch *this: the task may finish and resume us on another worker.
       if (!child->register_waiter(this)) {
         abandon();
         return false;
       }
-      // A shielded wait cancelled while registering: stop waiting unless the task just finished.
-      if (shielded_ && triggered() && child->unregister_waiter(this)) return false;
       return true;
     }
 
@@ -171,10 +171,18 @@ class [[nodiscard]] join_handle {
 
     static void cancel_shielded(detail::cancel_hook* hook) noexcept {
       awaiter* self = from_hook(hook);
-      self->mark_triggered();
-      // Stop waiting, unless the task finished and its completer is resuming us already.
-      if (self->handle_->frame_.promise().unregister_waiter(self)) {
-        detail::wake(self->root()->runtime, self->continuation);
+      detail::task_header* child = &self->handle_->frame_.promise();
+      // Stop waiting: take our waiter back and resume the awaiting task. The hook is published
+      // before the waiter is registered, so the awaiting thread may be a few instructions from
+      // registering; wait for that (it cannot block: it is running await_suspend right now),
+      // unless the task finishes first, whose completer then resumes us.
+      for (;;) {
+        if (child->unregister_waiter(self)) {
+          detail::wake(self->root()->runtime, self->continuation);
+          return;
+        }
+        if (child->finished()) return;
+        std::this_thread::yield();
       }
     }
   };

@@ -68,13 +68,18 @@ class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
     on_cancel = &cancel_sleep;
     if (begin(detail::root_of(self), self)) return false;  // cancelled already
     entry_.waiter = self;
-    if (!detail::arm_timer(&entry_, deadline_)) {
-      // Already due: behave like yield_now.
-      detail::schedule_yield(self);
-      return true;
+    // Nothing here may touch *this once the timer is armed: it can fire and resume the task on
+    // another worker at once. A cancel racing with arming is settled under the wheel's lock:
+    // either it disarms the armed entry, or it marks the entry so that arming refuses.
+    switch (detail::arm_timer(&entry_, deadline_)) {
+      case detail::arm_result::armed:
+        return true;
+      case detail::arm_result::due:
+        detail::schedule_yield(self);  // behave like yield_now
+        return true;
+      case detail::arm_result::cancelled:
+        return false;  // await_resume throws cancelled_error
     }
-    // A cancel that ran before the timer was armed found nothing to disarm: do it here.
-    if (triggered() && detail::disarm_timer(entry_.owner, &entry_)) return false;
     return true;
   }
   void await_resume() { finish(); }
@@ -82,13 +87,10 @@ class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
  private:
   static void cancel_sleep(detail::cancel_hook* hook) noexcept {
     auto* self = static_cast<sleep_awaiter*>(static_cast<detail::cancellable_wait*>(hook));
-    self->mark_triggered();
-    // Disarmed here: nobody else resumes the task. Not armed (yet, or any more): the timer path
-    // or await_suspend's re-check resumes it.
     // The runtime comes from the task (published with the hook), not from the entry, which the
     // awaiting thread may be arming right now.
     detail::runtime_core* rt = self->root()->runtime;
-    if (detail::disarm_timer(rt, &self->entry_)) detail::wake(rt, self->self());
+    if (detail::cancel_timer(rt, &self->entry_)) detail::wake(rt, self->self());
   }
 
   clock::time_point deadline_;

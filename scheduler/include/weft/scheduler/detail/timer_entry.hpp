@@ -31,6 +31,9 @@ struct timer_entry {
   runtime_core* owner = nullptr;
   std::uint8_t level = 0;
   std::uint8_t slot = 0;
+  // Set (under the wheel's lock) by cancel_timer on an entry that is not armed yet: the arm that
+  // follows refuses, so a cancellation that races with arming is never lost.
+  bool cancelled = false;
   // Invariant: true exactly while the entry is linked into the wheel. Cleared under the wheel's
   // lock before the waiter is scheduled, so the resumed waiter (which synchronizes with the
   // scheduling through the run queues) reads false without taking the lock.
@@ -42,9 +45,18 @@ using clock = std::chrono::steady_clock;
 // The time of the calling worker's runtime (virtual or real); clock::now() outside a runtime.
 WEFT_API clock::time_point runtime_now() noexcept;
 
-// Arms `entry` to resume entry->waiter at `when` on the calling worker's runtime. Returns false,
-// arming nothing, if `when` is already due.
-WEFT_API bool arm_timer(timer_entry* entry, clock::time_point when);
+enum class arm_result {
+  armed,      // the timer will fire at its deadline
+  due,        // the deadline has passed: nothing was armed
+  cancelled,  // cancel_timer ran first: nothing was armed
+};
+
+// Arms `entry` to fire at `when` on the calling worker's runtime (std::logic_error outside one).
+WEFT_API arm_result arm_timer(timer_entry* entry, clock::time_point when);
+
+// For a cancellation: disarms `entry` if it is armed (true: the caller now owns the resumption),
+// or, if it is not armed yet, makes the coming arm_timer refuse (false).
+WEFT_API bool cancel_timer(runtime_core* rt, timer_entry* entry) noexcept;
 
 // Disarms `entry` if it is still armed; afterwards the wheel no longer refers to it, and no on_fire
 // call for it is running. True if this call disarmed it (so the timer will not resume the waiter
