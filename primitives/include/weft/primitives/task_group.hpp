@@ -94,39 +94,27 @@ class task_group : private detail::group_link {
   // Spawns `work` as a child of the group (from any task of the runtime).
   template <class T>
   group_handle<T> spawn(task<T> work) {
-    auto frame = work.release();
-    if (!frame) throw std::invalid_argument("weft::task_group::spawn: the task is empty");
-    auto* promise = &frame.promise();
+    if (!work.valid()) throw std::invalid_argument("weft::task_group::spawn: the task is empty");
+    auto* promise = &work.release().promise();
+    task<T> owner(std::coroutine_handle<detail::task_promise<T>>::from_promise(*promise));
     promise->group = this;
     {
       std::lock_guard lock(mutex_);
-      if (closed_) {
-        frame.destroy();
-        throw std::logic_error("weft::task_group::spawn after the group was joined");
-      }
-      // Reserve the slot now, so that recording the child after it started cannot fail.
-      const std::size_t needed = children_.size() + reserved_ + 1;
-      if (children_.capacity() < needed) {
-        children_.reserve(std::max(needed, 2 * children_.capacity()));
-      }
-      ++reserved_;
+      if (closed_) throw std::logic_error("weft::task_group::spawn after the group was joined");
+      children_.push_back(promise);  // before it starts: cancel() must be able to reach it
       running_.fetch_add(1, std::memory_order_relaxed);
+      // Spawned into a group that is being cancelled: it starts cancelled.
+      if (cancelling_.load(std::memory_order_relaxed)) detail::request_cancel(promise);
     }
-    join_handle<T> handle;
     try {
-      handle = detail::spawn_on(nullptr, task<T>(frame));
+      // The group keeps the handle's share of ownership; the frame is released with the group.
+      (void)detail::spawn_on(nullptr, std::move(owner)).release();
     } catch (...) {
       std::lock_guard lock(mutex_);
-      --reserved_;
+      children_.erase(std::find(children_.begin(), children_.end(), promise));
       running_.fetch_sub(1, std::memory_order_relaxed);
       throw;
     }
-    std::lock_guard lock(mutex_);
-    --reserved_;
-    // The group keeps the handle's share of ownership; the frame is released with the group.
-    children_.push_back(handle.release());
-    // A cancel() that ran while the child was starting did not see it: deliver it now.
-    if (cancelling_.load(std::memory_order_relaxed)) detail::request_cancel(promise);
     return group_handle<T>(promise);
   }
 
@@ -189,7 +177,6 @@ class task_group : private detail::group_link {
   std::mutex mutex_;                            // guards children_, errors_, closed_
   std::vector<detail::task_header*> children_;  // owned (each holds a handle's share)
   std::vector<std::exception_ptr> errors_;      // in the order the children failed
-  std::size_t reserved_ = 0;                    // slots of children_ promised to spawns
   bool closed_ = false;
   std::atomic<bool> cancelling_{false};
   std::atomic<std::size_t> running_{1};  // children + the join token
