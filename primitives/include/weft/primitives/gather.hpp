@@ -111,6 +111,12 @@ class gather_countdown {
     return first_failure_.load(std::memory_order_acquire);
   }
 
+  // The exception of the first child to fail, or null.
+  [[nodiscard]] std::exception_ptr failure() const noexcept {
+    const std::size_t index = first_failure();
+    return index == none ? nullptr : headers_[index]->exception;
+  }
+
  private:
   struct child_waiter : join_waiter {
     gather_countdown* countdown = nullptr;
@@ -225,6 +231,36 @@ std::vector<task_header*> headers_of(std::vector<join_handle<T>>& handles) {
   return headers;
 }
 
+// Takes (and drops) every child's outcome: gather retrieves them all, as asyncio's does, so none is
+// reported as never retrieved.
+template <class... Ts>
+void consume_all(std::tuple<join_handle<Ts>...>& handles) {
+  std::apply([](auto&... h) { (void(take_outcome(h)), ...); }, handles);
+}
+template <class T>
+void consume_all(std::vector<join_handle<T>>& handles) {
+  for (auto& handle : handles)
+    (void)take_outcome(handle);
+}
+
+// Waits for every child of `handles`. Cancelled: consumes every outcome and rethrows. With
+// `fail_fast`, the first failure cancels the siblings and is rethrown once all have finished.
+// A nested task of the gather, so it shares the gather's cancellation.
+template <class Handles>
+task<void> join_children(Handles& handles, std::vector<task_header*> headers, bool fail_fast) {
+  gather_countdown countdown(headers.size(), fail_fast);
+  try {
+    co_await countdown.wait_all(std::move(headers));
+  } catch (const cancelled_error&) {
+    consume_all(handles);
+    throw;
+  }
+  if (const std::exception_ptr error = fail_fast ? countdown.failure() : nullptr) {
+    consume_all(handles);
+    std::rethrow_exception(error);
+  }
+}
+
 }  // namespace detail
 
 // Runs the children (tasks, or handles of tasks already running) concurrently and returns their
@@ -233,27 +269,8 @@ template <detail::gatherable... Cs>
 task<std::tuple<detail::gather_value_t<detail::child_value_t<Cs>>...>> gather(Cs... children) {
   std::tuple<join_handle<detail::child_value_t<Cs>>...> handles{
       detail::gather_child<Cs>::start(std::move(children))...};
-  detail::gather_countdown countdown(sizeof...(Cs), true);
-  try {
-    co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Cs...>{}));
-  } catch (const cancelled_error&) {
-    // Cancelled: every child finished (cancelled too); consume their results, then propagate.
-    std::apply([](auto&... h) { (void(detail::take_outcome(h)), ...); }, handles);
-    throw;
-  }
-  if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
-    std::exception_ptr error;
-    std::size_t index = 0;
-    std::apply(
-        [&](auto&... h) {
-          ((index++ == failed ? void(error = h.header()->exception) : void()), ...);
-          // The other results and failures are consumed here (asyncio's gather retrieves them
-          // too), so they are not reported as never retrieved.
-          (void(detail::take_outcome(h)), ...);
-        },
-        handles);
-    std::rethrow_exception(error);
-  }
+  co_await detail::join_children(
+      handles, detail::headers_of(handles, std::index_sequence_for<Cs...>{}), true);
   co_return std::apply(
       [](auto&... h) {
         return std::tuple<detail::gather_value_t<detail::child_value_t<Cs>>...>{
@@ -269,14 +286,8 @@ task<std::tuple<outcome<detail::child_value_t<Cs>>...>> gather(return_exceptions
                                                                Cs... children) {
   std::tuple<join_handle<detail::child_value_t<Cs>>...> handles{
       detail::gather_child<Cs>::start(std::move(children))...};
-  detail::gather_countdown countdown(sizeof...(Cs), false);
-  try {
-    co_await countdown.wait_all(detail::headers_of(handles, std::index_sequence_for<Cs...>{}));
-  } catch (const cancelled_error&) {
-    // Cancelled: every child finished (cancelled too); consume their results, then propagate.
-    std::apply([](auto&... h) { (void(detail::take_outcome(h)), ...); }, handles);
-    throw;
-  }
+  co_await detail::join_children(
+      handles, detail::headers_of(handles, std::index_sequence_for<Cs...>{}), false);
   co_return std::apply(
       [](auto&... h) {
         return std::tuple<outcome<detail::child_value_t<Cs>>...>{detail::take_outcome(h)...};
@@ -293,20 +304,7 @@ task<std::vector<detail::gather_value_t<detail::child_value_t<C>>>> gather(
   handles.reserve(children.size());
   for (auto& child : children)
     handles.push_back(detail::gather_child<C>::start(std::move(child)));
-  detail::gather_countdown countdown(handles.size(), true);
-  try {
-    co_await countdown.wait_all(detail::headers_of(handles));
-  } catch (const cancelled_error&) {
-    for (auto& handle : handles)
-      (void)detail::take_outcome(handle);  // as in the tuple form
-    throw;
-  }
-  if (const std::size_t failed = countdown.first_failure(); failed != countdown.none) {
-    const std::exception_ptr error = handles[failed].header()->exception;
-    for (auto& handle : handles)
-      (void)detail::take_outcome(handle);  // consumed, as above
-    std::rethrow_exception(error);
-  }
+  co_await detail::join_children(handles, detail::headers_of(handles), true);
   std::vector<detail::gather_value_t<T>> results;
   results.reserve(handles.size());
   for (auto& handle : handles)
@@ -323,14 +321,7 @@ task<std::vector<outcome<detail::child_value_t<C>>>> gather(return_exceptions_t,
   handles.reserve(children.size());
   for (auto& child : children)
     handles.push_back(detail::gather_child<C>::start(std::move(child)));
-  detail::gather_countdown countdown(handles.size(), false);
-  try {
-    co_await countdown.wait_all(detail::headers_of(handles));
-  } catch (const cancelled_error&) {
-    for (auto& handle : handles)
-      (void)detail::take_outcome(handle);  // as in the tuple form
-    throw;
-  }
+  co_await detail::join_children(handles, detail::headers_of(handles), false);
   std::vector<outcome<T>> results;
   results.reserve(handles.size());
   for (auto& handle : handles)
