@@ -290,6 +290,15 @@ void release_root(task_header* task, bool result_taken, bool explicit_detach) no
   // Read before the RMW: once `detached` is set, a running task may finish and free its frame.
   runtime_core* rt = task->runtime;
   const char* name = task->name;
+  // An exception never retrieved is reported while this handle still keeps the frame alive: once
+  // `detached` is set, a task that completed on another worker (done, still listed) may be
+  // destroyed at any moment by its shard's owner (registry::drain_remote).
+  bool reported = false;
+  if (!result_taken && (task->state.load(std::memory_order_acquire) & task_header::done_bit) != 0 &&
+      task->exception) {
+    report_unretrieved_if_alive(task);
+    reported = true;
+  }
   // Ordering: acq_rel, see task_header.hpp.
   const std::uintptr_t before =
       task->state.fetch_or(task_header::detached_bit, std::memory_order_acq_rel);
@@ -301,9 +310,13 @@ void release_root(task_header* task, bool result_taken, bool explicit_detach) no
                " was dropped; the task now runs detached (call detach() to mean it)");
     return;  // it was running: nothing below applies
   }
-  if ((before & task_header::done_bit) != 0 && !result_taken && task->exception) {
+  if (!reported && (before & (task_header::done_bit | task_header::listed_bit)) ==
+                       task_header::done_bit &&
+      !result_taken && task->exception) {
     // Finished with an exception that this handle never took (asyncio: "Task exception was
-    // never retrieved"). The frame is still alive here; who destroys it is decided below.
+    // never retrieved"), just before the handle let go. The frame is still alive here because
+    // this call destroys it below. (Done but still listed: the owner may free it now, so a task
+    // finishing in that instant on another worker goes unreported rather than read after free.)
     report_unretrieved_if_alive(task);
   }
   if ((before & (task_header::done_bit | task_header::listed_bit)) == task_header::done_bit) {

@@ -141,8 +141,11 @@ class gather_countdown {
   }
 
   // Children finished already ignore the request. The handles that gather holds keep every child
-  // alive until gather returns, so the headers are valid here.
+  // alive until gather returns, so the headers are valid here. Only the first call cancels: a
+  // child that ends with the cancelled_error gather caused is then recorded as a failure, and
+  // cancelling its siblings a second time would interrupt the cleanup they are running.
   void cancel_all_but(std::size_t index) noexcept {
+    if (cancelled_children_.exchange(true, std::memory_order_acq_rel)) return;
     for (std::size_t i = 0; i < headers_.size(); ++i) {
       if (i != index) request_cancel(headers_[i]);
     }
@@ -162,6 +165,7 @@ class gather_countdown {
   std::vector<child_waiter> waiters_;
   std::atomic<std::size_t> remaining_;
   std::atomic<std::size_t> first_failure_{none};
+  std::atomic<bool> cancelled_children_{false};
   std::coroutine_handle<> parent_;
   const bool cancel_on_failure_;
 };

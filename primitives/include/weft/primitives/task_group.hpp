@@ -10,7 +10,7 @@
 // Children spawned into a group are all finished before the group's scope ends. The first child
 // to fail cancels the others (policy collect_all lets them run and collects every failure); when
 // all are done, the failures are thrown together as a weft::exception_group, in the order they
-// happened. Cancellations that the group itself caused are not failures. Cancelling the task that
+// happened. A child that ends cancelled is not a failure. Cancelling the task that
 // awaits the group (join or with_task_group) cancels every child; the group then waits for them
 // and throws cancelled_error (or an exception_group if children had failed).
 //
@@ -156,10 +156,9 @@ class task_group : private detail::group_link {
     auto* self = static_cast<task_group*>(link);
     if (child->exception) {
       std::lock_guard lock(self->mutex_);
-      // A cancellation the group caused is how a child obeys, not a failure.
-      const bool obeyed =
-          child->ended_cancelled && self->cancelling_.load(std::memory_order_relaxed);
-      if (!obeyed) {
+      // A child that ended cancelled (by the group, or on its own through its handle) is not a
+      // failure, as in asyncio's TaskGroup.
+      if (!child->ended_cancelled) {
         self->errors_.push_back(child->exception);
         if (self->policy_ == policy::cancel_on_failure) self->cancel_locked(child);
       }

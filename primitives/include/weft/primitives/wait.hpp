@@ -16,6 +16,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -46,11 +47,18 @@ namespace detail {
 // The waiting machinery of one wait() call, in its coroutine's frame.
 //
 // Three kinds of event can end the wait: the condition becoming true (on the thread of the task
-// that completed it), the timer (poller thread) and a cancellation (any thread). Each records
-// itself, and then resumes the waiting coroutine only if the coroutine has finished suspending
-// (`armed_`) and the event wins `resumed_` (a CAS); await_suspend, after setting `armed_`,
-// re-checks the three records itself (seq_cst on both sides, the Dekker pattern), so no event is
-// lost and the coroutine is resumed exactly once, never while it is still suspending.
+// that completed it), the timer (poller thread) and a cancellation (any thread). Whether and by
+// whom the waiting coroutine is resumed is decided on one atomic word, `phase_`:
+//
+//   armed    the coroutine has finished suspending (set by await_suspend's last operation)
+//   event    some event happened
+//   resumed  somebody took the right to resume the coroutine
+//
+// An event sets `event`, and also `resumed` if `armed` is already set: then it resumes the
+// coroutine. await_suspend sets `armed`, and also `resumed` if `event` is already set: then it
+// does not suspend. Each side decides with one CAS, so the coroutine is resumed exactly once, and
+// await_suspend touches nothing after the CAS that lets others resume it (they may resume it, and
+// the frame holding this object may be gone, at once).
 //
 // When resumed, the coroutine takes back its waiter from every task still running. A task whose
 // completer is notifying it right now cannot be taken back, so the coroutine waits until
@@ -77,24 +85,29 @@ class wait_state : public cancellable_wait {
     on_cancel = &cancelled;
     if (begin(root_of(self), self)) return false;  // cancelled already: throw without waiting
     std::size_t finished = 0;
+    bool failed = false;
     for (std::size_t i = 0; i < tasks_.size(); ++i) {
       in_flight_.fetch_add(1, std::memory_order_relaxed);
       if (!tasks_[i]->register_waiter(&waiters_[i])) {
         in_flight_.fetch_sub(1, std::memory_order_relaxed);
         ++finished;
-        if (tasks_[i]->exception) any_failed_.store(true, std::memory_order_seq_cst);
+        failed = failed || static_cast<bool>(tasks_[i]->exception);
       }
     }
-    done_count_.fetch_add(finished, std::memory_order_seq_cst);
-    if (deadline_ && arm_timer(&timer_, *deadline_) != arm_result::armed) {
-      fired_.store(true, std::memory_order_seq_cst);  // due already
+    if (failed) any_failed_.store(true, std::memory_order_relaxed);
+    const std::size_t done = done_count_.fetch_add(finished, std::memory_order_acq_rel) + finished;
+    if (satisfied(done, any_failed_.load(std::memory_order_acquire))) signal();
+    if (deadline_ && arm_timer(&timer_, *deadline_) != arm_result::armed) signal();  // due
+    // The decisive CAS (see above): nothing below it may touch *this.
+    std::uint32_t phase = phase_.load(std::memory_order_acquire);
+    for (;;) {
+      const bool event = (phase & event_bit) != 0;
+      const std::uint32_t next = phase | armed_bit | (event ? resumed_bit : 0U);
+      if (phase_.compare_exchange_weak(phase, next, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return !event;
+      }
     }
-    armed_.store(true, std::memory_order_seq_cst);
-    const bool event = fired_.load(std::memory_order_seq_cst) || triggered() ||
-                       satisfied(done_count_.load(std::memory_order_seq_cst),
-                                 any_failed_.load(std::memory_order_seq_cst));
-    // Won: continue without suspending. Lost (or no event yet): the winner resumes us.
-    return !(event && try_resume());
   }
 
   void await_resume() {
@@ -111,6 +124,10 @@ class wait_state : public cancellable_wait {
   }
 
  private:
+  static constexpr std::uint32_t armed_bit = 1;
+  static constexpr std::uint32_t event_bit = 2;
+  static constexpr std::uint32_t resumed_bit = 4;
+
   struct task_waiter : join_waiter {
     wait_state* state = nullptr;
   };
@@ -130,21 +147,28 @@ class wait_state : public cancellable_wait {
     return false;
   }
 
-  // True if the caller may resume the waiting coroutine (it is suspended and nobody else won).
-  bool try_resume() noexcept {
-    bool expected = false;
-    return resumed_.compare_exchange_strong(expected, true, std::memory_order_acq_rel);
+  // Records an event; true if the caller must resume the coroutine (it was armed, nobody else
+  // resumed it). Before `armed`, await_suspend sees the event and does not suspend.
+  bool signal() noexcept {
+    std::uint32_t phase = phase_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((phase & resumed_bit) != 0) return false;
+      const bool armed = (phase & armed_bit) != 0;
+      const std::uint32_t next = phase | event_bit | (armed ? resumed_bit : 0U);
+      if (phase_.compare_exchange_weak(phase, next, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return armed;
+      }
+    }
   }
-
-  bool may_resume() noexcept { return armed_.load(std::memory_order_seq_cst) && try_resume(); }
 
   static std::coroutine_handle<> task_done(join_waiter* waiter, task_header* task) noexcept {
     wait_state* self = static_cast<task_waiter*>(waiter)->state;
-    if (task->exception) self->any_failed_.store(true, std::memory_order_seq_cst);
-    const std::size_t done = self->done_count_.fetch_add(1, std::memory_order_seq_cst) + 1;
+    if (task->exception) self->any_failed_.store(true, std::memory_order_release);
+    const std::size_t done = self->done_count_.fetch_add(1, std::memory_order_acq_rel) + 1;
     std::coroutine_handle<> next = std::noop_coroutine();
-    if (self->satisfied(done, self->any_failed_.load(std::memory_order_seq_cst)) &&
-        self->may_resume()) {
+    if (self->satisfied(done, self->any_failed_.load(std::memory_order_acquire)) &&
+        self->signal()) {
       next = self->parent_;
     }
     // Ordering: release; the last access to *self. The resumed coroutine's acquire load of
@@ -155,14 +179,14 @@ class wait_state : public cancellable_wait {
 
   static void timer_fired(timer_entry* entry) noexcept {
     wait_state* self = static_cast<wait_timer*>(entry)->state;
-    self->fired_.store(true, std::memory_order_seq_cst);
-    if (self->may_resume()) wake(self->timer_.owner, self->parent_);
+    // The timer entry is disarmed (waiting for this call to return) before the object dies.
+    if (self->signal()) wake(self->timer_.owner, self->parent_);
   }
 
   static void cancelled(cancel_hook* hook) noexcept {
     auto* self = static_cast<wait_state*>(static_cast<cancellable_wait*>(hook));
-    self->mark_triggered();
-    if (self->may_resume()) wake(self->root()->runtime, self->parent_);
+    // The hook is withdrawn (waiting for this call to return) before the object dies.
+    if (self->signal()) wake(self->root()->runtime, self->parent_);
   }
 
   std::vector<task_header*> tasks_;
@@ -173,9 +197,7 @@ class wait_state : public cancellable_wait {
   wait_timer timer_;
   std::atomic<std::size_t> done_count_{0};
   std::atomic<bool> any_failed_{false};
-  std::atomic<bool> fired_{false};
-  std::atomic<bool> armed_{false};
-  std::atomic<bool> resumed_{false};
+  std::atomic<std::uint32_t> phase_{0};
   std::atomic<std::size_t> in_flight_{0};
 };
 
