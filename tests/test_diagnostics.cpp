@@ -1,0 +1,143 @@
+// tests/test_diagnostics.cpp: the debug checks (runtime_options::debug, WEFT_DEBUG=1) and
+// runtime::tasks(). Debug mode reports a handle dropped while its task runs (not an explicit
+// detach), a task that swallowed a delivered cancellation, and a resumption that held a worker
+// for more than 100 ms; tasks() lists live tasks by name and state.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "support/watchdog.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct log_capture {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+
+  weft::runtime_options options(bool debug) {
+    weft::runtime_options opts;
+    opts.worker_threads = 2;
+    opts.debug = debug;
+    opts.log = [this](std::string_view line) {
+      std::lock_guard lock(mutex);
+      lines.emplace_back(line);
+    };
+    return opts;
+  }
+
+  std::size_t count(const std::string& needle) {
+    std::lock_guard lock(mutex);
+    return static_cast<std::size_t>(std::count_if(lines.begin(), lines.end(), [&](const auto& l) {
+      return l.find(needle) != std::string::npos;
+    }));
+  }
+};
+
+weft::task<> nap(std::chrono::milliseconds d) { co_await weft::sleep(d); }
+
+weft::task<int> swallower() {
+  try {
+    co_await weft::sleep(1h);
+  } catch (const weft::cancelled_error&) {
+  }
+  co_return 1;
+}
+
+}  // namespace
+
+TEST_CASE("diagnostics: debug mode reports a handle dropped while its task runs") {
+  weft_test::watchdog dog(10s);
+  log_capture log;
+  {
+    weft::runtime rt(log.options(true));
+    rt.block_on([]() -> weft::task<> {
+      { auto dropped = weft::spawn_named("dropped", nap(20ms)); }
+      auto detached = weft::spawn_named("detached", nap(20ms));
+      detached.detach();
+      co_await weft::sleep(40ms);
+    }());
+  }
+  CHECK(log.count("'dropped' was dropped") == 1);
+  CHECK(log.count("'detached'") == 0);
+}
+
+TEST_CASE("diagnostics: without debug mode a dropped handle is not reported") {
+  weft_test::watchdog dog(10s);
+  log_capture log;
+  {
+    weft::runtime rt(log.options(false));
+    rt.block_on([]() -> weft::task<> {
+      { auto dropped = weft::spawn_named("dropped", nap(20ms)); }
+      co_await weft::sleep(40ms);
+    }());
+  }
+  CHECK(log.count("dropped") == 0);
+}
+
+TEST_CASE("diagnostics: debug mode reports a task that swallowed its cancellation") {
+  weft_test::watchdog dog(10s);
+  log_capture log;
+  {
+    weft::runtime rt(log.options(true));
+    const int value = rt.block_on([]() -> weft::task<int> {
+      auto task = weft::spawn_named("swallower", swallower());
+      co_await weft::sleep(5ms);
+      task.cancel();
+      co_return co_await task;
+    }());
+    CHECK(value == 1);
+  }
+  CHECK(log.count("'swallower' finished normally after a cancellation") == 1);
+}
+
+TEST_CASE("diagnostics: a timeout that fired is not reported as a swallowed cancellation") {
+  weft_test::watchdog dog(10s);
+  log_capture log;
+  {
+    weft::runtime rt(log.options(true));
+    rt.block_on([]() -> weft::task<> {
+      auto task = weft::spawn_named("patient", []() -> weft::task<> {
+        try {
+          co_await weft::timeout(5ms, nap(1h));
+        } catch (const weft::timeout_error&) {
+        }
+      }());
+      co_await task;
+    }());
+  }
+  CHECK(log.count("swallowed") == 0);
+}
+
+TEST_CASE("diagnostics: debug mode reports a task that blocks its worker for over 100 ms") {
+  weft_test::watchdog dog(10s);
+  log_capture log;
+  {
+    weft::runtime rt(log.options(true));
+    rt.block_on([]() -> weft::task<> {
+      std::this_thread::sleep_for(150ms);  // the mistake being detected
+      co_return;
+    }());
+  }
+  CHECK(log.count("without suspending") == 1);
+}
+
+TEST_CASE("diagnostics: tasks lists live tasks with their names and states") {
+  weft_test::watchdog dog(10s);
+  weft::runtime rt({.worker_threads = 2});
+  auto waiting = rt.spawn_named("waiting", nap(1h));
+  std::this_thread::sleep_for(20ms);
+  const auto tasks = rt.tasks();
+  const auto it = std::find_if(tasks.begin(), tasks.end(),
+                               [](const weft::task_info& t) { return t.name == "waiting"; });
+  REQUIRE(it != tasks.end());
+  CHECK(it->state == weft::task_info::state_type::waiting);
+}

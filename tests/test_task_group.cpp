@@ -1,0 +1,452 @@
+// tests/test_task_group.cpp: weft::task_group, with_task_group and exception_group (patterns.md
+// row 15, asyncio.TaskGroup): every child has finished when join returns; the first failure
+// cancels the siblings (collect_all lets them run); failures come back together as an
+// exception_group whose handle<E>/split<E>/rethrow_if_any work like except*; groups nest;
+// cancelling the joiner or calling cancel() cancels the children; spawn after join throws;
+// results come through group_handle; a group destroyed with running children terminates.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "support/stress.hpp"
+#include "support/tracker.hpp"
+#include "support/watchdog.hpp"
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+struct http_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+weft::task<int> sleep_then(std::chrono::milliseconds d, int v) {
+  co_await weft::sleep(d);
+  co_return v;
+}
+
+template <class E>
+weft::task<int> throw_after(std::chrono::milliseconds d, std::string what) {
+  co_await weft::sleep(d);
+  throw E(what);
+}
+
+// Sleeps long; counts a cancellation in `cancelled` (after a cleanup that waits) and rethrows.
+weft::task<int> sleeper(std::atomic<int>& cancelled) {
+  std::exception_ptr error;
+  try {
+    co_await weft::sleep(10s);
+  } catch (const weft::cancelled_error&) {
+    error = std::current_exception();
+  }
+  if (error) {
+    co_await weft::sleep(1ms);
+    ++cancelled;
+    std::rethrow_exception(error);
+  }
+  co_return 0;
+}
+
+std::vector<std::string> messages_of(const weft::exception_group& eg) {
+  std::vector<std::string> out;
+  for (const auto& e : eg.exceptions()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      out.emplace_back(x.what());
+    } catch (...) {
+      out.emplace_back("?");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("task_group: every child has finished when join returns") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<int> finished{0};
+    weft::task_group group;
+    for (int i = 0; i < 20; ++i) {
+      group.spawn([](std::atomic<int>& f, int ms) -> weft::task<> {
+        co_await weft::sleep(std::chrono::milliseconds(ms));
+        ++f;
+      }, std::ref(finished), i % 7);
+    }
+    co_await group.join();
+    CHECK(finished.load() == 20);
+    CHECK(group.running() == 0);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: the first failure cancels the siblings and join throws only the failure") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<int> cancelled{0};
+    const auto start = steady::now();
+    std::vector<std::string> messages;
+    try {
+      co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
+        for (int i = 0; i < 5; ++i) tg.spawn(sleeper(cancelled));
+        tg.spawn(throw_after<http_error>(5ms, "first"));
+        co_await weft::sleep(10s);  // the body is a child too: it is cancelled as well
+      });
+    } catch (const weft::exception_group& eg) {
+      messages = messages_of(eg);
+      CHECK(cancelled.load() == 5);  // the siblings had finished their cleanup
+    }
+    REQUIRE(messages.size() == 1);  // the cancellations the group caused are not failures
+    CHECK(messages[0] == "first");
+    CHECK(steady::now() - start < 5s);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: collect_all lets the others run and collects every failure in order") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<int> finished{0};
+    weft::task_group group(weft::task_group::policy::collect_all);
+    group.spawn(throw_after<std::runtime_error>(20ms, "b"));
+    group.spawn(throw_after<std::runtime_error>(1ms, "a"));
+    auto ok = group.spawn([](std::atomic<int>& f) -> weft::task<int> {
+      co_await weft::sleep(40ms);
+      ++f;
+      co_return 7;
+    }, std::ref(finished));
+    group.spawn(throw_after<std::logic_error>(60ms, "c"));
+    std::vector<std::string> messages;
+    try {
+      co_await group.join();
+    } catch (const weft::exception_group& eg) {
+      messages = messages_of(eg);
+      CHECK(eg.size() == 3);
+      CHECK_FALSE(eg.empty());
+    }
+    CHECK(messages == std::vector<std::string>{"a", "b", "c"});
+    CHECK(finished.load() == 1);
+    CHECK_FALSE(ok.cancelled());
+    CHECK(ok.result() == 7);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("exception_group: handle and split and rethrow_if_any work like except star") {
+  std::vector<std::exception_ptr> errors{
+      std::make_exception_ptr(http_error("h1")), std::make_exception_ptr(std::logic_error("l1")),
+      std::make_exception_ptr(weft::timeout_error()), std::make_exception_ptr(http_error("h2"))};
+  const weft::exception_group eg(errors);
+  CHECK(eg.size() == 4);
+  CHECK(std::string(eg.what()).find("4 tasks failed") != std::string::npos);
+
+  std::vector<std::string> http_seen;
+  int timeouts = 0;
+  const weft::exception_group rest =
+      eg.handle<http_error>([&](const http_error& e) { http_seen.emplace_back(e.what()); })
+          .handle<weft::timeout_error>([&](const weft::timeout_error&) { ++timeouts; });
+  CHECK(http_seen == std::vector<std::string>{"h1", "h2"});
+  CHECK(timeouts == 1);
+  REQUIRE(rest.size() == 1);
+  CHECK(messages_of(rest) == std::vector<std::string>{"l1"});
+  bool rethrown = false;
+  try {
+    rest.rethrow_if_any();
+  } catch (const weft::exception_group& again) {
+    rethrown = true;
+    CHECK(messages_of(again) == std::vector<std::string>{"l1"});
+  }
+  CHECK(rethrown);
+  CHECK_NOTHROW(eg.handle<std::exception>([](const std::exception&) {}).rethrow_if_any());
+
+  // timeout_error and http_error both derive from runtime_error.
+  auto [runtime_errors, others] = eg.split<std::runtime_error>();
+  CHECK(runtime_errors.size() == 3);
+  CHECK(messages_of(others) == std::vector<std::string>{"l1"});
+  auto [none, all] = eg.split<std::bad_alloc>();
+  CHECK(none.empty());
+  CHECK(all.size() == 4);
+}
+
+TEST_CASE("task_group: nested groups report the inner group as one failure of the outer") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<int> cancelled{0};
+    bool caught = false;
+    try {
+      co_await weft::with_task_group([&](weft::task_group& outer) -> weft::task<> {
+        outer.spawn(sleeper(cancelled));
+        outer.spawn([&]() -> weft::task<> {
+          co_await weft::with_task_group([&](weft::task_group& inner) -> weft::task<> {
+            inner.spawn(sleeper(cancelled));
+            inner.spawn(throw_after<http_error>(3ms, "deep"));
+            co_return;
+          });
+        });
+        co_return;
+      });
+    } catch (const weft::exception_group& eg) {
+      caught = true;
+      REQUIRE(eg.size() == 1);
+      auto [groups, rest] = eg.split<weft::exception_group>();
+      CHECK(rest.empty());
+      REQUIRE(groups.size() == 1);
+      try {
+        std::rethrow_exception(groups.exceptions()[0]);
+      } catch (const weft::exception_group& inner) {
+        CHECK(messages_of(inner) == std::vector<std::string>{"deep"});
+      }
+    }
+    CHECK(caught);
+    CHECK(cancelled.load() == 2);  // the inner sibling and the outer one
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: cancelling the joining task cancels every child then throws cancelled_error") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<int> cancelled{0};
+    std::atomic<int> started{0};
+    auto parent = weft::spawn([](std::atomic<int>& c, std::atomic<int>& s) -> weft::task<> {
+      co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
+        for (int i = 0; i < 4; ++i) {
+          tg.spawn([](std::atomic<int>& c2, std::atomic<int>& s2) -> weft::task<int> {
+            ++s2;
+            co_return co_await sleeper(c2);
+          }, std::ref(c), std::ref(s));
+        }
+        co_return;
+      });
+    }, std::ref(cancelled), std::ref(started));
+    while (started.load() < 4) co_await weft::sleep(1ms);
+    parent.cancel();
+    bool was_cancelled = false;
+    try {
+      co_await parent;
+    } catch (const weft::cancelled_error&) {
+      was_cancelled = true;
+    }
+    CHECK(was_cancelled);
+    CHECK(parent.cancelled());
+    CHECK(cancelled.load() == 4);  // every child finished its cleanup first
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: cancel cancels every child and join reports no failure") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<int> cancelled{0};
+    weft::task_group group;
+    std::vector<weft::group_handle<int>> handles;
+    for (int i = 0; i < 6; ++i) handles.push_back(group.spawn(sleeper(cancelled)));
+    co_await weft::sleep(2ms);
+    group.cancel();
+    auto late = group.spawn(sleeper(cancelled));  // spawned after cancel(): cancelled too
+    const auto start = steady::now();
+    co_await group.join();
+    CHECK(steady::now() - start < 5s);
+    CHECK(cancelled.load() == 7);
+    for (auto& h : handles) CHECK(h.cancelled());
+    CHECK(late.cancelled());
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: spawn after join throws logic_error") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::task_group group;
+    group.spawn(sleep_then(1ms, 1));
+    co_await group.join();
+    CHECK_THROWS_AS(group.spawn(sleep_then(1ms, 2)), std::logic_error);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: results come through group_handle after join") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::task_group group(weft::task_group::policy::collect_all);
+    auto a = group.spawn(sleep_then(3ms, 1));
+    auto b = group.spawn([](int x) -> weft::task<std::string> {
+      co_await weft::sleep(1ms);
+      co_return std::to_string(x);
+    }, 42);
+    auto c = group.spawn(throw_after<http_error>(2ms, "bad"));
+    auto d = group.spawn(sleep_then(200ms, 4));
+    CHECK_FALSE(d.done());
+    CHECK_THROWS_AS((void)d.result(), std::logic_error);  // not finished yet
+    try {
+      co_await group.join();
+    } catch (const weft::exception_group&) {
+    }
+    CHECK(a.done());
+    CHECK(a.result() == 1);
+    CHECK(b.result() == "42");
+    CHECK_THROWS_WITH_AS((void)c.result(), "bad", http_error);
+    CHECK(d.result() == 4);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: a failing child cancels the body of with_task_group") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<bool> body_cancelled{false};
+    const auto start = steady::now();
+    bool caught = false;
+    try {
+      co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
+        tg.spawn(throw_after<http_error>(2ms, "x"));
+        try {
+          co_await weft::sleep(10s);
+        } catch (const weft::cancelled_error&) {
+          body_cancelled = true;
+          throw;
+        }
+      });
+    } catch (const weft::exception_group& eg) {
+      caught = eg.size() == 1;
+    }
+    CHECK(caught);
+    CHECK(body_cancelled.load());
+    CHECK(steady::now() - start < 5s);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: a group destroyed with running children terminates loudly") {
+  // Checked in a forked child, so the terminate does not end this test binary. The fork happens
+  // before this process starts any thread (the watchdog comes after it).
+  int err_pipe[2];
+  REQUIRE(::pipe(err_pipe) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(err_pipe[1], STDERR_FILENO);
+    ::close(err_pipe[0]);
+    // doctest's crash handler reports the abort on stdout; keep that out of this test's output.
+    if (FILE* null = std::freopen("/dev/null", "w", stdout); null == nullptr) ::_exit(3);
+    // And let the abort kill the child directly: doctest's handler is not async-signal-safe.
+    std::signal(SIGABRT, SIG_DFL);
+    ::alarm(20);  // a hang in the child ends it with SIGALRM, which fails the check below
+    auto main_task = []() -> weft::task<> {
+      {
+        weft::task_group group;
+        group.spawn(sleep_then(10s, 1));
+        co_await weft::sleep(2ms);
+      }  // never joined
+      co_return;
+    };
+    try {
+      weft::run(main_task(), {.worker_threads = 1});
+    } catch (...) {
+    }
+    ::_exit(0);  // not reached if the group terminated
+  }
+  weft_test::watchdog dog(30s);
+  ::close(err_pipe[1]);
+  std::string output;
+  char buffer[256];
+  for (;;) {
+    const ssize_t n = ::read(err_pipe[0], buffer, sizeof buffer);
+    if (n <= 0) break;
+    output.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(err_pipe[0]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO("child stderr: " << output);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
+  CHECK(output.find("task_group destroyed while children still run") != std::string::npos);
+}
+
+namespace {
+// Counts the children alive (frames not yet destroyed) and running (body not yet left).
+struct child_probe {
+  static inline std::atomic<long> running{0};
+  child_probe() { ++running; }
+  ~child_probe() { --running; }
+  child_probe(const child_probe&) = delete;
+  child_probe& operator=(const child_probe&) = delete;
+};
+}  // namespace
+
+TEST_SUITE("stress") {
+  TEST_CASE("task_group: S4 group cancellations of many children leave no leak and no child running") {
+    const std::size_t rounds = weft_test::stress_count(20, 1000);
+    const std::size_t children = weft_test::stress_count(500, 10000);
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 3600s : 120s);
+    weft::runtime rt({.worker_threads = 2});
+    auto round_task = [](std::size_t n, std::size_t round) -> weft::task<std::size_t> {
+      std::atomic<std::size_t> started{0};
+      bool failed_round = round % 3 == 0;  // a child failure cancels the group
+      std::size_t failures = 0;
+      try {
+        co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
+          for (std::size_t i = 0; i < n; ++i) {
+            tg.spawn([](std::atomic<std::size_t>& s, std::size_t k) -> weft::task<> {
+              weft_test::tracker alive;
+              child_probe probe;
+              ++s;
+              if (k % 3 == 0) {
+                co_await weft::sleep(10s);
+              } else {
+                for (;;) co_await weft::yield_now();
+              }
+            }, std::ref(started), i);
+          }
+          while (started.load() < n / 2) co_await weft::sleep(1ms);
+          if (failed_round) {
+            tg.spawn([]() -> weft::task<> {
+              co_await weft::yield_now();
+              throw std::runtime_error("child failed");
+            });
+            co_await weft::sleep(10s);  // cancelled by the failure
+          } else {
+            tg.cancel();
+          }
+        });
+      } catch (const weft::exception_group& eg) {
+        failures = eg.size();
+      }
+      // The group's scope has ended: no child runs and no child frame is left.
+      CHECK(child_probe::running.load() == 0);
+      CHECK(weft_test::tracker::live.load() == 0);
+      CHECK(failures == (failed_round ? 1u : 0u));
+      co_return failures;
+    };
+    for (std::size_t r = 0; r < rounds; ++r) {
+      (void)rt.block_on(round_task(children, r));
+      REQUIRE(child_probe::running.load() == 0);
+      REQUIRE(weft_test::tracker::live.load() == 0);
+    }
+    weft::runtime_stats s{};
+    for (int i = 0; i < 2000; ++i) {
+      s = rt.stats();
+      if (s.live_tasks == 0 && s.timers == 0) break;
+      std::this_thread::sleep_for(1ms);
+    }
+    CHECK(s.live_tasks == 0);
+    CHECK(s.timers == 0);
+  }
+}
