@@ -1,18 +1,14 @@
 // examples/create_task.hpp: the seed guide's "asyncio.create_task()": two background tasks print
-// once a second while main does other work for five seconds, then main stops them and waits for
-// them to finish.
-//
-// Python stops its `while True` loops with task.cancel(). weft's cancellation
-// (join_handle::cancel() and weft::cancelled_error) comes in a later release; until then a
-// background loop stops when a shared std::atomic<bool> is set, or after a bounded number of
-// rounds. A flag is only seen when the task wakes up, so stopping takes up to one period;
-// cancel() will interrupt the sleep itself.
+// once a second while main does other work for five seconds, then main cancels them and waits for
+// the cancellations to complete (Python: task.cancel(), then gather(..., return_exceptions=True)).
+// cancel() interrupts the sleep the task is in, so stopping takes milliseconds, not a period.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <tuple>
 
 #include <weft/weft.hpp>
 
@@ -22,25 +18,25 @@ namespace examples::create_task {
 
 using namespace std::chrono_literals;
 
-// Runs until `stop` is set; returns how many rounds it ran. `stop` is a reference, so the caller
-// must keep the flag alive until the task has finished (async_main joins it before returning).
-inline weft::task<int> background_task(std::string name, const std::atomic<bool>& stop) {
-  int rounds = 0;
-  while (!stop.load()) {
+// Runs until cancelled: weft::sleep is a cancellation point, where the task sees
+// weft::cancelled_error. `rounds` counts the rounds for the checks below; it is a reference, so
+// the caller keeps it alive until the task has finished (async_main waits for it).
+inline weft::task<> background_task(std::string name, std::atomic<int>& rounds) {
+  while (true) {
     std::printf("%s running\n", name.c_str());
     ++rounds;
     co_await weft::sleep(1s);
   }
-  co_return rounds;
 }
 
 inline weft::task<bool> async_main() {
   const stopwatch watch;
-  std::atomic<bool> stop{false};
+  std::atomic<int> rounds1{0};
+  std::atomic<int> rounds2{0};
 
   // Create background tasks: spawn starts them now, on the pool, without awaiting them.
-  weft::join_handle<int> task1 = weft::spawn(background_task("Task 1", stop));
-  weft::join_handle<int> task2 = weft::spawn(background_task("Task 2", stop));
+  weft::join_handle<void> task1 = weft::spawn(background_task("Task 1", rounds1));
+  weft::join_handle<void> task2 = weft::spawn(background_task("Task 2", rounds2));
 
   // A bounded background loop written as a capturing lambda. spawn(callable, args...) keeps the
   // lambda (with its captures) and the argument in the task's own frame, so they live as long as
@@ -60,27 +56,38 @@ inline weft::task<bool> async_main() {
   // Do other work.
   co_await weft::sleep(5s);
 
-  // Stop the background tasks (Python: task1.cancel(); task2.cancel()) and wait for them
-  // (Python: await asyncio.gather(task1, task2, return_exceptions=True)).
-  stop.store(true);
+  // Cancel background tasks: each sees weft::cancelled_error in the sleep it is in.
   const stopwatch stopping;
-  const int rounds1 = co_await task1;
-  const int rounds2 = co_await task2;
-  co_await checker;
+  task1.cancel();
+  task2.cancel();
+
+  // Wait for cancellation to complete. gather takes the handles (moved in); with
+  // return_exceptions each gives an outcome holding its weft::cancelled_error instead of throwing.
+  auto [outcome1, outcome2] =
+      co_await weft::gather(weft::return_exceptions, std::move(task1), std::move(task2));
   const double stop_took = stopping.seconds();
+  co_await checker;
   const double took = watch.seconds();
 
-  std::printf("Task 1 ran %d rounds, Task 2 ran %d, the checker %d; stopping took %.2f s\n",
-              rounds1, rounds2, checks, stop_took);
+  const bool cancelled1 = is_cancelled(outcome1.error());
+  const bool cancelled2 = is_cancelled(outcome2.error());
+  std::printf("Task 1 ran %d rounds, Task 2 ran %d, the checker %d\n", rounds1.load(),
+              rounds2.load(), checks);
+  std::printf("Task 1 %s, Task 2 %s; cancelling them took %.3f s\n",
+              cancelled1 ? "cancelled" : "NOT cancelled",
+              cancelled2 ? "cancelled" : "NOT cancelled", stop_took);
   std::printf("2 background tasks of 1 s rounds ran beside 5 s of other work; %.2f s in all\n",
               took);
   // Five rounds start at 0, 1, 2, 3 and 4 s; a sixth starts if a task wakes at 5 s just before
-  // the flag is set.
-  bool ok = check(rounds1 >= 5 && rounds1 <= 6 && rounds2 >= 5 && rounds2 <= 6,
+  // it is cancelled.
+  const int r1 = rounds1.load();
+  const int r2 = rounds2.load();
+  bool ok = check(r1 >= 5 && r1 <= 6 && r2 >= 5 && r2 <= 6,
                   "each background task ran about 5 rounds while main worked");
+  ok &= check(cancelled1 && cancelled2, "both background tasks ended with cancelled_error");
   ok &= check(checks == 3, "the bounded loop ran its 3 rounds");
-  ok &= check(stop_took < 1.9, "the background tasks stop within one period");
-  ok &= check(took >= 5.0 && took < 6.9, "the whole run takes 5 to 6 s");
+  ok &= check(stop_took < 0.5, "cancel() interrupts the sleep: the tasks stop at once");
+  ok &= check(took >= 5.0 && took < 5.9, "the whole run takes about 5 s");
   co_return ok;
 }
 

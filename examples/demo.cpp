@@ -1,14 +1,19 @@
-// examples/demo.cpp: weft_demo, the seed guide's first four patterns run one after another: async
-// functions, async vs sync, gather, and background tasks. Each scenario lives in its own header,
-// shared with the program that runs it alone. Exits non-zero if any scenario got a wrong result.
+// examples/demo.cpp: weft_demo, the seed guide's patterns run one after another: async functions,
+// async vs sync, gather, background tasks, wait, timeouts, cancellation and task groups. Each
+// scenario lives in its own header, shared with the program that runs it alone. Exits non-zero if
+// any scenario got a wrong result.
 #include <cstdio>
 #include <iterator>
 
 #include "async_functions.hpp"
 #include "async_vs_sync.hpp"
+#include "cancellation.hpp"
 #include "create_task.hpp"
 #include "example_support.hpp"
 #include "gather.hpp"
+#include "task_group.hpp"
+#include "timeout.hpp"
+#include "wait.hpp"
 
 int main() {
   struct scenario {
@@ -20,6 +25,10 @@ int main() {
       {"Async vs sync", &examples::async_vs_sync::run},
       {"gather: variadic, list, return_exceptions", &examples::gather::run},
       {"spawn: background tasks (asyncio.create_task)", &examples::create_task::run},
+      {"wait: all, first completed, timeout (asyncio.wait)", &examples::wait::run},
+      {"timeout and wait_for (asyncio.timeout)", &examples::timeout::run},
+      {"cancellation: basic, graceful, timeout, shield, many", &examples::cancellation::run},
+      {"task groups and exception groups (TaskGroup, except*)", &examples::task_group::run},
   };
 
   const examples::stopwatch watch;

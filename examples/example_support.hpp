@@ -1,12 +1,14 @@
 // examples/example_support.hpp: the small helpers the example programs share: a stopwatch, check()
-// (which prints what went wrong, so a wrong result becomes a failing exit status), and message_of()
-// (the text of an exception held in an std::exception_ptr).
+// (which prints what went wrong, so a wrong result becomes a failing exit status), message_of()
+// (the text of an exception held in an std::exception_ptr) and is_cancelled().
 #pragma once
 
 #include <chrono>
 #include <cstdio>
 #include <exception>
 #include <string>
+
+#include <weft/weft.hpp>
 
 namespace examples {
 
@@ -34,14 +36,29 @@ inline bool took_about(double seconds, double expected) {
   return seconds >= expected && seconds < expected + 0.9;
 }
 
-// The message of the exception in `error` (Python's str(exception)).
+// The message of the exception in `error` (Python's str(exception)). weft::cancelled_error needs
+// its own case: it does not derive from std::exception (docs/cancellation.md says why).
 inline std::string message_of(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
     return e.what();
+  } catch (const weft::cancelled_error& e) {
+    return e.what();
   } catch (...) {
     return "an exception not derived from std::exception";
+  }
+}
+
+// True if `error` holds a weft::cancelled_error (Python: isinstance(e, CancelledError)).
+inline bool is_cancelled(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const weft::cancelled_error&) {
+    return true;
+  } catch (...) {
+    return false;
   }
 }
 

@@ -4,11 +4,9 @@
 //   try {
 //     co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> { ... });
 //   } catch (const weft::exception_group& group) {
-//     group.handle<http_error>([](const http_error& e) { log(e.what()); })      // except*
-//     HTTPError
-//          .handle<weft::timeout_error>([](const auto& e) { log(e.what()); })  // except*
-//          TimeoutError .rethrow_if_any();                 // what no handler took propagates, as
-//          with except*
+//     group.handle<http_error>([](const http_error& e) { log(e.what()); })     // except* HTTPError
+//         .handle<weft::timeout_error>([](const auto& e) { log(e.what()); })  // except* Timeout
+//         .rethrow_if_any();  // what no handler took propagates, as with except*
 //   }
 //
 // The group keeps every exception, in the order the tasks failed. handle<E> calls the handler for

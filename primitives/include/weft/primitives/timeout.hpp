@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -81,6 +82,10 @@ task<typename detail::timeout_result<std::remove_cvref_t<A>>::type> timeout_at(
     clock::time_point deadline, A work) {
   using result_type = typename detail::timeout_result<std::remove_cvref_t<A>>::type;
   detail::task_header* root = co_await detail::current_root_awaiter{};
+  // Cancellation requests standing before this timeout began (asyncio compares with the count at
+  // entry too): an expiry is reported as timeout_error unless a request *newer* than ours stands.
+  const std::uint32_t requests_before =
+      root->cancel_state.load(std::memory_order_acquire) / detail::task_header::cancel_request;
   detail::timeout_timer timer(root);
   timer.arm(deadline);
   try {
@@ -98,7 +103,9 @@ task<typename detail::timeout_result<std::remove_cvref_t<A>>::type> timeout_at(
   } catch (const cancelled_error&) {
     timer.disarm();
     // Ours, and no other cancellation request stands: report the timeout instead.
-    if (timer.fired() && detail::withdraw_cancel_request(root) == 0) throw timeout_error();
+    if (timer.fired() && detail::withdraw_cancel_request(root) <= requests_before) {
+      throw timeout_error();
+    }
     throw;
   }
 }

@@ -84,18 +84,19 @@ class wait_state : public cancellable_wait {
     parent_ = self;
     on_cancel = &cancelled;
     if (begin(root_of(self), self)) return false;  // cancelled already: throw without waiting
-    std::size_t finished = 0;
+    std::size_t already_done = 0;
     bool failed = false;
     for (std::size_t i = 0; i < tasks_.size(); ++i) {
       in_flight_.fetch_add(1, std::memory_order_relaxed);
       if (!tasks_[i]->register_waiter(&waiters_[i])) {
         in_flight_.fetch_sub(1, std::memory_order_relaxed);
-        ++finished;
+        ++already_done;
         failed = failed || static_cast<bool>(tasks_[i]->exception);
       }
     }
     if (failed) any_failed_.store(true, std::memory_order_relaxed);
-    const std::size_t done = done_count_.fetch_add(finished, std::memory_order_acq_rel) + finished;
+    const std::size_t done =
+        done_count_.fetch_add(already_done, std::memory_order_acq_rel) + already_done;
     if (satisfied(done, any_failed_.load(std::memory_order_acquire))) signal();
     if (deadline_ && arm_timer(&timer_, *deadline_) != arm_result::armed) signal();  // due
     // The decisive CAS (see above): nothing below it may touch *this.

@@ -202,10 +202,13 @@ class [[nodiscard]] join_handle {
 
 // asyncio.shield: awaits `handle` without passing a cancellation on to its task. If the awaiting
 // task is cancelled, this await throws cancelled_error at once while the task runs on; the handle
-// stays valid, so the result can still be awaited later:
+// stays valid, so the result can still be awaited later (outside the catch handler: C++ does not
+// allow co_await inside one):
 //
+//   std::exception_ptr cancelled;
 //   try { result = co_await weft::shield(handle); }
-//   catch (const weft::cancelled_error&) { result = co_await handle; throw; }
+//   catch (const weft::cancelled_error&) { cancelled = std::current_exception(); }
+//   if (cancelled) { result = co_await handle; std::rethrow_exception(cancelled); }
 template <class T>
 auto shield(join_handle<T>& handle) {
   return typename join_handle<T>::awaiter{&handle, true};

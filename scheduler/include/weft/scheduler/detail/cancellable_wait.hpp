@@ -1,20 +1,25 @@
 // weft/scheduler/detail/cancellable_wait.hpp: the common part of every cancellable awaiter.
 //
-// An awaiter that can be cancelled derives from cancellable_wait and supplies two operations:
-// `bool try_unregister() noexcept`, which undoes the wait if it is still registered (true: this
-// call removed it, so nobody else will resume the waiter), and the coroutine to wake. The sequence
-// (docs/cancellation.md):
+// An awaiter that can be cancelled derives from cancellable_wait, sets `on_cancel`, and follows
+// this sequence (docs/cancellation.md):
 //
-//   begin(self)          a cancellation already pending is delivered without suspending;
-//                        otherwise the hook is published before the wait can complete, so the
-//                        waiter can never be resumed while its hook is still being published
-//   ...register the wait (arm the timer, register as join waiter, ...)...
-//   recheck()            if on_cancel ran before the registration existed, undo it here
-//   finish()             in await_resume: withdraw the hook and throw if cancelled
+//   begin(root, self)   in await_suspend: a cancellation already pending is delivered without
+//                       suspending (begin returns true); otherwise the hook is published, before
+//                       the wait is registered anywhere, so the task cannot be resumed while its
+//                       hook is still being published
+//   register the wait   arm the timer, park on the fd, register as a join waiter, ...; after this
+//                       succeeds, await_suspend must not touch the awaiter again: the wait may
+//                       complete and resume the task on another worker at once
+//   finish()            in await_resume: withdraw the hook (waiting for an on_cancel that is still
+//                       running) and throw cancelled_error if the wait was cancelled or a
+//                       cancellation is pending
 //
-// on_cancel (on the cancelling thread) sets `triggered` and tries to unregister. `triggered` and
-// the registration are accessed seq_cst (or under the same lock) on both sides, so either
-// on_cancel finds the registration, or recheck() finds `triggered`: one of them resumes the task.
+// on_cancel runs on the cancelling thread, possibly before the wait is registered. The race
+// between it and the registration is settled on the registration itself, never by re-reading the
+// awaiter afterwards: the timer entry is marked under the wheel's lock so that arming refuses, the
+// fd's slot is marked so that parking refuses, a shielded join waits the few instructions until
+// its waiter is registered, and waits that only pass the cancellation on (join, gather, groups)
+// need no undoing at all.
 #pragma once
 
 #include <atomic>
