@@ -450,3 +450,19 @@ TEST_SUITE("stress") {
     CHECK(s.timers == 0);
   }
 }
+
+TEST_CASE("task_group: a child cancelled through its own handle is not a failure") {
+  weft_test::watchdog dog(10s);
+  weft::runtime rt({.worker_threads = 2});
+  const int result = rt.block_on([]() -> weft::task<int> {
+    weft::task_group group;
+    auto doomed = group.spawn(sleep_then(1h, 1));
+    auto fine = group.spawn(sleep_then(20ms, 2));
+    co_await weft::sleep(5ms);
+    doomed.cancel();
+    co_await group.join();  // must not throw: a cancelled child is not a failure (asyncio)
+    CHECK(doomed.cancelled());
+    co_return fine.result();
+  }());
+  CHECK(result == 2);
+}

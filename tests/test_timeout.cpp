@@ -249,3 +249,27 @@ TEST_CASE("timeout: a timeout over a join_handle cancels that task and waits for
   };
   weft::run(main_task(), {.worker_threads = 2});
 }
+
+TEST_CASE("timeout: an expiry after an earlier caught cancellation still reports timeout_error") {
+  weft_test::watchdog dog(10s);
+  weft::runtime rt({.worker_threads = 2});
+  // The task catches a cancellation (its cleanup then runs under a timeout, as asyncio code often
+  // does); the timeout must report its own expiry, not the old cancellation (asyncio compares with
+  // the cancellation count at the timeout's entry).
+  auto outcome = rt.block_on([]() -> weft::task<ended> {
+    auto task = weft::spawn([]() -> weft::task<ended> {
+      bool cancelled = false;
+      try {
+        co_await weft::sleep(1h);
+      } catch (const weft::cancelled_error&) {
+        cancelled = true;
+      }
+      if (!cancelled) co_return ended::failed;
+      co_return co_await how_it_ends(weft::timeout(20ms, sleep_then(1h, 1)));
+    });
+    co_await weft::sleep(10ms);
+    task.cancel();
+    co_return co_await task;
+  }());
+  CHECK(outcome == ended::timed_out);
+}
