@@ -8,6 +8,7 @@
 #include "async_functions.hpp"
 #include "async_vs_sync.hpp"
 #include "cancellation.hpp"
+#include "common_patterns.hpp"
 #include "create_task.hpp"
 #include "example_support.hpp"
 #include "gather.hpp"
@@ -29,6 +30,7 @@ int main() {
       {"timeout and wait_for (asyncio.timeout)", &examples::timeout::run},
       {"cancellation: basic, graceful, timeout, shield, many", &examples::cancellation::run},
       {"task groups and exception groups (TaskGroup, except*)", &examples::task_group::run},
+      {"retry, batches, per-item timeouts, rate limiting", &examples::common_patterns::run},
   };
 
   const examples::stopwatch watch;

@@ -6,4 +6,7 @@
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>
+#include <weft/primitives/retry.hpp>
+#include <weft/primitives/bounded.hpp>
+#include <weft/primitives/rate_limiter.hpp>
 #include <weft/primitives/outcome.hpp>

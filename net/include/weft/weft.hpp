@@ -25,6 +25,9 @@
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>
+#include <weft/primitives/retry.hpp>
+#include <weft/primitives/bounded.hpp>
+#include <weft/primitives/rate_limiter.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/io.hpp>
 #include <weft/scheduler/join_handle.hpp>

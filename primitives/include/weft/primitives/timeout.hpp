@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -120,6 +121,22 @@ auto timeout(std::chrono::duration<Rep, Period> duration, A work) {
 template <class A, class Rep, class Period>
 auto wait_for(A work, std::chrono::duration<Rep, Period> duration) {
   return timeout(duration, std::move(work));
+}
+
+// The seed's "timeout for multiple operations": the work's value, or std::nullopt if it did not
+// finish within `duration` (the work is cancelled and its cleanup has run by then).
+//
+//   std::vector<weft::task<std::optional<page>>> fetches;
+//   for (auto& url : urls) fetches.push_back(weft::timeout_optional(5s, fetch(url)));
+//   auto pages = co_await weft::gather(std::move(fetches));   // one slow url delays nobody
+template <class A, class Rep, class Period>
+task<std::optional<typename detail::timeout_result<std::remove_cvref_t<A>>::type>> timeout_optional(
+    std::chrono::duration<Rep, Period> duration, A work) {
+  try {
+    co_return co_await timeout(duration, std::move(work));
+  } catch (const timeout_error&) {
+  }
+  co_return std::nullopt;
 }
 
 }  // namespace weft
