@@ -273,3 +273,27 @@ TEST_CASE("timeout: an expiry after an earlier caught cancellation still reports
   }());
   CHECK(outcome == ended::timed_out);
 }
+
+TEST_CASE("timeout: on the virtual clock expiry is exact and takes no real time") {
+  weft_test::watchdog dog(10s);
+  const auto real_start = steady::now();
+  auto main_task = []() -> weft::task<> {
+    std::atomic<bool> cleaned{false};
+    const auto start = weft::now();
+    // A 5 s timeout around a 10 s sleep with a 5 ms cleanup.
+    CHECK(co_await how_it_ends(weft::timeout(5s, slow_with_cleanup(cleaned))) == ended::timed_out);
+    CHECK(cleaned.load());
+    CHECK(weft::now() - start == 5s + 5ms);  // the deadline, then the cleanup's own sleep
+
+    const auto deadline = weft::now() + 30min;
+    CHECK(co_await how_it_ends(weft::timeout_at(deadline, sleep_then(24h, 1))) ==
+          ended::timed_out);
+    CHECK(weft::now() == deadline);  // never early, and not late either on the virtual clock
+
+    const auto before = weft::now();
+    CHECK(co_await weft::wait_for(sleep_then(59min, 2), 1h) == 2);
+    CHECK(weft::now() - before == 59min);
+  };
+  weft::run(main_task(), {.worker_threads = 2, .virtual_time = true});
+  CHECK(steady::now() - real_start < 5s);
+}
