@@ -1,17 +1,20 @@
 // examples/demo.cpp: weft_demo, the seed guide's patterns run one after another: async functions,
-// async vs sync, gather, background tasks, wait, timeouts, cancellation and task groups. Each
+// async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups,
+// async context managers, and async generators with comprehensions. Each
 // scenario lives in its own header, shared with the program that runs it alone. Exits non-zero if
 // any scenario got a wrong result.
 #include <cstdio>
 #include <iterator>
 
 #include "async_functions.hpp"
+#include "async_with.hpp"
 #include "async_vs_sync.hpp"
 #include "cancellation.hpp"
 #include "common_patterns.hpp"
 #include "create_task.hpp"
 #include "example_support.hpp"
 #include "gather.hpp"
+#include "generators.hpp"
 #include "task_group.hpp"
 #include "timeout.hpp"
 #include "wait.hpp"
@@ -31,6 +34,8 @@ int main() {
       {"cancellation: basic, graceful, timeout, shield, many", &examples::cancellation::run},
       {"task groups and exception groups (TaskGroup, except*)", &examples::task_group::run},
       {"retry, batches, per-item timeouts, rate limiting", &examples::common_patterns::run},
+      {"async context managers: class-based and resource<T>", &examples::async_with::run},
+      {"async generators, iterators and comprehensions", &examples::generators::run},
   };
 
   const examples::stopwatch watch;

@@ -1,7 +1,13 @@
 // primitives/primitives.cpp: compiles every public header of the layer once inside the library, so
 // a header that does not stand on its own fails the library build, not a user's.
+#include <weft/primitives/async_iterator.hpp>
+#include <weft/primitives/async_with.hpp>
 #include <weft/primitives/cancel_all.hpp>
+#include <weft/primitives/detail/wake_signal.hpp>
 #include <weft/primitives/gather.hpp>
+#include <weft/primitives/generator.hpp>
+#include <weft/primitives/merge.hpp>
+#include <weft/primitives/streams.hpp>
 #include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>

@@ -18,10 +18,15 @@
 // (gather and the synchronization and stream types), scheduler (tasks, the runtime, timers).
 #pragma once
 
+#include <weft/primitives/async_iterator.hpp>
+#include <weft/primitives/async_with.hpp>
 #include <weft/primitives/cancel_all.hpp>
 #include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/gather.hpp>
+#include <weft/primitives/generator.hpp>
+#include <weft/primitives/merge.hpp>
 #include <weft/primitives/outcome.hpp>
+#include <weft/primitives/streams.hpp>
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>
