@@ -1,7 +1,10 @@
 // primitives/primitives.cpp: compiles every public header of the layer once inside the library, so
 // a header that does not stand on its own fails the library build, not a user's.
 #include <weft/primitives/cancel_all.hpp>
+#include <weft/primitives/channel.hpp>
 #include <weft/primitives/gather.hpp>
+#include <weft/primitives/oneshot.hpp>
+#include <weft/primitives/queue.hpp>
 #include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>

@@ -19,9 +19,12 @@
 #pragma once
 
 #include <weft/primitives/cancel_all.hpp>
+#include <weft/primitives/channel.hpp>
 #include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/gather.hpp>
+#include <weft/primitives/oneshot.hpp>
 #include <weft/primitives/outcome.hpp>
+#include <weft/primitives/queue.hpp>
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>
