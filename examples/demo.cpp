@@ -1,8 +1,8 @@
 // examples/demo.cpp: weft_demo, the seed guide's patterns run one after another: async functions,
-// async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups,
-// async context managers, and async generators with comprehensions. Each
-// scenario lives in its own header, shared with the program that runs it alone. Exits non-zero if
-// any scenario got a wrong result.
+// async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups, the common
+// patterns (retry, batches, per-item timeouts), async context managers, async generators with
+// comprehensions, and the producer/consumer queue. Each scenario lives in its own header, shared
+// with the program that runs it alone. Exits non-zero if any scenario got a wrong result.
 #include <cstdio>
 #include <iterator>
 
@@ -15,6 +15,7 @@
 #include "example_support.hpp"
 #include "gather.hpp"
 #include "generators.hpp"
+#include "queue.hpp"
 #include "task_group.hpp"
 #include "timeout.hpp"
 #include "wait.hpp"
@@ -36,6 +37,7 @@ int main() {
       {"retry, batches, per-item timeouts, rate limiting", &examples::common_patterns::run},
       {"async context managers: class-based and resource<T>", &examples::async_with::run},
       {"async generators, iterators and comprehensions", &examples::generators::run},
+      {"queue: producer and consumers (asyncio.Queue)", &examples::queue::run},
   };
 
   const examples::stopwatch watch;

@@ -8,6 +8,9 @@
 #include <weft/primitives/generator.hpp>
 #include <weft/primitives/merge.hpp>
 #include <weft/primitives/streams.hpp>
+#include <weft/primitives/channel.hpp>
+#include <weft/primitives/oneshot.hpp>
+#include <weft/primitives/queue.hpp>
 #include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>

@@ -21,12 +21,15 @@
 #include <weft/primitives/async_iterator.hpp>
 #include <weft/primitives/async_with.hpp>
 #include <weft/primitives/cancel_all.hpp>
+#include <weft/primitives/channel.hpp>
 #include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/gather.hpp>
 #include <weft/primitives/generator.hpp>
 #include <weft/primitives/merge.hpp>
 #include <weft/primitives/outcome.hpp>
 #include <weft/primitives/streams.hpp>
+#include <weft/primitives/oneshot.hpp>
+#include <weft/primitives/queue.hpp>
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>

@@ -1,0 +1,558 @@
+// tests/test_queue.cpp: weft::queue (patterns.md row 16, reliability.md rule 3 and S4): FIFO order
+// of items and of waiting getters and putters; bounded put waits; the _nowait forms and their
+// exceptions; task_done and join; shutdown with and without immediate; cancellation of a getter,
+// a putter and a joiner before it queues, while queued and after it was granted (woken but not
+// yet resumed); and stress with many producers and consumers, a foreign thread and random
+// cancellations: every item delivered exactly once.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "support/stress.hpp"
+#include "support/watchdog.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+enum class ended { value, cancelled, shut_down, failed };
+
+template <class A>
+weft::task<ended> how_it_ends(A&& awaitable) {
+  try {
+    (void)co_await static_cast<A&&>(awaitable);
+    co_return ended::value;
+  } catch (const weft::cancelled_error&) {
+    co_return ended::cancelled;
+  } catch (const weft::queue_shut_down&) {
+    co_return ended::shut_down;
+  } catch (...) {
+    co_return ended::failed;
+  }
+}
+
+template <class T>
+ended result_of(weft::join_handle<T>& handle) {
+  try {
+    (void)handle.take_result();
+    return ended::value;
+  } catch (const weft::cancelled_error&) {
+    return ended::cancelled;
+  } catch (const weft::queue_shut_down&) {
+    return ended::shut_down;
+  } catch (...) {
+    return ended::failed;
+  }
+}
+
+// On a virtual-time runtime, a sleep ends only when every worker is idle: every task spawned
+// before it has run as far as it can (to its wait).
+weft::task<> let_others_wait() { co_await weft::sleep(1ms); }
+
+const weft::runtime_options one_worker{.worker_threads = 1, .virtual_time = true};
+
+weft::task<int> get_one(weft::queue<int>& q) { co_return co_await q.get(); }
+weft::task<> put_one(weft::queue<int>& q, int v) { co_await q.put(v); }
+
+}  // namespace
+
+TEST_CASE("queue: items come out in the order they were put") {
+  weft_test::watchdog dog(10s);
+  weft::run([]() -> weft::task<> {
+    weft::queue<std::string> q;
+    for (int i = 0; i < 100; ++i)
+      co_await q.put(std::to_string(i));
+    CHECK(q.size() == 100);
+    for (int i = 0; i < 100; ++i)
+      CHECK(co_await q.get() == std::to_string(i));
+    CHECK(q.empty());
+  }());
+}
+
+TEST_CASE("queue: the nowait forms throw queue_full and queue_empty from any thread") {
+  weft::queue<int> q(2);  // no runtime: the nowait forms work on any thread
+  CHECK(q.maxsize() == 2);
+  CHECK_THROWS_AS((void)q.get_nowait(), weft::queue_empty);
+  q.put_nowait(1);
+  q.put_nowait(2);
+  CHECK(q.full());
+  CHECK_THROWS_AS(q.put_nowait(3), weft::queue_full);
+  CHECK(q.size() == 2);
+  CHECK(q.get_nowait() == 1);
+  CHECK(q.get_nowait() == 2);
+  CHECK(q.empty());
+  CHECK_FALSE(q.full());
+  weft::queue<int> unbounded;
+  for (int i = 0; i < 1000; ++i)
+    unbounded.put_nowait(i);
+  CHECK_FALSE(unbounded.full());
+  for (int i = 0; i < 1000; ++i)
+    CHECK(unbounded.get_nowait() == i);
+}
+
+TEST_CASE("queue: a bounded put waits until a getter makes room") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q(1);
+        co_await q.put(1);
+        auto putter = weft::spawn(put_one(q, 2));
+        co_await let_others_wait();
+        CHECK_FALSE(putter.done());
+        CHECK(q.size() == 1);
+        CHECK(co_await q.get() == 1);  // the freed place goes to the waiting putter's item
+        CHECK(q.size() == 1);
+        co_await putter;
+        CHECK(co_await q.get() == 2);
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: waiting getters are served in the order they came") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q;
+        std::vector<weft::join_handle<int>> getters;
+        for (int i = 0; i < 5; ++i) {
+          getters.push_back(weft::spawn(get_one(q)));
+          co_await let_others_wait();
+        }
+        for (int i = 0; i < 5; ++i)
+          q.put_nowait(i);
+        for (int i = 0; i < 5; ++i)
+          CHECK(co_await getters[static_cast<std::size_t>(i)] == i);
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: waiting putters insert in the order they came") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q(1);
+        q.put_nowait(-1);
+        std::vector<weft::join_handle<void>> putters;
+        for (int i = 0; i < 5; ++i) {
+          putters.push_back(weft::spawn(put_one(q, i)));
+          co_await let_others_wait();
+        }
+        CHECK(co_await q.get() == -1);
+        for (int i = 0; i < 5; ++i)
+          CHECK(co_await q.get() == i);
+        for (auto& p : putters)
+          co_await p;
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: join returns once every item was marked done") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q;
+        co_await q.join();  // nothing unfinished: at once
+        q.put_nowait(1);
+        q.put_nowait(2);
+        CHECK(q.unfinished_tasks() == 2);
+        auto joiner = weft::spawn(
+            [](weft::queue<int>& queue) -> weft::task<> { co_await queue.join(); }, std::ref(q));
+        co_await let_others_wait();
+        (void)q.get_nowait();
+        (void)q.get_nowait();
+        q.task_done();
+        co_await let_others_wait();
+        CHECK_FALSE(joiner.done());  // taking items is not finishing them
+        q.task_done();
+        co_await joiner;
+        CHECK(q.unfinished_tasks() == 0);
+        CHECK_THROWS_AS(q.task_done(), std::logic_error);  // asyncio: ValueError
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: after shutdown put throws and get drains the items then throws") {
+  weft_test::watchdog dog(10s);
+  weft::run([]() -> weft::task<> {
+    weft::queue<int> q;
+    q.put_nowait(1);
+    q.put_nowait(2);
+    q.shutdown();
+    CHECK(q.is_shut_down());
+    CHECK_THROWS_AS(q.put_nowait(3), weft::queue_shut_down);
+    CHECK(co_await how_it_ends(q.put(3)) == ended::shut_down);
+    CHECK(co_await q.get() == 1);
+    CHECK(q.get_nowait() == 2);
+    CHECK(co_await how_it_ends(q.get()) == ended::shut_down);
+    CHECK_THROWS_AS((void)q.get_nowait(), weft::queue_shut_down);
+  }());
+}
+
+TEST_CASE("queue: shutdown wakes the waiting getters and putters with queue_shut_down") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> empty;
+        auto g1 = weft::spawn(get_one(empty));
+        auto g2 = weft::spawn(get_one(empty));
+        weft::queue<int> full(1);
+        full.put_nowait(0);
+        auto p1 = weft::spawn(put_one(full, 1));
+        co_await let_others_wait();
+        empty.shutdown();
+        full.shutdown();
+        CHECK(co_await how_it_ends(g1) == ended::shut_down);
+        CHECK(co_await how_it_ends(g2) == ended::shut_down);
+        CHECK(co_await how_it_ends(p1) == ended::shut_down);
+        CHECK(full.size() == 1);  // the putter's item was not inserted
+        CHECK(full.get_nowait() == 0);
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: an immediate shutdown drops the items and releases join") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<std::shared_ptr<int>> q;
+        auto item = std::make_shared<int>(7);
+        q.put_nowait(item);
+        q.put_nowait(item);
+        auto joiner = weft::spawn(
+            [](weft::queue<std::shared_ptr<int>>& queue) -> weft::task<> { co_await queue.join(); },
+            std::ref(q));
+        co_await let_others_wait();
+        CHECK(item.use_count() == 3);
+        q.shutdown(true);
+        CHECK(item.use_count() == 1);  // dropped
+        CHECK(q.empty());
+        co_await joiner;
+        CHECK(q.unfinished_tasks() == 0);
+        CHECK(co_await how_it_ends(q.get()) == ended::shut_down);
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: a getter cancelled before it waits throws and takes no item") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q;
+        auto h = weft::spawn(
+            [](weft::queue<int>& queue) -> weft::task<int> {
+              co_await weft::yield_now();  // cancelled here? no: cancel() comes while it is queued
+                                           // to run
+              co_return co_await queue.get();
+            },
+            std::ref(q));
+        h.cancel();  // pending before the task reaches its first point
+        CHECK(co_await how_it_ends(h) == ended::cancelled);
+        // An item already there is taken without waiting: no cancellation point (as asyncio).
+        q.put_nowait(5);
+        auto h2 = weft::spawn(
+            [](weft::queue<int>& queue) -> weft::task<int> { co_return co_await queue.get(); },
+            std::ref(q));
+        h2.cancel();
+        CHECK(co_await h2 == 5);
+      }(),
+      one_worker);
+}
+
+TEST_CASE(
+    "queue: a getter cancelled while queued throws and the next item goes to the next getter") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q;
+        auto first = weft::spawn(get_one(q));
+        co_await let_others_wait();
+        auto second = weft::spawn(get_one(q));
+        co_await let_others_wait();
+        first.cancel();
+        CHECK(co_await how_it_ends(first) == ended::cancelled);
+        q.put_nowait(1);
+        CHECK(co_await second == 1);
+        CHECK(q.empty());
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: a getter cancelled after it was handed an item keeps the item") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q;
+        for (int round = 0; round < 10; ++round) {
+          std::atomic<int> got{-1};
+          auto h = weft::spawn(
+              [](weft::queue<int>& queue, std::atomic<int>& out) -> weft::task<> {
+                out = co_await queue.get();
+                co_await weft::yield_now();  // the pending cancellation is delivered here
+                out = -2;
+              },
+              std::ref(q), std::ref(got));
+          co_await let_others_wait();
+          q.put_nowait(round);  // hands the item over and schedules the getter behind us
+          h.cancel();           // granted, not yet resumed
+          CHECK(co_await how_it_ends(h) == ended::cancelled);
+          CHECK(got.load() == round);
+          CHECK(q.empty());
+        }
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: a putter cancelled while queued throws and inserts nothing") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q(1);
+        q.put_nowait(0);
+        auto first = weft::spawn(put_one(q, 1));
+        co_await let_others_wait();
+        auto second = weft::spawn(put_one(q, 2));
+        co_await let_others_wait();
+        first.cancel();
+        CHECK(co_await how_it_ends(first) == ended::cancelled);
+        CHECK(co_await q.get() == 0);
+        co_await second;
+        CHECK(q.get_nowait() == 2);
+        CHECK(q.empty());
+        CHECK(q.unfinished_tasks() == 2);  // 0 and 2; the cancelled 1 was never put
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: a putter cancelled before it waits throws and inserts nothing") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q(1);
+        q.put_nowait(0);
+        auto h = weft::spawn(put_one(q, 1));
+        h.cancel();
+        CHECK(co_await how_it_ends(h) == ended::cancelled);
+        CHECK(q.size() == 1);
+        CHECK(q.get_nowait() == 0);
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: a putter cancelled after its item was inserted completes normally") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q(1);
+        for (int round = 0; round < 10; ++round) {
+          q.put_nowait(-1);
+          std::atomic<bool> returned{false};
+          auto h = weft::spawn(
+              [](weft::queue<int>& queue, int v, std::atomic<bool>& r) -> weft::task<> {
+                co_await queue.put(v);
+                r = true;
+                co_await weft::yield_now();
+              },
+              std::ref(q), round, std::ref(returned));
+          co_await let_others_wait();
+          CHECK(q.get_nowait() == -1);  // moves the putter's item in and schedules the putter
+          h.cancel();                   // granted, not yet resumed
+          CHECK(co_await how_it_ends(h) == ended::cancelled);
+          CHECK(returned.load());
+          CHECK(q.get_nowait() == round);
+        }
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: a joiner cancelled while queued or after release behaves as the rule says") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q;
+        q.put_nowait(1);
+        auto queued = weft::spawn(
+            [](weft::queue<int>& queue) -> weft::task<> { co_await queue.join(); }, std::ref(q));
+        co_await let_others_wait();
+        queued.cancel();
+        CHECK(co_await how_it_ends(queued) == ended::cancelled);
+
+        std::atomic<bool> returned{false};
+        auto released = weft::spawn(
+            [](weft::queue<int>& queue, std::atomic<bool>& r) -> weft::task<> {
+              co_await queue.join();
+              r = true;
+              co_await weft::yield_now();
+            },
+            std::ref(q), std::ref(returned));
+        co_await let_others_wait();
+        (void)q.get_nowait();
+        q.task_done();      // releases the joiner
+        released.cancel();  // released, not yet resumed
+        CHECK(co_await how_it_ends(released) == ended::cancelled);
+        CHECK(returned.load());
+      }(),
+      one_worker);
+}
+
+TEST_CASE("queue: the seed's producer and consumers finish every item and join") {
+  weft_test::watchdog dog(20s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::queue<int> q(10);
+        std::atomic<int> consumed{0};
+        auto producer = weft::spawn(
+            [](weft::queue<int>& queue) -> weft::task<> {
+              for (int i = 0; i < 20; ++i) {
+                co_await weft::sleep(1ms);
+                co_await queue.put(i);
+              }
+            },
+            std::ref(q));
+        std::vector<weft::join_handle<void>> consumers;
+        for (int c = 0; c < 3; ++c) {
+          consumers.push_back(weft::spawn(
+              [](weft::queue<int>& queue, std::atomic<int>& n) -> weft::task<> {
+                for (;;) {
+                  (void)co_await queue.get();
+                  co_await weft::sleep(2ms);
+                  ++n;
+                  queue.task_done();
+                }
+              },
+              std::ref(q), std::ref(consumed)));
+        }
+        co_await producer;
+        co_await q.join();
+        CHECK(consumed.load() == 20);
+        co_await weft::cancel_all(consumers);
+        for (auto& c : consumers)
+          CHECK(c.cancelled());
+      }(),
+      {.worker_threads = 2});
+}
+
+namespace {
+
+// Items 0..total-1, each put at most once by a producer (task or foreign thread). sent[i] says it
+// was put, received[i] counts how often it came out.
+struct ledger {
+  explicit ledger(std::size_t n) : sent(n), received(n) {}
+  std::vector<std::atomic<int>> sent;
+  std::vector<std::atomic<int>> received;
+};
+
+weft::task<> stress_producer(weft::queue<int>& q, ledger& l, int first, int count) {
+  for (int i = first; i < first + count; ++i) {
+    co_await q.put(i);  // a cancellation here means i was not put: the task ends
+    l.sent[static_cast<std::size_t>(i)] = 1;
+    if (i % 7 == 0) co_await weft::yield_now();
+  }
+}
+
+weft::task<> stress_consumer(weft::queue<int>& q, ledger& l) {
+  for (;;) {
+    const int i = co_await q.get();
+    ++l.received[static_cast<std::size_t>(i)];  // no cancellation point in between
+    q.task_done();
+  }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE(
+    "queue: many producers and consumers with random cancellations lose and duplicate nothing",
+    Bound, std::integral_constant<std::size_t, 4>, std::integral_constant<std::size_t, 0>) {
+  weft_test::watchdog dog(120s);
+  const std::size_t rounds = weft_test::stress_count(4, 200);
+  for (std::size_t round = 0; round < rounds; ++round) {
+    constexpr int producers = 6;
+    const int per_producer = static_cast<int>(weft_test::stress_count(500, 5000));
+    const int foreign_count = per_producer;
+    const std::size_t total = static_cast<std::size_t>(producers * per_producer + foreign_count);
+    ledger l(total);
+    weft::queue<int> q(Bound::value);
+    weft::runtime rt({.worker_threads = 3});
+
+    // The foreign thread puts the last range with put_nowait and takes with get_nowait.
+    std::atomic<bool> stop_foreign{false};
+    std::thread foreign([&] {
+      int next = producers * per_producer;
+      std::mt19937 rng(static_cast<unsigned>(round));
+      while (!stop_foreign.load()) {
+        if (next < static_cast<int>(total) && rng() % 2 == 0) {
+          try {
+            q.put_nowait(next);
+            l.sent[static_cast<std::size_t>(next)] = 1;
+            ++next;
+          } catch (const weft::queue_full&) {
+          }
+        } else {
+          try {
+            const int i = q.get_nowait();
+            ++l.received[static_cast<std::size_t>(i)];
+            q.task_done();
+          } catch (const weft::queue_empty&) {
+          }
+        }
+        if (next >= static_cast<int>(total)) std::this_thread::yield();
+      }
+    });
+
+    rt.block_on([](weft::queue<int>& queue, ledger& led, int per, unsigned seed) -> weft::task<> {
+      std::mt19937 rng(seed);
+      std::vector<weft::join_handle<void>> prods;
+      for (int p = 0; p < producers; ++p)
+        prods.push_back(weft::spawn(stress_producer(queue, led, p * per, per)));
+      std::vector<weft::join_handle<void>> cons;
+      for (int c = 0; c < 4; ++c)
+        cons.push_back(weft::spawn(stress_consumer(queue, led)));
+      // Cancel random consumers (and replace them) and a few producers while the items flow.
+      for (int k = 0; k < 60; ++k) {
+        co_await weft::yield_now();
+        const std::size_t c = rng() % cons.size();
+        cons[c].cancel();
+        CHECK(co_await how_it_ends(cons[c]) == ended::cancelled);
+        cons[c] = weft::spawn(stress_consumer(queue, led));
+        if (k % 20 == 5) prods[rng() % prods.size()].cancel();
+      }
+      for (auto& p : prods)  // the rest finish, or stop at their next put
+        (void)co_await how_it_ends(p);
+      co_await weft::cancel_all(cons);
+    }(q, l, per_producer, static_cast<unsigned>(round) + 17));
+    stop_foreign = true;
+    foreign.join();
+    // Drain what is left.
+    for (;;) {
+      try {
+        const int i = q.get_nowait();
+        ++l.received[static_cast<std::size_t>(i)];
+        q.task_done();
+      } catch (const weft::queue_empty&) {
+        break;
+      }
+    }
+    std::size_t lost = 0, duplicated = 0, phantom = 0, delivered = 0;
+    for (std::size_t i = 0; i < total; ++i) {
+      const int s = l.sent[i].load(), r = l.received[i].load();
+      if (s == 1 && r == 0) ++lost;
+      if (r > 1) ++duplicated;
+      if (s == 0 && r > 0) ++phantom;
+      delivered += r == 1 ? 1 : 0;
+    }
+    CHECK(lost == 0);
+    CHECK(duplicated == 0);
+    CHECK(phantom == 0);
+    CHECK(q.unfinished_tasks() == 0);
+    CHECK(delivered > 0);
+  }
+}
