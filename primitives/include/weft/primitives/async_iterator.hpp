@@ -36,7 +36,7 @@ namespace detail {
 
 // The awaiter that `co_await a` would use: a member or free operator co_await, or `a` itself.
 template <class A>
-decltype(auto) get_awaiter(A&& a) {
+decltype(auto) awaiter_of(A&& a) {
   if constexpr (requires { static_cast<A&&>(a).operator co_await(); }) {
     return static_cast<A&&>(a).operator co_await();
   } else if constexpr (requires { operator co_await(static_cast<A&&>(a)); }) {
@@ -51,12 +51,12 @@ decltype(auto) get_awaiter(A&& a) {
 // Something `co_await` accepts (a task, a join_handle, an awaiter).
 template <class A>
 concept awaitable = requires(A&& a) {
-  detail::get_awaiter(static_cast<A&&>(a)).await_ready();
+  detail::awaiter_of(static_cast<A&&>(a)).await_ready();
 };
 
 // The type `co_await a` gives for an expression `a` of type A.
 template <awaitable A>
-using await_result_t = decltype(detail::get_awaiter(std::declval<A>()).await_resume());
+using await_result_t = decltype(detail::awaiter_of(std::declval<A>()).await_resume());
 
 // The __anext__ protocol: `co_await it.next()` gives std::optional<value_type>.
 template <class I>
