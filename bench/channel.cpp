@@ -1,0 +1,110 @@
+// bench/channel.cpp: MPMC channel throughput. One producer and one consumer task per worker move
+// `items` integers in total through one channel of capacity `cap`; the sum is checked. weft:
+// weft::channel<long>. Peer: Asio experimental::concurrent_channel on an io_context run by the
+// same number of threads.
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "harness.hpp"
+
+namespace {
+
+weft::task<> weft_producer(weft::channel<long>& ch, long from, long to) {
+  for (long i = from; i < to; ++i) co_await ch.send(i);
+}
+
+weft::task<long> weft_consumer(weft::channel<long>& ch) {
+  long sum = 0;
+  while (auto v = co_await ch.receive()) sum += *v;
+  co_return sum;
+}
+
+weft::task<long> weft_root(long items, long cap, long lanes) {
+  weft::channel<long> ch(static_cast<std::size_t>(cap));
+  std::vector<weft::task<>> producers;
+  for (long p = 0; p < lanes; ++p) producers.push_back(weft_producer(ch, items * p / lanes, items * (p + 1) / lanes));
+  std::vector<weft::join_handle<long>> consumers;
+  for (long c = 0; c < lanes; ++c) consumers.push_back(weft::spawn(weft_consumer(ch)));
+  co_await weft::gather(std::move(producers));
+  ch.close();
+  long sum = 0;
+  for (auto& c : consumers) sum += co_await c;
+  co_return sum;
+}
+
+using asio_channel = asio::experimental::concurrent_channel<void(asio::error_code, long)>;
+bench::countdown producers_done;
+bench::countdown consumers_done;
+std::atomic<long> asio_sum{0};
+
+asio::awaitable<void> asio_producer(asio_channel& ch, long from, long to) {
+  for (long i = from; i < to; ++i) {
+    co_await ch.async_send(asio::error_code{}, i, asio::use_awaitable);
+  }
+  // Asio's close() drops buffered values, so each producer ends with one sentinel; each consumer
+  // stops at the first it receives (as many sentinels as consumers).
+  co_await ch.async_send(asio::error_code{}, -1, asio::use_awaitable);
+  producers_done.arrive();
+}
+
+asio::awaitable<void> asio_consumer(asio_channel& ch) {
+  long sum = 0;
+  for (;;) {
+    const long v = co_await ch.async_receive(asio::use_awaitable);
+    if (v < 0) break;
+    sum += v;
+  }
+  asio_sum.fetch_add(sum);
+  consumers_done.arrive();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto opts = bench::parse(argc, argv);
+  const long items = opts.param("items", 10000000);
+  const long cap = opts.param("cap", 1024);
+  const long lanes = opts.threads;
+  const long expected = items * (items - 1) / 2;
+  if (opts.system == "weft") {
+    weft::runtime rt(bench::weft_options(opts));
+    bench::run_timed(opts, [&] {
+      bench::check(rt.block_on(weft_root(items, cap, lanes)) == expected, "weft channel sum");
+    });
+  } else if (opts.system == "asio") {
+    asio::io_context io(opts.threads);
+    auto guard = asio::make_work_guard(io);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < opts.threads; ++i) threads.emplace_back([&] { io.run(); });
+    bench::run_timed(opts, [&] {
+      asio_channel ch(io, static_cast<std::size_t>(cap));
+      asio_sum = 0;
+      producers_done.reset(lanes);
+      consumers_done.reset(lanes);
+      for (long c = 0; c < lanes; ++c) asio::co_spawn(io, asio_consumer(ch), asio::detached);
+      for (long p = 0; p < lanes; ++p) {
+        asio::co_spawn(io, asio_producer(ch, items * p / lanes, items * (p + 1) / lanes),
+                       asio::detached);
+      }
+      producers_done.wait();
+      consumers_done.wait();
+      bench::check(asio_sum.load() == expected, "asio channel sum");
+    });
+    guard.reset();
+    io.stop();
+    for (auto& t : threads) t.join();
+  } else {
+    bench::unknown_system(opts);
+  }
+  bench::emit_end();
+}
