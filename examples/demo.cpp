@@ -1,7 +1,7 @@
 // examples/demo.cpp: weft_demo, the seed guide's patterns run one after another: async functions,
-// async vs sync, gather, background tasks, wait, timeouts, cancellation and task groups. Each
-// scenario lives in its own header, shared with the program that runs it alone. Exits non-zero if
-// any scenario got a wrong result.
+// async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups, locks and
+// semaphores. Each scenario lives in its own header, shared with the program that runs it alone.
+// Exits non-zero if any scenario got a wrong result.
 #include <cstdio>
 #include <iterator>
 
@@ -11,6 +11,7 @@
 #include "create_task.hpp"
 #include "example_support.hpp"
 #include "gather.hpp"
+#include "locks.hpp"
 #include "task_group.hpp"
 #include "timeout.hpp"
 #include "wait.hpp"
@@ -29,6 +30,7 @@ int main() {
       {"timeout and wait_for (asyncio.timeout)", &examples::timeout::run},
       {"cancellation: basic, graceful, timeout, shield, many", &examples::cancellation::run},
       {"task groups and exception groups (TaskGroup, except*)", &examples::task_group::run},
+      {"locks and semaphores (asyncio.Lock, Semaphore)", &examples::locks::run},
   };
 
   const examples::stopwatch watch;

@@ -19,9 +19,13 @@
 #pragma once
 
 #include <weft/primitives/cancel_all.hpp>
+#include <weft/primitives/condition_variable.hpp>
+#include <weft/primitives/event.hpp>
 #include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/gather.hpp>
+#include <weft/primitives/mutex.hpp>
 #include <weft/primitives/outcome.hpp>
+#include <weft/primitives/semaphore.hpp>
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>
