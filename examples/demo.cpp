@@ -1,7 +1,7 @@
 // examples/demo.cpp: weft_demo, the seed guide's patterns run one after another: async functions,
 // async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups, the common
 // patterns (retry, batches, per-item timeouts), async context managers, async generators with
-// comprehensions, and the producer/consumer queue. Each scenario lives in its own header, shared
+// comprehensions, locks and semaphores, and the producer/consumer queue. Each scenario lives in its own header, shared
 // with the program that runs it alone. Exits non-zero if any scenario got a wrong result.
 #include <cstdio>
 #include <iterator>
@@ -16,6 +16,7 @@
 #include "gather.hpp"
 #include "generators.hpp"
 #include "queue.hpp"
+#include "locks.hpp"
 #include "task_group.hpp"
 #include "timeout.hpp"
 #include "wait.hpp"
@@ -38,6 +39,7 @@ int main() {
       {"async context managers: class-based and resource<T>", &examples::async_with::run},
       {"async generators, iterators and comprehensions", &examples::generators::run},
       {"queue: producer and consumers (asyncio.Queue)", &examples::queue::run},
+      {"locks and semaphores (asyncio.Lock, Semaphore)", &examples::locks::run},
   };
 
   const examples::stopwatch watch;

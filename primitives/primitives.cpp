@@ -4,6 +4,10 @@
 #include <weft/primitives/async_with.hpp>
 #include <weft/primitives/cancel_all.hpp>
 #include <weft/primitives/detail/wake_signal.hpp>
+#include <weft/primitives/condition_variable.hpp>
+#include <weft/primitives/event.hpp>
+#include <weft/primitives/mutex.hpp>
+#include <weft/primitives/semaphore.hpp>
 #include <weft/primitives/gather.hpp>
 #include <weft/primitives/generator.hpp>
 #include <weft/primitives/merge.hpp>

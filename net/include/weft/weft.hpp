@@ -30,6 +30,10 @@
 #include <weft/primitives/streams.hpp>
 #include <weft/primitives/oneshot.hpp>
 #include <weft/primitives/queue.hpp>
+#include <weft/primitives/condition_variable.hpp>
+#include <weft/primitives/event.hpp>
+#include <weft/primitives/mutex.hpp>
+#include <weft/primitives/semaphore.hpp>
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>

@@ -1,0 +1,204 @@
+// weft/primitives/detail/wait_queue.hpp: the FIFO of suspended waiters that mutex, semaphore and
+// event share, and the cancellable awaiter base that queues into it.
+//
+// A waiter is a `wait_node` inside its awaiter, hence inside the waiting coroutine's frame:
+// queueing allocates nothing. The queue is an intrusive doubly linked list guarded by a small
+// spinlock, held only for a few pointer moves (never across a wake-up or user code).
+//
+// A node moves through these states, each change made under the queue's lock:
+//
+//   idle       constructed; not queued
+//   queued     linked into the list; the coroutine is suspended (or about to be)
+//   granted    unlinked by a releaser that handed it the lock / a permit / the event; the releaser
+//              wakes the coroutine after dropping the queue's lock
+//   cancelled  unlinked by a cancellation (which wakes the coroutine), or marked before it was ever
+//              queued, so that the registration refuses and the awaiter does not suspend
+//
+// Invariant: exactly one party wakes a suspended waiter: the releaser that moved it from queued to
+// granted, or the canceller that moved it from queued to cancelled. Both decide under the lock, so
+// they cannot both win. A canceller that finds the node granted does nothing: the grant stands, and
+// the awaiter's await_resume decides what to do with it (the primitives pass it on and throw).
+//
+// Ordering: every state change happens under the spinlock (acquire/release), and the coroutine
+// reads its node only after being resumed, which synchronizes with the wake-up through the run
+// queues (the injector and the deques publish with release and take with acquire). The waiter
+// thus sees the state and the primitive's data as the party that woke it left them.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+
+#include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/task_header.hpp>
+
+namespace weft::detail {
+
+// A test-and-test-and-set lock for the few instructions of a queue operation.
+class queue_spinlock {
+ public:
+  void lock() noexcept {
+    for (;;) {
+      // Ordering: acquire pairs with unlock()'s release: the previous holder's list changes and
+      // node states are visible.
+      if (!locked_.exchange(true, std::memory_order_acquire)) return;
+      while (locked_.load(std::memory_order_relaxed))
+        __builtin_ia32_pause();
+    }
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
+class queue_lock_guard {
+ public:
+  explicit queue_lock_guard(queue_spinlock& lock) noexcept : lock_(lock) { lock_.lock(); }
+  ~queue_lock_guard() { lock_.unlock(); }
+  queue_lock_guard(const queue_lock_guard&) = delete;
+  queue_lock_guard& operator=(const queue_lock_guard&) = delete;
+
+ private:
+  queue_spinlock& lock_;
+};
+
+enum class node_state : unsigned char { idle, queued, granted, cancelled };
+
+struct wait_node {
+  wait_node* prev = nullptr;
+  wait_node* next = nullptr;
+  std::coroutine_handle<> waiter;
+  runtime_core* runtime = nullptr;  // where to wake the waiter (recorded at suspend time)
+  node_state state = node_state::idle;
+};
+
+// The list plus its lock. All members require the lock, except wake_all.
+class wait_queue {
+ public:
+  queue_spinlock lock;
+
+  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+
+  void push_back(wait_node* node) noexcept {
+    node->state = node_state::queued;
+    node->next = nullptr;
+    node->prev = tail_;
+    if (tail_ != nullptr) {
+      tail_->next = node;
+    } else {
+      head_ = node;
+    }
+    tail_ = node;
+  }
+
+  void remove(wait_node* node) noexcept {
+    if (node->prev != nullptr) {
+      node->prev->next = node->next;
+    } else {
+      head_ = node->next;
+    }
+    if (node->next != nullptr) {
+      node->next->prev = node->prev;
+    } else {
+      tail_ = node->prev;
+    }
+    node->prev = node->next = nullptr;
+  }
+
+  // Unlinks the first waiter, marks it granted and chains it onto `woken` (through `next`), for a
+  // wake_all after the lock is dropped. Null if the queue is empty.
+  wait_node* grant_front(wait_node*& woken) noexcept {
+    wait_node* node = head_;
+    if (node == nullptr) return nullptr;
+    remove(node);
+    node->state = node_state::granted;
+    node->next = woken;
+    woken = node;
+    return node;
+  }
+
+  // Wakes a chain built by grant_front, without the lock. The chain is in reverse grant order;
+  // each waiter may run (and its node vanish) as soon as it is woken, so `next` is read first.
+  static void wake_all(wait_node* woken) noexcept {
+    // Reverse first so that waiters are scheduled in grant (FIFO) order.
+    wait_node* ordered = nullptr;
+    while (woken != nullptr) {
+      wait_node* next = woken->next;
+      woken->next = ordered;
+      ordered = woken;
+      woken = next;
+    }
+    while (ordered != nullptr) {
+      wait_node* next = ordered->next;
+      runtime_core* rt = ordered->runtime;
+      std::coroutine_handle<> waiter = ordered->waiter;
+      wake(rt, waiter);  // *ordered may be gone from here on
+      ordered = next;
+    }
+  }
+
+ private:
+  wait_node* head_ = nullptr;
+  wait_node* tail_ = nullptr;
+};
+
+// The base of the primitives' awaiters: a cancellable wait whose registration is a wait_node in a
+// wait_queue. The derived awaiter decides, under the queue's lock, whether it is granted at once
+// or queues (suspend_in below), and reads `node_.state` in await_resume.
+class queued_wait : public cancellable_wait {
+ protected:
+  explicit queued_wait(wait_queue* queue) noexcept : queue_(queue) { on_cancel = &cancel_wait; }
+
+  // begin() for a coroutine handle; prepares the node. True: a cancellation is pending, do not
+  // suspend (await_resume's finish() throws).
+  template <class Promise>
+  bool prepare(std::coroutine_handle<Promise> self) {
+    require_worker("a weft primitive's wait");
+    node_.waiter = self;
+    node_.runtime = current_runtime_core();
+    return begin(root_of(self), self);
+  }
+
+  // The same without publishing a cancellation hook: the wait is not a cancellation point.
+  template <class Promise>
+  void prepare_uncancellable(std::coroutine_handle<Promise> self) {
+    require_worker("a weft primitive's wait");
+    node_.waiter = self;
+    node_.runtime = current_runtime_core();
+  }
+
+  // Under the queue's lock: true if a cancellation already marked the node (the registration must
+  // refuse and await_suspend return false).
+  [[nodiscard]] bool cancelled_before_queued() const noexcept {
+    return node_.state == node_state::cancelled;
+  }
+
+  static void cancel_wait(cancel_hook* hook) noexcept {
+    auto* self = static_cast<queued_wait*>(static_cast<cancellable_wait*>(hook));
+    wait_queue* queue = self->queue_;
+    bool wake_it = false;
+    {
+      queue_lock_guard lock(queue->lock);
+      switch (self->node_.state) {
+        case node_state::queued:
+          queue->remove(&self->node_);
+          self->node_.state = node_state::cancelled;
+          wake_it = true;
+          break;
+        case node_state::idle:
+          self->node_.state = node_state::cancelled;  // the registration will refuse
+          break;
+        case node_state::granted:    // the grant stands; the releaser wakes the waiter
+        case node_state::cancelled:  // already settled
+          break;
+      }
+    }
+    // The awaiter is alive here: finish() waits for this call to return before it goes on.
+    if (wake_it) wake(self->node_.runtime, self->node_.waiter);
+  }
+
+  wait_queue* queue_;
+  wait_node node_;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,254 @@
+// weft/primitives/semaphore.hpp: weft::semaphore and weft::bounded_semaphore, Python's
+// asyncio.Semaphore and asyncio.BoundedSemaphore.
+//
+//   weft::semaphore limit(3);                 // at most 3 fetches at a time
+//   weft::task<page> fetch(std::string url) {
+//     auto permit = co_await limit.acquire(); // waits (suspending the task) while 3 are out
+//     co_return co_await http_get(url);
+//   }                                         // the permit goes back here
+//
+// A counting semaphore for tasks. acquire() takes one permit, waiting in FIFO order while none is
+// available; the returned permit gives it back on destruction (or earlier with permit.release()).
+// try_acquire() never waits. release(n) adds n permits from any thread, a foreign one included
+// (it cannot co_await, but it can release, or try_acquire and release).
+//
+// Fairness: strictly FIFO. A release hands its permits directly to the first waiters, so a later
+// acquire() or try_acquire() never overtakes a queued waiter.
+//
+// bounded_semaphore throws std::logic_error, naming its limit, when a release would raise the
+// count above its initial value (a permit released twice, a release without an acquire), as
+// Python's BoundedSemaphore raises ValueError. The throwing release changes nothing.
+//
+// Costs: uncontended acquire and release are one CAS each, with no suspension and no allocation;
+// the waiter node lives in the awaiter. The slow paths hold a spinlock for a few pointer moves.
+//
+// Cancellation: acquire() is a cancellation point when it has to wait. Cancelled before it queues
+// or while queued, the task throws cancelled_error holding no permit and the waiters behind it
+// move up. Cancelled after a release granted it a permit but before it resumed, it passes the
+// permit on (release(1): to the next waiter, or back to the count) and throws cancelled_error
+// (reliability rule 3). An acquire that finds a permit at once does not suspend and does not
+// deliver a pending cancellation, as asyncio's Semaphore.acquire.
+//
+// State word `count_`: n >= 0 permits available and no waiter queued, or `contended` (-1): no
+// permit available, waiters may be queued. Invariant: waiters are queued only while the count is
+// contended, and it leaves contended only under the queue's lock, by a release that found the queue
+// empty after granting. So a fast-path CAS on a non-negative count never strands a waiter, and a
+// positive count means nobody waits (FIFO: no acquire can overtake).
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include <weft/primitives/detail/wait_queue.hpp>
+
+namespace weft {
+
+class semaphore {
+ public:
+  class permit;
+  class acquire_awaiter;
+
+  explicit semaphore(std::size_t initial) : semaphore(initial, unbounded) {}
+  // Requires: no task waits.
+  ~semaphore() = default;
+  semaphore(const semaphore&) = delete;
+  semaphore& operator=(const semaphore&) = delete;
+
+  // Waits until a permit is available and takes it; the permit gives it back on destruction.
+  [[nodiscard]] acquire_awaiter acquire() noexcept;
+
+  // Takes a permit if one is available at once (never while waiters are queued).
+  [[nodiscard]] std::optional<permit> try_acquire() noexcept;
+
+  // Adds n permits: hands them to the first n waiters, the rest to the count. Any thread.
+  // bounded_semaphore: throws std::logic_error if the count would exceed the initial value.
+  void release(std::size_t n = 1);
+
+  // Permits available now (0 while tasks wait). A snapshot.
+  [[nodiscard]] std::size_t available() const noexcept {
+    const std::int64_t count = count_.load(std::memory_order_relaxed);
+    return count < 0 ? 0 : static_cast<std::size_t>(count);
+  }
+
+ protected:
+  static constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
+
+  semaphore(std::size_t initial, std::size_t limit)
+      : count_(static_cast<std::int64_t>(initial)), limit_(limit) {}
+  [[nodiscard]] std::size_t limit_value() const noexcept { return limit_; }
+
+ private:
+  static constexpr std::int64_t contended = -1;
+
+  bool try_take() noexcept {
+    std::int64_t count = count_.load(std::memory_order_relaxed);
+    while (count > 0) {
+      // Ordering: acquire pairs with the release that added the permit, so whatever the releaser
+      // did before releasing happens before the new holder's work.
+      if (count_.compare_exchange_weak(count, count - 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  [[noreturn]] void over_released(std::size_t n) const;
+
+  std::atomic<std::int64_t> count_;
+  const std::size_t limit_;
+  detail::wait_queue queue_;
+};
+
+// One permit of a semaphore; released on destruction. Move-only; a moved-from permit holds nothing.
+class semaphore::permit {
+ public:
+  permit() noexcept = default;
+  permit(permit&& other) noexcept : semaphore_(std::exchange(other.semaphore_, nullptr)) {}
+  permit& operator=(permit&& other) {
+    if (this != &other) {
+      release();
+      semaphore_ = std::exchange(other.semaphore_, nullptr);
+    }
+    return *this;
+  }
+  ~permit() {
+    // A permit only exists for a permit taken, so even a bounded semaphore cannot refuse it.
+    if (semaphore_ != nullptr) std::exchange(semaphore_, nullptr)->release(1);
+  }
+
+  // Gives the permit back now. Does nothing if nothing is held.
+  void release() {
+    if (semaphore_ != nullptr) std::exchange(semaphore_, nullptr)->release(1);
+  }
+  [[nodiscard]] bool owns_permit() const noexcept { return semaphore_ != nullptr; }
+  explicit operator bool() const noexcept { return owns_permit(); }
+  // Lets go of the permit without releasing it (the caller calls release() on the semaphore).
+  semaphore* detach() noexcept { return std::exchange(semaphore_, nullptr); }
+
+ private:
+  friend class semaphore;
+  explicit permit(semaphore* s) noexcept : semaphore_(s) {}
+
+  semaphore* semaphore_ = nullptr;
+};
+
+// The awaiter of semaphore::acquire(). A cancellation point while it waits.
+class [[nodiscard]] semaphore::acquire_awaiter : private detail::queued_wait {
+ public:
+  explicit acquire_awaiter(semaphore& s) noexcept : queued_wait(&s.queue_), semaphore_(&s) {}
+  acquire_awaiter(const acquire_awaiter&) = delete;
+  acquire_awaiter& operator=(const acquire_awaiter&) = delete;
+
+  bool await_ready() noexcept {
+    if (!semaphore_->try_take()) return false;
+    node_.state = detail::node_state::granted;
+    return true;
+  }
+
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) {
+    if (prepare(self)) return false;  // a pending cancellation: await_resume throws
+    detail::queue_lock_guard lock(queue_->lock);
+    if (cancelled_before_queued()) return false;
+    std::int64_t count = semaphore_->count_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (count > 0) {
+        // Ordering: acquire, as in try_take.
+        if (semaphore_->count_.compare_exchange_weak(count, count - 1, std::memory_order_acquire,
+                                                     std::memory_order_relaxed)) {
+          node_.state = detail::node_state::granted;
+          return false;
+        }
+      } else if (count == 0) {
+        // Relaxed: the queue's lock orders the queue; a releaser's failing CAS sends it there.
+        if (semaphore_->count_.compare_exchange_weak(count, contended,
+                                                     std::memory_order_relaxed)) {
+          break;
+        }
+      } else {
+        break;
+      }
+    }
+    queue_->push_back(&node_);
+    // Safety: once the queue's lock is released a release can grant the node and resume the task
+    // elsewhere; nothing below touches *this.
+    return true;
+  }
+
+  permit await_resume() {
+    if (node_.state != detail::node_state::granted) {
+      finish();                 // withdraws the hook; throws the pending cancellation
+      throw cancelled_error();  // unlinked by a cancellation whose request was taken back
+    }
+    try {
+      finish();
+    } catch (...) {
+      semaphore_->release(1);  // granted, but cancelled before it resumed: pass the permit on
+      throw;
+    }
+    return permit(semaphore_);
+  }
+
+ private:
+  semaphore* semaphore_;
+};
+
+inline semaphore::acquire_awaiter semaphore::acquire() noexcept { return acquire_awaiter(*this); }
+
+inline std::optional<semaphore::permit> semaphore::try_acquire() noexcept {
+  if (!try_take()) return std::nullopt;
+  return permit(this);
+}
+
+inline void semaphore::release(std::size_t n) {
+  if (n == 0) return;
+  std::int64_t count = count_.load(std::memory_order_relaxed);
+  while (count >= 0) {
+    if (limit_ != unbounded && static_cast<std::size_t>(count) + n > limit_) over_released(n);
+    // Ordering: release publishes the releaser's work to the acquire CAS that takes the permit.
+    if (count_.compare_exchange_weak(count, count + static_cast<std::int64_t>(n),
+                                     std::memory_order_release, std::memory_order_relaxed)) {
+      return;
+    }
+  }
+  // Contended: no permit is available, so every permit is held and a bounded semaphore's check
+  // reduces to n <= limit.
+  if (limit_ != unbounded && n > limit_) over_released(n);
+  detail::wait_node* woken = nullptr;
+  {
+    detail::queue_lock_guard lock(queue_.lock);
+    std::size_t left = n;
+    while (left > 0 && queue_.grant_front(woken) != nullptr)
+      --left;
+    if (queue_.empty()) {
+      // Nobody waits any more: the rest goes to the count. Ordering: release, as above; the
+      // granted waiters read the releaser's work through the wake-up instead.
+      count_.store(static_cast<std::int64_t>(left), std::memory_order_release);
+    }
+  }
+  detail::wait_queue::wake_all(woken);
+}
+
+inline void semaphore::over_released(std::size_t n) const {
+  throw std::logic_error("weft::bounded_semaphore: releasing " + std::to_string(n) +
+                         " permit(s) would exceed its limit of " + std::to_string(limit_) +
+                         " (released more often than acquired)");
+}
+
+// A semaphore that refuses to grow beyond its initial count (Python's BoundedSemaphore).
+class bounded_semaphore : public semaphore {
+ public:
+  explicit bounded_semaphore(std::size_t initial) : semaphore(initial, initial) {}
+  // The initial count, which the available permits never exceed.
+  [[nodiscard]] std::size_t limit() const noexcept { return limit_value(); }
+};
+
+}  // namespace weft

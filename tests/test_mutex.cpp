@@ -1,0 +1,314 @@
+// tests/test_mutex.cpp: weft::mutex (patterns.md row 9, asyncio.Lock): guards, try_lock, strict
+// FIFO among waiters, and cancellation in every waiter state (reliability rule 3): before it
+// queues, while queued, granted but not yet resumed, while holding. Stress S4 (mutex part).
+//
+// Deterministic tests use one worker: a spawned task runs only when the test's main task yields,
+// so "entered == k" after a yield means the k-th waiter is queued.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "support/stress.hpp"
+#include "support/watchdog.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct log_state {
+  std::atomic<int> entered{0};
+  std::vector<int> order;  // guarded by the mutex under test
+};
+
+weft::task<> take_and_log(weft::mutex& m, log_state& s, int id) {
+  ++s.entered;
+  auto guard = co_await m.lock();
+  s.order.push_back(id);
+}
+
+weft::task<> until_entered(log_state& s, int k) {
+  while (s.entered.load() < k)
+    co_await weft::yield_now();
+}
+
+}  // namespace
+
+TEST_CASE("mutex: lock returns a guard that unlocks on destruction") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::mutex m;
+    {
+      auto guard = co_await m.lock();
+      CHECK(guard.owns_lock());
+      CHECK(m.locked());
+      CHECK_FALSE(m.try_lock().has_value());
+    }
+    CHECK_FALSE(m.locked());
+    auto guard = co_await m.lock();
+    guard.unlock();
+    CHECK_FALSE(guard.owns_lock());
+    CHECK_FALSE(m.locked());
+    auto moved = co_await m.lock();
+    weft::mutex::guard other = std::move(moved);
+    CHECK_FALSE(moved.owns_lock());
+    CHECK(other.owns_lock());
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_CASE("mutex: try_lock takes a free lock and refuses a held one") {
+  weft::mutex m;  // try_lock needs no runtime: it never waits
+  auto first = m.try_lock();
+  REQUIRE(first.has_value());
+  CHECK_FALSE(m.try_lock().has_value());
+  first.reset();
+  CHECK(m.try_lock().has_value());
+}
+
+TEST_CASE("mutex: waiters acquire in FIFO order and try_lock does not barge") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::mutex m;
+    log_state s;
+    auto guard = co_await m.lock();
+    std::vector<weft::join_handle<void>> hs;
+    for (int i = 0; i < 8; ++i) {
+      hs.push_back(weft::spawn(take_and_log(m, s, i)));
+      co_await until_entered(s, i + 1);
+    }
+    guard.unlock();  // hands the lock to waiter 0 directly
+    CHECK(m.locked());
+    CHECK_FALSE(m.try_lock().has_value());  // no barging past the queue
+    for (auto& h : hs)
+      co_await h;
+    CHECK(s.order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
+    CHECK_FALSE(m.locked());
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_CASE("mutex: a waiter cancelled before it queues throws without the lock") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::mutex m;
+    log_state s;
+    auto guard = co_await m.lock();
+    auto h = weft::spawn(take_and_log(m, s, 1));
+    h.cancel();  // pending before the task even ran
+    co_await until_entered(s, 1);
+    co_await weft::yield_now();
+    CHECK(h.done());
+    CHECK(h.cancelled());
+    guard.unlock();
+    CHECK_FALSE(m.locked());  // nobody was queued
+    CHECK(s.order.empty());
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_CASE("mutex: a queued waiter that is cancelled leaves and the waiters behind move up") {
+  weft_test::watchdog dog(10s);
+  auto run_it = []() -> weft::task<> {
+    weft::mutex m;
+    log_state s;
+    auto guard = co_await m.lock();
+    std::vector<weft::join_handle<void>> hs;
+    for (int i = 0; i < 3; ++i) {
+      hs.push_back(weft::spawn(take_and_log(m, s, i)));
+      co_await until_entered(s, i + 1);
+    }
+    hs[1].cancel();
+    CHECK_THROWS_AS(co_await hs[1], weft::cancelled_error);
+    CHECK(m.locked());
+    guard.unlock();
+    co_await hs[0];
+    co_await hs[2];
+    CHECK(s.order == std::vector<int>{0, 2});
+    CHECK_FALSE(m.locked());
+  };
+  weft::run(run_it(), {.worker_threads = 1});
+}
+
+TEST_CASE("mutex: a waiter cancelled after being woken passes the lock on") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::mutex m;
+    log_state s;
+    auto guard = co_await m.lock();
+    auto a = weft::spawn(take_and_log(m, s, 0));
+    co_await until_entered(s, 1);
+    auto b = weft::spawn(take_and_log(m, s, 1));
+    co_await until_entered(s, 2);
+    // One worker: unlock grants the lock to `a` and schedules it, but `a` cannot run before this
+    // task suspends. Cancelling it now hits the granted state.
+    guard.unlock();
+    a.cancel();
+    CHECK_THROWS_AS(co_await a, weft::cancelled_error);
+    co_await b;  // `a` passed the lock to `b`
+    CHECK(s.order == std::vector<int>{1});
+    CHECK_FALSE(m.locked());
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_CASE("mutex: a task cancelled while holding the lock releases it through its guard") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::mutex m;
+    auto holder = weft::spawn([&m]() -> weft::task<> {
+      auto guard = co_await m.lock();
+      co_await weft::sleep(1h);
+    });
+    while (!m.locked())
+      co_await weft::yield_now();
+    holder.cancel();
+    CHECK_THROWS_AS(co_await holder, weft::cancelled_error);
+    CHECK_FALSE(m.locked());
+    auto guard = co_await m.lock();
+    CHECK(guard.owns_lock());
+  };
+  weft::run(main_task(), {.worker_threads = 1, .virtual_time = true});
+}
+
+TEST_CASE("mutex: an uncontended lock keeps a pending cancellation for the next point") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::mutex m;
+    std::atomic<bool> got_guard{false};
+    auto h = weft::spawn([&]() -> weft::task<> {
+      auto guard = co_await m.lock();  // free: does not suspend, keeps the cancellation pending
+      got_guard = true;
+      co_await weft::yield_now();  // delivered here; the guard unlocks during unwinding
+    });
+    h.cancel();
+    CHECK_THROWS_AS(co_await h, weft::cancelled_error);
+    CHECK(got_guard.load());
+    CHECK_FALSE(m.locked());
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_CASE("mutex: FIFO holds among uncancelled waiters under random cancellations") {
+  weft_test::watchdog dog(30s);
+  auto main_task = []() -> weft::task<> {
+    std::mt19937 rng(12345);
+    for (int round = 0; round < 50; ++round) {
+      weft::mutex m;
+      log_state s;
+      auto guard = co_await m.lock();
+      const int n = 12;
+      std::vector<weft::join_handle<void>> hs;
+      for (int i = 0; i < n; ++i) {
+        hs.push_back(weft::spawn(take_and_log(m, s, i)));
+        co_await until_entered(s, i + 1);
+      }
+      std::vector<int> expected;
+      std::vector<bool> cancel(n);
+      for (int i = 0; i < n; ++i) {
+        cancel[i] = rng() % 3 == 0;
+        if (!cancel[i]) expected.push_back(i);
+      }
+      // Half of the cancellations before the unlock (queued), half after (some of them granted).
+      for (int i = 0; i < n; i += 2)
+        if (cancel[i]) hs[i].cancel();
+      guard.unlock();
+      for (int i = 1; i < n; i += 2)
+        if (cancel[i]) hs[i].cancel();
+      for (int i = 0; i < n; ++i) {
+        try {
+          co_await hs[i];
+        } catch (const weft::cancelled_error&) {
+        }
+      }
+      // A waiter cancelled after the unlock may have got the lock before the cancel arrived
+      // (only the first can, with one worker it has not run yet): its entry is then in `order`.
+      std::vector<int> uncancelled;
+      for (int id : s.order)
+        if (!cancel[id]) uncancelled.push_back(id);
+      CHECK(uncancelled == expected);
+      CHECK_FALSE(m.locked());
+    }
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_SUITE("stress") {
+TEST_CASE("mutex: stress with random lock unlock and cancel from workers and foreign threads") {
+  const std::size_t tasks = weft_test::stress_count(64, 1000);
+  const std::size_t rounds = weft_test::stress_count(200, 1000);  // tasks x rounds >= 1e6 full
+  weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
+  weft::mutex m;
+  std::atomic<int> holders{0};
+  std::atomic<int> max_holders{0};
+  std::atomic<std::size_t> acquired{0};
+  std::atomic<std::size_t> cancelled{0};
+  std::atomic<bool> stop{false};
+  auto hold = [&]() {
+    const int now = holders.fetch_add(1) + 1;
+    int seen = max_holders.load();
+    while (now > seen && !max_holders.compare_exchange_weak(seen, now)) {
+    }
+    holders.fetch_sub(1);
+  };
+  weft::runtime rt({.worker_threads = 2});
+  // Foreign threads: they cannot co_await, but they can try_lock and unlock.
+  std::vector<std::thread> foreign;
+  for (int t = 0; t < 2; ++t) {
+    foreign.emplace_back([&] {
+      while (!stop.load()) {
+        if (auto guard = m.try_lock()) hold();
+        std::this_thread::yield();
+      }
+    });
+  }
+  auto worker = [&](std::size_t id) -> weft::task<> {
+    std::mt19937 rng(static_cast<unsigned>(id));
+    for (std::size_t r = 0; r < rounds; ++r) {
+      try {
+        auto guard = co_await m.lock();
+        hold();
+        ++acquired;
+        if (rng() % 4 == 0) co_await weft::yield_now();
+      } catch (const weft::cancelled_error&) {
+        ++cancelled;
+      }
+    }
+  };
+  auto main_task = [&]() -> weft::task<> {
+    std::vector<weft::join_handle<void>> hs;
+    for (std::size_t i = 0; i < tasks; ++i)
+      hs.push_back(weft::spawn(worker(i)));
+    std::mt19937 rng(7);
+    std::size_t finished = 0;
+    while (finished < hs.size()) {
+      hs[rng() % hs.size()].cancel();  // a delivered cancel ends one lock; a task may catch it
+      co_await weft::yield_now();
+      finished = 0;
+      for (auto& h : hs)
+        finished += h.done() ? 1 : 0;
+    }
+    for (auto& h : hs) {
+      try {
+        co_await h;
+      } catch (const weft::cancelled_error&) {
+        ++cancelled;  // cancelled at the yield inside the critical section
+      }
+    }
+  };
+  rt.block_on(main_task());
+  stop = true;
+  for (auto& t : foreign)
+    t.join();
+  CHECK(max_holders.load() == 1);
+  CHECK_FALSE(m.locked());  // no leaked lock, no stranded waiter (all tasks finished)
+  CHECK(m.try_lock().has_value());
+  MESSAGE("acquired ", acquired.load(), ", cancelled ", cancelled.load());
+}
+}  // TEST_SUITE("stress")
