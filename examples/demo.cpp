@@ -1,8 +1,9 @@
 // examples/demo.cpp: weft_demo, the seed guide's patterns run one after another: async functions,
 // async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups, the common
 // patterns (retry, batches, per-item timeouts), async context managers, async generators with
-// comprehensions, locks and semaphores, and the producer/consumer queue. Each scenario lives in its own header, shared
-// with the program that runs it alone. Exits non-zero if any scenario got a wrong result.
+// comprehensions, locks and semaphores, and the producer/consumer queue. Each scenario lives in
+// its own header, shared with the program that runs it alone. Exits non-zero if any scenario got
+// a wrong result.
 #include <cstdio>
 #include <iterator>
 

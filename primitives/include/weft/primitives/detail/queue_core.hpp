@@ -49,31 +49,13 @@
 #include <utility>
 
 #include <weft/primitives/detail/ring_buffer.hpp>
+#include <weft/primitives/detail/spinlock.hpp>
 #include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/task.hpp>
 
 namespace weft::detail {
-
-// A test-and-test-and-set lock for the few instructions a queue operation takes. The critical
-// sections move one item and relink a few pointers; they never wake, allocate (except when an
-// unbounded buffer grows) or destroy items.
-class queue_spinlock {
- public:
-  void lock() noexcept {
-    // Ordering: acquire, so the holder sees what the previous holder wrote before unlock.
-    while (locked_.exchange(true, std::memory_order_acquire)) {
-      while (locked_.load(std::memory_order_relaxed))
-        __builtin_ia32_pause();
-    }
-  }
-  // Ordering: release publishes the critical section to the next holder.
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
-
- private:
-  std::atomic<bool> locked_{false};
-};
 
 enum class wait_status : unsigned char {
   idle,       // not registered yet

@@ -28,28 +28,11 @@
 #include <atomic>
 #include <coroutine>
 
+#include <weft/primitives/detail/spinlock.hpp>
 #include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 namespace weft::detail {
-
-// A test-and-test-and-set lock for the few instructions of a queue operation.
-class queue_spinlock {
- public:
-  void lock() noexcept {
-    for (;;) {
-      // Ordering: acquire pairs with unlock()'s release: the previous holder's list changes and
-      // node states are visible.
-      if (!locked_.exchange(true, std::memory_order_acquire)) return;
-      while (locked_.load(std::memory_order_relaxed))
-        __builtin_ia32_pause();
-    }
-  }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
-
- private:
-  std::atomic<bool> locked_{false};
-};
 
 class queue_lock_guard {
  public:
