@@ -310,8 +310,8 @@ void release_root(task_header* task, bool result_taken, bool explicit_detach) no
                " was dropped; the task now runs detached (call detach() to mean it)");
     return;  // it was running: nothing below applies
   }
-  if (!reported && (before & (task_header::done_bit | task_header::listed_bit)) ==
-                       task_header::done_bit &&
+  if (!reported &&
+      (before & (task_header::done_bit | task_header::listed_bit)) == task_header::done_bit &&
       !result_taken && task->exception) {
     // Finished with an exception that this handle never took (asyncio: "Task exception was
     // never retrieved"), just before the handle let go. The frame is still alive here because

@@ -63,8 +63,9 @@ template <class I>
 concept async_iterator = requires(I& it) {
   typename I::value_type;
   { it.next() } -> awaitable;
-} && std::same_as<await_result_t<decltype(std::declval<I&>().next())>,
-                  std::optional<typename I::value_type>>;
+}
+&&std::same_as<await_result_t<decltype(std::declval<I&>().next())>,
+               std::optional<typename I::value_type>>;
 
 template <class S>
 using stream_value_t = typename std::remove_cvref_t<S>::value_type;
@@ -86,8 +87,7 @@ struct awaited_or_plain<R> {
   using type = await_result_t<R>;
 };
 template <class F, class... Args>
-using call_result_t =
-    typename awaited_or_plain<std::invoke_result_t<F&, Args...>>::type;
+using call_result_t = typename awaited_or_plain<std::invoke_result_t<F&, Args...>>::type;
 
 template <class Src, class F>
 task<void> for_each_impl(Src source, F fn) {
@@ -106,10 +106,9 @@ task<void> for_each_impl(Src source, F fn) {
 // something awaitable (a task), which is awaited before the next item is asked for. The loop
 // ends at the end of the source; an exception from the source or from fn goes to the caller.
 template <class S, class F>
-requires async_iterator<std::remove_cvref_t<S>>
-task<void> for_each(S&& source, F fn) {
+requires async_iterator<std::remove_cvref_t<S>> task<void> for_each(S&& source, F fn) {
   return detail::for_each_impl<detail::source_storage_t<S&&>, F>(std::forward<S>(source),
-                                                                  std::move(fn));
+                                                                 std::move(fn));
 }
 
 }  // namespace weft

@@ -191,16 +191,15 @@ task<body_result_t<Body, Arg>> with_entered(Res& res, Body& body, Arg& arg) {
 }
 
 template <class Res, class Body>
-auto class_with(Res res, Body body)
-    -> task<body_result_t<Body, std::remove_reference_t<Res>>>
+auto class_with(Res res, Body body) -> task<body_result_t<Body, std::remove_reference_t<Res>>>
 requires(!has_enter<std::remove_reference_t<Res>>) {
   co_return co_await with_entered(res, body, res);
 }
 
 template <class Res, class Body>
 requires has_enter<std::remove_reference_t<Res>>
-auto class_with(Res res, Body body) -> task<
-    body_result_t<Body, std::remove_reference_t<await_result_t<decltype(res.enter())>>>> {
+auto class_with(Res res, Body body)
+    -> task<body_result_t<Body, std::remove_reference_t<await_result_t<decltype(res.enter())>>>> {
   using entered_t = await_result_t<decltype(res.enter())>;
   if constexpr (std::is_void_v<entered_t>) {
     co_await res.enter();
@@ -287,8 +286,8 @@ auto async_with(resource<T> res, Body body) {
 
 // `async with res as r: body(r)` for a class with close(), or enter()/exit(error).
 template <class Res, class Body>
-requires(detail::has_close<std::remove_cvref_t<Res>> || detail::has_exit<std::remove_cvref_t<Res>>)
-auto async_with(Res&& res, Body body) {
+requires(detail::has_close<std::remove_cvref_t<Res>> ||
+         detail::has_exit<std::remove_cvref_t<Res>>) auto async_with(Res&& res, Body body) {
   return detail::class_with<detail::source_storage_t<Res&&>, Body>(std::forward<Res>(res),
                                                                    std::move(body));
 }

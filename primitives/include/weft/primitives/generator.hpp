@@ -97,11 +97,12 @@ class generator_promise final : public promise_base {
   void return_void() const noexcept {}
 
   template <class U>
-  requires std::is_constructible_v<T, U&&>
-  yield_to_consumer<generator_promise> yield_value(U&& value) {
+  requires std::is_constructible_v<T, U&&> yield_to_consumer<generator_promise> yield_value(
+      U&& value) {
     if (closing) {
-      throw std::logic_error("weft::generator: co_yield after close() (the body caught "
-                             "weft::generator_exit and went on)");
+      throw std::logic_error(
+          "weft::generator: co_yield after close() (the body caught "
+          "weft::generator_exit and went on)");
     }
     item.emplace(std::forward<U>(value));
     return {this};
@@ -111,8 +112,9 @@ class generator_promise final : public promise_base {
   void resume_from(std::coroutine_handle<> consumer, task_header* consumer_root) {
     // Ordering: relaxed; this only detects misuse (two consumers), it synchronizes nothing.
     if (running.exchange(true, std::memory_order_relaxed)) {
-      throw std::logic_error("weft::generator: next() or close() while the generator runs "
-                             "(one consumer at a time)");
+      throw std::logic_error(
+          "weft::generator: next() or close() while the generator runs "
+          "(one consumer at a time)");
     }
     started = true;
     continuation = consumer;

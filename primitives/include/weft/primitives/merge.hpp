@@ -62,8 +62,8 @@ template <class T>
 struct merge_queue {
   struct entry {
     std::size_t source;
-    std::optional<T> item;      // empty: the source ended (or failed)
-    std::exception_ptr error;   // the source failed
+    std::optional<T> item;     // empty: the source ended (or failed)
+    std::exception_ptr error;  // the source failed
   };
 
   explicit merge_queue(std::size_t sources) : space(sources) {}
@@ -84,8 +84,8 @@ struct merge_queue {
   }
 
   std::mutex mutex;
-  std::deque<entry> entries;  // guarded by mutex
-  wake_signal arrived;        // the consumer waits here for an entry
+  std::deque<entry> entries;       // guarded by mutex
+  wake_signal arrived;             // the consumer waits here for an entry
   std::vector<wake_signal> space;  // pump i waits here until its item was taken
 };
 
@@ -131,7 +131,8 @@ generator<T> merge_impl(Src... sources) {
   pump_guard guard{pumps};
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (pumps.push_back(spawn(merge_pump<T, Src>(I, std::move(sources), queue))), ...);
-  }(std::index_sequence_for<Src...>{});
+  }
+  (std::index_sequence_for<Src...>{});
 
   std::exception_ptr error;  // also generator_exit from close(), and cancelled_error
   try {
@@ -164,7 +165,8 @@ generator<join_handle<T>> as_completed_impl(std::vector<join_handle<T>> pending)
   while (!pending.empty()) {
     auto [done, rest] = co_await wait(std::move(pending), first_completed);
     pending = std::move(rest);
-    for (auto& handle : done) co_yield std::move(handle);
+    for (auto& handle : done)
+      co_yield std::move(handle);
   }
 }
 
@@ -173,8 +175,7 @@ generator<join_handle<T>> as_completed_impl(std::vector<join_handle<T>> pending)
 // Interleaves the items of several async iterators of the same value type as they arrive.
 template <class... S>
 requires(sizeof...(S) > 0 && (async_iterator<S> && ...) &&
-         (!std::is_reference_v<S> && ...))
-auto merge(S... sources) {
+         (!std::is_reference_v<S> && ...)) auto merge(S... sources) {
   using T = stream_value_t<std::tuple_element_t<0, std::tuple<S...>>>;
   static_assert((std::is_same_v<T, stream_value_t<S>> && ...),
                 "weft::merge: every source must have the same value type");

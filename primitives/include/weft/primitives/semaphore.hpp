@@ -169,8 +169,7 @@ class [[nodiscard]] semaphore::acquire_awaiter : private detail::queued_wait {
         }
       } else if (count == 0) {
         // Relaxed: the queue's lock orders the queue; a releaser's failing CAS sends it there.
-        if (semaphore_->count_.compare_exchange_weak(count, contended,
-                                                     std::memory_order_relaxed)) {
+        if (semaphore_->count_.compare_exchange_weak(count, contended, std::memory_order_relaxed)) {
           break;
         }
       } else {

@@ -92,8 +92,9 @@ task<C> collect_impl(Src source) {
   while (auto item = co_await source.next()) {
     if constexpr (requires { out.push_back(std::move(*item)); }) {
       out.push_back(std::move(*item));
-    } else if constexpr (requires { out.insert_or_assign(std::move(item->first),
-                                                         std::move(item->second)); }) {
+    } else if constexpr (requires {
+                           out.insert_or_assign(std::move(item->first), std::move(item->second));
+                         }) {
       out.insert_or_assign(std::move(item->first), std::move(item->second));
     } else {
       out.insert(std::move(*item));
@@ -111,7 +112,7 @@ auto map(S&& source, F fn) {
   using result = std::remove_cvref_t<detail::call_result_t<F, stream_value_t<S>&&>>;
   static_assert(!std::is_void_v<result>, "weft::map: fn must return a value");
   return detail::map_impl<detail::source_storage_t<S&&>, F, result>(std::forward<S>(source),
-                                                                     std::move(fn));
+                                                                    std::move(fn));
 }
 
 // [x async for x in source if pred(x)] (pred awaited if it returns a task; it gets a const&).
@@ -119,7 +120,7 @@ template <class S, class P>
 requires async_iterator<std::remove_cvref_t<S>>
 auto filter(S&& source, P pred) {
   return detail::filter_impl<detail::source_storage_t<S&&>, P>(std::forward<S>(source),
-                                                                std::move(pred));
+                                                               std::move(pred));
 }
 
 // The first `count` items of source; the source is never asked for more.
@@ -142,17 +143,16 @@ auto chunk(S&& source, std::size_t size) {
 // insert (set, unordered_set); a map or unordered_map from a stream of pairs keeps the last value
 // of a key, as Python's dict comprehension does (insert_or_assign).
 template <class C, class S>
-requires async_iterator<std::remove_cvref_t<S>>
-task<C> collect(S&& source) {
+requires async_iterator<std::remove_cvref_t<S>> task<C> collect(S&& source) {
   return detail::collect_impl<C, detail::source_storage_t<S&&>>(std::forward<S>(source));
 }
 
 // Consumes source into a std::vector.
 template <class S>
-requires async_iterator<std::remove_cvref_t<S>>
-task<std::vector<stream_value_t<S>>> collect(S&& source) {
-  return detail::collect_impl<std::vector<stream_value_t<S>>,
-                              detail::source_storage_t<S&&>>(std::forward<S>(source));
+requires async_iterator<std::remove_cvref_t<S>> task<std::vector<stream_value_t<S>>> collect(
+    S&& source) {
+  return detail::collect_impl<std::vector<stream_value_t<S>>, detail::source_storage_t<S&&>>(
+      std::forward<S>(source));
 }
 
 }  // namespace weft
