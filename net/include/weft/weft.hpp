@@ -25,6 +25,7 @@
 #include <weft/primitives/channel.hpp>
 #include <weft/primitives/condition_variable.hpp>
 #include <weft/primitives/event.hpp>
+#include <weft/primitives/latch.hpp>
 #include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/gather.hpp>
 #include <weft/primitives/generator.hpp>
