@@ -228,9 +228,19 @@ inline void semaphore::release(std::size_t n) {
     while (left > 0 && queue_.grant_front(woken) != nullptr)
       --left;
     if (queue_.empty()) {
-      // Nobody waits any more: the rest goes to the count. Ordering: release, as above; the
-      // granted waiters read the releaser's work through the wake-up instead.
-      count_.store(static_cast<std::int64_t>(left), std::memory_order_release);
+      // Nobody waits any more: the rest goes to the count. Not a plain store: another releaser
+      // that also saw `contended` may have put its own rest there under this lock just before,
+      // and fast-path acquires and releases may be changing it now (bug: a store lost permits
+      // when waiters had been cancelled out of the queue and two releases raced here). Ordering:
+      // release, as above; the granted waiters read the releaser's work through the wake-up.
+      std::int64_t current = count_.load(std::memory_order_relaxed);
+      for (;;) {
+        const std::int64_t next = (current < 0 ? 0 : current) + static_cast<std::int64_t>(left);
+        if (count_.compare_exchange_weak(current, next, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+          break;
+        }
+      }
     }
   }
   detail::wait_queue::wake_all(woken);
