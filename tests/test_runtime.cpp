@@ -273,7 +273,11 @@ TEST_CASE("runtime: a join_handle outliving its runtime throws runtime_stopped a
     weft::runtime rt({.worker_threads = 2});
     handle.emplace(rt.spawn(sleep_forever_int()));
     waiting_handle.emplace(rt.spawn(waiter(rt.spawn(sleep_forever_int()))));
-    for (int i = 0; i < 2000 && rt.stats().timers < 2; ++i) std::this_thread::sleep_for(1ms);
+    // Wait until all three have started (the waiter's tracker exists only once it runs; waiting
+    // for the two timers alone let the waiter still be queued under TSan's slower scheduling).
+    for (int i = 0; i < 2000 && (rt.stats().timers < 2 || tracker::live < 3); ++i) {
+      std::this_thread::sleep_for(1ms);
+    }
   }
   // The frames are kept for the handles: a sleeper, a waiter and the sleeper it waits on.
   CHECK(tracker::live == 3);
