@@ -25,10 +25,10 @@
 #include <weft/primitives/channel.hpp>
 #include <weft/primitives/condition_variable.hpp>
 #include <weft/primitives/event.hpp>
-#include <weft/primitives/latch.hpp>
 #include <weft/primitives/exception_group.hpp>
 #include <weft/primitives/gather.hpp>
 #include <weft/primitives/generator.hpp>
+#include <weft/primitives/latch.hpp>
 #include <weft/primitives/merge.hpp>
 #include <weft/primitives/mutex.hpp>
 #include <weft/primitives/oneshot.hpp>
