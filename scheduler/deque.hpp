@@ -54,15 +54,22 @@ class work_deque {
   // Owner only. The most recently pushed item, or null.
   void* pop() noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
+    // Empty, known without touching shared lines: `top_cache_` is a lower bound of `top`, so
+    // bottom at or below it means no item is left. The worker loop asks an empty deque on every
+    // task switch of a wake-up chain (a mutex hand-off, a ping-pong), and the protocol below costs
+    // a locked store to `bottom`, a line the searching workers read.
+    if (b < top_cache_) return nullptr;
     // Ordering: seq_cst store then seq_cst load of top: the StoreLoad barrier described above.
     bottom_.store(b, std::memory_order_seq_cst);
     std::int64_t t = top_.load(std::memory_order_seq_cst);
+    top_cache_ = t;
     if (t > b) {  // empty
       bottom_.store(b + 1, std::memory_order_relaxed);
       return nullptr;
     }
     void* item = slot(b).load(std::memory_order_relaxed);
     if (t == b) {
+      top_cache_ = t + 1;  // whoever wins the CAS below, top ends at t + 1 or beyond
       // The last item: a thief may be taking it. Whoever moves top from t wins.
       if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
@@ -122,7 +129,7 @@ class work_deque {
 
   alignas(64) std::atomic<std::int64_t> top_{0};
   alignas(64) std::atomic<std::int64_t> bottom_{0};
-  std::int64_t top_cache_ = 0;  // owner only: a lower bound of top_
+  std::int64_t top_cache_ = 0;  // owner only: a lower bound of top_ (top_ only grows)
   alignas(64) std::array<std::atomic<void*>, Capacity> buffer_{};
 };
 

@@ -72,7 +72,7 @@ TEST_CASE("mutex: try_lock takes a free lock and refuses a held one") {
   CHECK(m.try_lock().has_value());
 }
 
-TEST_CASE("mutex: waiters acquire in FIFO order and try_lock does not barge") {
+TEST_CASE("mutex: waiters acquire in FIFO order") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
     weft::mutex m;
@@ -83,13 +83,93 @@ TEST_CASE("mutex: waiters acquire in FIFO order and try_lock does not barge") {
       hs.push_back(weft::spawn(take_and_log(m, s, i)));
       co_await until_entered(s, i + 1);
     }
-    guard.unlock();  // hands the lock to waiter 0 directly
-    CHECK(m.locked());
-    CHECK_FALSE(m.try_lock().has_value());  // no barging past the queue
+    guard.unlock();  // frees the lock and wakes waiter 0
     for (auto& h : hs)
       co_await h;
     CHECK(s.order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
     CHECK_FALSE(m.locked());
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_CASE("mutex: a woken waiter overtaken by a barging task keeps its place at the head") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::mutex m;
+    log_state s;
+    auto guard = co_await m.lock();
+    std::vector<weft::join_handle<void>> hs;
+    for (int i = 0; i < 3; ++i) {
+      hs.push_back(weft::spawn(take_and_log(m, s, i)));
+      co_await until_entered(s, i + 1);
+    }
+    // One worker: unlock wakes waiter 0, which cannot run before this task suspends, so the lock
+    // is free and this task takes it again (barging: it never waited).
+    guard.unlock();
+    CHECK_FALSE(m.locked());
+    auto again = m.try_lock();
+    REQUIRE(again.has_value());
+    co_await weft::yield_now();  // waiter 0 runs, finds the lock held, requeues at the head
+    CHECK(s.order.empty());
+    again.reset();  // wakes waiter 0 again
+    for (auto& h : hs)
+      co_await h;
+    CHECK(s.order == std::vector<int>{0, 1, 2});
+    CHECK_FALSE(m.locked());
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_CASE("mutex: a waiter cancelled after it was overtaken and requeued strands nobody") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::mutex m;
+    log_state s;
+    auto guard = co_await m.lock();
+    std::vector<weft::join_handle<void>> hs;
+    for (int i = 0; i < 2; ++i) {
+      hs.push_back(weft::spawn(take_and_log(m, s, i)));
+      co_await until_entered(s, i + 1);
+    }
+    guard.unlock();  // wakes waiter 0
+    auto again = m.try_lock();
+    REQUIRE(again.has_value());
+    co_await weft::yield_now();  // waiter 0 finds the lock held and requeues at the head
+    hs[0].cancel();
+    CHECK_THROWS_AS(co_await hs[0], weft::cancelled_error);
+    again.reset();  // must wake waiter 1, now first
+    co_await hs[1];
+    CHECK(s.order == std::vector<int>{1});
+    CHECK_FALSE(m.locked());
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_CASE("mutex: a waiter overtaken after the starvation threshold gets the lock handed over") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::mutex m;
+    log_state s;
+    auto guard = co_await m.lock();
+    std::vector<weft::join_handle<void>> hs;
+    for (int i = 0; i < 2; ++i) {
+      hs.push_back(weft::spawn(take_and_log(m, s, i)));
+      co_await until_entered(s, i + 1);
+    }
+    // Real time passes beyond the threshold while both wait (the worker is held on purpose).
+    std::this_thread::sleep_for(weft::mutex::starvation_threshold * 3);
+    guard.unlock();
+    auto barged = m.try_lock();
+    REQUIRE(barged.has_value());
+    co_await weft::yield_now();  // waiter 0 loses again, after the threshold: hand-off mode
+    barged.reset();              // hands the lock to waiter 0: it stays locked
+    CHECK(m.locked());
+    CHECK_FALSE(m.try_lock().has_value());  // hand-off mode: nobody barges past the waiters
+    for (auto& h : hs)
+      co_await h;
+    CHECK(s.order == std::vector<int>{0, 1});
+    CHECK_FALSE(m.locked());
+    CHECK(m.try_lock().has_value());  // the queue emptied: back to normal mode
   };
   weft::run(main_task(), {.worker_threads = 1});
 }
@@ -240,75 +320,75 @@ TEST_CASE("mutex: FIFO holds among uncancelled waiters under random cancellation
 }
 
 TEST_SUITE("stress") {
-TEST_CASE("mutex: stress with random lock unlock and cancel from workers and foreign threads") {
-  const std::size_t tasks = weft_test::stress_count(64, 1000);
-  const std::size_t rounds = weft_test::stress_count(200, 1000);  // tasks x rounds >= 1e6 full
-  weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
-  weft::mutex m;
-  std::atomic<int> holders{0};
-  std::atomic<int> max_holders{0};
-  std::atomic<std::size_t> acquired{0};
-  std::atomic<std::size_t> cancelled{0};
-  std::atomic<bool> stop{false};
-  auto hold = [&]() {
-    const int now = holders.fetch_add(1) + 1;
-    int seen = max_holders.load();
-    while (now > seen && !max_holders.compare_exchange_weak(seen, now)) {
-    }
-    holders.fetch_sub(1);
-  };
-  weft::runtime rt({.worker_threads = 2});
-  // Foreign threads: they cannot co_await, but they can try_lock and unlock.
-  std::vector<std::thread> foreign;
-  for (int t = 0; t < 2; ++t) {
-    foreign.emplace_back([&] {
-      while (!stop.load()) {
-        if (auto guard = m.try_lock()) hold();
-        std::this_thread::yield();
+  TEST_CASE("mutex: stress with random lock unlock and cancel from workers and foreign threads") {
+    const std::size_t tasks = weft_test::stress_count(64, 1000);
+    const std::size_t rounds = weft_test::stress_count(200, 1000);  // tasks x rounds >= 1e6 full
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
+    weft::mutex m;
+    std::atomic<int> holders{0};
+    std::atomic<int> max_holders{0};
+    std::atomic<std::size_t> acquired{0};
+    std::atomic<std::size_t> cancelled{0};
+    std::atomic<bool> stop{false};
+    auto hold = [&]() {
+      const int now = holders.fetch_add(1) + 1;
+      int seen = max_holders.load();
+      while (now > seen && !max_holders.compare_exchange_weak(seen, now)) {
       }
-    });
+      holders.fetch_sub(1);
+    };
+    weft::runtime rt({.worker_threads = 2});
+    // Foreign threads: they cannot co_await, but they can try_lock and unlock.
+    std::vector<std::thread> foreign;
+    for (int t = 0; t < 2; ++t) {
+      foreign.emplace_back([&] {
+        while (!stop.load()) {
+          if (auto guard = m.try_lock()) hold();
+          std::this_thread::yield();
+        }
+      });
+    }
+    auto worker = [&](std::size_t id) -> weft::task<> {
+      std::mt19937 rng(static_cast<unsigned>(id));
+      for (std::size_t r = 0; r < rounds; ++r) {
+        try {
+          auto guard = co_await m.lock();
+          hold();
+          ++acquired;
+          if (rng() % 4 == 0) co_await weft::yield_now();
+        } catch (const weft::cancelled_error&) {
+          ++cancelled;
+        }
+      }
+    };
+    auto main_task = [&]() -> weft::task<> {
+      std::vector<weft::join_handle<void>> hs;
+      for (std::size_t i = 0; i < tasks; ++i)
+        hs.push_back(weft::spawn(worker(i)));
+      std::mt19937 rng(7);
+      std::size_t finished = 0;
+      while (finished < hs.size()) {
+        hs[rng() % hs.size()].cancel();  // a delivered cancel ends one lock; a task may catch it
+        co_await weft::yield_now();
+        finished = 0;
+        for (auto& h : hs)
+          finished += h.done() ? 1 : 0;
+      }
+      for (auto& h : hs) {
+        try {
+          co_await h;
+        } catch (const weft::cancelled_error&) {
+          ++cancelled;  // cancelled at the yield inside the critical section
+        }
+      }
+    };
+    rt.block_on(main_task());
+    stop = true;
+    for (auto& t : foreign)
+      t.join();
+    CHECK(max_holders.load() == 1);
+    CHECK_FALSE(m.locked());  // no leaked lock, no stranded waiter (all tasks finished)
+    CHECK(m.try_lock().has_value());
+    MESSAGE("acquired ", acquired.load(), ", cancelled ", cancelled.load());
   }
-  auto worker = [&](std::size_t id) -> weft::task<> {
-    std::mt19937 rng(static_cast<unsigned>(id));
-    for (std::size_t r = 0; r < rounds; ++r) {
-      try {
-        auto guard = co_await m.lock();
-        hold();
-        ++acquired;
-        if (rng() % 4 == 0) co_await weft::yield_now();
-      } catch (const weft::cancelled_error&) {
-        ++cancelled;
-      }
-    }
-  };
-  auto main_task = [&]() -> weft::task<> {
-    std::vector<weft::join_handle<void>> hs;
-    for (std::size_t i = 0; i < tasks; ++i)
-      hs.push_back(weft::spawn(worker(i)));
-    std::mt19937 rng(7);
-    std::size_t finished = 0;
-    while (finished < hs.size()) {
-      hs[rng() % hs.size()].cancel();  // a delivered cancel ends one lock; a task may catch it
-      co_await weft::yield_now();
-      finished = 0;
-      for (auto& h : hs)
-        finished += h.done() ? 1 : 0;
-    }
-    for (auto& h : hs) {
-      try {
-        co_await h;
-      } catch (const weft::cancelled_error&) {
-        ++cancelled;  // cancelled at the yield inside the critical section
-      }
-    }
-  };
-  rt.block_on(main_task());
-  stop = true;
-  for (auto& t : foreign)
-    t.join();
-  CHECK(max_holders.load() == 1);
-  CHECK_FALSE(m.locked());  // no leaked lock, no stranded waiter (all tasks finished)
-  CHECK(m.try_lock().has_value());
-  MESSAGE("acquired ", acquired.load(), ", cancelled ", cancelled.load());
-}
 }  // TEST_SUITE("stress")

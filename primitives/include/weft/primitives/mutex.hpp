@@ -11,36 +11,74 @@
 // not reentrant, and a guard may be released on another thread than the one that locked (a task
 // moves between workers).
 //
-// Fairness: strictly FIFO. unlock() with waiters hands the lock to the first one directly (the
-// mutex stays locked across the hand-over), so no later lock() or try_lock() can barge in; a waiter
-// is overtaken only by nobody.
+// Fairness: waiters are served strictly in FIFO order, with a bound on how long a waiter can be
+// overtaken by tasks that never waited (the policy of Go's sync.Mutex and Rust's parking_lot):
 //
-// Costs: an uncontended lock() is one CAS and does not suspend; an uncontended unlock is one CAS.
-// The waiter node lives in the awaiter (the coroutine frame); nothing allocates. The slow paths
-// take a spinlock for a few pointer moves.
+// - Normal mode. unlock() with waiters frees the lock and wakes the first waiter, which takes it
+//   when it runs. A task that calls lock() or try_lock() meanwhile and finds the lock free takes
+//   it ("barging"); the woken waiter then goes back to the head of the queue, ahead of every
+//   other waiter, and is woken again by the next unlock(). Waiters never overtake each other.
+// - Hand-off mode. A woken waiter that finds the lock taken after it has waited for more than
+//   `mutex::starvation_threshold` (1 ms) switches the mutex to hand-off mode: unlock() hands the
+//   lock to the first waiter directly (the mutex stays locked across the hand-over) and nobody
+//   barges: lock() and try_lock() queue behind the waiters or fail. The mutex returns to normal
+//   mode when the queue empties, or when a waiter that received the lock had waited less than
+//   the threshold.
+//
+// Why not hand every unlock to the first waiter, as asyncio does: with hand-off only, a task that
+// locks in a loop must queue behind all the others on every iteration, so a contended mutex runs
+// one task switch per acquisition (a lock convoy); bench/mutex measured 27 ns per lock+unlock for
+// 64 tasks on 2 workers that way, against 8 ns for std::mutex, which barges. With barging the
+// holder keeps its cache-warm run and waiters still go in order (docs/architecture.md,
+// "Measurements"). Python's documented promise holds: among the tasks blocked in lock(), the one
+// that proceeds is the one that started waiting first.
+//
+// Costs: an uncontended lock() is one CAS and does not suspend; an unlock is one CAS unless it
+// must wake a waiter (then a spinlock for a few pointer moves, and the wake-up). A lock() that
+// must wait runs a small coroutine (one frame from weft's recycling allocator) holding the waiter
+// node; nothing else allocates.
 //
 // Cancellation: `co_await m.lock()` is a cancellation point when it has to wait. A task cancelled
 // before it queues or while queued leaves with cancelled_error without the lock, and the waiters
-// behind it move up. A task cancelled after unlock() granted it the lock but before it resumed
-// passes the lock on to the next waiter (reliability rule 3) and throws cancelled_error: a
-// cancelled lock() never returns a guard and never keeps the lock. An uncontended lock() does not
-// suspend and does not deliver a pending cancellation (asyncio's Lock.acquire returns without
-// yielding as well); the task sees it at its next suspension point.
+// behind it move up. A task cancelled after it was woken or handed the lock, but before it
+// resumed, passes the wake-up or the lock on to the next waiter (reliability rule 3) and throws
+// cancelled_error: a cancelled lock() never returns a guard and never keeps the lock. An
+// uncontended lock() does not suspend and does not deliver a pending cancellation (asyncio's
+// Lock.acquire returns without yielding as well); the task sees it at its next suspension point.
 //
-// State word `state_`: 0 unlocked; 1 locked, no waiter queued; 2 locked, waiters may be queued.
-// Invariant: waiters are queued only while the state is 2, and the state leaves 2 only under the
-// queue's lock, by unlock(), which then hands the lock over (staying locked) or finds the queue
-// empty and unlocks. A fast-path CAS 1 -> 0 therefore never strands a waiter: the waiter's
-// registration moves 1 -> 2 under the queue's lock before it links itself, and the owner's CAS
-// fails once the state is 2.
+// State word `state_` (bits):
+//   locked_bit   the lock is held
+//   queued_bit   the queue may hold waiters (set under the queue's lock when one queues, cleared
+//                under it when an unlock finds the queue empty)
+//   woken_bit    a waiter was unlinked and woken to take the lock and has not tried yet; at most
+//                one at a time, so unlock() wakes nobody else while it is set
+//   handoff_bit  hand-off mode (above); set only while locked_bit is set
+//
+// Invariant (no stranded waiter): while waiters are queued and the lock is free, woken_bit is
+// set, i.e. a woken waiter is on its way to take the lock or to requeue and be woken again.
+// - The unlock fast path (one CAS clearing locked_bit) is taken only when queued_bit is clear or
+//   woken_bit is set, and never in hand-off mode; otherwise unlock() takes the queue's lock and
+//   either wakes the first waiter (setting woken_bit in the same store that frees the lock) or
+//   hands the lock over.
+// - A woken waiter clears woken_bit in the CAS that either takes the free lock or requeues it at
+//   the head because the lock is held; in the latter case the holder's unlock sees queued_bit
+//   without woken_bit and wakes it. The CAS compares the whole word, so an unlock that frees the
+//   lock between the waiter's load and its CAS makes the CAS fail and the waiter take the lock.
+// - A woken waiter that is cancelled instead clears woken_bit and, if the lock is free, wakes
+//   the next waiter (pass_wake_on).
+// queued_bit, woken_bit and handoff_bit change only under the queue's lock; locked_bit changes
+// under it or by the fast paths. A thread that holds both the lock and the queue's lock therefore
+// sees a word nobody else can change, and may store it plainly.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <coroutine>
 #include <optional>
 #include <utility>
 
 #include <weft/primitives/detail/wait_queue.hpp>
+#include <weft/scheduler/task.hpp>
 
 namespace weft {
 
@@ -48,6 +86,9 @@ class mutex {
  public:
   class guard;
   class lock_awaiter;
+
+  // How long a waiter may be overtaken before the mutex switches to hand-off mode.
+  static constexpr std::chrono::microseconds starvation_threshold{1000};
 
   mutex() = default;
   // Requires: unlocked, and no task waits.
@@ -58,54 +99,117 @@ class mutex {
   // Waits until the lock is free and this task holds it; returns the guard that unlocks it.
   [[nodiscard]] lock_awaiter lock() noexcept;
 
-  // Takes the lock if it is free at once (never while waiters are queued: they come first).
+  // Takes the lock if it is free at once. Never waits; fails in hand-off mode (waiters first).
   [[nodiscard]] std::optional<guard> try_lock() noexcept;
 
   // True while some task (or thread) holds the lock. A snapshot.
   [[nodiscard]] bool locked() const noexcept {
-    return state_.load(std::memory_order_relaxed) != unlocked;
+    return (state_.load(std::memory_order_relaxed) & locked_bit) != 0;
   }
 
  private:
   friend class guard;
   friend class lock_awaiter;
   friend class condition_variable;
+  class turn_awaiter;
 
-  static constexpr int unlocked = 0;
-  static constexpr int locked_alone = 1;
-  static constexpr int locked_contended = 2;
+  static constexpr unsigned locked_bit = 1;
+  static constexpr unsigned queued_bit = 2;
+  static constexpr unsigned woken_bit = 4;
+  static constexpr unsigned handoff_bit = 8;
 
+  // The fast path of lock() and try_lock().
   bool try_acquire() noexcept {
-    int expected = unlocked;
-    // Ordering: acquire pairs with the release of the unlock that freed the lock, so the previous
-    // critical section happens before this one.
-    return state_.compare_exchange_strong(expected, locked_alone, std::memory_order_acquire,
-                                          std::memory_order_relaxed);
+    unsigned state = state_.load(std::memory_order_relaxed);
+    while ((state & (locked_bit | handoff_bit)) == 0) {
+      // Ordering: acquire pairs with the release of the unlock that freed the lock, so the
+      // previous critical section happens before this one.
+      if (state_.compare_exchange_weak(state, state | locked_bit, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   void unlock() noexcept {
-    int expected = locked_alone;
-    // Ordering: release publishes this critical section to the next owner's acquire CAS.
-    if (state_.compare_exchange_strong(expected, unlocked, std::memory_order_release,
+    unsigned state = state_.load(std::memory_order_relaxed);
+    // Nobody to wake: no waiter queued, or one already woken and on its way.
+    while ((state & handoff_bit) == 0 && ((state & queued_bit) == 0 || (state & woken_bit) != 0)) {
+      // Ordering: release publishes this critical section to the next owner's acquire.
+      if (state_.compare_exchange_weak(state, state & ~locked_bit, std::memory_order_release,
                                        std::memory_order_relaxed)) {
-      return;
+        return;
+      }
     }
+    unlock_slow();
+  }
+
+  void unlock_slow() noexcept {
     detail::wait_node* woken = nullptr;
     {
       detail::queue_lock_guard lock(queue_.lock);
-      if (queue_.grant_front(woken) == nullptr) {
-        // Everybody who queued was cancelled. Ordering: release, as above.
-        state_.store(unlocked, std::memory_order_release);
-      } else if (queue_.empty()) {
-        // Handed over; the new owner's unlock may take the fast path again. The new owner reads
-        // this critical section through the wake-up (run-queue release/acquire).
-        state_.store(locked_alone, std::memory_order_relaxed);
+      // We hold the lock and the queue's lock: the word is frozen (file comment).
+      unsigned state = state_.load(std::memory_order_relaxed);
+      if ((state & handoff_bit) != 0) {
+        if (queue_.grant_front(woken) == nullptr) {
+          // Everybody who queued was cancelled. Ordering: release, as in unlock().
+          state_.store(state & ~(locked_bit | queued_bit | handoff_bit), std::memory_order_release);
+        } else if (queue_.empty()) {
+          // Handed over, stays locked; the new owner reads this critical section through the
+          // wake-up (run-queue release/acquire), so relaxed suffices.
+          state_.store(state & ~(queued_bit | handoff_bit), std::memory_order_relaxed);
+        }
+      } else if ((state & woken_bit) != 0 || (state & queued_bit) == 0) {
+        state_.store(state & ~locked_bit, std::memory_order_release);  // changed since the check
+      } else {
+        unsigned next = state & ~locked_bit;
+        if (wake_front(woken)) next |= woken_bit;
+        if (queue_.empty()) next &= ~queued_bit;
+        // Ordering: release, as in unlock(); the woken waiter's acquire CAS reads it.
+        state_.store(next, std::memory_order_release);
       }
     }
     detail::wait_queue::wake_all(woken);
   }
 
-  std::atomic<int> state_{unlocked};
+  // Under the queue's lock: unlinks the first waiter as woken (to take the lock when it runs, not
+  // granted it). False if the queue is empty.
+  bool wake_front(detail::wait_node*& woken) noexcept {
+    detail::wait_node* node = queue_.grant_front(woken);
+    if (node == nullptr) return false;
+    node->state = detail::node_state::woken;
+    return true;
+  }
+
+  // A woken waiter that will not take the lock (it was cancelled): gives up woken_bit and, if the
+  // lock is free and waiters are queued, wakes the next one in its place.
+  void pass_wake_on() noexcept {
+    detail::wait_node* woken = nullptr;
+    {
+      detail::queue_lock_guard lock(queue_.lock);
+      // An RMW: locked_bit may change concurrently (fast paths). If the lock is held, its
+      // holder's unlock now sees queued_bit without woken_bit and wakes the next waiter itself.
+      const unsigned before = state_.fetch_and(~woken_bit, std::memory_order_relaxed);
+      if ((before & locked_bit) == 0 && wake_front(woken)) {
+        // If the queue emptied, leave queued_bit: the next unlock clears it on its slow path.
+        state_.fetch_or(woken_bit, std::memory_order_relaxed);
+      }
+    }
+    detail::wait_queue::wake_all(woken);
+  }
+
+  // Under the queue's lock, for the waiter granted the lock in hand-off mode: back to normal mode
+  // if it waited less than the threshold (Go's rule). The caller holds the lock: plain store.
+  void leave_handoff_mode() noexcept {
+    detail::queue_lock_guard lock(queue_.lock);
+    state_.store(state_.load(std::memory_order_relaxed) & ~handoff_bit, std::memory_order_relaxed);
+  }
+
+  // The slow path of lock(): queue, wait, and when woken try again from the head of the queue.
+  task<void> lock_slow(bool cancellable);
+
+  std::atomic<unsigned> state_{0};
   detail::wait_queue queue_;
 };
 
@@ -123,7 +227,8 @@ class mutex::guard {
   }
   ~guard() { unlock(); }
 
-  // Unlocks now (hands the lock to the first waiter, if any). Does nothing if nothing is held.
+  // Unlocks now (wakes or hands the lock to the first waiter, if any). Does nothing if nothing is
+  // held.
   void unlock() noexcept {
     if (mutex_ != nullptr) std::exchange(mutex_, nullptr)->unlock();
   }
@@ -143,23 +248,25 @@ class mutex::guard {
   mutex* mutex_ = nullptr;
 };
 
-// The awaiter of mutex::lock(). A cancellation point while it waits (see the file comment).
-class [[nodiscard]] mutex::lock_awaiter : private detail::queued_wait {
+// One turn of lock_slow: takes the lock if it is free (and the mutex is not in hand-off mode), or
+// queues and suspends. await_resume says how the turn ended.
+class mutex::turn_awaiter : private detail::queued_wait {
  public:
-  explicit lock_awaiter(mutex& m) noexcept : queued_wait(&m.queue_), mutex_(&m) {}
-  // `cancellable` false: not a cancellation point (condition_variable relocking after a wait,
-  // which must come back holding the lock whatever happens).
-  lock_awaiter(mutex& m, bool cancellable) noexcept
-      : queued_wait(&m.queue_), mutex_(&m), cancellable_(cancellable) {}
-  lock_awaiter(const lock_awaiter&) = delete;
-  lock_awaiter& operator=(const lock_awaiter&) = delete;
+  enum class outcome { took, handed_over, woken };
 
-  // The fast path: one CAS, no suspension.
-  bool await_ready() noexcept {
-    if (!mutex_->try_acquire()) return false;
-    node_.state = detail::node_state::granted;
-    return true;
-  }
+  // `retry`: this waiter was woken and lost the lock to a barging task; it requeues at the head.
+  // `starving`: it has waited longer than starvation_threshold.
+  turn_awaiter(mutex& m, bool cancellable, bool retry, bool starving) noexcept
+      : queued_wait(&m.queue_),
+        mutex_(&m),
+        cancellable_(cancellable),
+        retry_(retry),
+        starving_(starving),
+        holds_wake_(retry) {}
+  turn_awaiter(const turn_awaiter&) = delete;
+  turn_awaiter& operator=(const turn_awaiter&) = delete;
+
+  [[nodiscard]] bool await_ready() const noexcept { return false; }
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) {
@@ -169,52 +276,128 @@ class [[nodiscard]] mutex::lock_awaiter : private detail::queued_wait {
       prepare_uncancellable(self);
     }
     detail::queue_lock_guard lock(queue_->lock);
-    if (cancelled_before_queued()) return false;
-    int state = mutex_->state_.load(std::memory_order_relaxed);
+    if (cancelled_before_queued()) return false;  // await_resume throws
+    const unsigned give_up = retry_ ? woken_bit : 0U;
+    unsigned state = mutex_->state_.load(std::memory_order_relaxed);
     for (;;) {
-      if (state == unlocked) {
-        // Freed meanwhile: take it here (no waiter can be queued: they need state 2).
-        // Ordering: acquire, as in try_acquire.
-        if (mutex_->state_.compare_exchange_weak(state, locked_alone, std::memory_order_acquire,
+      if ((state & (locked_bit | handoff_bit)) == 0) {
+        // Free: take it. Ordering: acquire, as in try_acquire.
+        if (mutex_->state_.compare_exchange_weak(state, (state | locked_bit) & ~give_up,
+                                                 std::memory_order_acquire,
                                                  std::memory_order_relaxed)) {
           node_.state = detail::node_state::granted;
+          took_ = true;
+          holds_wake_ = false;
           return false;
         }
-      } else if (state == locked_alone) {
-        // Tell the owner's unlock to look at the queue. Relaxed: the queue's lock orders the
-        // queue itself; the owner's failing CAS sends it to that lock.
-        if (mutex_->state_.compare_exchange_weak(state, locked_contended,
-                                                 std::memory_order_relaxed)) {
-          break;
-        }
-      } else {
-        break;
+        continue;
       }
+      // Held: queue. Relaxed: the queue's lock orders the queue itself; the holder's unlock CAS
+      // fails on the changed word and sends it to that lock.
+      unsigned next = (state | queued_bit) & ~give_up;
+      if (retry_ && starving_) next |= handoff_bit;
+      if (mutex_->state_.compare_exchange_weak(state, next, std::memory_order_relaxed)) break;
     }
-    queue_->push_back(&node_);
-    // Safety: from the moment the lock guard releases the queue, an unlock can grant the node and
+    holds_wake_ = false;
+    if (retry_) {
+      queue_->push_front(&node_);  // it was first in line before it was woken
+    } else {
+      queue_->push_back(&node_);
+    }
+    // Safety: from the moment the lock guard releases the queue, an unlock can wake the node and
     // resume the task elsewhere; nothing below touches *this.
     return true;
   }
 
-  guard await_resume() {
-    if (node_.state != detail::node_state::granted) {
-      finish();                 // withdraws the hook; throws the pending cancellation
-      throw cancelled_error();  // unlinked by a cancellation whose request was taken back
+  outcome await_resume() {
+    switch (node_.state) {
+      case detail::node_state::granted:  // took it in await_suspend, or handed it in hand-off mode
+        try {
+          finish();
+        } catch (...) {
+          mutex_->unlock();  // granted, but cancelled before it resumed: pass the lock on
+          throw;
+        }
+        return took_ ? outcome::took : outcome::handed_over;
+      case detail::node_state::woken:
+        try {
+          finish();
+        } catch (...) {
+          mutex_->pass_wake_on();  // woken, but cancelled before it tried: wake the next one
+          throw;
+        }
+        return outcome::woken;
+      default:
+        // Cancelled before it queued (a retrying waiter then still holds woken_bit) or while
+        // queued (it gave woken_bit up when it requeued).
+        if (holds_wake_) mutex_->pass_wake_on();
+        finish();                 // withdraws the hook; throws the pending cancellation
+        throw cancelled_error();  // unlinked by a cancellation whose request was taken back
     }
-    try {
-      finish();
-    } catch (...) {
-      mutex_->unlock();  // granted, but cancelled before it resumed: pass the lock on
-      throw;
-    }
-    return guard(mutex_);
   }
 
  private:
   mutex* mutex_;
-  bool cancellable_ = true;
+  bool cancellable_;
+  bool retry_;
+  bool starving_;
+  bool took_ = false;
+  bool holds_wake_;  // woken_bit is this waiter's to clear (a retry that has not tried yet)
 };
+
+// The awaiter of mutex::lock(). A cancellation point while it waits (see the file comment).
+class [[nodiscard]] mutex::lock_awaiter {
+ public:
+  explicit lock_awaiter(mutex& m) noexcept : mutex_(&m) {}
+  // `cancellable` false: not a cancellation point (condition_variable relocking after a wait,
+  // which must come back holding the lock whatever happens).
+  lock_awaiter(mutex& m, bool cancellable) noexcept : mutex_(&m), cancellable_(cancellable) {}
+  lock_awaiter(const lock_awaiter&) = delete;
+  lock_awaiter& operator=(const lock_awaiter&) = delete;
+
+  // The fast path: one CAS, no suspension.
+  bool await_ready() noexcept { return mutex_->try_acquire(); }
+
+  // The slow path: runs lock_slow as a child of the awaiting coroutine (symmetric transfer in and
+  // out, so it belongs to the same task and its waits are that task's cancellation points).
+  template <class Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) {
+    slow_.emplace(mutex_->lock_slow(cancellable_).release());
+    return slow_->await_suspend(self);
+  }
+
+  guard await_resume() {
+    if (slow_) slow_->await_resume();  // rethrows lock_slow's cancelled_error
+    return guard(mutex_);
+  }
+
+ private:
+  using slow_awaiter = decltype(std::declval<task<void>>().operator co_await());
+  mutex* mutex_;
+  bool cancellable_ = true;
+  std::optional<slow_awaiter> slow_;
+};
+
+inline task<void> mutex::lock_slow(bool cancellable) {
+  const auto since = std::chrono::steady_clock::now();
+  bool retry = false;
+  bool starving = false;
+  for (;;) {
+    switch (co_await turn_awaiter(*this, cancellable, retry, starving)) {
+      case turn_awaiter::outcome::took:
+        co_return;
+      case turn_awaiter::outcome::handed_over:
+        // Only hand-off mode hands over. A waiter served quickly ends it (Go's rule).
+        if (std::chrono::steady_clock::now() - since < starvation_threshold) leave_handoff_mode();
+        co_return;
+      case turn_awaiter::outcome::woken:
+        // Try again, from the head of the queue if the lock was taken meanwhile.
+        retry = true;
+        starving = std::chrono::steady_clock::now() - since > starvation_threshold;
+        break;
+    }
+  }
+}
 
 inline mutex::lock_awaiter mutex::lock() noexcept { return lock_awaiter(*this); }
 

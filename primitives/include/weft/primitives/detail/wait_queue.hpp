@@ -11,6 +11,8 @@
 //   queued     linked into the list; the coroutine is suspended (or about to be)
 //   granted    unlinked by a releaser that handed it the lock / a permit / the event; the releaser
 //              wakes the coroutine after dropping the queue's lock
+//   woken      (mutex only) unlinked by an unlock that freed the lock and wakes the waiter to take
+//              it; like granted, a canceller leaves it to the waiter
 //   cancelled  unlinked by a cancellation (which wakes the coroutine), or marked before it was ever
 //              queued, so that the registration refuses and the awaiter does not suspend
 //
@@ -45,7 +47,7 @@ class queue_lock_guard {
   queue_spinlock& lock_;
 };
 
-enum class node_state : unsigned char { idle, queued, granted, cancelled };
+enum class node_state : unsigned char { idle, queued, granted, woken, cancelled };
 
 struct wait_node {
   wait_node* prev = nullptr;
@@ -72,6 +74,19 @@ class wait_queue {
       head_ = node;
     }
     tail_ = node;
+  }
+
+  // Links `node` at the head (a mutex waiter that was first in line and must wait again).
+  void push_front(wait_node* node) noexcept {
+    node->state = node_state::queued;
+    node->prev = nullptr;
+    node->next = head_;
+    if (head_ != nullptr) {
+      head_->prev = node;
+    } else {
+      tail_ = node;
+    }
+    head_ = node;
   }
 
   void remove(wait_node* node) noexcept {
@@ -172,6 +187,7 @@ class queued_wait : public cancellable_wait {
           self->node_.state = node_state::cancelled;  // the registration will refuse
           break;
         case node_state::granted:    // the grant stands; the releaser wakes the waiter
+        case node_state::woken:      // the same for a mutex's wake-up
         case node_state::cancelled:  // already settled
           break;
       }
