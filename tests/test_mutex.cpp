@@ -8,13 +8,19 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include <weft/weft.hpp>
 
+#include "support/fifo_rig.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -319,6 +325,78 @@ TEST_CASE("mutex: FIFO holds among uncancelled waiters under random cancellation
   weft::run(main_task(), {.worker_threads = 1});
 }
 
+namespace {
+
+// Guards handed to a foreign thread, which unlocks them: the hand-over to the next waiter then
+// happens on that thread.
+class unlocker_thread {
+ public:
+  unlocker_thread()
+      : thread_([this] {
+          std::unique_lock lock(mutex_);
+          for (;;) {
+            cv_.wait(lock, [this] { return stop_ || !guards_.empty(); });
+            if (guards_.empty()) return;  // stop_, and nothing left
+            weft::mutex::guard g = std::move(guards_.front());
+            guards_.pop_front();
+            lock.unlock();
+            g.unlock();
+            lock.lock();
+          }
+        }) {}
+  unlocker_thread(const unlocker_thread&) = delete;
+  unlocker_thread& operator=(const unlocker_thread&) = delete;
+  ~unlocker_thread() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  void post(weft::mutex::guard g) {
+    {
+      std::lock_guard lock(mutex_);
+      guards_.push_back(std::move(g));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<weft::mutex::guard> guards_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is constructed
+};
+
+struct fifo_round {
+  weft::mutex m;
+  std::atomic<std::size_t> entered{0};
+  std::vector<std::size_t> log;  // guarded by m: the grant order
+  std::optional<unlocker_thread> unlocker{std::in_place};
+  std::atomic<std::size_t> ended_cancelled{0};  // waiters that threw without ever holding
+};
+
+// Waiter `id`: takes the lock, logs itself, and then, as `how` says, unlocks at once, yields
+// while holding (a cancellation there unlocks through the guard) or hands the guard to the
+// foreign unlocker.
+weft::task<> fifo_waiter(fifo_round& r, std::size_t id, unsigned how) {
+  bool held = false;
+  try {
+    weft_test::announce(r.entered);
+    auto guard = co_await r.m.lock();
+    r.log.push_back(id);
+    held = true;
+    if (how == 1) co_await weft::yield_now();
+    if (how == 2) r.unlocker->post(std::move(guard));
+  } catch (const weft::cancelled_error&) {
+    if (!held) ++r.ended_cancelled;
+  }
+}
+
+}  // namespace
+
 TEST_SUITE("stress") {
   TEST_CASE("mutex: stress with random lock unlock and cancel from workers and foreign threads") {
     const std::size_t tasks = weft_test::stress_count(64, 1000);
@@ -390,5 +468,71 @@ TEST_SUITE("stress") {
     CHECK_FALSE(m.locked());  // no leaked lock, no stranded waiter (all tasks finished)
     CHECK(m.try_lock().has_value());
     MESSAGE("acquired ", acquired.load(), ", cancelled ", cancelled.load());
+    weft_test::stress_summary(
+        "tasks " + std::to_string(tasks) + " x rounds " + std::to_string(rounds) + ": acquired " +
+        std::to_string(acquired.load()) + ", cancelled " + std::to_string(cancelled.load()));
+  }
+
+  // FIFO under concurrency (support/fifo_rig.hpp explains what is checkable and why): the waiters
+  // queue in index order on a one-worker runtime while a foreign thread holds the lock; then that
+  // thread unlocks, holders unlock on their worker or through another foreign thread, and a task on
+  // a two-worker runtime and a foreign thread cancel a random third of the waiters, all at once.
+  // The mutex serializes holders and each logs itself while holding, so the log is the grant order:
+  // it must be increasing (FIFO, whoever was cancelled in between) and hold every waiter whose
+  // cancellation was never requested (none stranded, none skipped).
+  TEST_CASE("mutex: stress keeps FIFO among uncancelled waiters while others unlock and cancel") {
+    const std::size_t rounds = weft_test::stress_count(10, 1000);
+    const std::size_t n = weft_test::stress_count(64, 1000);  // rounds x n = 1e6 waits full
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
+    weft::runtime waiters_rt({.worker_threads = 1});
+    weft::runtime others_rt({.worker_threads = 2});
+    REQUIRE(waiters_rt.worker_count() == 1);
+    std::size_t granted = 0, requested_total = 0, cancelled_total = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t round = 0; round < rounds; ++round) {
+      std::mt19937 rng(static_cast<unsigned>(round) * 7919u + 1);
+      fifo_round r;
+      std::vector<std::atomic<bool>> requested(n);
+      std::vector<unsigned> how(n);
+      for (auto& h : how)
+        h = rng() % 3;
+      auto first = r.m.try_lock();  // held by this (foreign) thread: every waiter queues
+      REQUIRE(first.has_value());
+      auto handles = weft_test::arrive_in_order(
+          waiters_rt, n, r.entered, [&](std::size_t i) { return fifo_waiter(r, i, how[i]); });
+      {
+        weft_test::cancel_storm storm(others_rt, handles, weft_test::pick_some(n, 3, rng),
+                                      requested, static_cast<unsigned>(round));
+        first.reset();  // hands the lock to waiter 0 while the cancellations fly
+        storm.wait();
+      }
+      weft_test::join_all(waiters_rt, std::move(handles));  // the log is complete (and ours) now
+      r.unlocker.reset();  // unlocks what it still holds (the last holder's guard, maybe)
+      CHECK_FALSE(r.m.locked());
+      const std::vector<std::size_t>& log = r.log;
+      bool increasing = true;
+      for (std::size_t k = 1; k < log.size(); ++k)
+        increasing = increasing && log[k - 1] < log[k];
+      CHECK(increasing);
+      std::vector<bool> logged(n);
+      for (std::size_t id : log)
+        logged[id] = true;
+      std::size_t missing = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (requested[i]) ++requested_total;
+        if (!requested[i] && !logged[i]) ++missing;
+      }
+      CHECK(missing == 0);
+      CHECK(log.size() + r.ended_cancelled.load() == n);
+      granted += log.size();
+      cancelled_total += r.ended_cancelled.load();
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    weft_test::stress_summary(
+        std::to_string(rounds) + " rounds x " + std::to_string(n) + " waiters: granted " +
+        std::to_string(granted) + ", cancellations requested " + std::to_string(requested_total) +
+        ", ended cancelled " + std::to_string(cancelled_total) + ", " + std::to_string(ms) + " ms");
   }
 }  // TEST_SUITE("stress")

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/fifo_rig.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -248,80 +250,226 @@ TEST_CASE("bounded_semaphore: waiters and cancellations keep the count within th
   weft::run(main_task(), {.worker_threads = 1});
 }
 
-TEST_SUITE("stress") {
-TEST_CASE("semaphore: stress with random acquire release and cancel from workers and threads") {
-  const std::size_t tasks = weft_test::stress_count(64, 1000);
-  const std::size_t rounds = weft_test::stress_count(200, 1000);
-  constexpr int limit = 3;
-  weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
-  weft::bounded_semaphore sem(limit);
-  std::atomic<int> holders{0};
-  std::atomic<int> max_holders{0};
-  std::atomic<bool> stop{false};
-  std::atomic<std::size_t> acquired{0};
-  auto hold = [&]() {
-    const int now = holders.fetch_add(1) + 1;
-    int seen = max_holders.load();
-    while (now > seen && !max_holders.compare_exchange_weak(seen, now)) {
-    }
-  };
-  weft::runtime rt({.worker_threads = 2});
-  // Foreign threads cannot co_await; they take permits with try_acquire and release them.
-  std::vector<std::thread> foreign;
-  for (int t = 0; t < 2; ++t) {
-    foreign.emplace_back([&] {
-      while (!stop.load()) {
-        if (auto p = sem.try_acquire()) {
-          hold();
-          holders.fetch_sub(1);
-        }
-        std::this_thread::yield();
-      }
-    });
+namespace {
+
+enum waiter_state : int { waiting, holding, ended_cancelled };
+
+struct fifo_round {
+  explicit fifo_round(std::size_t n) : state(n), held(n) {}
+  weft::semaphore sem{0};  // no permit: every waiter queues
+  std::atomic<std::size_t> entered{0};
+  std::vector<std::atomic<int>> state;                       // waiter_state, set by the waiter
+  std::vector<std::optional<weft::semaphore::permit>> held;  // slot i: waiter i's, until the end
+  std::atomic<std::size_t> holders{0};
+  weft_test::progress progress;
+};
+
+// Waiter `id` keeps its permit (in its slot) until the round ends, so the permits held show who
+// was granted.
+weft::task<> fifo_waiter(fifo_round& r, std::size_t id) {
+  weft_test::bump_on_exit bump{r.progress};
+  try {
+    weft_test::announce(r.entered);
+    r.held[id] = co_await r.sem.acquire();
+    ++r.holders;
+    r.state[id] = holding;
+  } catch (const weft::cancelled_error&) {
+    r.state[id] = ended_cancelled;
   }
-  auto worker = [&](std::size_t id) -> weft::task<> {
-    std::mt19937 rng(static_cast<unsigned>(id));
-    for (std::size_t r = 0; r < rounds; ++r) {
-      try {
-        auto permit = co_await sem.acquire();
-        hold();
-        ++acquired;
-        if (rng() % 4 == 0) {
-          try {
-            co_await weft::yield_now();
-          } catch (...) {
-            holders.fetch_sub(1);
-            throw;
-          }
-        }
-        holders.fetch_sub(1);
-      } catch (const weft::cancelled_error&) {
-      }
-    }
-  };
-  auto main_task = [&]() -> weft::task<> {
-    std::vector<weft::join_handle<void>> hs;
-    for (std::size_t i = 0; i < tasks; ++i)
-      hs.push_back(weft::spawn(worker(i)));
-    std::mt19937 rng(7);
-    std::size_t finished = 0;
-    while (finished < hs.size()) {
-      hs[rng() % hs.size()].cancel();
-      co_await weft::yield_now();
-      finished = 0;
-      for (auto& h : hs)
-        finished += h.done() ? 1 : 0;
-    }
-    for (auto& h : hs)
-      co_await h;
-  };
-  rt.block_on(main_task());
-  stop = true;
-  for (auto& t : foreign)
-    t.join();
-  CHECK(max_holders.load() <= limit);
-  CHECK(holders.load() == 0);
-  CHECK(sem.available() == static_cast<std::size_t>(limit));  // every permit came back
-  MESSAGE("acquired ", acquired.load(), ", max holders ", max_holders.load());
 }
+
+weft::task<> release_from_task(weft::semaphore& sem, std::vector<std::size_t> ns) {
+  for (std::size_t n : ns) {
+    sem.release(n);
+    co_await weft::yield_now();
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("stress") {
+  TEST_CASE("semaphore: stress with random acquire release and cancel from workers and threads") {
+    const std::size_t tasks = weft_test::stress_count(64, 1000);
+    const std::size_t rounds = weft_test::stress_count(200, 1000);
+    constexpr int limit = 3;
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
+    weft::bounded_semaphore sem(limit);
+    std::atomic<int> holders{0};
+    std::atomic<int> max_holders{0};
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> acquired{0};
+    auto hold = [&]() {
+      const int now = holders.fetch_add(1) + 1;
+      int seen = max_holders.load();
+      while (now > seen && !max_holders.compare_exchange_weak(seen, now)) {
+      }
+    };
+    weft::runtime rt({.worker_threads = 2});
+    // Foreign threads cannot co_await; they take permits with try_acquire and release them.
+    std::vector<std::thread> foreign;
+    for (int t = 0; t < 2; ++t) {
+      foreign.emplace_back([&] {
+        while (!stop.load()) {
+          if (auto p = sem.try_acquire()) {
+            hold();
+            holders.fetch_sub(1);
+          }
+          std::this_thread::yield();
+        }
+      });
+    }
+    auto worker = [&](std::size_t id) -> weft::task<> {
+      std::mt19937 rng(static_cast<unsigned>(id));
+      for (std::size_t r = 0; r < rounds; ++r) {
+        try {
+          auto permit = co_await sem.acquire();
+          hold();
+          ++acquired;
+          if (rng() % 4 == 0) {
+            try {
+              co_await weft::yield_now();
+            } catch (...) {
+              holders.fetch_sub(1);
+              throw;
+            }
+          }
+          holders.fetch_sub(1);
+        } catch (const weft::cancelled_error&) {
+        }
+      }
+    };
+    auto main_task = [&]() -> weft::task<> {
+      std::vector<weft::join_handle<void>> hs;
+      for (std::size_t i = 0; i < tasks; ++i)
+        hs.push_back(weft::spawn(worker(i)));
+      std::mt19937 rng(7);
+      std::size_t finished = 0;
+      while (finished < hs.size()) {
+        hs[rng() % hs.size()].cancel();
+        co_await weft::yield_now();
+        finished = 0;
+        for (auto& h : hs)
+          finished += h.done() ? 1 : 0;
+      }
+      for (auto& h : hs)
+        co_await h;
+    };
+    rt.block_on(main_task());
+    stop = true;
+    for (auto& t : foreign)
+      t.join();
+    CHECK(max_holders.load() <= limit);
+    CHECK(holders.load() == 0);
+    CHECK(sem.available() == static_cast<std::size_t>(limit));  // every permit came back
+    MESSAGE("acquired ", acquired.load(), ", max holders ", max_holders.load());
+    weft_test::stress_summary(
+        "tasks " + std::to_string(tasks) + " x rounds " + std::to_string(rounds) + ": acquired " +
+        std::to_string(acquired.load()) + ", max holders " + std::to_string(max_holders.load()));
+  }
+
+  // FIFO under concurrency (support/fifo_rig.hpp explains what is checkable and why): the waiters
+  // queue in index order on a one-worker runtime; then, batch after batch, a task on a two-worker
+  // runtime and a foreign thread release a few permits (release(1) and release(2)) while another
+  // task there and another foreign thread cancel a random few waiters, all at once. Granted waiters
+  // keep their permits. Woken waiters may run in any order, so the order of grants is not
+  // observable; what is, once a batch has settled (every released permit is held or back in the
+  // count, every waiter whose cancellation was requested has ended), is the set: with FIFO the
+  // waiters still waiting all come after every waiter holding a permit, and permits are conserved.
+  TEST_CASE(
+      "semaphore: stress keeps FIFO among uncancelled waiters while others release and cancel") {
+    const std::size_t rounds = weft_test::stress_count(10, 1000);
+    const std::size_t n = weft_test::stress_count(64, 1000);  // rounds x n = 1e6 waits full
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
+    weft::runtime waiters_rt({.worker_threads = 1});
+    weft::runtime others_rt({.worker_threads = 2});
+    REQUIRE(waiters_rt.worker_count() == 1);
+    std::size_t batches = 0, released_total = 0, requested_total = 0, cancelled_total = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t round = 0; round < rounds; ++round) {
+      std::mt19937 rng(static_cast<unsigned>(round) * 104729u + 3);
+      fifo_round r(n);
+      std::vector<std::atomic<bool>> requested(n);
+      auto handles = weft_test::arrive_in_order(waiters_rt, n, r.entered,
+                                                [&](std::size_t i) { return fifo_waiter(r, i); });
+      std::size_t released = 0;
+      bool fifo = true, conserved = true;
+      for (;;) {
+        std::size_t still_waiting = 0;
+        for (auto& st : r.state)
+          still_waiting += st.load() == waiting ? 1 : 0;
+        if (still_waiting == 0) break;
+        ++batches;
+        // Up to 3 cancellations of waiters still waiting, against 1 to 8 permits released.
+        std::vector<std::size_t> cancel_ids;
+        for (std::size_t k = rng() % 4; k > 0; --k) {
+          const std::size_t i = rng() % n;
+          if (!requested[i] && r.state[i].load() == waiting) cancel_ids.push_back(i);
+        }
+        std::vector<std::size_t> from_task, from_thread;
+        for (std::size_t k = rng() % 3; k > 0; --k) {
+          from_task.push_back(1 + rng() % 2);
+          released += from_task.back();
+        }
+        for (std::size_t k = 1 + rng() % 2; k > 0; --k) {
+          from_thread.push_back(1 + rng() % 2);
+          released += from_thread.back();
+        }
+        {
+          weft_test::cancel_storm storm(others_rt, handles, std::move(cancel_ids), requested,
+                                        static_cast<unsigned>(rng()));
+          auto releaser = others_rt.spawn(release_from_task(r.sem, std::move(from_task)));
+          std::thread foreign([&r, ns = std::move(from_thread)] {
+            for (std::size_t k : ns)
+              r.sem.release(k);
+          });
+          foreign.join();
+          storm.wait();
+          std::vector<weft::join_handle<void>> one;
+          one.push_back(std::move(releaser));
+          weft_test::join_all(others_rt, std::move(one));
+        }
+        // Settled: every released permit is held or in the count (none in flight to a waiter that
+        // has not resumed, or being passed on by one granted and then cancelled), and every waiter
+        // whose cancellation was requested has ended. Each of these changes bumps r.progress.
+        r.progress.wait_until([&] {
+          for (std::size_t i = 0; i < n; ++i)
+            if (requested[i] && r.state[i].load() == waiting) return false;
+          return r.holders.load() + r.sem.available() == released;
+        });
+        std::size_t last_holder = 0, first_waiter = n;
+        bool any_holder = false;
+        for (std::size_t i = 0; i < n; ++i) {
+          const int st = r.state[i].load();
+          if (st == holding) {
+            last_holder = i;
+            any_holder = true;
+          }
+          if (st == waiting && first_waiter == n) first_waiter = i;
+        }
+        fifo = fifo && (!any_holder || first_waiter == n || last_holder < first_waiter);
+        conserved = conserved && r.holders.load() + r.sem.available() == released;
+      }
+      CHECK(fifo);
+      CHECK(conserved);
+      weft_test::join_all(waiters_rt, std::move(handles));  // 0 stranded: every waiter ended
+      std::size_t cancelled = 0;
+      for (auto& st : r.state)
+        cancelled += st.load() == ended_cancelled ? 1 : 0;
+      for (auto& p : r.held)
+        p.reset();
+      CHECK(r.sem.available() == released);  // every permit released came back
+      released_total += released;
+      cancelled_total += cancelled;
+      for (auto& q : requested)
+        requested_total += q.load() ? 1 : 0;
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    weft_test::stress_summary(std::to_string(rounds) + " rounds x " + std::to_string(n) +
+                              " waiters, " + std::to_string(batches) + " batches: released " +
+                              std::to_string(released_total) + ", cancellations requested " +
+                              std::to_string(requested_total) + ", ended cancelled " +
+                              std::to_string(cancelled_total) + ", " + std::to_string(ms) + " ms");
+  }
 }  // TEST_SUITE("stress")
