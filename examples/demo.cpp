@@ -40,7 +40,7 @@ int main() {
       {"async context managers: class-based and resource<T>", &examples::async_with::run},
       {"async generators, iterators and comprehensions", &examples::generators::run},
       {"queue: producer and consumers (asyncio.Queue)", &examples::queue::run},
-      {"locks and semaphores (asyncio.Lock, Semaphore)", &examples::locks::run},
+      {"locks, semaphores and barriers (asyncio.Lock, Semaphore, Barrier)", &examples::locks::run},
   };
 
   const examples::stopwatch watch;

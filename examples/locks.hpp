@@ -8,11 +8,15 @@
 //   semaphore = asyncio.Semaphore(5)              weft::semaphore semaphore(5);
 //   async with semaphore:                         { auto permit = co_await semaphore.acquire();
 //       return await fetch_data(url)                co_return co_await fetch_data(url); }
+//   barrier = asyncio.Barrier(3)                  weft::barrier barrier(3);
+//   index = await barrier.wait()                  std::size_t index = co_await barrier.wait();
 //
 // critical_section runs 10 tasks that each do a read-modify-write of a shared counter with a
 // simulated I/O wait in the middle: under the lock no update is lost, and the tasks take turns in
 // the order they asked. rate_limited_fetch fetches 12 URLs (0.1 s each) with at most 5 at a time:
-// it takes 3 rounds (about 0.3 s), and the peak of fetches in flight is exactly 5.
+// it takes 3 rounds (about 0.3 s), and the peak of fetches in flight is exactly 5. lockstep runs
+// 3 workers through 4 steps of uneven length (10, 20, 30 ms) that meet at a barrier after each
+// step: no worker starts a step before all finished the one before, so it takes 4 x 30 ms.
 #pragma once
 
 #include <algorithm>
@@ -77,6 +81,18 @@ inline weft::task<std::vector<std::string>> rate_limited_fetch(std::vector<std::
   co_return co_await weft::gather(std::move(tasks));
 }
 
+// One of the lockstep workers: `steps` steps of simulated work, meeting the others after each.
+// The barrier's completion function (set by the caller) runs once per step, before anyone goes on.
+inline weft::task<> lockstep_worker(weft::barrier& step_done, int who, int steps,
+                                    std::atomic<int>& steps_started, std::atomic<int>& mixed) {
+  for (int step = 0; step < steps; ++step) {
+    // A worker that runs ahead of the barrier would start step k before step k - 1 completed.
+    if (steps_started.fetch_add(1) / static_cast<int>(step_done.parties()) != step) ++mixed;
+    co_await weft::sleep(std::chrono::milliseconds(10 * (who + 1)));  // uneven simulated work
+    co_await step_done.wait();
+  }
+}
+
 inline weft::task<bool> async_main() {
   bool ok = true;
 
@@ -110,6 +126,24 @@ inline weft::task<bool> async_main() {
                 "every page came back, in input order");
     ok &= check(peak.load() == 5, "never more than 5 fetches at a time");
     ok &= check(took_about(took, 0.3), "3 rounds of 0.1 s (12 URLs / 5 at a time)");
+  }
+
+  std::printf("lockstep: 3 workers, 4 steps of 10/20/30 ms, a barrier after each step\n");
+  {
+    const stopwatch watch;
+    int steps_done = 0;
+    weft::barrier step_done(3, [&] { ++steps_done; });  // once per step, before the release
+    std::atomic<int> steps_started{0};
+    std::atomic<int> mixed{0};
+    std::vector<weft::task<>> workers;
+    for (int who = 0; who < 3; ++who)
+      workers.push_back(lockstep_worker(step_done, who, 4, steps_started, mixed));
+    co_await weft::gather(std::move(workers));
+    const double took = watch.seconds();
+    std::printf("  %d steps completed in %.2f s\n", steps_done, took);
+    ok &= check(steps_done == 4, "the completion ran once per step");
+    ok &= check(mixed.load() == 0, "no worker started a step before the others finished theirs");
+    ok &= check(took_about(took, 0.12), "each step took as long as its slowest worker (30 ms)");
   }
   co_return ok;
 }

@@ -2,6 +2,7 @@
 // a header that does not stand on its own fails the library build, not a user's.
 #include <weft/primitives/async_iterator.hpp>
 #include <weft/primitives/async_with.hpp>
+#include <weft/primitives/barrier.hpp>
 #include <weft/primitives/bounded.hpp>
 #include <weft/primitives/cancel_all.hpp>
 #include <weft/primitives/channel.hpp>

@@ -20,6 +20,7 @@
 
 #include <weft/primitives/async_iterator.hpp>
 #include <weft/primitives/async_with.hpp>
+#include <weft/primitives/barrier.hpp>
 #include <weft/primitives/bounded.hpp>
 #include <weft/primitives/cancel_all.hpp>
 #include <weft/primitives/channel.hpp>

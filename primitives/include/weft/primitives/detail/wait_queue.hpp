@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <coroutine>
+#include <cstddef>
 
 #include <weft/primitives/detail/spinlock.hpp>
 #include <weft/scheduler/detail/cancellable_wait.hpp>
@@ -63,8 +64,11 @@ class wait_queue {
   queue_spinlock lock;
 
   [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+  // How many nodes are linked (barrier counts its arrivals with it).
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
   void push_back(wait_node* node) noexcept {
+    ++size_;
     node->state = node_state::queued;
     node->next = nullptr;
     node->prev = tail_;
@@ -90,6 +94,7 @@ class wait_queue {
   }
 
   void remove(wait_node* node) noexcept {
+    --size_;
     if (node->prev != nullptr) {
       node->prev->next = node->next;
     } else {
@@ -138,14 +143,23 @@ class wait_queue {
  private:
   wait_node* head_ = nullptr;
   wait_node* tail_ = nullptr;
+  std::size_t size_ = 0;
 };
 
 // The base of the primitives' awaiters: a cancellable wait whose registration is a wait_node in a
 // wait_queue. The derived awaiter decides, under the queue's lock, whether it is granted at once
-// or queues (suspend_in below), and reads `node_.state` in await_resume.
-class queued_wait : public cancellable_wait {
+// or queues (suspend_in below), and reads `node_.state` in await_resume. `Node` is wait_node or a
+// type derived from it that carries what a grant hands over (barrier: the arrival index); a
+// primitive's queue holds nodes of one type only, so its releaser may cast back to `Node`.
+template <class Node>
+class basic_queued_wait : public cancellable_wait {
  protected:
-  explicit queued_wait(wait_queue* queue) noexcept : queue_(queue) { on_cancel = &cancel_wait; }
+  // The derived awaiters name their base `queued_wait` in their constructors.
+  using queued_wait = basic_queued_wait;
+
+  explicit basic_queued_wait(wait_queue* queue) noexcept : queue_(queue) {
+    on_cancel = &cancel_wait;
+  }
 
   // begin() for a coroutine handle; prepares the node. True: a cancellation is pending, do not
   // suspend (await_resume's finish() throws).
@@ -172,7 +186,7 @@ class queued_wait : public cancellable_wait {
   }
 
   static void cancel_wait(cancel_hook* hook) noexcept {
-    auto* self = static_cast<queued_wait*>(static_cast<cancellable_wait*>(hook));
+    auto* self = static_cast<basic_queued_wait*>(static_cast<cancellable_wait*>(hook));
     wait_queue* queue = self->queue_;
     bool wake_it = false;
     {
@@ -197,7 +211,9 @@ class queued_wait : public cancellable_wait {
   }
 
   wait_queue* queue_;
-  wait_node node_;
+  Node node_;
 };
+
+using queued_wait = basic_queued_wait<wait_node>;
 
 }  // namespace weft::detail
