@@ -82,6 +82,7 @@ class wait_queue {
 
   // Links `node` at the head (a mutex waiter that was first in line and must wait again).
   void push_front(wait_node* node) noexcept {
+    ++size_;
     node->state = node_state::queued;
     node->prev = nullptr;
     node->next = head_;
@@ -148,7 +149,7 @@ class wait_queue {
 
 // The base of the primitives' awaiters: a cancellable wait whose registration is a wait_node in a
 // wait_queue. The derived awaiter decides, under the queue's lock, whether it is granted at once
-// or queues (suspend_in below), and reads `node_.state` in await_resume. `Node` is wait_node or a
+// or queues (in its await_suspend), and reads `node_.state` in await_resume. `Node` is wait_node or a
 // type derived from it that carries what a grant hands over (barrier: the arrival index); a
 // primitive's queue holds nodes of one type only, so its releaser may cast back to `Node`.
 template <class Node>
