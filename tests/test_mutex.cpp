@@ -473,6 +473,104 @@ TEST_SUITE("stress") {
         std::to_string(acquired.load()) + ", cancelled " + std::to_string(cancelled.load()));
   }
 
+  // The contended paths: every task keeps coming back for the lock (so unlocks wake waiters that
+  // running tasks then overtake), critical sections often suspend (so waiters queue), some sleep
+  // past the starvation threshold (so overtaken waiters switch the mutex to hand-off mode), two
+  // foreign threads barge with try_lock, and the main task cancels at random (woken, granted and
+  // queued waiters alike). Each round of each task ends once, holders never overlap, and nothing is
+  // left locked or waiting.
+  TEST_CASE("mutex: stress with barging wake-ups and hand-off mode under heavy contention") {
+    const std::size_t tasks = 32;
+    const std::size_t rounds = weft_test::stress_count(1000, 30000);  // ~1e6 acquisitions full
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
+    weft::mutex m;
+    std::atomic<int> holders{0};
+    std::atomic<int> max_holders{0};
+    std::atomic<std::size_t> acquired{0};
+    std::atomic<std::size_t> cancelled{0};
+    std::atomic<std::size_t> rounds_ended{0};
+    std::atomic<std::size_t> foreign_acquired{0};
+    std::atomic<bool> stop{false};
+    auto enter = [&]() {
+      const int now = holders.fetch_add(1) + 1;
+      int seen = max_holders.load();
+      while (now > seen && !max_holders.compare_exchange_weak(seen, now)) {
+      }
+    };
+    auto leave = [&]() { holders.fetch_sub(1); };
+    weft::runtime rt({.worker_threads = 2});
+    std::vector<std::thread> foreign;
+    for (int t = 0; t < 2; ++t) {
+      foreign.emplace_back([&] {
+        while (!stop.load()) {
+          if (auto guard = m.try_lock()) {
+            enter();
+            ++foreign_acquired;
+            leave();
+          }
+          std::this_thread::yield();
+        }
+      });
+    }
+    auto worker = [&](std::size_t id) -> weft::task<> {
+      std::mt19937 rng(static_cast<unsigned>(id) + 1000);
+      for (std::size_t r = 0; r < rounds; ++r) {
+        try {
+          auto guard = co_await m.lock();
+          enter();
+          ++acquired;
+          const unsigned dice = rng() % 1000;
+          if (dice < 10) {
+            leave();  // suspended holders still hold; the count tracks running critical code
+            co_await weft::sleep(std::chrono::milliseconds(2));
+            enter();
+          } else if (dice < 500) {
+            leave();
+            co_await weft::yield_now();
+            enter();
+          }
+          leave();
+        } catch (const weft::cancelled_error&) {
+          ++cancelled;
+        }
+        ++rounds_ended;
+      }
+    };
+    auto main_task = [&]() -> weft::task<> {
+      std::vector<weft::join_handle<void>> hs;
+      for (std::size_t i = 0; i < tasks; ++i)
+        hs.push_back(weft::spawn(worker(i)));
+      std::mt19937 rng(11);
+      for (;;) {
+        std::size_t finished = 0;
+        for (auto& h : hs)
+          finished += h.done() ? 1 : 0;
+        if (finished == hs.size()) break;
+        if (rng() % 8 == 0) hs[rng() % hs.size()].cancel();
+        co_await weft::yield_now();
+      }
+      for (auto& h : hs) {
+        try {
+          co_await h;
+        } catch (const weft::cancelled_error&) {
+          // a cancellation requested after the task's last suspension point stays pending
+        }
+      }
+    };
+    rt.block_on(main_task());
+    stop = true;
+    for (auto& t : foreign)
+      t.join();
+    CHECK(max_holders.load() == 1);
+    CHECK(rounds_ended.load() == tasks * rounds);
+    CHECK_FALSE(m.locked());
+    CHECK(m.try_lock().has_value());
+    weft_test::stress_summary(
+        "tasks " + std::to_string(tasks) + " x rounds " + std::to_string(rounds) + ": acquired " +
+        std::to_string(acquired.load()) + ", cancelled " + std::to_string(cancelled.load()) +
+        ", foreign try_lock " + std::to_string(foreign_acquired.load()));
+  }
+
   // FIFO under concurrency (support/fifo_rig.hpp explains what is checkable and why): the waiters
   // queue in index order on a one-worker runtime while a foreign thread holds the lock; then that
   // thread unlocks, holders unlock on their worker or through another foreign thread, and a task on
