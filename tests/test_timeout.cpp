@@ -1,14 +1,16 @@
-// tests/test_timeout.cpp: weft::timeout, timeout_at and wait_for (patterns.md row 4): expiry cancels
-// the inner work, waits for its cleanup, then throws timeout_error; success leaves no timer and no
-// stale cancellation behind; a cancellation from outside stays cancelled_error; nested timeouts
-// report at the one that expired; a timeout over a join_handle cancels that task.
+// tests/test_timeout.cpp: weft::timeout, timeout_at and wait_for (patterns.md row 4): expiry
+// cancels the inner work, waits for its cleanup, then throws timeout_error; success leaves no timer
+// and no stale cancellation behind; a cancellation from outside stays cancelled_error; nested
+// timeouts report at the one that expired; a timeout over a join_handle cancels that task.
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <weft/weft.hpp>
 
@@ -97,7 +99,8 @@ TEST_CASE("timeout: success returns the value and leaves no timer once idle") {
   weft::runtime rt({.worker_threads = 2});
   auto main_task = []() -> weft::task<int> {
     int sum = 0;
-    for (int i = 0; i < 50; ++i) sum += co_await weft::timeout(60s, sleep_then(0ms, 1));
+    for (int i = 0; i < 50; ++i)
+      sum += co_await weft::timeout(60s, sleep_then(0ms, 1));
     co_await weft::timeout(60s, []() -> weft::task<> { co_await weft::sleep(1ms); }());  // void
     sum += co_await weft::wait_for(weft::spawn(sleep_then(1ms, 10)), 60s);
     co_return sum;
@@ -107,13 +110,15 @@ TEST_CASE("timeout: success returns the value and leaves no timer once idle") {
   CHECK(timers_once_idle(rt) == 0);
 }
 
-TEST_CASE("timeout: an expiry that the work never noticed returns the value and leaves no cancellation") {
+TEST_CASE(
+    "timeout: an expiry that the work never noticed returns the value and leaves no cancellation") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
     // The work runs past the deadline without reaching a cancellation point.
     auto busy = []() -> weft::task<int> {
       const auto end = steady::now() + 30ms;
-      while (steady::now() < end) std::this_thread::yield();
+      while (steady::now() < end)
+        std::this_thread::yield();
       co_return 5;
     };
     CHECK(co_await how_it_ends(weft::timeout(1ms, busy())) == ended::value);
@@ -128,9 +133,11 @@ TEST_CASE("timeout: a cancellation from outside stays cancelled_error") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
     std::atomic<bool> cleaned{false};
-    auto h = weft::spawn([](std::atomic<bool>& c) -> weft::task<int> {
-      co_return co_await weft::timeout(10s, slow_with_cleanup(c));
-    }, std::ref(cleaned));
+    auto h = weft::spawn(
+        [](std::atomic<bool>& c) -> weft::task<int> {
+          co_return co_await weft::timeout(10s, slow_with_cleanup(c));
+        },
+        std::ref(cleaned));
     co_await weft::sleep(5ms);
     h.cancel();
     CHECK(co_await how_it_ends(h) == ended::cancelled);
@@ -140,28 +147,33 @@ TEST_CASE("timeout: a cancellation from outside stays cancelled_error") {
   weft::run(main_task(), {.worker_threads = 2});
 }
 
-TEST_CASE("timeout: an outside cancel during the cleanup of an expired timeout stays cancelled_error") {
+TEST_CASE(
+    "timeout: an outside cancel during the cleanup of an expired timeout stays cancelled_error") {
   // Both the timeout and an outside cancel stand: asyncio reports CancelledError then.
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
     std::atomic<bool> in_cleanup{false};
     std::atomic<bool> outside_cancelled{false};
-    auto h = weft::spawn([](std::atomic<bool>& in, std::atomic<bool>& out) -> weft::task<int> {
-      auto inner = [](std::atomic<bool>& in2, std::atomic<bool>& out2) -> weft::task<int> {
-        try {
-          co_await weft::sleep(10s);
-        } catch (const weft::cancelled_error&) {
-          // Cleanup without a cancellation point, until the outside cancel came.
-          in2 = true;
-          const auto end = steady::now() + 5s;
-          while (!out2.load() && steady::now() < end) std::this_thread::yield();
-          throw;
-        }
-        co_return 1;
-      };
-      co_return co_await weft::timeout(5ms, inner(in, out));
-    }, std::ref(in_cleanup), std::ref(outside_cancelled));
-    while (!in_cleanup.load()) co_await weft::sleep(1ms);
+    auto h = weft::spawn(
+        [](std::atomic<bool>& in, std::atomic<bool>& out) -> weft::task<int> {
+          auto inner = [](std::atomic<bool>& in2, std::atomic<bool>& out2) -> weft::task<int> {
+            try {
+              co_await weft::sleep(10s);
+            } catch (const weft::cancelled_error&) {
+              // Cleanup without a cancellation point, until the outside cancel came.
+              in2 = true;
+              const auto end = steady::now() + 5s;
+              while (!out2.load() && steady::now() < end)
+                std::this_thread::yield();
+              throw;
+            }
+            co_return 1;
+          };
+          co_return co_await weft::timeout(5ms, inner(in, out));
+        },
+        std::ref(in_cleanup), std::ref(outside_cancelled));
+    while (!in_cleanup.load())
+      co_await weft::sleep(1ms);
     h.cancel();
     outside_cancelled = true;
     CHECK(co_await how_it_ends(h) == ended::cancelled);
@@ -221,8 +233,7 @@ TEST_CASE("timeout: wait_for and timeout_at expire and succeed like timeout") {
     CHECK(co_await weft::timeout_at(weft::clock::now() + 10s, sleep_then(1ms, 4)) == 4);
     start = steady::now();
     const auto deadline = weft::clock::now() + 15ms;
-    CHECK(co_await how_it_ends(weft::timeout_at(deadline, sleep_then(10s, 4))) ==
-          ended::timed_out);
+    CHECK(co_await how_it_ends(weft::timeout_at(deadline, sleep_then(10s, 4))) == ended::timed_out);
     CHECK(weft::clock::now() >= deadline);  // never early
     CHECK(steady::now() - start < 5s);
     // A deadline already past cancels the work at its first cancellation point.
@@ -286,8 +297,7 @@ TEST_CASE("timeout: on the virtual clock expiry is exact and takes no real time"
     CHECK(weft::now() - start == 5s + 5ms);  // the deadline, then the cleanup's own sleep
 
     const auto deadline = weft::now() + 30min;
-    CHECK(co_await how_it_ends(weft::timeout_at(deadline, sleep_then(24h, 1))) ==
-          ended::timed_out);
+    CHECK(co_await how_it_ends(weft::timeout_at(deadline, sleep_then(24h, 1))) == ended::timed_out);
     CHECK(weft::now() == deadline);  // never early, and not late either on the virtual clock
 
     const auto before = weft::now();
@@ -296,4 +306,198 @@ TEST_CASE("timeout: on the virtual clock expiry is exact and takes no real time"
   };
   weft::run(main_task(), {.worker_threads = 2, .virtual_time = true});
   CHECK(steady::now() - real_start < 5s);
+}
+
+// The timer of a timeout is armed lazily, at the first cancellation point the work reaches
+// (task_header::timeout_to_arm). The cases below pin down that this changes nothing observable.
+
+namespace {
+
+// Computes for `d` without reaching a cancellation point.
+void busy_for(std::chrono::microseconds d) {
+  const auto end = steady::now() + d;
+  while (steady::now() < end) {
+  }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "timeout: work that reaches no cancellation point arms no timer; the first point arms it") {
+  weft_test::watchdog dog(10s);
+  weft::runtime rt({.worker_threads = 2});
+  auto main_task = [](weft::runtime& r) -> weft::task<int> {
+    int sum = 0;
+    for (int i = 0; i < 1000; ++i) {
+      sum += co_await weft::timeout(60s, [](weft::runtime& r2) -> weft::task<int> {
+        CHECK(r2.stats().timers == 0);  // not armed while the work has not reached a point
+        co_return 1;
+      }(r));
+    }
+    CHECK(r.stats().timers == 0);
+    sum += co_await weft::timeout(60s, [](weft::runtime& r2) -> weft::task<int> {
+      CHECK(r2.stats().timers == 0);
+      co_await weft::yield_now();  // a cancellation point: arms the timeout
+      CHECK(r2.stats().timers == 1);
+      co_return 1;
+    }(r));
+    CHECK(r.stats().timers == 0);  // disarmed on success
+    co_return sum;
+  };
+  CHECK(rt.block_on(main_task(rt)) == 1001);
+  CHECK(timers_once_idle(rt) == 0);
+}
+
+TEST_CASE(
+    "timeout: a deadline that passes before the work first suspends cancels it at its first "
+    "point") {
+  weft_test::watchdog dog(20s);
+  auto main_task = []() -> weft::task<> {
+    // Computes past the deadline, then reaches a sleep: the sleep throws at once.
+    const auto start = steady::now();
+    CHECK(co_await how_it_ends(weft::timeout(2ms, []() -> weft::task<int> {
+            busy_for(20ms);
+            co_await weft::sleep(10s);
+            co_return 1;
+          }())) == ended::timed_out);
+    CHECK(steady::now() - start < 5s);
+    // The same with yield_now as the first point, and with timeout_at.
+    CHECK(co_await how_it_ends(weft::timeout_at(weft::now() + 2ms, []() -> weft::task<int> {
+            busy_for(20ms);
+            for (;;)
+              co_await weft::yield_now();
+          }())) == ended::timed_out);
+    // A deadline already past at entry, with work that reaches a point at once.
+    CHECK(co_await how_it_ends(weft::timeout_at(weft::now() - 1s, []() -> weft::task<> {
+            co_await weft::yield_now();
+          }())) == ended::timed_out);
+    // Nothing stray is left: this task's next points are not cancelled.
+    CHECK(co_await how_it_ends(weft::sleep(1ms)) == ended::value);
+    CHECK(co_await how_it_ends(weft::yield_now()) == ended::value);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("timeout: nested timeouts arm the pending outer one when the inner one begins") {
+  weft_test::watchdog dog(20s);
+  weft::runtime rt({.worker_threads = 2});
+  auto main_task = [](weft::runtime& r) -> weft::task<> {
+    // Entering the inner timeout arms the outer one (one timer); the inner one stays unarmed
+    // until the work's first point.
+    auto inner_work = [](weft::runtime& r2) -> weft::task<int> {
+      CHECK(r2.stats().timers == 1);
+      co_await weft::yield_now();
+      CHECK(r2.stats().timers == 2);
+      co_return 3;
+    };
+    auto body = [](weft::runtime& r2, auto work) -> weft::task<int> {
+      CHECK(r2.stats().timers == 0);
+      co_return co_await weft::timeout(60s, work(r2));
+    };
+    CHECK(co_await weft::timeout(60s, body(r, inner_work)) == 3);
+    CHECK(r.stats().timers == 0);
+
+    // An outer expiry while the inner timeout is armed lazily: the outer one reports.
+    bool inner_saw_cancel = false;
+    CHECK(co_await how_it_ends(weft::timeout(10ms, [](bool& saw) -> weft::task<int> {
+            try {
+              co_return co_await weft::timeout(10s, sleep_then(10s, 1));
+            } catch (const weft::timeout_error&) {
+              co_return -1;  // wrong: the inner timeout did not expire
+            } catch (const weft::cancelled_error&) {
+              saw = true;
+              throw;
+            }
+          }(inner_saw_cancel))) == ended::timed_out);
+    CHECK(inner_saw_cancel);
+
+    // Both deadlines pass before the first point: the outer one expired before the inner one
+    // began (its request is older), so the inner one reports, and the outer lets it through.
+    auto both = []() -> weft::task<std::string> {
+      busy_for(10ms);
+      try {
+        (void)co_await weft::timeout(1ms, []() -> weft::task<int> {
+          busy_for(10ms);
+          co_await weft::sleep(10s);
+          co_return 1;
+        }());
+      } catch (const weft::timeout_error&) {
+        co_return "inner";
+      }
+      co_return "none";
+    };
+    CHECK(co_await weft::timeout(1ms, both()) == "inner");
+    CHECK(co_await how_it_ends(weft::sleep(1ms)) == ended::value);  // nothing stray
+  };
+  rt.block_on(main_task(rt));
+  CHECK(timers_once_idle(rt) == 0);
+}
+
+TEST_CASE("timeout: an expired timeout takes its request back when the work fails otherwise") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    // The timer is armed (yield_now), fires while the work computes, and the work then throws
+    // without reaching another point: the error comes out, and no cancellation stays pending.
+    CHECK(co_await how_it_ends(weft::timeout(2ms, []() -> weft::task<int> {
+            co_await weft::yield_now();
+            busy_for(30ms);
+            throw std::runtime_error("boom");
+          }())) == ended::failed);
+    CHECK(co_await how_it_ends(weft::sleep(1ms)) == ended::value);
+    CHECK(co_await how_it_ends(weft::yield_now()) == ended::value);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("timeout: converts to a task for spawn, gather and containers") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::vector<weft::task<int>> tasks;
+    tasks.push_back(weft::timeout(10s, sleep_then(1ms, 1)));
+    tasks.push_back(weft::timeout(10s, sleep_then(2ms, 2)));
+    const std::vector<int> values = co_await weft::gather(std::move(tasks));
+    CHECK(values == std::vector<int>{1, 2});
+    auto h = weft::spawn(weft::task<int>(weft::timeout(5ms, sleep_then(10s, 3))));
+    CHECK(co_await how_it_ends(h) == ended::timed_out);
+    auto awaitable = weft::wait_for(weft::spawn(sleep_then(1ms, 4)), 10s);
+    CHECK(co_await awaitable == 4);  // an lvalue awaitable
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("timeout: outside cancellation racing the lazy arm (stress)") {
+  weft_test::watchdog dog(60s);
+  weft::runtime rt({.worker_threads = 2});
+  auto main_task = []() -> weft::task<int> {
+    int wrong = 0;
+    for (int round = 0; round < 300; ++round) {
+      // A child that keeps entering short timeouts whose work reaches a point at once (arming
+      // them), while this task cancels it at a varying moment.
+      auto child = weft::spawn([](int seed) -> weft::task<int> {
+        int timed_out = 0;
+        for (int i = 0; i < 20; ++i) {
+          try {
+            (void)co_await weft::timeout(std::chrono::microseconds((seed * 7 + i * 13) % 400),
+                                         [](int k) -> weft::task<int> {
+                                           if (k % 3 == 0) co_await weft::yield_now();
+                                           if (k % 3 == 1) co_await weft::sleep(0ms);
+                                           if (k % 3 == 2) co_await weft::sleep(1ms);
+                                           co_return k;
+                                         }(seed + i));
+          } catch (const weft::timeout_error&) {
+            ++timed_out;
+          }
+        }
+        co_return timed_out;
+      }(round));
+      for (int y = 0; y < round % 5; ++y)
+        co_await weft::yield_now();
+      child.cancel();
+      const ended e = co_await how_it_ends(child);
+      if (e != ended::cancelled && e != ended::value) ++wrong;
+    }
+    co_return wrong;
+  };
+  CHECK(rt.block_on(main_task()) == 0);
+  CHECK(timers_once_idle(rt) == 0);
 }

@@ -13,12 +13,25 @@
 //
 // For a join_handle, expiry cancels that task (as awaiting a handle does when cancelled) and
 // waits for it to finish; the handle keeps its result.
+//
+// timeout, timeout_at and wait_for return an awaitable (weft::timeout_awaitable), not a task: the
+// work is awaited inline, without a coroutine frame of the timeout's own. It converts to a
+// weft::task<T> where one is needed (a vector of tasks, a task-returning function); to spawn or
+// gather a timeout directly, convert explicitly: weft::spawn(weft::task<T>(weft::timeout(...))).
+//
+// Cost: the timer is armed lazily. A timeout whose work finishes before reaching a cancellation
+// point never touches the timer wheel; what remains is one clock read (timeout; not timeout_at)
+// and a few stores in the task's header. The first cancellation point inside the work arms the
+// timer (task_header::timeout_to_arm): a deadline that has passed by then fires at once, so the
+// work is cancelled there, exactly as if the timer had fired on time while it ran.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -34,33 +47,78 @@ namespace weft {
 
 namespace detail {
 
-// The timer of one timeout, in the timeout coroutine's frame: on expiry (on the poller thread) it
-// records that it fired and requests cancellation of the task.
-class timeout_timer {
+// The part of a timeout awaiter that does not depend on the work: the lazily armed timer, its
+// registration in the task's header, and what the work's end means.
+class timeout_guard {
  public:
-  explicit timeout_timer(task_header* root) noexcept : root_(root) { entry_.on_fire = &fire; }
-  timeout_timer(const timeout_timer&) = delete;
-  timeout_timer& operator=(const timeout_timer&) = delete;
-  ~timeout_timer() { disarm(); }
+  explicit timeout_guard(clock::time_point deadline) noexcept { timer_.deadline = deadline; }
+  timeout_guard(const timeout_guard&) = delete;
+  timeout_guard& operator=(const timeout_guard&) = delete;
+  // Normally a no-op (await_resume left already). A frame destroyed while suspended in the
+  // timeout (runtime shutdown) unregisters here, after the work's frame (and the timeouts nested
+  // in it) were destroyed.
+  ~timeout_guard() { leave(); }
 
-  void arm(clock::time_point deadline) {
-    if (arm_timer(&entry_, deadline) != arm_result::armed) fire(&entry_);  // due already
+  [[nodiscard]] clock::time_point deadline() const noexcept { return timer_.deadline; }
+
+ protected:
+  // In await_suspend, before the work can run: registers the timer as the task's unarmed timeout.
+  void enter(task_header* root) noexcept {
+    // Not part of a spawned task: nothing could ever be cancelled, so there is nothing to time.
+    if (root == nullptr) return;
+    // A pending outer timeout is armed now (once: it stays armed), so that at most one timeout of
+    // the task is unarmed, and so that its expiry, if already due, is counted before ours begins.
+    if (root->timeout_to_arm != nullptr) arm_lazy_timeout(root);
+    // Cancellation requests standing before this timeout began (asyncio compares with the count at
+    // entry too): an expiry is reported as timeout_error unless a request *newer* than ours stands.
+    // Ordering: acquire, as before; requests made on other threads later are newer than ours.
+    requests_before_ =
+        root->cancel_state.load(std::memory_order_acquire) / task_header::cancel_request;
+    timer_.root = root;
+    root_ = root;
+    root->timeout_to_arm = &timer_;
   }
-  // Afterwards the timer can no longer fire (an expiry in progress has finished).
-  void disarm() noexcept { disarm_timer(entry_.owner, &entry_); }
-  [[nodiscard]] bool fired() const noexcept { return fired_.load(std::memory_order_acquire); }
+
+  // The work has ended (or its frame is being destroyed): afterwards neither the task's header nor
+  // the timer wheel refers to the timer, and no expiry is running. True if it fired.
+  bool leave() noexcept {
+    if (root_ == nullptr) return false;
+    if (!timer_.armed) {
+      // Never armed: the work reached no cancellation point. Timeouts nested in the work have
+      // left already (LIFO), so ours is the task's unarmed one.
+      root_->timeout_to_arm = nullptr;
+      root_ = nullptr;
+      return false;
+    }
+    root_ = nullptr;
+    // Waits for an expiry in progress; the poller thread's on_fire reads timer_.root and writes
+    // timer_.fired, so neither may change (or be destroyed) before this returns.
+    disarm_timer(timer_.entry.owner, &timer_.entry);
+    return timer_.fired.load(std::memory_order_acquire);
+  }
+
+  // In await_resume: leaves, then returns take() (the work's result) or throws timeout_error in
+  // its place if the cancellation that ended the work was this timeout's own.
+  template <class Take>
+  decltype(auto) finish(Take&& take) {
+    task_header* root = root_;
+    if (!leave()) return take();
+    // Fired: take our request back whatever the work did (asyncio's uncancel() on every exit of
+    // an expired timeout), so no stray cancellation reaches the task's next point.
+    const std::uint32_t standing = withdraw_cancel_request(root);
+    try {
+      return take();
+    } catch (const cancelled_error&) {
+      // Ours, and no other cancellation request newer than this timeout stands.
+      if (standing <= requests_before_) throw timeout_error();
+      throw;
+    }
+  }
 
  private:
-  static void fire(timer_entry* entry) noexcept {
-    // entry_ is the first member: the entry's address is the timer's.
-    auto* self = reinterpret_cast<timeout_timer*>(entry);
-    self->fired_.store(true, std::memory_order_release);
-    request_cancel(self->root_);
-  }
-
-  timer_entry entry_;  // first: see fire()
-  task_header* root_;
-  std::atomic<bool> fired_{false};
+  lazy_timeout timer_;
+  task_header* root_ = nullptr;  // registered (enter) and not left yet
+  std::uint32_t requests_before_ = 0;
 };
 
 template <class A>
@@ -76,39 +134,90 @@ struct timeout_result<join_handle<T>> {
 
 }  // namespace detail
 
+template <class A>
+class timeout_awaitable;
+
+// The awaitable of timeout(d, task): awaits the task inline (like co_await task) under the timer.
+template <class T>
+class [[nodiscard]] timeout_awaitable<task<T>> : private detail::timeout_guard {
+ public:
+  timeout_awaitable(clock::time_point deadline, task<T> work) noexcept
+      : timeout_guard(deadline), work_(std::move(work)) {}
+  ~timeout_awaitable() {
+    if (frame_) frame_.destroy();  // before ~timeout_guard: nested timeouts leave first
+  }
+
+  // A weft::task that awaits this timeout, for where a task is needed (spawn, gather, a vector).
+  operator task<T>() && {  // NOLINT(google-explicit-constructor): a timeout is a task to the user
+    return as_task(deadline(), std::move(work_));
+  }
+
+  [[nodiscard]] bool await_ready() {
+    if (!work_.valid()) {
+      throw std::logic_error("weft::timeout: awaited an empty task (moved-from or awaited)");
+    }
+    frame_ = work_.release();
+    return false;
+  }
+  template <class Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> caller) noexcept {
+    detail::task_header* root = detail::root_of(caller);
+    enter(root);
+    auto& promise = frame_.promise();
+    promise.continuation = caller;
+    promise.root = root;
+    return frame_;
+  }
+  decltype(auto) await_resume() {
+    return finish([this]() -> decltype(auto) { return detail::take_result(frame_.promise()); });
+  }
+
+ private:
+  static task<T> as_task(clock::time_point deadline, task<T> work) {
+    co_return co_await timeout_awaitable(deadline, std::move(work));
+  }
+
+  task<T> work_;
+  typename task<T>::handle_type frame_;
+};
+
+// The awaitable of timeout(d, handle): awaits the handle (a cancellation point, which arms the
+// timer) and cancels its task on expiry.
+template <class T>
+class [[nodiscard]] timeout_awaitable<join_handle<T>> : private detail::timeout_guard {
+ public:
+  timeout_awaitable(clock::time_point deadline, join_handle<T> work)
+      : timeout_guard(deadline), handle_(std::move(work)), inner_(handle_.operator co_await()) {}
+
+  operator task<T>() && {  // NOLINT(google-explicit-constructor): see above
+    return as_task(deadline(), std::move(handle_));
+  }
+
+  [[nodiscard]] bool await_ready() noexcept { return inner_.await_ready(); }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> caller) noexcept {
+    enter(detail::root_of(caller));
+    // Once the inner wait is registered, *this may be resumed on another worker: nothing after.
+    return inner_.await_suspend(caller);
+  }
+  decltype(auto) await_resume() {
+    return finish([this]() -> decltype(auto) { return inner_.await_resume(); });
+  }
+
+ private:
+  static task<T> as_task(clock::time_point deadline, join_handle<T> work) {
+    co_return co_await timeout_awaitable(deadline, std::move(work));
+  }
+
+  join_handle<T> handle_;
+  decltype(std::declval<join_handle<T>&>().operator co_await()) inner_;  // refers to handle_
+};
+
 // Awaits `work` (a task, or a join_handle moved in) and throws timeout_error if it is not done by
 // `deadline`.
 template <class A>
-task<typename detail::timeout_result<std::remove_cvref_t<A>>::type> timeout_at(
-    clock::time_point deadline, A work) {
-  using result_type = typename detail::timeout_result<std::remove_cvref_t<A>>::type;
-  detail::task_header* root = co_await detail::current_root_awaiter{};
-  // Cancellation requests standing before this timeout began (asyncio compares with the count at
-  // entry too): an expiry is reported as timeout_error unless a request *newer* than ours stands.
-  const std::uint32_t requests_before =
-      root->cancel_state.load(std::memory_order_acquire) / detail::task_header::cancel_request;
-  detail::timeout_timer timer(root);
-  timer.arm(deadline);
-  try {
-    if constexpr (std::is_void_v<result_type>) {
-      co_await std::move(work);
-      timer.disarm();
-      // Fired, but the work finished before a cancellation point saw it: take the request back.
-      if (timer.fired()) detail::withdraw_cancel_request(root);
-    } else {
-      result_type value = co_await std::move(work);
-      timer.disarm();
-      if (timer.fired()) detail::withdraw_cancel_request(root);
-      co_return static_cast<result_type&&>(value);
-    }
-  } catch (const cancelled_error&) {
-    timer.disarm();
-    // Ours, and no other cancellation request stands: report the timeout instead.
-    if (timer.fired() && detail::withdraw_cancel_request(root) <= requests_before) {
-      throw timeout_error();
-    }
-    throw;
-  }
+timeout_awaitable<std::remove_cvref_t<A>> timeout_at(clock::time_point deadline, A work) {
+  return timeout_awaitable<std::remove_cvref_t<A>>(deadline, std::move(work));
 }
 
 // Awaits `work` and throws timeout_error if it takes longer than `duration`.

@@ -33,6 +33,12 @@ namespace weft::detail {
 class runtime_core;
 class task_header;
 struct registry_shard;
+struct lazy_timeout;
+
+// Arms `task->timeout_to_arm` (see there) and clears it; a deadline that has passed fires at once,
+// on the calling thread. Called by the task itself, at a cancellation point or when a timeout
+// nests inside the pending one. Defined in runtime.cpp.
+WEFT_API void arm_lazy_timeout(task_header* task) noexcept;
 
 // Something waiting for a spawned task to finish: an awaiting coroutine, gather's countdown, or a
 // thread blocked in block_on. `notify` runs once, on the thread that completes the task, after the
@@ -101,12 +107,24 @@ class task_header {
   bool cancel_delivered = false;
   // The task group the task belongs to, if any; set before the task is published.
   group_link* group = nullptr;
+  // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
+  // lazy_timeout). A timeout around work that finishes without reaching a cancellation point
+  // never touches the timer wheel: its timer is armed by the first cancellation point the task
+  // reaches (take_pending_cancel), which is also the first place where an expiry could be seen.
+  // At most one timeout of a task is unarmed at a time: entering a nested timeout arms the
+  // pending outer one first. Not atomic: read and written only by the task itself (whichever
+  // worker runs it; the run queues order those accesses like every other task-local field).
+  lazy_timeout* timeout_to_arm = nullptr;
 
   static constexpr std::uint32_t cancel_pending = 1;
   static constexpr std::uint32_t cancel_request = 2;
 
   // Consumes a pending cancellation: true means the caller throws cancelled_error now.
   bool take_pending_cancel() noexcept {
+    // Every cancellation point passes here before it suspends: a timeout waiting to be armed is
+    // armed first, so that a deadline that has passed already is requested (and delivered) here,
+    // exactly as if the timer had fired on time while the task ran.
+    if (timeout_to_arm != nullptr) arm_lazy_timeout(this);
     if ((cancel_state.load(std::memory_order_relaxed) & cancel_pending) == 0) return false;
     if ((cancel_state.fetch_and(~cancel_pending, std::memory_order_acq_rel) & cancel_pending) ==
         0) {

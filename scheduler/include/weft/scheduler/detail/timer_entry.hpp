@@ -15,6 +15,7 @@
 namespace weft::detail {
 
 class runtime_core;
+class task_header;
 
 struct timer_entry {
   // What expiry does: resume `waiter` (on_fire null), or call on_fire on the poller thread (a
@@ -41,6 +42,24 @@ struct timer_entry {
 };
 
 using clock = std::chrono::steady_clock;
+
+// The timer of one weft::timeout (primitives/timeout.hpp), in the awaiter of the timeout, hence in
+// the awaiting frame. It is armed lazily (task_header::timeout_to_arm, arm_lazy_timeout): only when
+// the task reaches a cancellation point inside the timeout. Its expiry records `fired` and
+// requests cancellation of `root`.
+struct lazy_timeout {
+  timer_entry entry;  // first: on_fire receives the entry's address, which is the timeout's
+  // The task to cancel; written by the task before the timer is armed, then only read.
+  task_header* root = nullptr;
+  clock::time_point deadline{};
+  // Invariant: true once the expiry requested its cancellation (at most once). Written by the
+  // poller thread (on_fire) or by the task itself (a deadline already due when armed); read by
+  // the task after disarm_timer returned. Ordering: release here, acquire there; disarm_timer's
+  // acquire of `entry.firing` already orders an on_fire that ran concurrently before the read.
+  std::atomic<bool> fired{false};
+  // The timer went to the wheel (or fired at arming). Task-local, like timeout_to_arm.
+  bool armed = false;
+};
 
 // The time of the calling worker's runtime (virtual or real); clock::now() outside a runtime.
 WEFT_API clock::time_point runtime_now() noexcept;
