@@ -449,7 +449,7 @@ TEST_CASE("timeout: an expired timeout takes its request back when the work fail
   weft::run(main_task(), {.worker_threads = 2});
 }
 
-TEST_CASE("timeout: converts to a task for spawn, gather and containers") {
+TEST_CASE("timeout: spawn gather and task groups take a timeout as they take a task") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
     std::vector<weft::task<int>> tasks;
@@ -457,12 +457,36 @@ TEST_CASE("timeout: converts to a task for spawn, gather and containers") {
     tasks.push_back(weft::timeout(10s, sleep_then(2ms, 2)));
     const std::vector<int> values = co_await weft::gather(std::move(tasks));
     CHECK(values == std::vector<int>{1, 2});
-    auto h = weft::spawn(weft::task<int>(weft::timeout(5ms, sleep_then(10s, 3))));
+    auto [a, b] = co_await weft::gather(weft::timeout(10s, sleep_then(1ms, 5)),
+                                        weft::wait_for(sleep_then(1ms, 6), 10s));
+    CHECK(a == 5);
+    CHECK(b == 6);
+    auto h = weft::spawn(weft::timeout(5ms, sleep_then(10s, 3)));
     CHECK(co_await how_it_ends(h) == ended::timed_out);
+    auto explicit_task = weft::spawn(weft::task<int>(weft::timeout(10s, sleep_then(1ms, 7))));
+    CHECK(co_await explicit_task == 7);
+    weft::task_group group;
+    auto child = group.spawn(weft::timeout(10s, sleep_then(1ms, 8)));
+    co_await group.join();
+    CHECK(child.result() == 8);
     auto awaitable = weft::wait_for(weft::spawn(sleep_then(1ms, 4)), 10s);
     CHECK(co_await awaitable == 4);  // an lvalue awaitable
   };
   weft::run(main_task(), {.worker_threads = 2});
+  weft::runtime rt({.worker_threads = 1});
+  CHECK(rt.block_on(weft::timeout(10s, sleep_then(1ms, 9))) == 9);
+}
+
+TEST_CASE("timeout: a relative timeout starts its clock when it is awaited not when it is made") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    auto relative = weft::timeout(100ms, sleep_then(50ms, 1));
+    auto fixed = weft::timeout_at(weft::now() + 100ms, sleep_then(50ms, 2));
+    co_await weft::sleep(80ms);     // virtual time: exactly 80 ms pass
+    CHECK(co_await relative == 1);  // its 100 ms began now: 50 ms of work fits
+    CHECK(co_await how_it_ends(std::move(fixed)) == ended::timed_out);  // 20 ms were left
+  };
+  weft::run(main_task(), {.worker_threads = 1, .virtual_time = true});
 }
 
 TEST_CASE("timeout: outside cancellation racing the lazy arm (stress)") {

@@ -188,6 +188,13 @@ struct gather_child<join_handle<T>> {
   }
 };
 
+template <task_convertible A>
+struct gather_child<A> : gather_child<typename A::task_type> {
+  static auto start(A&& work) {
+    return gather_child<typename A::task_type>::start(typename A::task_type(std::move(work)));
+  }
+};
+
 template <class C>
 concept gatherable = requires {
   typename gather_child<C>::value_type;

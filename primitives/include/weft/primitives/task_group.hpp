@@ -118,6 +118,12 @@ class task_group : private detail::group_link {
     return group_handle<T>(promise);
   }
 
+  // Same, for an awaitable that stands for a task (a weft::timeout, say).
+  template <task_convertible A>
+  auto spawn(A&& work) requires(!std::is_lvalue_reference_v<A>) {
+    return spawn(typename A::task_type(std::move(work)));
+  }
+
   // Same, for a callable and its arguments (stored in the child's frame).
   template <class F, class... Args>
   auto spawn(F&& callable, Args&&... args) requires detail::task_callable<F, Args...> {

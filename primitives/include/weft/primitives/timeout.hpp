@@ -15,9 +15,11 @@
 // waits for it to finish; the handle keeps its result.
 //
 // timeout, timeout_at and wait_for return an awaitable (weft::timeout_awaitable), not a task: the
-// work is awaited inline, without a coroutine frame of the timeout's own. It converts to a
-// weft::task<T> where one is needed (a vector of tasks, a task-returning function); to spawn or
-// gather a timeout directly, convert explicitly: weft::spawn(weft::task<T>(weft::timeout(...))).
+// work is awaited inline, without a coroutine frame of the timeout's own. spawn, gather and
+// task_group::spawn take it as they take a task, and it converts to a weft::task<T> where one is
+// needed (a vector of tasks, a task-returning function). timeout(d, ...) and wait_for start their
+// clock when the awaiting (or the spawned task) begins, not when the awaitable is made, as
+// asyncio.wait_for does; timeout_at's deadline is fixed.
 //
 // Cost: the timer is armed lazily. A timeout whose work finishes before reaching a cancellation
 // point never touches the timer wheel; what remains is one clock read (timeout; not timeout_at)
@@ -47,19 +49,37 @@ namespace weft {
 
 namespace detail {
 
+// When a timeout expires: at a fixed time (timeout_at), or a duration after the awaiting begins
+// (timeout, wait_for; asyncio.wait_for also starts its clock when it starts running, so a timeout
+// made now and awaited later, say by gather or map_bounded, gets its whole duration).
+struct timeout_limit {
+  clock::time_point at{};
+  clock::duration after{};
+  bool relative = false;
+
+  [[nodiscard]] clock::time_point deadline() const noexcept {
+    return relative ? saturating_deadline(weft::now(), after) : at;
+  }
+  static clock::time_point saturating_deadline(clock::time_point now, clock::duration after) {
+    return after >= clock::time_point::max() - now ? clock::time_point::max() : now + after;
+  }
+};
+
 // The part of a timeout awaiter that does not depend on the work: the lazily armed timer, its
 // registration in the task's header, and what the work's end means.
 class timeout_guard {
  public:
-  explicit timeout_guard(clock::time_point deadline) noexcept { timer_.deadline = deadline; }
-  timeout_guard(const timeout_guard&) = delete;
+  explicit timeout_guard(timeout_limit limit) noexcept : limit_(limit) {}
+  // Movable until it is awaited (gather and spawn take their children by value); once entered,
+  // the task's header points at the timer, so it must stay where it is.
+  timeout_guard(timeout_guard&& other) noexcept : limit_(other.limit_) {}
   timeout_guard& operator=(const timeout_guard&) = delete;
   // Normally a no-op (await_resume left already). A frame destroyed while suspended in the
   // timeout (runtime shutdown) unregisters here, after the work's frame (and the timeouts nested
   // in it) were destroyed.
   ~timeout_guard() { leave(); }
 
-  [[nodiscard]] clock::time_point deadline() const noexcept { return timer_.deadline; }
+  [[nodiscard]] timeout_limit limit() const noexcept { return limit_; }
 
  protected:
   // In await_suspend, before the work can run: registers the timer as the task's unarmed timeout.
@@ -74,6 +94,7 @@ class timeout_guard {
     // Ordering: acquire, as before; requests made on other threads later are newer than ours.
     requests_before_ =
         root->cancel_state.load(std::memory_order_acquire) / task_header::cancel_request;
+    timer_.deadline = limit_.deadline();  // timeout(d): the clock read, once the work begins
     timer_.root = root;
     root_ = root;
     root->timeout_to_arm = &timer_;
@@ -116,6 +137,7 @@ class timeout_guard {
   }
 
  private:
+  timeout_limit limit_;
   lazy_timeout timer_;
   task_header* root_ = nullptr;  // registered (enter) and not left yet
   std::uint32_t requests_before_ = 0;
@@ -141,15 +163,20 @@ class timeout_awaitable;
 template <class T>
 class [[nodiscard]] timeout_awaitable<task<T>> : private detail::timeout_guard {
  public:
-  timeout_awaitable(clock::time_point deadline, task<T> work) noexcept
-      : timeout_guard(deadline), work_(std::move(work)) {}
+  using task_type = task<T>;  // what spawn, gather and task_group turn it into
+
+  timeout_awaitable(detail::timeout_limit limit, task<T> work) noexcept
+      : timeout_guard(limit), work_(std::move(work)) {}
+  // Before it is awaited only (see timeout_guard).
+  timeout_awaitable(timeout_awaitable&& other) noexcept
+      : timeout_guard(std::move(other)), work_(std::move(other.work_)) {}
   ~timeout_awaitable() {
     if (frame_) frame_.destroy();  // before ~timeout_guard: nested timeouts leave first
   }
 
   // A weft::task that awaits this timeout, for where a task is needed (spawn, gather, a vector).
   operator task<T>() && {  // NOLINT(google-explicit-constructor): a timeout is a task to the user
-    return as_task(deadline(), std::move(work_));
+    return as_task(limit(), std::move(work_));
   }
 
   [[nodiscard]] bool await_ready() {
@@ -173,8 +200,8 @@ class [[nodiscard]] timeout_awaitable<task<T>> : private detail::timeout_guard {
   }
 
  private:
-  static task<T> as_task(clock::time_point deadline, task<T> work) {
-    co_return co_await timeout_awaitable(deadline, std::move(work));
+  static task<T> as_task(detail::timeout_limit limit, task<T> work) {
+    co_return co_await timeout_awaitable(limit, std::move(work));
   }
 
   task<T> work_;
@@ -186,11 +213,18 @@ class [[nodiscard]] timeout_awaitable<task<T>> : private detail::timeout_guard {
 template <class T>
 class [[nodiscard]] timeout_awaitable<join_handle<T>> : private detail::timeout_guard {
  public:
-  timeout_awaitable(clock::time_point deadline, join_handle<T> work)
-      : timeout_guard(deadline), handle_(std::move(work)), inner_(handle_.operator co_await()) {}
+  using task_type = task<T>;
+
+  timeout_awaitable(detail::timeout_limit limit, join_handle<T> work)
+      : timeout_guard(limit), handle_(std::move(work)), inner_(handle_.operator co_await()) {}
+  // Before it is awaited only (see timeout_guard); the inner awaiter is made anew for handle_.
+  timeout_awaitable(timeout_awaitable&& other)
+      : timeout_guard(std::move(other)),
+        handle_(std::move(other.handle_)),
+        inner_(handle_.operator co_await()) {}
 
   operator task<T>() && {  // NOLINT(google-explicit-constructor): see above
-    return as_task(deadline(), std::move(handle_));
+    return as_task(limit(), std::move(handle_));
   }
 
   [[nodiscard]] bool await_ready() noexcept { return inner_.await_ready(); }
@@ -205,8 +239,8 @@ class [[nodiscard]] timeout_awaitable<join_handle<T>> : private detail::timeout_
   }
 
  private:
-  static task<T> as_task(clock::time_point deadline, join_handle<T> work) {
-    co_return co_await timeout_awaitable(deadline, std::move(work));
+  static task<T> as_task(detail::timeout_limit limit, join_handle<T> work) {
+    co_return co_await timeout_awaitable(limit, std::move(work));
   }
 
   join_handle<T> handle_;
@@ -217,13 +251,16 @@ class [[nodiscard]] timeout_awaitable<join_handle<T>> : private detail::timeout_
 // `deadline`.
 template <class A>
 timeout_awaitable<std::remove_cvref_t<A>> timeout_at(clock::time_point deadline, A work) {
-  return timeout_awaitable<std::remove_cvref_t<A>>(deadline, std::move(work));
+  return timeout_awaitable<std::remove_cvref_t<A>>(detail::timeout_limit{.at = deadline},
+                                                   std::move(work));
 }
 
 // Awaits `work` and throws timeout_error if it takes longer than `duration`.
 template <class A, class Rep, class Period>
 auto timeout(std::chrono::duration<Rep, Period> duration, A work) {
-  return timeout_at(weft::now() + std::chrono::ceil<clock::duration>(duration), std::move(work));
+  const detail::timeout_limit limit{.after = std::chrono::ceil<clock::duration>(duration),
+                                    .relative = true};
+  return timeout_awaitable<std::remove_cvref_t<A>>(limit, std::move(work));
 }
 
 // asyncio.wait_for's argument order.

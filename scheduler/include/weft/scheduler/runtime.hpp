@@ -101,6 +101,12 @@ class WEFT_API runtime {
     return spawn(task<T>(frame));
   }
 
+  // Starts an awaitable that stands for a task (task_convertible: a weft::timeout, say).
+  template <task_convertible A>
+  auto spawn(A&& work) requires(!std::is_lvalue_reference_v<A>) {
+    return spawn(typename A::task_type(std::move(work)));
+  }
+
   // Starts `callable(args...)` on this runtime from any thread, with the callable and copies of
   // the arguments stored in the task's frame (see spawn.hpp on lambda captures).
   template <class F, class... Args>
@@ -118,6 +124,10 @@ class WEFT_API runtime {
     auto handle = spawn(std::move(work));
     detail::block_until_finished(handle.header());
     return handle.take_result();
+  }
+  template <task_convertible A>
+  auto block_on(A&& work) requires(!std::is_lvalue_reference_v<A>) {
+    return block_on(typename A::task_type(std::move(work)));
   }
 
   [[nodiscard]] std::size_t worker_count() const noexcept;

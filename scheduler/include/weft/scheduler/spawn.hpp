@@ -70,6 +70,12 @@ join_handle<T> spawn(task<T> work) {
   return detail::spawn_on(nullptr, std::move(work));
 }
 
+// Starts an awaitable that stands for a task (task_convertible: a weft::timeout, say).
+template <task_convertible A>
+auto spawn(A&& work) requires(!std::is_lvalue_reference_v<A>) {
+  return spawn(typename A::task_type(std::move(work)));
+}
+
 // Starts `callable(args...)`, which must return a weft::task, with the callable and copies of the
 // arguments stored in the task's frame.
 template <class F, class... Args>

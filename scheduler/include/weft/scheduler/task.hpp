@@ -211,6 +211,15 @@ class [[nodiscard]] task {
   handle_type frame_;
 };
 
+// An awaitable that stands for a task where one is needed: it names the task it becomes
+// (`task_type`, a weft::task) and converts to it from an rvalue. weft::timeout's awaitable is one;
+// spawn, gather and task_group::spawn accept these as they accept the task itself.
+template <class A>
+concept task_convertible = requires {
+  typename A::task_type;
+}
+&&std::is_convertible_v<A&&, typename A::task_type>;
+
 namespace detail {
 template <class T>
 task<T> task_promise<T>::get_return_object() noexcept {
