@@ -20,25 +20,30 @@
 namespace {
 
 weft::task<> weft_producer(weft::channel<long>& ch, long from, long to) {
-  for (long i = from; i < to; ++i) co_await ch.send(i);
+  for (long i = from; i < to; ++i)
+    co_await ch.send(i);
 }
 
 weft::task<long> weft_consumer(weft::channel<long>& ch) {
   long sum = 0;
-  while (auto v = co_await ch.receive()) sum += *v;
+  while (auto v = co_await ch.receive())
+    sum += *v;
   co_return sum;
 }
 
 weft::task<long> weft_root(long items, long cap, long lanes) {
   weft::channel<long> ch(static_cast<std::size_t>(cap));
   std::vector<weft::task<>> producers;
-  for (long p = 0; p < lanes; ++p) producers.push_back(weft_producer(ch, items * p / lanes, items * (p + 1) / lanes));
+  for (long p = 0; p < lanes; ++p)
+    producers.push_back(weft_producer(ch, items * p / lanes, items * (p + 1) / lanes));
   std::vector<weft::join_handle<long>> consumers;
-  for (long c = 0; c < lanes; ++c) consumers.push_back(weft::spawn(weft_consumer(ch)));
+  for (long c = 0; c < lanes; ++c)
+    consumers.push_back(weft::spawn(weft_consumer(ch)));
   co_await weft::gather(std::move(producers));
   ch.close();
   long sum = 0;
-  for (auto& c : consumers) sum += co_await c;
+  for (auto& c : consumers)
+    sum += co_await c;
   co_return sum;
 }
 
@@ -85,13 +90,15 @@ int main(int argc, char** argv) {
     asio::io_context io(opts.threads);
     auto guard = asio::make_work_guard(io);
     std::vector<std::thread> threads;
-    for (int i = 0; i < opts.threads; ++i) threads.emplace_back([&] { io.run(); });
+    for (int i = 0; i < opts.threads; ++i)
+      threads.emplace_back([&] { io.run(); });
     bench::run_timed(opts, [&] {
       asio_channel ch(io, static_cast<std::size_t>(cap));
       asio_sum = 0;
       producers_done.reset(lanes);
       consumers_done.reset(lanes);
-      for (long c = 0; c < lanes; ++c) asio::co_spawn(io, asio_consumer(ch), asio::detached);
+      for (long c = 0; c < lanes; ++c)
+        asio::co_spawn(io, asio_consumer(ch), asio::detached);
       for (long p = 0; p < lanes; ++p) {
         asio::co_spawn(io, asio_producer(ch, items * p / lanes, items * (p + 1) / lanes),
                        asio::detached);
@@ -102,7 +109,8 @@ int main(int argc, char** argv) {
     });
     guard.reset();
     io.stop();
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+      t.join();
   } else {
     bench::unknown_system(opts);
   }

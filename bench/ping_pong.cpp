@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
     asio::io_context io(opts.threads);
     auto guard = asio::make_work_guard(io);
     std::vector<std::thread> threads;
-    for (int i = 0; i < opts.threads; ++i) threads.emplace_back([&] { io.run(); });
+    for (int i = 0; i < opts.threads; ++i)
+      threads.emplace_back([&] { io.run(); });
     bench::run_timed(opts, [&] {
       std::vector<std::unique_ptr<asio_channel>> channels;
       finished.reset(2 * pairs);
@@ -96,7 +97,8 @@ int main(int argc, char** argv) {
     });
     guard.reset();
     io.stop();
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+      t.join();
   } else {
     bench::unknown_system(opts);
   }

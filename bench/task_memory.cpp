@@ -49,9 +49,9 @@ std::atomic<long> suspended{0};
 bench::countdown woken;
 
 using strand_type = asio::strand<asio::io_context::executor_type>;
-using gate_type = asio::basic_waitable_timer<std::chrono::steady_clock,
-                                             asio::wait_traits<std::chrono::steady_clock>,
-                                             strand_type>;
+using gate_type =
+    asio::basic_waitable_timer<std::chrono::steady_clock,
+                               asio::wait_traits<std::chrono::steady_clock>, strand_type>;
 
 asio::awaitable<void> asio_waiter(gate_type& gate) {
   asio::error_code error;
@@ -82,8 +82,7 @@ int main(int argc, char** argv) {
   const auto opts = bench::parse(argc, argv);
   const long n = opts.param("n", 1000000);
   if (opts.system == "weft") {
-    auto rt = std::make_unique<weft::runtime>(
-        bench::weft_options(opts));
+    auto rt = std::make_unique<weft::runtime>(bench::weft_options(opts));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the threads settle
     const long before = bench::current_rss_bytes();
     const auto start = steady_clock::now();

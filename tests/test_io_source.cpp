@@ -101,22 +101,24 @@ TEST_CASE("io_source: a writer blocked on a full buffer is woken when the peer r
   auto main_task = [](int writer_fd, int reader_fd) -> weft::task<std::size_t> {
     weft::io_source src(writer_fd);
     std::atomic<std::size_t> written{0};
-    auto writer = weft::spawn([](weft::io_source& s, std::atomic<std::size_t>& w) -> weft::task<> {
-      std::array<char, 1024> chunk{};
-      chunk.fill('a');
-      std::size_t waits = 0;
-      while (w.load() < 1'000'000) {
-        const ssize_t n = ::write(s.fd(), chunk.data(), chunk.size());
-        if (n > 0) {
-          w += static_cast<std::size_t>(n);
-          continue;
-        }
-        REQUIRE(errno == EAGAIN);
-        ++waits;
-        co_await s.writable();
-      }
-      CHECK(waits > 0);
-    }, std::ref(src), std::ref(written));
+    auto writer = weft::spawn(
+        [](weft::io_source& s, std::atomic<std::size_t>& w) -> weft::task<> {
+          std::array<char, 1024> chunk{};
+          chunk.fill('a');
+          std::size_t waits = 0;
+          while (w.load() < 1'000'000) {
+            const ssize_t n = ::write(s.fd(), chunk.data(), chunk.size());
+            if (n > 0) {
+              w += static_cast<std::size_t>(n);
+              continue;
+            }
+            REQUIRE(errno == EAGAIN);
+            ++waits;
+            co_await s.writable();
+          }
+          CHECK(waits > 0);
+        },
+        std::ref(src), std::ref(written));
     // Drain slowly from this task; the writer can only make progress through writable().
     weft::io_source rsrc(reader_fd);
     std::size_t total = 0;
@@ -173,12 +175,13 @@ TEST_CASE("io_source: a ping-pong over a pipe pair completes many rounds") {
     co_return seen;
   };
   auto main_task = [&]() -> weft::task<int> {
-    auto [a, b] = co_await weft::gather(side(ba[0], ab[1], 2000, true),
-                                        side(ab[0], ba[1], 2000, false));
+    auto [a, b] =
+        co_await weft::gather(side(ba[0], ab[1], 2000, true), side(ab[0], ba[1], 2000, false));
     co_return a + b;
   };
   CHECK(weft::run(main_task(), {.worker_threads = 2}) == 4000);
-  for (int fd : {ab[0], ab[1], ba[0], ba[1]}) ::close(fd);
+  for (int fd : {ab[0], ab[1], ba[0], ba[1]})
+    ::close(fd);
 }
 
 TEST_CASE("io_source: constructing one outside a runtime throws logic_error") {

@@ -1,7 +1,7 @@
-// tests/test_timeout.cpp: weft::timeout, timeout_at and wait_for (patterns.md row 4): expiry cancels
-// the inner work, waits for its cleanup, then throws timeout_error; success leaves no timer and no
-// stale cancellation behind; a cancellation from outside stays cancelled_error; nested timeouts
-// report at the one that expired; a timeout over a join_handle cancels that task.
+// tests/test_timeout.cpp: weft::timeout, timeout_at and wait_for (patterns.md row 4): expiry
+// cancels the inner work, waits for its cleanup, then throws timeout_error; success leaves no timer
+// and no stale cancellation behind; a cancellation from outside stays cancelled_error; nested
+// timeouts report at the one that expired; a timeout over a join_handle cancels that task.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -97,7 +97,8 @@ TEST_CASE("timeout: success returns the value and leaves no timer once idle") {
   weft::runtime rt({.worker_threads = 2});
   auto main_task = []() -> weft::task<int> {
     int sum = 0;
-    for (int i = 0; i < 50; ++i) sum += co_await weft::timeout(60s, sleep_then(0ms, 1));
+    for (int i = 0; i < 50; ++i)
+      sum += co_await weft::timeout(60s, sleep_then(0ms, 1));
     co_await weft::timeout(60s, []() -> weft::task<> { co_await weft::sleep(1ms); }());  // void
     sum += co_await weft::wait_for(weft::spawn(sleep_then(1ms, 10)), 60s);
     co_return sum;
@@ -107,13 +108,15 @@ TEST_CASE("timeout: success returns the value and leaves no timer once idle") {
   CHECK(timers_once_idle(rt) == 0);
 }
 
-TEST_CASE("timeout: an expiry that the work never noticed returns the value and leaves no cancellation") {
+TEST_CASE(
+    "timeout: an expiry that the work never noticed returns the value and leaves no cancellation") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
     // The work runs past the deadline without reaching a cancellation point.
     auto busy = []() -> weft::task<int> {
       const auto end = steady::now() + 30ms;
-      while (steady::now() < end) std::this_thread::yield();
+      while (steady::now() < end)
+        std::this_thread::yield();
       co_return 5;
     };
     CHECK(co_await how_it_ends(weft::timeout(1ms, busy())) == ended::value);
@@ -128,9 +131,11 @@ TEST_CASE("timeout: a cancellation from outside stays cancelled_error") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
     std::atomic<bool> cleaned{false};
-    auto h = weft::spawn([](std::atomic<bool>& c) -> weft::task<int> {
-      co_return co_await weft::timeout(10s, slow_with_cleanup(c));
-    }, std::ref(cleaned));
+    auto h = weft::spawn(
+        [](std::atomic<bool>& c) -> weft::task<int> {
+          co_return co_await weft::timeout(10s, slow_with_cleanup(c));
+        },
+        std::ref(cleaned));
     co_await weft::sleep(5ms);
     h.cancel();
     CHECK(co_await how_it_ends(h) == ended::cancelled);
@@ -140,28 +145,33 @@ TEST_CASE("timeout: a cancellation from outside stays cancelled_error") {
   weft::run(main_task(), {.worker_threads = 2});
 }
 
-TEST_CASE("timeout: an outside cancel during the cleanup of an expired timeout stays cancelled_error") {
+TEST_CASE(
+    "timeout: an outside cancel during the cleanup of an expired timeout stays cancelled_error") {
   // Both the timeout and an outside cancel stand: asyncio reports CancelledError then.
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
     std::atomic<bool> in_cleanup{false};
     std::atomic<bool> outside_cancelled{false};
-    auto h = weft::spawn([](std::atomic<bool>& in, std::atomic<bool>& out) -> weft::task<int> {
-      auto inner = [](std::atomic<bool>& in2, std::atomic<bool>& out2) -> weft::task<int> {
-        try {
-          co_await weft::sleep(10s);
-        } catch (const weft::cancelled_error&) {
-          // Cleanup without a cancellation point, until the outside cancel came.
-          in2 = true;
-          const auto end = steady::now() + 5s;
-          while (!out2.load() && steady::now() < end) std::this_thread::yield();
-          throw;
-        }
-        co_return 1;
-      };
-      co_return co_await weft::timeout(5ms, inner(in, out));
-    }, std::ref(in_cleanup), std::ref(outside_cancelled));
-    while (!in_cleanup.load()) co_await weft::sleep(1ms);
+    auto h = weft::spawn(
+        [](std::atomic<bool>& in, std::atomic<bool>& out) -> weft::task<int> {
+          auto inner = [](std::atomic<bool>& in2, std::atomic<bool>& out2) -> weft::task<int> {
+            try {
+              co_await weft::sleep(10s);
+            } catch (const weft::cancelled_error&) {
+              // Cleanup without a cancellation point, until the outside cancel came.
+              in2 = true;
+              const auto end = steady::now() + 5s;
+              while (!out2.load() && steady::now() < end)
+                std::this_thread::yield();
+              throw;
+            }
+            co_return 1;
+          };
+          co_return co_await weft::timeout(5ms, inner(in, out));
+        },
+        std::ref(in_cleanup), std::ref(outside_cancelled));
+    while (!in_cleanup.load())
+      co_await weft::sleep(1ms);
     h.cancel();
     outside_cancelled = true;
     CHECK(co_await how_it_ends(h) == ended::cancelled);
@@ -221,8 +231,7 @@ TEST_CASE("timeout: wait_for and timeout_at expire and succeed like timeout") {
     CHECK(co_await weft::timeout_at(weft::clock::now() + 10s, sleep_then(1ms, 4)) == 4);
     start = steady::now();
     const auto deadline = weft::clock::now() + 15ms;
-    CHECK(co_await how_it_ends(weft::timeout_at(deadline, sleep_then(10s, 4))) ==
-          ended::timed_out);
+    CHECK(co_await how_it_ends(weft::timeout_at(deadline, sleep_then(10s, 4))) == ended::timed_out);
     CHECK(weft::clock::now() >= deadline);  // never early
     CHECK(steady::now() - start < 5s);
     // A deadline already past cancels the work at its first cancellation point.
@@ -286,8 +295,7 @@ TEST_CASE("timeout: on the virtual clock expiry is exact and takes no real time"
     CHECK(weft::now() - start == 5s + 5ms);  // the deadline, then the cleanup's own sleep
 
     const auto deadline = weft::now() + 30min;
-    CHECK(co_await how_it_ends(weft::timeout_at(deadline, sleep_then(24h, 1))) ==
-          ended::timed_out);
+    CHECK(co_await how_it_ends(weft::timeout_at(deadline, sleep_then(24h, 1))) == ended::timed_out);
     CHECK(weft::now() == deadline);  // never early, and not late either on the virtual clock
 
     const auto before = weft::now();
