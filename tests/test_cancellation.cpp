@@ -6,12 +6,9 @@
 // racing with the wake-up never loses the task nor resumes it twice, in every waiter state.
 #include <doctest/doctest.h>
 
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <exception>
 #include <random>
@@ -22,6 +19,8 @@
 
 #include <weft/weft.hpp>
 
+#include "support/outcomes.hpp"
+#include "support/sockets.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -30,56 +29,12 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-enum class ended { value, cancelled, timed_out, failed };
-
-const char* describe(ended e) {
-  switch (e) {
-    case ended::value:
-      return "value";
-    case ended::cancelled:
-      return "cancelled";
-    case ended::timed_out:
-      return "timed_out";
-    case ended::failed:
-      return "failed";
-  }
-  return "?";
-}
-
-// How awaiting `awaitable` ends. Takes a reference: the caller's awaitable outlives the await.
-template <class A>
-weft::task<ended> how_it_ends(A&& awaitable) {
-  try {
-    (void)co_await static_cast<A&&>(awaitable);
-    co_return ended::value;
-  } catch (const weft::cancelled_error&) {
-    co_return ended::cancelled;
-  } catch (const weft::timeout_error&) {
-    co_return ended::timed_out;
-  } catch (...) {
-    co_return ended::failed;
-  }
-}
-
-// How a finished handle ends, without awaiting.
-template <class T>
-ended result_of(weft::join_handle<T>& handle) {
-  try {
-    (void)handle.take_result();
-    return ended::value;
-  } catch (const weft::cancelled_error&) {
-    return ended::cancelled;
-  } catch (const weft::timeout_error&) {
-    return ended::timed_out;
-  } catch (...) {
-    return ended::failed;
-  }
-}
-
-weft::task<int> sleep_then(std::chrono::milliseconds d, int v) {
-  co_await weft::sleep(d);
-  co_return v;
-}
+using weft_test::ended;
+using weft_test::how_it_ends;
+using weft_test::read_some;
+using weft_test::result_of;
+using weft_test::sleep_then;
+using weft_test::socket_pair;
 
 // Busy-waits (no cancellation point) until `flag` is set or `limit` passed.
 void spin_until(const std::atomic<bool>& flag, std::chrono::milliseconds limit = 5s) {
@@ -92,27 +47,6 @@ void spin_for(std::chrono::milliseconds d) {
   const auto end = steady::now() + d;
   while (steady::now() < end)
     std::this_thread::yield();
-}
-
-struct socket_pair {
-  int fds[2] = {-1, -1};
-  socket_pair() {
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
-  }
-  ~socket_pair() {
-    for (int fd : fds)
-      ::close(fd);
-  }
-};
-
-weft::task<std::string> read_some(weft::io_source& src) {
-  std::array<char, 64> buffer{};
-  for (;;) {
-    const ssize_t n = ::read(src.fd(), buffer.data(), buffer.size());
-    if (n >= 0) co_return std::string(buffer.data(), static_cast<std::size_t>(n));
-    REQUIRE(errno == EAGAIN);
-    co_await src.readable();
-  }
 }
 
 }  // namespace
@@ -632,7 +566,7 @@ TEST_SUITE("stress") {
     constexpr std::size_t drivers = 32;
     weft::runtime rt({.worker_threads = 2});
     std::atomic<std::size_t> next_op{0};
-    std::atomic<std::size_t> outcomes[4] = {};
+    std::atomic<std::size_t> outcomes[weft_test::ended_kinds] = {};
     std::atomic<std::size_t> wrong{0};
 
     struct shared_state {
@@ -659,10 +593,9 @@ TEST_SUITE("stress") {
       std::mt19937 r(seed);
       // Counts the outcome; anything not allowed is wrong (a stale cancellation, say).
       auto record = [&](ended e, bool timeout_allowed, bool cancel_allowed) {
-        if (e == ended::failed || (e == ended::timed_out && !timeout_allowed) ||
-            (e == ended::cancelled && !cancel_allowed)) {
-          ++*s.wrong;
-        }
+        const bool allowed = e == ended::value || (e == ended::timed_out && timeout_allowed) ||
+                             (e == ended::cancelled && cancel_allowed);
+        if (!allowed) ++*s.wrong;
         ++s.outcomes[static_cast<int>(e)];
       };
       while (s.next_op->fetch_add(1) < s.ops) {

@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -16,38 +15,15 @@
 
 #include <weft/weft.hpp>
 
+#include "support/sockets.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-struct socket_pair {
-  int fds[2] = {-1, -1};
-  socket_pair() {
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
-  }
-  ~socket_pair() {
-    for (int fd : fds) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-  void close_side(int i) {
-    ::close(fds[i]);
-    fds[i] = -1;
-  }
-};
-
-// The "try, then wait on EAGAIN" loop of io.hpp.
-weft::task<std::string> read_some(weft::io_source& src) {
-  std::array<char, 256> buffer{};
-  for (;;) {
-    const ssize_t n = ::read(src.fd(), buffer.data(), buffer.size());
-    if (n >= 0) co_return std::string(buffer.data(), static_cast<std::size_t>(n));
-    REQUIRE(errno == EAGAIN);
-    co_await src.readable();
-  }
-}
+using weft_test::read_some;
+using weft_test::socket_pair;
 
 }  // namespace
 

@@ -22,6 +22,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/outcomes.hpp"
 #include "support/stress.hpp"
 #include "support/tracker.hpp"
 #include "support/watchdog.hpp"
@@ -35,10 +36,7 @@ struct http_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-weft::task<int> sleep_then(std::chrono::milliseconds d, int v) {
-  co_await weft::sleep(d);
-  co_return v;
-}
+using weft_test::sleep_then;
 
 template <class E>
 weft::task<int> throw_after(std::chrono::milliseconds d, std::string what) {

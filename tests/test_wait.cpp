@@ -12,6 +12,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/outcomes.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -19,10 +20,7 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-weft::task<int> sleep_then(std::chrono::milliseconds d, int v) {
-  co_await weft::sleep(d);
-  co_return v;
-}
+using weft_test::sleep_then;
 
 weft::task<int> fail_after(std::chrono::milliseconds d) {
   co_await weft::sleep(d);

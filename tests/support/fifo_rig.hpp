@@ -21,8 +21,11 @@
 // No sleeps: threads wait for each other through atomics (wait/notify) and joins only.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -64,16 +67,16 @@ struct bump_on_exit {
   ~bump_on_exit() { p.bump(); }
 };
 
-// Spawns make(i) on `one_worker` (a runtime with exactly one worker) for i = 0..n-1, each only
+// Spawns make(i) on `waiters_rt` (a runtime with exactly one worker) for i = 0..n-1, each only
 // once the previous waiter announced itself by incrementing `entered` (and notifying) right before
 // its co_await. See the file comment for why the queue order is then the index order.
 template <class Make>
-std::vector<weft::join_handle<void>> arrive_in_order(weft::runtime& one_worker, std::size_t n,
+std::vector<weft::join_handle<void>> arrive_in_order(weft::runtime& waiters_rt, std::size_t n,
                                                      std::atomic<std::size_t>& entered, Make make) {
   std::vector<weft::join_handle<void>> handles;
   handles.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    handles.push_back(one_worker.spawn(make(i)));
+    handles.push_back(waiters_rt.spawn(make(i)));
     for (std::size_t seen = entered.load(); seen < i + 1; seen = entered.load())
       entered.wait(seen);
   }
@@ -277,6 +280,37 @@ inline std::string describe(const getter_fifo_result& total, std::size_t rounds,
          ", cancellations requested " + std::to_string(total.cancel_requested) +
          ", ended cancelled " + std::to_string(total.ended_cancelled) + ", " + std::to_string(ms) +
          " ms";
+}
+
+// `rounds` rounds of getter_fifo_round with n getters each, each on the container of a fresh
+// make_ops() (an Ops that owns an empty unbounded container: puts never wait, and getters wait on
+// it), checked round by round; returns the summary line of all of them. `seed` varies the rounds
+// from one test to another.
+template <class MakeOps>
+std::string getter_fifo_rounds(std::size_t rounds, std::size_t n, unsigned seed, MakeOps make_ops) {
+  weft::runtime waiters_rt({.worker_threads = 1});
+  weft::runtime others_rt({.worker_threads = 2});
+  REQUIRE(waiters_rt.worker_count() == 1);
+  getter_fifo_result total;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t round = 0; round < rounds; ++round) {
+    auto ops = make_ops();
+    const auto r =
+        getter_fifo_round(waiters_rt, others_rt, n, static_cast<unsigned>(round) + seed, ops);
+    CHECK(r.out_of_order == 0);
+    CHECK(r.lost_or_duplicated == 0);
+    CHECK(r.unserved == 0);
+    CHECK(r.received + r.drained == n);
+    CHECK(r.received + r.ended_cancelled == n);
+    total.received += r.received;
+    total.drained += r.drained;
+    total.cancel_requested += r.cancel_requested;
+    total.ended_cancelled += r.ended_cancelled;
+  }
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  return describe(total, rounds, n, ms);
 }
 
 }  // namespace weft_test
