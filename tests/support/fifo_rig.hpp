@@ -37,6 +37,8 @@
 
 #include <weft/weft.hpp>
 
+#include "support/foreign_thread.hpp"
+
 namespace weft_test {
 
 // A counter that waiters bump after every change a waiting thread may look for, so that a thread
@@ -106,33 +108,24 @@ inline void join_all(weft::runtime& rt, std::vector<weft::join_handle<void>> han
 
 // Requests the cancellation of handles[id] for each id of `ids`, half from a task on `workers` and
 // half from a foreign thread, both at once and at once with whatever else runs; `requested[id]` is
-// set before each request. wait() returns when every request was made.
+// set before each request. wait() returns when every request was made. The foreign half runs on a
+// thread of its own, or on `on`, kept by a caller that storms many times.
 class cancel_storm {
  public:
   cancel_storm(weft::runtime& workers, const std::vector<weft::join_handle<void>>& handles,
                std::vector<std::size_t> ids, std::vector<std::atomic<bool>>& requested,
                unsigned seed)
-      : workers_(workers) {
-    std::mt19937 rng(seed);
-    std::shuffle(ids.begin(), ids.end(), rng);
-    std::vector<std::size_t> from_task, from_thread;
-    for (std::size_t k = 0; k < ids.size(); ++k)
-      (k % 2 == 0 ? from_task : from_thread).push_back(ids[k]);
-    task_ = workers.spawn(cancel_from_task(handles, std::move(from_task), requested, seed));
-    thread_ = std::thread([&handles, &requested, ids = std::move(from_thread)] {
-      for (std::size_t k = 0; k < ids.size(); ++k) {
-        requested[ids[k]] = true;
-        handles[ids[k]].cancel();
-        if (k % 2 == 1) std::this_thread::yield();
-      }
-    });
-  }
+      : cancel_storm(workers, handles, std::move(ids), requested, seed, nullptr) {}
+  cancel_storm(weft::runtime& workers, const std::vector<weft::join_handle<void>>& handles,
+               std::vector<std::size_t> ids, std::vector<std::atomic<bool>>& requested,
+               unsigned seed, foreign_thread& on)
+      : cancel_storm(workers, handles, std::move(ids), requested, seed, &on) {}
   cancel_storm(const cancel_storm&) = delete;
   cancel_storm& operator=(const cancel_storm&) = delete;
   ~cancel_storm() { wait(); }
 
   void wait() {
-    if (thread_.joinable()) thread_.join();
+    thread_->wait();
     if (task_.valid()) {
       std::vector<weft::join_handle<void>> one;
       one.push_back(std::move(task_));
@@ -152,9 +145,29 @@ class cancel_storm {
     }
   }
 
+  cancel_storm(weft::runtime& workers, const std::vector<weft::join_handle<void>>& handles,
+               std::vector<std::size_t> ids, std::vector<std::atomic<bool>>& requested,
+               unsigned seed, foreign_thread* on)
+      : workers_(workers), thread_(on != nullptr ? on : &own_.emplace()) {
+    std::mt19937 rng(seed);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    std::vector<std::size_t> from_task, from_thread;
+    for (std::size_t k = 0; k < ids.size(); ++k)
+      (k % 2 == 0 ? from_task : from_thread).push_back(ids[k]);
+    task_ = workers.spawn(cancel_from_task(handles, std::move(from_task), requested, seed));
+    thread_->start([&handles, &requested, ids = std::move(from_thread)] {
+      for (std::size_t k = 0; k < ids.size(); ++k) {
+        requested[ids[k]] = true;
+        handles[ids[k]].cancel();
+        if (k % 2 == 1) std::this_thread::yield();
+      }
+    });
+  }
+
   weft::runtime& workers_;
   weft::join_handle<void> task_;
-  std::thread thread_;
+  std::optional<foreign_thread> own_;  // the thread of a storm not given one
+  foreign_thread* thread_;
 };
 
 // Picks each index of 0..n-1 with probability 1/every.
