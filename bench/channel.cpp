@@ -4,17 +4,16 @@
 // same number of threads.
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <atomic>
-#include <thread>
 #include <vector>
 
 #include <weft/weft.hpp>
 
+#include "asio_pool.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -87,11 +86,8 @@ int main(int argc, char** argv) {
       bench::check(rt.block_on(weft_root(items, cap, lanes)) == expected, "weft channel sum");
     });
   } else if (opts.system == "asio") {
-    asio::io_context io(opts.threads);
-    auto guard = asio::make_work_guard(io);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < opts.threads; ++i)
-      threads.emplace_back([&] { io.run(); });
+    bench::asio_pool pool(opts.threads);
+    auto& io = pool.io();
     bench::run_timed(opts, [&] {
       asio_channel ch(io, static_cast<std::size_t>(cap));
       asio_sum = 0;
@@ -107,10 +103,6 @@ int main(int argc, char** argv) {
       consumers_done.wait();
       bench::check(asio_sum.load() == expected, "asio channel sum");
     });
-    guard.reset();
-    io.stop();
-    for (auto& t : threads)
-      t.join();
   } else {
     bench::unknown_system(opts);
   }

@@ -11,7 +11,6 @@
 // all of them ("wait":"timer_cancel").
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
@@ -23,10 +22,10 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include <weft/weft.hpp>
 
+#include "asio_pool.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -100,11 +99,8 @@ int main(int argc, char** argv) {
     rt.reset();
     bench::emit_end(extra("timer", before, after, n, ms_since(teardown)));
   } else if (opts.system == "asio") {
-    asio::io_context io(opts.threads);
-    auto guard = asio::make_work_guard(io);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < opts.threads; ++i)
-      threads.emplace_back([&] { io.run(); });
+    bench::asio_pool pool(opts.threads);
+    auto& io = pool.io();
     strand_type strand = asio::make_strand(io);
     gate_type gate(strand, std::chrono::hours(1));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -128,10 +124,7 @@ int main(int argc, char** argv) {
     asio::post(strand, [&] { gate.cancel(); });
     woken.wait();
     const double wake_ms = ms_since(wake);
-    guard.reset();
-    io.stop();
-    for (auto& t : threads)
-      t.join();
+    pool.stop();
     bench::emit_end(extra("timer_cancel", before, after, n, wake_ms));
   } else {
     bench::unknown_system(opts);
