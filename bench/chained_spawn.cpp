@@ -5,16 +5,13 @@
 // number of threads.
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include <thread>
-#include <vector>
-
 #include <weft/weft.hpp>
 
+#include "asio_pool.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -55,11 +52,8 @@ int main(int argc, char** argv) {
       }
     });
   } else if (opts.system == "asio") {
-    asio::io_context io(opts.threads);
-    auto guard = asio::make_work_guard(io);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < opts.threads; ++i)
-      threads.emplace_back([&] { io.run(); });
+    bench::asio_pool pool(opts.threads);
+    auto& io = pool.io();
     bench::run_timed(opts, [&] {
       for (long r = 0; r < reps; ++r) {
         done.reset(1);
@@ -67,10 +61,6 @@ int main(int argc, char** argv) {
         done.wait();
       }
     });
-    guard.reset();
-    io.stop();
-    for (auto& t : threads)
-      t.join();
   } else {
     bench::unknown_system(opts);
   }

@@ -4,41 +4,45 @@
 // same number of threads.
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <atomic>
-#include <thread>
 #include <vector>
 
 #include <weft/weft.hpp>
 
+#include "asio_pool.hpp"
 #include "harness.hpp"
 
 namespace {
 
 weft::task<> weft_producer(weft::channel<long>& ch, long from, long to) {
-  for (long i = from; i < to; ++i) co_await ch.send(i);
+  for (long i = from; i < to; ++i)
+    co_await ch.send(i);
 }
 
 weft::task<long> weft_consumer(weft::channel<long>& ch) {
   long sum = 0;
-  while (auto v = co_await ch.receive()) sum += *v;
+  while (auto v = co_await ch.receive())
+    sum += *v;
   co_return sum;
 }
 
 weft::task<long> weft_root(long items, long cap, long lanes) {
   weft::channel<long> ch(static_cast<std::size_t>(cap));
   std::vector<weft::task<>> producers;
-  for (long p = 0; p < lanes; ++p) producers.push_back(weft_producer(ch, items * p / lanes, items * (p + 1) / lanes));
+  for (long p = 0; p < lanes; ++p)
+    producers.push_back(weft_producer(ch, items * p / lanes, items * (p + 1) / lanes));
   std::vector<weft::join_handle<long>> consumers;
-  for (long c = 0; c < lanes; ++c) consumers.push_back(weft::spawn(weft_consumer(ch)));
+  for (long c = 0; c < lanes; ++c)
+    consumers.push_back(weft::spawn(weft_consumer(ch)));
   co_await weft::gather(std::move(producers));
   ch.close();
   long sum = 0;
-  for (auto& c : consumers) sum += co_await c;
+  for (auto& c : consumers)
+    sum += co_await c;
   co_return sum;
 }
 
@@ -82,16 +86,15 @@ int main(int argc, char** argv) {
       bench::check(rt.block_on(weft_root(items, cap, lanes)) == expected, "weft channel sum");
     });
   } else if (opts.system == "asio") {
-    asio::io_context io(opts.threads);
-    auto guard = asio::make_work_guard(io);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < opts.threads; ++i) threads.emplace_back([&] { io.run(); });
+    bench::asio_pool pool(opts.threads);
+    auto& io = pool.io();
     bench::run_timed(opts, [&] {
       asio_channel ch(io, static_cast<std::size_t>(cap));
       asio_sum = 0;
       producers_done.reset(lanes);
       consumers_done.reset(lanes);
-      for (long c = 0; c < lanes; ++c) asio::co_spawn(io, asio_consumer(ch), asio::detached);
+      for (long c = 0; c < lanes; ++c)
+        asio::co_spawn(io, asio_consumer(ch), asio::detached);
       for (long p = 0; p < lanes; ++p) {
         asio::co_spawn(io, asio_producer(ch, items * p / lanes, items * (p + 1) / lanes),
                        asio::detached);
@@ -100,9 +103,6 @@ int main(int argc, char** argv) {
       consumers_done.wait();
       bench::check(asio_sum.load() == expected, "asio channel sum");
     });
-    guard.reset();
-    io.stop();
-    for (auto& t : threads) t.join();
   } else {
     bench::unknown_system(opts);
   }

@@ -4,18 +4,17 @@
 // io_context run by the same number of threads. (Python asyncio.Queue: bench/ping_pong.py.)
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/io_context.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include <weft/weft.hpp>
 
+#include "asio_pool.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -77,10 +76,8 @@ int main(int argc, char** argv) {
     weft::runtime rt(bench::weft_options(opts));
     bench::run_timed(opts, [&] { rt.block_on(weft_root(pairs, msgs)); });
   } else if (opts.system == "asio") {
-    asio::io_context io(opts.threads);
-    auto guard = asio::make_work_guard(io);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < opts.threads; ++i) threads.emplace_back([&] { io.run(); });
+    bench::asio_pool pool(opts.threads);
+    auto& io = pool.io();
     bench::run_timed(opts, [&] {
       std::vector<std::unique_ptr<asio_channel>> channels;
       finished.reset(2 * pairs);
@@ -94,9 +91,6 @@ int main(int argc, char** argv) {
       }
       finished.wait();
     });
-    guard.reset();
-    io.stop();
-    for (auto& t : threads) t.join();
   } else {
     bench::unknown_system(opts);
   }

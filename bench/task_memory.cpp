@@ -11,7 +11,6 @@
 // all of them ("wait":"timer_cancel").
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
@@ -23,10 +22,10 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include <weft/weft.hpp>
 
+#include "asio_pool.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -49,9 +48,9 @@ std::atomic<long> suspended{0};
 bench::countdown woken;
 
 using strand_type = asio::strand<asio::io_context::executor_type>;
-using gate_type = asio::basic_waitable_timer<std::chrono::steady_clock,
-                                             asio::wait_traits<std::chrono::steady_clock>,
-                                             strand_type>;
+using gate_type =
+    asio::basic_waitable_timer<std::chrono::steady_clock,
+                               asio::wait_traits<std::chrono::steady_clock>, strand_type>;
 
 asio::awaitable<void> asio_waiter(gate_type& gate) {
   asio::error_code error;
@@ -82,8 +81,7 @@ int main(int argc, char** argv) {
   const auto opts = bench::parse(argc, argv);
   const long n = opts.param("n", 1000000);
   if (opts.system == "weft") {
-    auto rt = std::make_unique<weft::runtime>(
-        bench::weft_options(opts));
+    auto rt = std::make_unique<weft::runtime>(bench::weft_options(opts));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the threads settle
     const long before = bench::current_rss_bytes();
     const auto start = steady_clock::now();
@@ -101,11 +99,8 @@ int main(int argc, char** argv) {
     rt.reset();
     bench::emit_end(extra("timer", before, after, n, ms_since(teardown)));
   } else if (opts.system == "asio") {
-    asio::io_context io(opts.threads);
-    auto guard = asio::make_work_guard(io);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < opts.threads; ++i)
-      threads.emplace_back([&] { io.run(); });
+    bench::asio_pool pool(opts.threads);
+    auto& io = pool.io();
     strand_type strand = asio::make_strand(io);
     gate_type gate(strand, std::chrono::hours(1));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -129,10 +124,7 @@ int main(int argc, char** argv) {
     asio::post(strand, [&] { gate.cancel(); });
     woken.wait();
     const double wake_ms = ms_since(wake);
-    guard.reset();
-    io.stop();
-    for (auto& t : threads)
-      t.join();
+    pool.stop();
     bench::emit_end(extra("timer_cancel", before, after, n, wake_ms));
   } else {
     bench::unknown_system(opts);

@@ -4,18 +4,16 @@
 // Peers: Asio steady_timer coroutines (here) and Python asyncio.sleep via gather (timers.py).
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <chrono>
-#include <thread>
-#include <vector>
 
 #include <weft/weft.hpp>
 
+#include "asio_pool.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -60,20 +58,13 @@ int main(int argc, char** argv) {
       left.wait();
     });
   } else if (opts.system == "asio") {
-    asio::io_context io(opts.threads);
-    auto guard = asio::make_work_guard(io);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < opts.threads; ++i)
-      threads.emplace_back([&] { io.run(); });
+    bench::asio_pool pool(opts.threads);
+    auto& io = pool.io();
     bench::run_timed(opts, [&] {
       left.reset(n);
       asio::co_spawn(io, asio_root(n, duration), asio::detached);
       left.wait();
     });
-    guard.reset();
-    io.stop();
-    for (auto& t : threads)
-      t.join();
   } else {
     bench::unknown_system(opts);
   }

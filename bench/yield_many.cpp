@@ -4,17 +4,16 @@
 // with `co_await asio::post(executor, use_awaitable)`.
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include <thread>
 #include <vector>
 
 #include <weft/weft.hpp>
 
+#include "asio_pool.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -59,20 +58,13 @@ int main(int argc, char** argv) {
     weft::runtime rt(bench::weft_options(opts));
     bench::run_timed(opts, [&] { rt.block_on(weft_root(tasks, yields)); });
   } else if (opts.system == "asio") {
-    asio::io_context io(opts.threads);
-    auto guard = asio::make_work_guard(io);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < opts.threads; ++i)
-      threads.emplace_back([&] { io.run(); });
+    bench::asio_pool pool(opts.threads);
+    auto& io = pool.io();
     bench::run_timed(opts, [&] {
       finished.reset(tasks);
       asio::co_spawn(io, asio_root(tasks, yields), asio::detached);
       finished.wait();
     });
-    guard.reset();
-    io.stop();
-    for (auto& t : threads)
-      t.join();
   } else {
     bench::unknown_system(opts);
   }

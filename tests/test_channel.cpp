@@ -17,8 +17,10 @@
 
 #include <weft/weft.hpp>
 
+#include "support/exactly_once.hpp"
 #include "support/fifo_rig.hpp"
 #include "support/ledger.hpp"
+#include "support/outcomes.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -26,24 +28,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-enum class ended { value, cancelled, closed, failed };
-
-template <class A>
-weft::task<ended> how_it_ends(A&& awaitable) {
-  try {
-    (void)co_await static_cast<A&&>(awaitable);
-    co_return ended::value;
-  } catch (const weft::cancelled_error&) {
-    co_return ended::cancelled;
-  } catch (const weft::channel_closed&) {
-    co_return ended::closed;
-  } catch (...) {
-    co_return ended::failed;
-  }
-}
-
-weft::task<> let_others_wait() { co_await weft::sleep(1ms); }
-const weft::runtime_options one_worker{.worker_threads = 1, .virtual_time = true};
+using weft_test::ended;
+using weft_test::how_it_ends;
+using weft_test::let_others_wait;
+using weft_test::one_worker;
 
 weft::task<std::optional<int>> receive_one(weft::channel<int>& ch) {
   co_return co_await ch.receive();
@@ -223,14 +211,32 @@ weft::task<> stress_receiver(weft::channel<int>& ch, weft_test::ledger& l) {
     l.received(*i);
 }
 
-bool all_done(const std::vector<weft::join_handle<void>>& hs) {
-  for (const auto& h : hs)
-    if (!h.done()) return false;
-  return true;
-}
+// The exactly-once driver's view of a channel (support/exactly_once.hpp).
+struct channel_rig {
+  weft::channel<int> ch;
+  explicit channel_rig(std::size_t capacity) : ch(capacity) {}
+  bool put_now(int v) { return ch.try_send(v); }
+  bool take_now(weft_test::ledger& l) {
+    if (auto i = ch.try_receive()) {
+      l.received(*i);
+      return true;
+    }
+    return false;
+  }
+  weft::task<> producer(weft_test::ledger& l, int first, int count) {
+    return stress_sender(ch, l, first, count);
+  }
+  weft::task<> consumer(weft_test::ledger& l) { return stress_receiver(ch, l); }
+  void drain(weft_test::ledger& l) {
+    ch.close();
+    while (take_now(l)) {
+    }
+  }
+  void check_settled() {}
+};
 
 struct channel_ops {
-  weft::channel<int>& ch;
+  weft::channel<int> ch;  // unbounded: sends never wait, and receivers wait on an empty channel
   auto get() { return ch.receive(); }
   auto put(int v) { return ch.send(v); }
   void put_now(int v) {
@@ -242,105 +248,20 @@ struct channel_ops {
 }  // namespace
 
 TEST_SUITE("stress") {
-  // S4, channel part: 6 sender tasks, 4 receiver tasks and a foreign thread (try_send and
-  // try_receive) on 3 workers, bounded (3) and unbounded rounds in turn; receivers are cancelled
-  // (and replaced) at random all the time the senders run, and a few senders are cancelled, each at
-  // its send. Every value sent is received exactly once and none is received that was not sent.
-  // Full scale: 200 rounds x 35,000 values, that is 7e6 sends and 7e6 receives.
+  // S4, channel part (driven by support/exactly_once.hpp): 6 sender tasks, 4 receiver tasks and a
+  // foreign thread (try_send and try_receive) on 3 workers, bounded (3) and unbounded rounds in
+  // turn; receivers are cancelled (and replaced) at random all the time the senders run, and a few
+  // senders are cancelled, each at its send. Every value sent is received exactly once and none is
+  // received that was not sent. Full scale: 200 rounds x 35,000 values, that is 7e6 sends and 7e6
+  // receives.
   TEST_CASE(
       "channel: many senders and receivers with random cancellations lose and duplicate nothing") {
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
     const std::size_t rounds = weft_test::stress_count(4, 200);
-    std::size_t values_sent = 0, values_received = 0, foreign_ops = 0;
-    std::size_t receivers_cancelled = 0, senders_cancelled = 0;
-    const auto start = std::chrono::steady_clock::now();
-    for (std::size_t round = 0; round < rounds; ++round) {
-      constexpr int senders = 6;
-      const int per_sender = static_cast<int>(weft_test::stress_count(500, 5000));
-      const std::size_t total = static_cast<std::size_t>((senders + 1) * per_sender);
-      weft_test::ledger l(total);
-      weft::channel<int> ch(round % 2 == 0 ? 3 : 0);
-      weft::runtime rt({.worker_threads = 3});
-
-      std::atomic<bool> stop_foreign{false};
-      std::size_t foreign_done = 0;  // operations that succeeded; read after the join
-      std::thread foreign([&] {
-        int next = senders * per_sender;
-        std::mt19937 rng(static_cast<unsigned>(round));
-        while (!stop_foreign.load()) {
-          if (next < static_cast<int>(total) && rng() % 2 == 0) {
-            if (ch.try_send(next)) {
-              l.sent(next);
-              ++next;
-              ++foreign_done;
-            }
-          } else if (auto i = ch.try_receive()) {
-            l.received(*i);
-            ++foreign_done;
-          }
-          if (next >= static_cast<int>(total)) std::this_thread::yield();
-        }
-      });
-
-      struct counts {
-        std::size_t receivers = 0, senders = 0;
-      } cancelled;
-      rt.block_on([](weft::channel<int>& c, weft_test::ledger& led, int per, unsigned seed,
-                     counts& n) -> weft::task<> {
-        std::mt19937 rng(seed);
-        std::vector<weft::join_handle<void>> sends;
-        for (int s = 0; s < senders; ++s)
-          sends.push_back(weft::spawn(stress_sender(c, led, s * per, per)));
-        std::vector<weft::join_handle<void>> receives;
-        for (int r = 0; r < 4; ++r)
-          receives.push_back(weft::spawn(stress_receiver(c, led)));
-        // Cancel random receivers (and replace them) until every sender has finished, and cancel a
-        // sender now and then (at most 3 a round, so that values keep flowing).
-        for (std::size_t k = 0; !all_done(sends); ++k) {
-          co_await weft::yield_now();
-          const std::size_t r = rng() % receives.size();
-          receives[r].cancel();
-          CHECK(co_await how_it_ends(receives[r]) == ended::cancelled);
-          ++n.receivers;
-          receives[r] = weft::spawn(stress_receiver(c, led));
-          if (k % 20 == 5 && n.senders < 3) {
-            auto& s = sends[rng() % sends.size()];
-            if (!s.done()) {
-              s.cancel();
-              ++n.senders;
-            }
-          }
-        }
-        for (auto& s : sends)
-          (void)co_await how_it_ends(s);
-        co_await weft::cancel_all(receives);
-      }(ch, l, per_sender, static_cast<unsigned>(round) + 3, cancelled));
-      stop_foreign = true;
-      foreign.join();
-      ch.close();
-      while (auto i = ch.try_receive())
-        l.received(*i);
-      const auto t = l.count();
-      CHECK(t.lost == 0);
-      CHECK(t.duplicated == 0);
-      CHECK(t.phantom == 0);
-      CHECK(t.received == t.sent);  // count conservation
-      CHECK(t.sent > 0);
-      values_sent += t.sent;
-      values_received += t.received;
-      foreign_ops += foreign_done;
-      receivers_cancelled += cancelled.receivers;
-      senders_cancelled += cancelled.senders;
-    }
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
+    const auto totals = weft_test::exactly_once_rounds(
+        rounds, 3, [](std::size_t round) { return channel_rig(round % 2 == 0 ? 3 : 0); });
     weft_test::stress_summary(
-        std::to_string(rounds) + " rounds: values sent " + std::to_string(values_sent) +
-        ", received " + std::to_string(values_received) + " (foreign thread operations " +
-        std::to_string(foreign_ops) + "), cancellations " + std::to_string(receivers_cancelled) +
-        " receivers and " + std::to_string(senders_cancelled) + " senders, " + std::to_string(ms) +
-        " ms");
+        weft_test::describe(totals, rounds, {"values sent", "received", "receivers", "senders"}));
   }
 
   // FIFO of waiting receivers under concurrency: support/fifo_rig.hpp (getter_fifo_round) says what
@@ -350,29 +271,7 @@ TEST_SUITE("stress") {
     const std::size_t rounds = weft_test::stress_count(10, 1000);
     const std::size_t n = weft_test::stress_count(64, 1000);
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
-    weft::runtime waiters_rt({.worker_threads = 1});
-    weft::runtime others_rt({.worker_threads = 2});
-    REQUIRE(waiters_rt.worker_count() == 1);
-    weft_test::getter_fifo_result total;
-    const auto start = std::chrono::steady_clock::now();
-    for (std::size_t round = 0; round < rounds; ++round) {
-      weft::channel<int> ch;  // unbounded: sends never wait, and receivers wait on an empty channel
-      channel_ops ops{ch};
-      const auto r = weft_test::getter_fifo_round(waiters_rt, others_rt, n,
-                                                  static_cast<unsigned>(round) + 13, ops);
-      CHECK(r.out_of_order == 0);
-      CHECK(r.lost_or_duplicated == 0);
-      CHECK(r.unserved == 0);
-      CHECK(r.received + r.drained == n);
-      CHECK(r.received + r.ended_cancelled == n);
-      total.received += r.received;
-      total.drained += r.drained;
-      total.cancel_requested += r.cancel_requested;
-      total.ended_cancelled += r.ended_cancelled;
-    }
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
-    weft_test::stress_summary(weft_test::describe(total, rounds, n, ms));
+    weft_test::stress_summary(
+        weft_test::getter_fifo_rounds(rounds, n, 13, [] { return channel_ops(); }));
   }
 }  // TEST_SUITE("stress")

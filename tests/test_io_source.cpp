@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -16,38 +15,15 @@
 
 #include <weft/weft.hpp>
 
+#include "support/sockets.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-struct socket_pair {
-  int fds[2] = {-1, -1};
-  socket_pair() {
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
-  }
-  ~socket_pair() {
-    for (int fd : fds) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-  void close_side(int i) {
-    ::close(fds[i]);
-    fds[i] = -1;
-  }
-};
-
-// The "try, then wait on EAGAIN" loop of io.hpp.
-weft::task<std::string> read_some(weft::io_source& src) {
-  std::array<char, 256> buffer{};
-  for (;;) {
-    const ssize_t n = ::read(src.fd(), buffer.data(), buffer.size());
-    if (n >= 0) co_return std::string(buffer.data(), static_cast<std::size_t>(n));
-    REQUIRE(errno == EAGAIN);
-    co_await src.readable();
-  }
-}
+using weft_test::read_some;
+using weft_test::socket_pair;
 
 }  // namespace
 
@@ -101,22 +77,24 @@ TEST_CASE("io_source: a writer blocked on a full buffer is woken when the peer r
   auto main_task = [](int writer_fd, int reader_fd) -> weft::task<std::size_t> {
     weft::io_source src(writer_fd);
     std::atomic<std::size_t> written{0};
-    auto writer = weft::spawn([](weft::io_source& s, std::atomic<std::size_t>& w) -> weft::task<> {
-      std::array<char, 1024> chunk{};
-      chunk.fill('a');
-      std::size_t waits = 0;
-      while (w.load() < 1'000'000) {
-        const ssize_t n = ::write(s.fd(), chunk.data(), chunk.size());
-        if (n > 0) {
-          w += static_cast<std::size_t>(n);
-          continue;
-        }
-        REQUIRE(errno == EAGAIN);
-        ++waits;
-        co_await s.writable();
-      }
-      CHECK(waits > 0);
-    }, std::ref(src), std::ref(written));
+    auto writer = weft::spawn(
+        [](weft::io_source& s, std::atomic<std::size_t>& w) -> weft::task<> {
+          std::array<char, 1024> chunk{};
+          chunk.fill('a');
+          std::size_t waits = 0;
+          while (w.load() < 1'000'000) {
+            const ssize_t n = ::write(s.fd(), chunk.data(), chunk.size());
+            if (n > 0) {
+              w += static_cast<std::size_t>(n);
+              continue;
+            }
+            REQUIRE(errno == EAGAIN);
+            ++waits;
+            co_await s.writable();
+          }
+          CHECK(waits > 0);
+        },
+        std::ref(src), std::ref(written));
     // Drain slowly from this task; the writer can only make progress through writable().
     weft::io_source rsrc(reader_fd);
     std::size_t total = 0;
@@ -173,12 +151,13 @@ TEST_CASE("io_source: a ping-pong over a pipe pair completes many rounds") {
     co_return seen;
   };
   auto main_task = [&]() -> weft::task<int> {
-    auto [a, b] = co_await weft::gather(side(ba[0], ab[1], 2000, true),
-                                        side(ab[0], ba[1], 2000, false));
+    auto [a, b] =
+        co_await weft::gather(side(ba[0], ab[1], 2000, true), side(ab[0], ba[1], 2000, false));
     co_return a + b;
   };
   CHECK(weft::run(main_task(), {.worker_threads = 2}) == 4000);
-  for (int fd : {ab[0], ab[1], ba[0], ba[1]}) ::close(fd);
+  for (int fd : {ab[0], ab[1], ba[0], ba[1]})
+    ::close(fd);
 }
 
 TEST_CASE("io_source: constructing one outside a runtime throws logic_error") {

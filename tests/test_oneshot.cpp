@@ -17,6 +17,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/outcomes.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -24,24 +25,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-enum class ended { value, cancelled, dropped, failed };
-
-template <class A>
-weft::task<ended> how_it_ends(A&& awaitable) {
-  try {
-    (void)co_await static_cast<A&&>(awaitable);
-    co_return ended::value;
-  } catch (const weft::cancelled_error&) {
-    co_return ended::cancelled;
-  } catch (const weft::oneshot_dropped&) {
-    co_return ended::dropped;
-  } catch (...) {
-    co_return ended::failed;
-  }
-}
-
-weft::task<> let_others_wait() { co_await weft::sleep(1ms); }
-const weft::runtime_options one_worker{.worker_threads = 1, .virtual_time = true};
+using weft_test::ended;
+using weft_test::how_it_ends;
+using weft_test::let_others_wait;
+using weft_test::one_worker;
 
 }  // namespace
 

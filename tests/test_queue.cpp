@@ -19,8 +19,10 @@
 
 #include <weft/weft.hpp>
 
+#include "support/exactly_once.hpp"
 #include "support/fifo_rig.hpp"
 #include "support/ledger.hpp"
+#include "support/outcomes.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -28,41 +30,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-enum class ended { value, cancelled, shut_down, failed };
-
-template <class A>
-weft::task<ended> how_it_ends(A&& awaitable) {
-  try {
-    (void)co_await static_cast<A&&>(awaitable);
-    co_return ended::value;
-  } catch (const weft::cancelled_error&) {
-    co_return ended::cancelled;
-  } catch (const weft::queue_shut_down&) {
-    co_return ended::shut_down;
-  } catch (...) {
-    co_return ended::failed;
-  }
-}
-
-template <class T>
-ended result_of(weft::join_handle<T>& handle) {
-  try {
-    (void)handle.take_result();
-    return ended::value;
-  } catch (const weft::cancelled_error&) {
-    return ended::cancelled;
-  } catch (const weft::queue_shut_down&) {
-    return ended::shut_down;
-  } catch (...) {
-    return ended::failed;
-  }
-}
-
-// On a virtual-time runtime, a sleep ends only when every worker is idle: every task spawned
-// before it has run as far as it can (to its wait).
-weft::task<> let_others_wait() { co_await weft::sleep(1ms); }
-
-const weft::runtime_options one_worker{.worker_threads = 1, .virtual_time = true};
+using weft_test::ended;
+using weft_test::how_it_ends;
+using weft_test::let_others_wait;
+using weft_test::one_worker;
+using weft_test::result_of;
 
 weft::task<int> get_one(weft::queue<int>& q) { co_return co_await q.get(); }
 weft::task<> put_one(weft::queue<int>& q, int v) { co_await q.put(v); }
@@ -462,8 +434,41 @@ weft::task<> stress_consumer(weft::queue<int>& q, weft_test::ledger& l) {
   }
 }
 
+// The exactly-once driver's view of a queue (support/exactly_once.hpp).
+struct queue_rig {
+  weft::queue<int> q;
+  explicit queue_rig(std::size_t bound) : q(bound) {}
+  bool put_now(int v) {
+    try {
+      q.put_nowait(v);
+      return true;
+    } catch (const weft::queue_full&) {
+      return false;
+    }
+  }
+  bool take_now(weft_test::ledger& l) {
+    try {
+      const int i = q.get_nowait();
+      l.received(i);
+      q.task_done();
+      return true;
+    } catch (const weft::queue_empty&) {
+      return false;
+    }
+  }
+  weft::task<> producer(weft_test::ledger& l, int first, int count) {
+    return stress_producer(q, l, first, count);
+  }
+  weft::task<> consumer(weft_test::ledger& l) { return stress_consumer(q, l); }
+  void drain(weft_test::ledger& l) {
+    while (take_now(l)) {
+    }
+  }
+  void check_settled() { CHECK(q.unfinished_tasks() == 0); }
+};
+
 struct queue_ops {
-  weft::queue<int>& q;
+  weft::queue<int> q;  // unbounded: puts never wait, and getters wait on an empty queue
   auto get() { return q.get(); }
   auto put(int v) { return q.put(v); }
   void put_now(int v) { q.put_nowait(v); }
@@ -476,135 +481,26 @@ struct queue_ops {
   }
 };
 
-bool all_done(const std::vector<weft::join_handle<void>>& hs) {
-  for (const auto& h : hs)
-    if (!h.done()) return false;
-  return true;
-}
-
 }  // namespace
 
 TEST_SUITE("stress") {
-  // S4, queue part: 6 producer tasks, 4 consumer tasks and a foreign thread (put_nowait and
-  // get_nowait) on 3 workers; consumers are cancelled (and replaced) at random all the time the
-  // producers run, and a few producers are cancelled, each at its put. Every item put comes out
-  // exactly once, none comes out that was not put, and every item is marked done. Full scale:
-  // 200 rounds x 35,000 items per bound, that is 7e6 puts and 7e6 gets.
-  // A TEST_CASE_TEMPLATE would put the type's comma into the test's name, and CTest's discovery
-  // then loses its stress label: two plain cases instead.
+  // S4, queue part (driven by support/exactly_once.hpp): 6 producer tasks, 4 consumer tasks and a
+  // foreign thread (put_nowait and get_nowait) on 3 workers; consumers are cancelled (and replaced)
+  // at random all the time the producers run, and a few producers are cancelled, each at its put.
+  // Every item put comes out exactly once, none comes out that was not put, and every item is
+  // marked done. Full scale: 200 rounds x 35,000 items per bound, that is 7e6 puts and 7e6 gets. A
+  // TEST_CASE_TEMPLATE would put the type's comma into the test's name, and CTest's discovery then
+  // loses its stress label: two plain cases instead.
   void many_producers_and_consumers(std::size_t bound) {
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
     const std::size_t rounds = weft_test::stress_count(4, 200);
-    std::size_t items_put = 0, items_taken = 0, foreign_ops = 0;
-    std::size_t consumers_cancelled = 0, producers_cancelled = 0;
-    const auto start = std::chrono::steady_clock::now();
-    for (std::size_t round = 0; round < rounds; ++round) {
-      constexpr int producers = 6;
-      const int per_producer = static_cast<int>(weft_test::stress_count(500, 5000));
-      const int foreign_count = per_producer;
-      const std::size_t total = static_cast<std::size_t>(producers * per_producer + foreign_count);
-      weft_test::ledger l(total);
-      weft::queue<int> q(bound);
-      weft::runtime rt({.worker_threads = 3});
-
-      // The foreign thread puts the last range with put_nowait and takes with get_nowait.
-      std::atomic<bool> stop_foreign{false};
-      std::size_t foreign_done = 0;  // operations that succeeded; read after the join
-      std::thread foreign([&] {
-        int next = producers * per_producer;
-        std::mt19937 rng(static_cast<unsigned>(round));
-        while (!stop_foreign.load()) {
-          if (next < static_cast<int>(total) && rng() % 2 == 0) {
-            try {
-              q.put_nowait(next);
-              l.sent(next);
-              ++next;
-              ++foreign_done;
-            } catch (const weft::queue_full&) {
-            }
-          } else {
-            try {
-              const int i = q.get_nowait();
-              l.received(i);
-              q.task_done();
-              ++foreign_done;
-            } catch (const weft::queue_empty&) {
-            }
-          }
-          if (next >= static_cast<int>(total)) std::this_thread::yield();
-        }
-      });
-
-      struct counts {
-        std::size_t consumers = 0, producers = 0;
-      } cancelled;
-      rt.block_on([](weft::queue<int>& queue, weft_test::ledger& led, int per, unsigned seed,
-                     counts& c) -> weft::task<> {
-        std::mt19937 rng(seed);
-        std::vector<weft::join_handle<void>> prods;
-        for (int p = 0; p < producers; ++p)
-          prods.push_back(weft::spawn(stress_producer(queue, led, p * per, per)));
-        std::vector<weft::join_handle<void>> cons;
-        for (int k = 0; k < 4; ++k)
-          cons.push_back(weft::spawn(stress_consumer(queue, led)));
-        // Cancel random consumers (and replace them) until every producer has finished, and cancel
-        // a producer now and then (at most 3 a round, so that items keep flowing).
-        for (std::size_t k = 0; !all_done(prods); ++k) {
-          co_await weft::yield_now();
-          const std::size_t i = rng() % cons.size();
-          cons[i].cancel();
-          CHECK(co_await how_it_ends(cons[i]) == ended::cancelled);
-          ++c.consumers;
-          cons[i] = weft::spawn(stress_consumer(queue, led));
-          if (k % 20 == 5 && c.producers < 3) {
-            auto& p = prods[rng() % prods.size()];
-            if (!p.done()) {
-              p.cancel();
-              ++c.producers;
-            }
-          }
-        }
-        for (auto& p : prods)
-          (void)co_await how_it_ends(p);
-        co_await weft::cancel_all(cons);
-      }(q, l, per_producer, static_cast<unsigned>(round) + 17, cancelled));
-      stop_foreign = true;
-      foreign.join();
-      // Drain what is left.
-      for (;;) {
-        try {
-          const int i = q.get_nowait();
-          l.received(i);
-          q.task_done();
-        } catch (const weft::queue_empty&) {
-          break;
-        }
-      }
-      const auto t = l.count();
-      CHECK(t.lost == 0);
-      CHECK(t.duplicated == 0);
-      CHECK(t.phantom == 0);
-      CHECK(t.received == t.sent);  // count conservation
-      CHECK(q.unfinished_tasks() == 0);
-      CHECK(t.sent > 0);
-      items_put += t.sent;
-      items_taken += t.received;
-      foreign_ops += foreign_done;
-      consumers_cancelled += cancelled.consumers;
-      producers_cancelled += cancelled.producers;
-    }
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
+    const auto totals = weft_test::exactly_once_rounds(
+        rounds, 17, [bound](std::size_t) { return queue_rig(bound); });
     weft_test::stress_summary(
-        "maxsize " + std::to_string(bound) + ", " + std::to_string(rounds) + " rounds: items put " +
-        std::to_string(items_put) + ", taken " + std::to_string(items_taken) +
-        " (foreign thread operations " + std::to_string(foreign_ops) + "), cancellations " +
-        std::to_string(consumers_cancelled) + " consumers and " +
-        std::to_string(producers_cancelled) + " producers, " + std::to_string(ms) + " ms");
+        "maxsize " + std::to_string(bound) + ", " +
+        weft_test::describe(totals, rounds, {"items put", "taken", "consumers", "producers"}));
   }
-  // FIFO of waiting getters under concurrency: support/fifo_rig.hpp (getter_fifo_round) says what
-  // is checked and why that is free of races in the test itself.
+
   TEST_CASE(
       "queue: many producers and consumers with random cancellations lose and duplicate nothing "
       "when bounded") {
@@ -617,34 +513,14 @@ TEST_SUITE("stress") {
     many_producers_and_consumers(0);
   }
 
+  // FIFO of waiting getters under concurrency: support/fifo_rig.hpp (getter_fifo_round) says what
+  // is checked and why that is free of races in the test itself.
   TEST_CASE(
       "queue: stress keeps getters FIFO while producers and cancellations race from everywhere") {
     const std::size_t rounds = weft_test::stress_count(10, 1000);
     const std::size_t n = weft_test::stress_count(64, 1000);
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
-    weft::runtime waiters_rt({.worker_threads = 1});
-    weft::runtime others_rt({.worker_threads = 2});
-    REQUIRE(waiters_rt.worker_count() == 1);
-    weft_test::getter_fifo_result total;
-    const auto start = std::chrono::steady_clock::now();
-    for (std::size_t round = 0; round < rounds; ++round) {
-      weft::queue<int> q;  // unbounded: puts never wait, and getters wait on an empty queue
-      queue_ops ops{q};
-      const auto r = weft_test::getter_fifo_round(waiters_rt, others_rt, n,
-                                                  static_cast<unsigned>(round) + 11, ops);
-      CHECK(r.out_of_order == 0);
-      CHECK(r.lost_or_duplicated == 0);
-      CHECK(r.unserved == 0);
-      CHECK(r.received + r.drained == n);
-      CHECK(r.received + r.ended_cancelled == n);
-      total.received += r.received;
-      total.drained += r.drained;
-      total.cancel_requested += r.cancel_requested;
-      total.ended_cancelled += r.ended_cancelled;
-    }
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
-    weft_test::stress_summary(weft_test::describe(total, rounds, n, ms));
+    weft_test::stress_summary(
+        weft_test::getter_fifo_rounds(rounds, n, 11, [] { return queue_ops(); }));
   }
 }  // TEST_SUITE("stress")

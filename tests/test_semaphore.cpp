@@ -20,6 +20,7 @@
 #include <weft/weft.hpp>
 
 #include "support/fifo_rig.hpp"
+#include "support/foreign_thread.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -383,6 +384,9 @@ TEST_SUITE("stress") {
     weft::runtime waiters_rt({.worker_threads = 1});
     weft::runtime others_rt({.worker_threads = 2});
     REQUIRE(waiters_rt.worker_count() == 1);
+    // The two foreign threads, kept from batch to batch (threads started per batch took about half
+    // the time of a full-scale run): one releases, the other cancels (the storm's foreign half).
+    weft_test::foreign_thread release_thread, storm_thread;
     std::size_t batches = 0, released_total = 0, requested_total = 0, cancelled_total = 0;
     const auto start = std::chrono::steady_clock::now();
     for (std::size_t round = 0; round < rounds; ++round) {
@@ -416,13 +420,13 @@ TEST_SUITE("stress") {
         }
         {
           weft_test::cancel_storm storm(others_rt, handles, std::move(cancel_ids), requested,
-                                        static_cast<unsigned>(rng()));
+                                        static_cast<unsigned>(rng()), storm_thread);
           auto releaser = others_rt.spawn(release_from_task(r.sem, std::move(from_task)));
-          std::thread foreign([&r, ns = std::move(from_thread)] {
+          release_thread.start([&r, ns = std::move(from_thread)] {
             for (std::size_t k : ns)
               r.sem.release(k);
           });
-          foreign.join();
+          release_thread.wait();
           storm.wait();
           std::vector<weft::join_handle<void>> one;
           one.push_back(std::move(releaser));

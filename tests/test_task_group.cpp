@@ -22,6 +22,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/outcomes.hpp"
 #include "support/stress.hpp"
 #include "support/tracker.hpp"
 #include "support/watchdog.hpp"
@@ -35,10 +36,7 @@ struct http_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-weft::task<int> sleep_then(std::chrono::milliseconds d, int v) {
-  co_await weft::sleep(d);
-  co_return v;
-}
+using weft_test::sleep_then;
 
 template <class E>
 weft::task<int> throw_after(std::chrono::milliseconds d, std::string what) {
@@ -84,10 +82,12 @@ TEST_CASE("task_group: every child has finished when join returns") {
     std::atomic<int> finished{0};
     weft::task_group group;
     for (int i = 0; i < 20; ++i) {
-      group.spawn([](std::atomic<int>& f, int ms) -> weft::task<> {
-        co_await weft::sleep(std::chrono::milliseconds(ms));
-        ++f;
-      }, std::ref(finished), i % 7);
+      group.spawn(
+          [](std::atomic<int>& f, int ms) -> weft::task<> {
+            co_await weft::sleep(std::chrono::milliseconds(ms));
+            ++f;
+          },
+          std::ref(finished), i % 7);
     }
     co_await group.join();
     CHECK(finished.load() == 20);
@@ -104,7 +104,8 @@ TEST_CASE("task_group: the first failure cancels the siblings and join throws on
     std::vector<std::string> messages;
     try {
       co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
-        for (int i = 0; i < 5; ++i) tg.spawn(sleeper(cancelled));
+        for (int i = 0; i < 5; ++i)
+          tg.spawn(sleeper(cancelled));
         tg.spawn(throw_after<http_error>(5ms, "first"));
         co_await weft::sleep(10s);  // the body is a child too: it is cancelled as well
       });
@@ -126,11 +127,13 @@ TEST_CASE("task_group: collect_all lets the others run and collects every failur
     weft::task_group group(weft::task_group::policy::collect_all);
     group.spawn(throw_after<std::runtime_error>(20ms, "b"));
     group.spawn(throw_after<std::runtime_error>(1ms, "a"));
-    auto ok = group.spawn([](std::atomic<int>& f) -> weft::task<int> {
-      co_await weft::sleep(40ms);
-      ++f;
-      co_return 7;
-    }, std::ref(finished));
+    auto ok = group.spawn(
+        [](std::atomic<int>& f) -> weft::task<int> {
+          co_await weft::sleep(40ms);
+          ++f;
+          co_return 7;
+        },
+        std::ref(finished));
     group.spawn(throw_after<std::logic_error>(60ms, "c"));
     std::vector<std::string> messages;
     try {
@@ -159,8 +162,9 @@ TEST_CASE("exception_group: handle and split and rethrow_if_any work like except
   std::vector<std::string> http_seen;
   int timeouts = 0;
   const weft::exception_group rest =
-      eg.handle<http_error>([&](const http_error& e) { http_seen.emplace_back(e.what()); })
-          .handle<weft::timeout_error>([&](const weft::timeout_error&) { ++timeouts; });
+      eg.handle<http_error>([&](const http_error& e) {
+          http_seen.emplace_back(e.what());
+        }).handle<weft::timeout_error>([&](const weft::timeout_error&) { ++timeouts; });
   CHECK(http_seen == std::vector<std::string>{"h1", "h2"});
   CHECK(timeouts == 1);
   REQUIRE(rest.size() == 1);
@@ -219,23 +223,29 @@ TEST_CASE("task_group: nested groups report the inner group as one failure of th
   weft::run(main_task(), {.worker_threads = 2});
 }
 
-TEST_CASE("task_group: cancelling the joining task cancels every child then throws cancelled_error") {
+TEST_CASE(
+    "task_group: cancelling the joining task cancels every child then throws cancelled_error") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
     std::atomic<int> cancelled{0};
     std::atomic<int> started{0};
-    auto parent = weft::spawn([](std::atomic<int>& c, std::atomic<int>& s) -> weft::task<> {
-      co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
-        for (int i = 0; i < 4; ++i) {
-          tg.spawn([](std::atomic<int>& c2, std::atomic<int>& s2) -> weft::task<int> {
-            ++s2;
-            co_return co_await sleeper(c2);
-          }, std::ref(c), std::ref(s));
-        }
-        co_return;
-      });
-    }, std::ref(cancelled), std::ref(started));
-    while (started.load() < 4) co_await weft::sleep(1ms);
+    auto parent = weft::spawn(
+        [](std::atomic<int>& c, std::atomic<int>& s) -> weft::task<> {
+          co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
+            for (int i = 0; i < 4; ++i) {
+              tg.spawn(
+                  [](std::atomic<int>& c2, std::atomic<int>& s2) -> weft::task<int> {
+                    ++s2;
+                    co_return co_await sleeper(c2);
+                  },
+                  std::ref(c), std::ref(s));
+            }
+            co_return;
+          });
+        },
+        std::ref(cancelled), std::ref(started));
+    while (started.load() < 4)
+      co_await weft::sleep(1ms);
     parent.cancel();
     bool was_cancelled = false;
     try {
@@ -256,7 +266,8 @@ TEST_CASE("task_group: cancel cancels every child and join reports no failure") 
     std::atomic<int> cancelled{0};
     weft::task_group group;
     std::vector<weft::group_handle<int>> handles;
-    for (int i = 0; i < 6; ++i) handles.push_back(group.spawn(sleeper(cancelled)));
+    for (int i = 0; i < 6; ++i)
+      handles.push_back(group.spawn(sleeper(cancelled)));
     co_await weft::sleep(2ms);
     group.cancel();
     auto late = group.spawn(sleeper(cancelled));  // spawned after cancel(): cancelled too
@@ -264,7 +275,8 @@ TEST_CASE("task_group: cancel cancels every child and join reports no failure") 
     co_await group.join();
     CHECK(steady::now() - start < 5s);
     CHECK(cancelled.load() == 7);
-    for (auto& h : handles) CHECK(h.cancelled());
+    for (auto& h : handles)
+      CHECK(h.cancelled());
     CHECK(late.cancelled());
   };
   weft::run(main_task(), {.worker_threads = 2});
@@ -286,10 +298,12 @@ TEST_CASE("task_group: results come through group_handle after join") {
   auto main_task = []() -> weft::task<> {
     weft::task_group group(weft::task_group::policy::collect_all);
     auto a = group.spawn(sleep_then(3ms, 1));
-    auto b = group.spawn([](int x) -> weft::task<std::string> {
-      co_await weft::sleep(1ms);
-      co_return std::to_string(x);
-    }, 42);
+    auto b = group.spawn(
+        [](int x) -> weft::task<std::string> {
+          co_await weft::sleep(1ms);
+          co_return std::to_string(x);
+        },
+        42);
     auto c = group.spawn(throw_after<http_error>(2ms, "bad"));
     auto d = group.spawn(sleep_then(200ms, 4));
     CHECK_FALSE(d.done());
@@ -392,7 +406,8 @@ struct child_probe {
 }  // namespace
 
 TEST_SUITE("stress") {
-  TEST_CASE("task_group: S4 group cancellations of many children leave no leak and no child running") {
+  TEST_CASE(
+      "task_group: S4 group cancellations of many children leave no leak and no child running") {
     const std::size_t rounds = weft_test::stress_count(20, 1000);
     const std::size_t children = weft_test::stress_count(500, 10000);
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 3600s : 120s);
@@ -404,18 +419,22 @@ TEST_SUITE("stress") {
       try {
         co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
           for (std::size_t i = 0; i < n; ++i) {
-            tg.spawn([](std::atomic<std::size_t>& s, std::size_t k) -> weft::task<> {
-              weft_test::tracker alive;
-              child_probe probe;
-              ++s;
-              if (k % 3 == 0) {
-                co_await weft::sleep(10s);
-              } else {
-                for (;;) co_await weft::yield_now();
-              }
-            }, std::ref(started), i);
+            tg.spawn(
+                [](std::atomic<std::size_t>& s, std::size_t k) -> weft::task<> {
+                  weft_test::tracker alive;
+                  child_probe probe;
+                  ++s;
+                  if (k % 3 == 0) {
+                    co_await weft::sleep(10s);
+                  } else {
+                    for (;;)
+                      co_await weft::yield_now();
+                  }
+                },
+                std::ref(started), i);
           }
-          while (started.load() < n / 2) co_await weft::sleep(1ms);
+          while (started.load() < n / 2)
+            co_await weft::sleep(1ms);
           if (failed_round) {
             tg.spawn([]() -> weft::task<> {
               co_await weft::yield_now();

@@ -14,6 +14,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/outcomes.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -21,26 +22,9 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-enum class ended { value, cancelled, timed_out, failed };
-
-template <class A>
-weft::task<ended> how_it_ends(A&& awaitable) {
-  try {
-    (void)co_await static_cast<A&&>(awaitable);
-    co_return ended::value;
-  } catch (const weft::cancelled_error&) {
-    co_return ended::cancelled;
-  } catch (const weft::timeout_error&) {
-    co_return ended::timed_out;
-  } catch (...) {
-    co_return ended::failed;
-  }
-}
-
-weft::task<int> sleep_then(std::chrono::milliseconds d, int v) {
-  co_await weft::sleep(d);
-  co_return v;
-}
+using weft_test::ended;
+using weft_test::how_it_ends;
+using weft_test::sleep_then;
 
 // Sleeps for a long time; on cancellation, cleans up with a co_await, marks `cleaned`, rethrows.
 weft::task<int> slow_with_cleanup(std::atomic<bool>& cleaned) {

@@ -12,6 +12,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/outcomes.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -19,10 +20,7 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-weft::task<int> sleep_then(std::chrono::milliseconds d, int v) {
-  co_await weft::sleep(d);
-  co_return v;
-}
+using weft_test::sleep_then;
 
 weft::task<int> fail_after(std::chrono::milliseconds d) {
   co_await weft::sleep(d);
@@ -149,28 +147,32 @@ TEST_CASE("wait: a timeout returns what is done and leaves the rest running") {
   CHECK(timers == 0);  // a 60 s timer left armed would still be counted
 }
 
-TEST_CASE("wait: cancelling the waiting task throws cancelled_error and cancels none of the tasks") {
+TEST_CASE(
+    "wait: cancelling the waiting task throws cancelled_error and cancels none of the tasks") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
     std::atomic<int> finished{0};
-    auto waiter = weft::spawn([](std::atomic<int>& f) -> weft::task<bool> {
-      std::vector<weft::join_handle<int>> hs;
-      hs.push_back(weft::spawn(finish_after(300ms, f, 0)));
-      hs.push_back(weft::spawn(finish_after(300ms, f, 1)));
-      try {
-        (void)co_await weft::wait(std::move(hs));
-      } catch (const weft::cancelled_error&) {
-        co_return true;
-      }
-      co_return false;
-    }, std::ref(finished));
+    auto waiter = weft::spawn(
+        [](std::atomic<int>& f) -> weft::task<bool> {
+          std::vector<weft::join_handle<int>> hs;
+          hs.push_back(weft::spawn(finish_after(300ms, f, 0)));
+          hs.push_back(weft::spawn(finish_after(300ms, f, 1)));
+          try {
+            (void)co_await weft::wait(std::move(hs));
+          } catch (const weft::cancelled_error&) {
+            co_return true;
+          }
+          co_return false;
+        },
+        std::ref(finished));
     co_await weft::sleep(5ms);
     waiter.cancel();
-    CHECK(co_await waiter);           // the wait threw cancelled_error
-    CHECK(finished.load() == 0);      // at once, without waiting for the tasks
+    CHECK(co_await waiter);       // the wait threw cancelled_error
+    CHECK(finished.load() == 0);  // at once, without waiting for the tasks
     // The tasks were detached, not cancelled: they still finish normally.
     const auto end = steady::now() + 5s;
-    while (finished.load() < 2 && steady::now() < end) co_await weft::sleep(1ms);
+    while (finished.load() < 2 && steady::now() < end)
+      co_await weft::sleep(1ms);
     CHECK(finished.load() == 2);
   };
   weft::run(main_task(), {.worker_threads = 2});

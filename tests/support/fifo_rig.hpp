@@ -21,8 +21,11 @@
 // No sleeps: threads wait for each other through atomics (wait/notify) and joins only.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -33,6 +36,8 @@
 #include <vector>
 
 #include <weft/weft.hpp>
+
+#include "support/foreign_thread.hpp"
 
 namespace weft_test {
 
@@ -64,16 +69,16 @@ struct bump_on_exit {
   ~bump_on_exit() { p.bump(); }
 };
 
-// Spawns make(i) on `one_worker` (a runtime with exactly one worker) for i = 0..n-1, each only
+// Spawns make(i) on `waiters_rt` (a runtime with exactly one worker) for i = 0..n-1, each only
 // once the previous waiter announced itself by incrementing `entered` (and notifying) right before
 // its co_await. See the file comment for why the queue order is then the index order.
 template <class Make>
-std::vector<weft::join_handle<void>> arrive_in_order(weft::runtime& one_worker, std::size_t n,
+std::vector<weft::join_handle<void>> arrive_in_order(weft::runtime& waiters_rt, std::size_t n,
                                                      std::atomic<std::size_t>& entered, Make make) {
   std::vector<weft::join_handle<void>> handles;
   handles.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    handles.push_back(one_worker.spawn(make(i)));
+    handles.push_back(waiters_rt.spawn(make(i)));
     for (std::size_t seen = entered.load(); seen < i + 1; seen = entered.load())
       entered.wait(seen);
   }
@@ -103,33 +108,24 @@ inline void join_all(weft::runtime& rt, std::vector<weft::join_handle<void>> han
 
 // Requests the cancellation of handles[id] for each id of `ids`, half from a task on `workers` and
 // half from a foreign thread, both at once and at once with whatever else runs; `requested[id]` is
-// set before each request. wait() returns when every request was made.
+// set before each request. wait() returns when every request was made. The foreign half runs on a
+// thread of its own, or on `on`, kept by a caller that storms many times.
 class cancel_storm {
  public:
   cancel_storm(weft::runtime& workers, const std::vector<weft::join_handle<void>>& handles,
                std::vector<std::size_t> ids, std::vector<std::atomic<bool>>& requested,
                unsigned seed)
-      : workers_(workers) {
-    std::mt19937 rng(seed);
-    std::shuffle(ids.begin(), ids.end(), rng);
-    std::vector<std::size_t> from_task, from_thread;
-    for (std::size_t k = 0; k < ids.size(); ++k)
-      (k % 2 == 0 ? from_task : from_thread).push_back(ids[k]);
-    task_ = workers.spawn(cancel_from_task(handles, std::move(from_task), requested, seed));
-    thread_ = std::thread([&handles, &requested, ids = std::move(from_thread)] {
-      for (std::size_t k = 0; k < ids.size(); ++k) {
-        requested[ids[k]] = true;
-        handles[ids[k]].cancel();
-        if (k % 2 == 1) std::this_thread::yield();
-      }
-    });
-  }
+      : cancel_storm(workers, handles, std::move(ids), requested, seed, nullptr) {}
+  cancel_storm(weft::runtime& workers, const std::vector<weft::join_handle<void>>& handles,
+               std::vector<std::size_t> ids, std::vector<std::atomic<bool>>& requested,
+               unsigned seed, foreign_thread& on)
+      : cancel_storm(workers, handles, std::move(ids), requested, seed, &on) {}
   cancel_storm(const cancel_storm&) = delete;
   cancel_storm& operator=(const cancel_storm&) = delete;
   ~cancel_storm() { wait(); }
 
   void wait() {
-    if (thread_.joinable()) thread_.join();
+    thread_->wait();
     if (task_.valid()) {
       std::vector<weft::join_handle<void>> one;
       one.push_back(std::move(task_));
@@ -149,9 +145,29 @@ class cancel_storm {
     }
   }
 
+  cancel_storm(weft::runtime& workers, const std::vector<weft::join_handle<void>>& handles,
+               std::vector<std::size_t> ids, std::vector<std::atomic<bool>>& requested,
+               unsigned seed, foreign_thread* on)
+      : workers_(workers), thread_(on != nullptr ? on : &own_.emplace()) {
+    std::mt19937 rng(seed);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    std::vector<std::size_t> from_task, from_thread;
+    for (std::size_t k = 0; k < ids.size(); ++k)
+      (k % 2 == 0 ? from_task : from_thread).push_back(ids[k]);
+    task_ = workers.spawn(cancel_from_task(handles, std::move(from_task), requested, seed));
+    thread_->start([&handles, &requested, ids = std::move(from_thread)] {
+      for (std::size_t k = 0; k < ids.size(); ++k) {
+        requested[ids[k]] = true;
+        handles[ids[k]].cancel();
+        if (k % 2 == 1) std::this_thread::yield();
+      }
+    });
+  }
+
   weft::runtime& workers_;
   weft::join_handle<void> task_;
-  std::thread thread_;
+  std::optional<foreign_thread> own_;  // the thread of a storm not given one
+  foreign_thread* thread_;
 };
 
 // Picks each index of 0..n-1 with probability 1/every.
@@ -277,6 +293,37 @@ inline std::string describe(const getter_fifo_result& total, std::size_t rounds,
          ", cancellations requested " + std::to_string(total.cancel_requested) +
          ", ended cancelled " + std::to_string(total.ended_cancelled) + ", " + std::to_string(ms) +
          " ms";
+}
+
+// `rounds` rounds of getter_fifo_round with n getters each, each on the container of a fresh
+// make_ops() (an Ops that owns an empty unbounded container: puts never wait, and getters wait on
+// it), checked round by round; returns the summary line of all of them. `seed` varies the rounds
+// from one test to another.
+template <class MakeOps>
+std::string getter_fifo_rounds(std::size_t rounds, std::size_t n, unsigned seed, MakeOps make_ops) {
+  weft::runtime waiters_rt({.worker_threads = 1});
+  weft::runtime others_rt({.worker_threads = 2});
+  REQUIRE(waiters_rt.worker_count() == 1);
+  getter_fifo_result total;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t round = 0; round < rounds; ++round) {
+    auto ops = make_ops();
+    const auto r =
+        getter_fifo_round(waiters_rt, others_rt, n, static_cast<unsigned>(round) + seed, ops);
+    CHECK(r.out_of_order == 0);
+    CHECK(r.lost_or_duplicated == 0);
+    CHECK(r.unserved == 0);
+    CHECK(r.received + r.drained == n);
+    CHECK(r.received + r.ended_cancelled == n);
+    total.received += r.received;
+    total.drained += r.drained;
+    total.cancel_requested += r.cancel_requested;
+    total.ended_cancelled += r.ended_cancelled;
+  }
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  return describe(total, rounds, n, ms);
 }
 
 }  // namespace weft_test
