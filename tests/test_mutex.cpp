@@ -44,6 +44,18 @@ weft::task<> until_entered(log_state& s, int k) {
     co_await weft::yield_now();
 }
 
+// Spawns `n` tasks that lock `m` and log themselves; returns once all of them are queued (one
+// worker and `m` held: each waits as soon as it runs).
+weft::task<std::vector<weft::join_handle<void>>> queue_waiters(weft::mutex& m, log_state& s,
+                                                               int n) {
+  std::vector<weft::join_handle<void>> hs;
+  for (int i = 0; i < n; ++i) {
+    hs.push_back(weft::spawn(take_and_log(m, s, i)));
+    co_await until_entered(s, i + 1);
+  }
+  co_return hs;
+}
+
 }  // namespace
 
 TEST_CASE("mutex: lock returns a guard that unlocks on destruction") {
@@ -84,11 +96,7 @@ TEST_CASE("mutex: waiters acquire in FIFO order") {
     weft::mutex m;
     log_state s;
     auto guard = co_await m.lock();
-    std::vector<weft::join_handle<void>> hs;
-    for (int i = 0; i < 8; ++i) {
-      hs.push_back(weft::spawn(take_and_log(m, s, i)));
-      co_await until_entered(s, i + 1);
-    }
+    auto hs = co_await queue_waiters(m, s, 8);
     guard.unlock();  // frees the lock and wakes waiter 0
     for (auto& h : hs)
       co_await h;
@@ -104,11 +112,7 @@ TEST_CASE("mutex: a woken waiter overtaken by a barging task keeps its place at 
     weft::mutex m;
     log_state s;
     auto guard = co_await m.lock();
-    std::vector<weft::join_handle<void>> hs;
-    for (int i = 0; i < 3; ++i) {
-      hs.push_back(weft::spawn(take_and_log(m, s, i)));
-      co_await until_entered(s, i + 1);
-    }
+    auto hs = co_await queue_waiters(m, s, 3);
     // One worker: unlock wakes waiter 0, which cannot run before this task suspends, so the lock
     // is free and this task takes it again (barging: it never waited).
     guard.unlock();
@@ -132,11 +136,7 @@ TEST_CASE("mutex: a waiter cancelled after it was overtaken and requeued strands
     weft::mutex m;
     log_state s;
     auto guard = co_await m.lock();
-    std::vector<weft::join_handle<void>> hs;
-    for (int i = 0; i < 2; ++i) {
-      hs.push_back(weft::spawn(take_and_log(m, s, i)));
-      co_await until_entered(s, i + 1);
-    }
+    auto hs = co_await queue_waiters(m, s, 2);
     guard.unlock();  // wakes waiter 0
     auto again = m.try_lock();
     REQUIRE(again.has_value());
@@ -157,11 +157,7 @@ TEST_CASE("mutex: a waiter overtaken after the starvation threshold gets the loc
     weft::mutex m;
     log_state s;
     auto guard = co_await m.lock();
-    std::vector<weft::join_handle<void>> hs;
-    for (int i = 0; i < 2; ++i) {
-      hs.push_back(weft::spawn(take_and_log(m, s, i)));
-      co_await until_entered(s, i + 1);
-    }
+    auto hs = co_await queue_waiters(m, s, 2);
     // Real time passes beyond the threshold while both wait (the worker is held on purpose).
     std::this_thread::sleep_for(weft::mutex::starvation_threshold * 3);
     guard.unlock();
@@ -205,11 +201,7 @@ TEST_CASE("mutex: a queued waiter that is cancelled leaves and the waiters behin
     weft::mutex m;
     log_state s;
     auto guard = co_await m.lock();
-    std::vector<weft::join_handle<void>> hs;
-    for (int i = 0; i < 3; ++i) {
-      hs.push_back(weft::spawn(take_and_log(m, s, i)));
-      co_await until_entered(s, i + 1);
-    }
+    auto hs = co_await queue_waiters(m, s, 3);
     hs[1].cancel();
     CHECK_THROWS_AS(co_await hs[1], weft::cancelled_error);
     CHECK(m.locked());
