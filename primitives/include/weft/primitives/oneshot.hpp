@@ -174,7 +174,7 @@ class oneshot_receiver {
     bool await_suspend(std::coroutine_handle<Promise> self) {
       detail::require_worker("weft::oneshot_receiver wait");
       on_cancel = &cancel_wait;
-      if (begin(detail::root_of(self), self)) return false;
+      if (begin(detail::root_of(self))) return false;
       state_->waiter = self;
       state_->runtime = detail::current_runtime_core();
       unsigned flags = state_->flags.load(std::memory_order_relaxed);
@@ -234,7 +234,10 @@ class oneshot_receiver {
         // and resumes the receiver.
         if (state->flags.compare_exchange_weak(flags, next, std::memory_order_acq_rel,
                                                std::memory_order_acquire)) {
-          if ((flags & state_type::waiting) != 0) detail::wake(self->root()->runtime, self->self());
+          if ((flags & state_type::waiting) != 0) {
+            // `waiter` was written before `waiting` was set (release); this CAS acquired it.
+            detail::wake(self->root()->runtime, state->waiter);
+          }
           return;
         }
       }

@@ -200,7 +200,7 @@ class task_group::join_awaiter : private detail::cancellable_wait {
     task_group* group = group_;
     if (group->joined_.load(std::memory_order_acquire)) return false;  // joined before: all done
     on_cancel = &cancel_children;
-    if (begin(detail::root_of(self), self)) group->cancel();
+    if (begin(detail::root_of(self))) group->cancel();
     group->joiner_ = self;
     group->joined_.store(true, std::memory_order_release);
     // Give up the join token. Zero: every child finished, continue at once. Otherwise the last

@@ -83,7 +83,7 @@ class wait_state : public cancellable_wait {
   bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
     parent_ = self;
     on_cancel = &cancelled;
-    if (begin(root_of(self), self)) return false;  // cancelled already: throw without waiting
+    if (begin(root_of(self))) return false;  // cancelled already: throw without waiting
     std::size_t already_done = 0;
     bool failed = false;
     for (std::size_t i = 0; i < tasks_.size(); ++i) {

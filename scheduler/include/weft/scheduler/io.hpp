@@ -65,7 +65,8 @@ class WEFT_API io_source {
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> self) {
       on_cancel = &cancel_wait;
-      if (begin(detail::root_of(self), self)) return false;
+      self_ = self;  // before begin() publishes the hook: on_cancel reads it
+      if (begin(detail::root_of(self))) return false;
       // Nothing here may touch *this once parked: readiness can resume the task at once. A
       // cancel racing with parking is settled on the slot itself (io_cancel / io_park).
       switch (detail::io_park(reg_, dir_, self)) {
@@ -84,13 +85,14 @@ class WEFT_API io_source {
    private:
     static void cancel_wait(detail::cancel_hook* hook) noexcept {
       auto* waiter = static_cast<awaiter*>(static_cast<detail::cancellable_wait*>(hook));
-      if (detail::io_cancel(waiter->reg_, waiter->dir_, waiter->self())) {
-        detail::wake(waiter->root()->runtime, waiter->self());
+      if (detail::io_cancel(waiter->reg_, waiter->dir_, waiter->self_)) {
+        detail::wake(waiter->root()->runtime, waiter->self_);
       }
     }
 
     detail::io_registration* reg_;
     detail::io_direction dir_;
+    std::coroutine_handle<> self_;
   };
 
   // Resumes when the descriptor may be readable (or has an error or hang-up).

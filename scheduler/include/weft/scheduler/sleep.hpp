@@ -66,7 +66,7 @@ class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
   bool await_suspend(std::coroutine_handle<Promise> self) {
     detail::require_worker("weft::sleep");
     on_cancel = &cancel_sleep;
-    if (begin(detail::root_of(self), self)) return false;  // cancelled already
+    if (begin(detail::root_of(self))) return false;  // cancelled already
     entry_.waiter = self;
     // Nothing here may touch *this once the timer is armed: it can fire and resume the task on
     // another worker at once. A cancel racing with arming is settled under the wheel's lock:
@@ -90,7 +90,9 @@ class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
     // The runtime comes from the task (published with the hook), not from the entry, which the
     // awaiting thread may be arming right now.
     detail::runtime_core* rt = self->root()->runtime;
-    if (detail::cancel_timer(rt, &self->entry_)) detail::wake(rt, self->self());
+    // entry_.waiter was written before the entry was armed, under the wheel's lock, and
+    // cancel_timer reports true only for an armed entry (it takes the same lock).
+    if (detail::cancel_timer(rt, &self->entry_)) detail::wake(rt, self->entry_.waiter);
   }
 
   clock::time_point deadline_;

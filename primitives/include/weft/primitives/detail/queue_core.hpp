@@ -419,7 +419,7 @@ class queue_wait : protected cancellable_wait, protected Node {
   bool await_suspend(std::coroutine_handle<Promise> self) {
     require_worker("a weft::queue or weft::channel wait");
     on_cancel = &cancel_wait;
-    if (begin(root_of(self), self)) return false;  // a pending cancellation: do not wait
+    if (begin(root_of(self))) return false;  // a pending cancellation: do not wait
     this->handle = self;
     this->runtime = current_runtime_core();
     // Safety: once try_now linked the node, *this may be resumed on another worker and destroyed
@@ -452,7 +452,7 @@ class queue_wait : protected cancellable_wait, protected Node {
     // the mark is read by finish() after withdraw_hook acquired `finished`.
     self->mark_cancelled();
     if (self->core_->cancel(self->node(), Derived::list)) {
-      wake(self->root()->runtime, self->self());
+      wake(self->root()->runtime, self->handle);  // set before the node was linked
     }
   }
 

@@ -169,7 +169,7 @@ class basic_queued_wait : public cancellable_wait {
     require_worker("a weft primitive's wait");
     node_.waiter = self;
     node_.runtime = current_runtime_core();
-    return begin(root_of(self), self);
+    return begin(root_of(self));
   }
 
   // The same without publishing a cancellation hook: the wait is not a cancellation point.

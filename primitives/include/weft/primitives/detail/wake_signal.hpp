@@ -39,7 +39,7 @@ class wake_signal {
     bool await_suspend(std::coroutine_handle<Promise> self) {
       require_worker("weft stream wait");
       on_cancel = &cancel_wait;
-      if (begin(root_of(self), self)) return false;  // cancelled already
+      if (begin(root_of(self))) return false;  // cancelled already
       runtime_ = current_runtime_core();
       handle_ = self;
       // After the unlock the awaiter may be resumed elsewhere and destroyed: decide here.
@@ -70,7 +70,7 @@ class wake_signal {
       if (self->signal_->waiter_ == self) {
         self->signal_->waiter_ = nullptr;
         self->mark_cancelled();
-        wake(self->root()->runtime, self->self());
+        wake(self->root()->runtime, self->handle_);  // set before waiter_ (same mutex)
       } else if (!self->granted_) {
         self->refused_ = true;
         self->mark_cancelled();

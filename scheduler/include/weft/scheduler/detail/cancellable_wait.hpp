@@ -3,7 +3,7 @@
 // An awaiter that can be cancelled derives from cancellable_wait, sets `on_cancel`, and follows
 // this sequence (docs/cancellation.md):
 //
-//   begin(root, self)   in await_suspend: a cancellation already pending is delivered without
+//   begin(root)         in await_suspend: a cancellation already pending is delivered without
 //                       suspending (begin returns true); otherwise the hook is published, before
 //                       the wait is registered anywhere, so the task cannot be resumed while its
 //                       hook is still being published
@@ -34,9 +34,8 @@ namespace weft::detail {
 class cancellable_wait : public cancel_hook {
  public:
   // True if the wait must not suspend because a cancellation is already pending.
-  bool begin(task_header* root, std::coroutine_handle<> self) noexcept {
+  bool begin(task_header* root) noexcept {
     root_ = root;
-    self_ = self;
     if (root_ == nullptr) return false;
     if (root_->take_pending_cancel()) {
       cancelled_ = true;
@@ -78,13 +77,17 @@ class cancellable_wait : public cancel_hook {
   void mark_triggered() noexcept { triggered_.store(true, std::memory_order_seq_cst); }
   void mark_cancelled() noexcept { cancelled_ = true; }
   [[nodiscard]] task_header* root() const noexcept { return root_; }
-  [[nodiscard]] std::coroutine_handle<> self() const noexcept { return self_; }
 
  private:
-  task_header* root_ = nullptr;
-  std::coroutine_handle<> self_;
+  // The two flags first: they fit in the tail padding of cancel_hook (a non-POD base, whose
+  // padding the Itanium C++ ABI lets a derived class use), which keeps every awaiter 8 bytes
+  // smaller; awaiters live in coroutine frames, so this is bytes per suspended task. For the same
+  // reason the awaiting coroutine's handle is not kept here: every awaiter already records it
+  // where its wake-up needs it (the timer entry, the wait node, the fd slot), and its on_cancel
+  // reads it from there.
   std::atomic<bool> triggered_{false};
   bool cancelled_ = false;
+  task_header* root_ = nullptr;
 };
 
 // `co_await current_root_awaiter{}` gives the spawned task that the awaiting coroutine runs as

@@ -97,14 +97,15 @@ class task_header {
   // Cancellation. Bit 0: a cancellation waits to be delivered (thrown at the next cancellation
   // point); bits 1..31: how many times cancel was requested and not taken back (timeouts take
   // back the request they made, like asyncio's uncancel()).
+  // (Declared before hook only for packing: with the two flags below it fills one 8-byte word.)
   std::atomic<std::uint32_t> cancel_state{0};
-  // The cancellable wait the task is suspended in, if any.
-  std::atomic<cancel_hook*> hook{nullptr};
   // The task ended with weft::cancelled_error. Written before `done` is published.
   bool ended_cancelled = false;
   // A cancellation was thrown into the task (debug mode reports a task that then finishes
   // normally: it swallowed the cancellation).
   bool cancel_delivered = false;
+  // The cancellable wait the task is suspended in, if any.
+  std::atomic<cancel_hook*> hook{nullptr};
   // The task group the task belongs to, if any; set before the task is published.
   group_link* group = nullptr;
   // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
