@@ -164,7 +164,7 @@ void poller::fire_timers(std::vector<void*>& ready, std::vector<timer_entry*>& c
   std::lock_guard lock(timers_mutex_);
   const std::size_t fired = wheel_.advance(now_tick(), fire_batch, [&](timer_entry* entry) {
     entry->linked = false;
-    if (entry->on_fire != nullptr) {
+    if (entry->has_callback) {
       entry->firing.store(true, std::memory_order_relaxed);  // published by the unlock
       callbacks.push_back(entry);
     } else {
@@ -189,7 +189,7 @@ void poller::run() {
     fire_timers(ready, callbacks, more);
     if (!ready.empty()) runtime_.inject_batch(ready.data(), ready.size());
     for (timer_entry* entry : callbacks) {
-      entry->on_fire(entry);
+      static_cast<callback_timer_entry*>(entry)->on_fire(entry);
       // Ordering: release; disarm's acquire load then sees on_fire's effects, and the entry may
       // be destroyed right after this store.
       entry->firing.store(false, std::memory_order_release);

@@ -132,7 +132,7 @@ class wait_state : public cancellable_wait {
   struct task_waiter : join_waiter {
     wait_state* state = nullptr;
   };
-  struct wait_timer : timer_entry {
+  struct wait_timer : callback_timer_entry {
     wait_state* state = nullptr;
   };
 

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <coroutine>
+#include <cstdint>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
@@ -54,7 +55,12 @@ class yield_awaiter {
 // cancellation point: cancelling the task disarms the timer and resumes it with cancelled_error.
 class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
  public:
-  explicit sleep_awaiter(clock::time_point deadline) noexcept : deadline_(deadline) {}
+  // The requested time waits in the entry's `deadline` field until arming converts it to the
+  // wheel's ticks (8 bytes less per sleeping task than a member of its own; nothing reads the
+  // field of an entry that is not armed).
+  explicit sleep_awaiter(clock::time_point deadline) noexcept {
+    entry_.deadline = static_cast<std::uint64_t>(deadline.time_since_epoch().count());
+  }
   sleep_awaiter(const sleep_awaiter&) = delete;
   sleep_awaiter& operator=(const sleep_awaiter&) = delete;
   ~sleep_awaiter() {
@@ -71,7 +77,8 @@ class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
     // Nothing here may touch *this once the timer is armed: it can fire and resume the task on
     // another worker at once. A cancel racing with arming is settled under the wheel's lock:
     // either it disarms the armed entry, or it marks the entry so that arming refuses.
-    switch (detail::arm_timer(&entry_, deadline_)) {
+    const clock::time_point deadline{clock::duration(static_cast<clock::rep>(entry_.deadline))};
+    switch (detail::arm_timer(&entry_, deadline)) {
       case detail::arm_result::armed:
         return true;
       case detail::arm_result::due:
@@ -95,7 +102,6 @@ class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
     if (detail::cancel_timer(rt, &self->entry_)) detail::wake(rt, self->entry_.waiter);
   }
 
-  clock::time_point deadline_;
   detail::timer_entry entry_;
 };
 

@@ -18,10 +18,10 @@ class runtime_core;
 class task_header;
 
 struct timer_entry {
-  // What expiry does: resume `waiter` (on_fire null), or call on_fire on the poller thread (a
-  // timeout cancelling its task). on_fire must be short and must not block.
+  // What expiry does: resume `waiter`, or, for a callback_timer_entry (has_callback), call its
+  // on_fire on the poller thread (a timeout cancelling its task). on_fire must be short and must
+  // not block.
   using fire_fn = void (*)(timer_entry* self) noexcept;
-  fire_fn on_fire = nullptr;
   timer_entry* prev = nullptr;
   timer_entry* next = nullptr;
   std::uint64_t deadline = 0;  // milliseconds since the runtime's epoch, rounded up
@@ -40,6 +40,17 @@ struct timer_entry {
   // lock before the waiter is scheduled, so the resumed waiter (which synchronizes with the
   // scheduling through the run queues) reads false without taking the lock.
   bool linked = false;
+  // Set once at construction by callback_timer_entry. (The callback itself lives there, not here:
+  // a plain sleep's entry, one per sleeping task, stays 48 bytes.)
+  bool has_callback = false;
+};
+
+// A timer whose expiry calls `on_fire` on the poller thread instead of resuming a coroutine.
+struct callback_timer_entry : timer_entry {
+  explicit callback_timer_entry(fire_fn fn = nullptr) noexcept : on_fire(fn) {
+    has_callback = true;
+  }
+  fire_fn on_fire;
 };
 
 using clock = std::chrono::steady_clock;
@@ -49,7 +60,7 @@ using clock = std::chrono::steady_clock;
 // the task reaches a cancellation point inside the timeout. Its expiry records `fired` and
 // requests cancellation of `root`.
 struct lazy_timeout {
-  timer_entry entry;  // first: on_fire receives the entry's address, which is the timeout's
+  callback_timer_entry entry;  // first: on_fire receives the entry's address, the timeout's
   // The task to cancel; written by the task before the timer is armed, then only read.
   task_header* root = nullptr;
   clock::time_point deadline{};
