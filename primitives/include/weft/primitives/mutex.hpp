@@ -30,8 +30,8 @@
 // one task switch per acquisition (a lock convoy); bench/mutex measured 15-27 ns per lock+unlock
 // for 64 tasks on 2 workers that way, against 6-8 ns for std::mutex, which barges, and 5.3 ns with
 // barging here: the holder keeps its cache-warm run and waiters still go in order
-// (docs/architecture.md, "Measurements"). Python's documented promise holds: among the tasks blocked in lock(), the one
-// that proceeds is the one that started waiting first.
+// (docs/architecture.md, "Measurements"). Python's documented promise holds: among the tasks
+// blocked in lock(), the one that proceeds is the one that started waiting first.
 //
 // Costs: an uncontended lock() is one CAS and does not suspend; an unlock is one CAS unless it
 // must wake a waiter (then a spinlock for a few pointer moves, and the wake-up). A lock() that

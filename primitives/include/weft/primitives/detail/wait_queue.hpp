@@ -149,8 +149,8 @@ class wait_queue {
 
 // The base of the primitives' awaiters: a cancellable wait whose registration is a wait_node in a
 // wait_queue. The derived awaiter decides, under the queue's lock, whether it is granted at once
-// or queues (in its await_suspend), and reads `node_.state` in await_resume. `Node` is wait_node or a
-// type derived from it that carries what a grant hands over (barrier: the arrival index); a
+// or queues (in its await_suspend), and reads `node_.state` in await_resume. `Node` is wait_node or
+// a type derived from it that carries what a grant hands over (barrier: the arrival index); a
 // primitive's queue holds nodes of one type only, so its releaser may cast back to `Node`.
 template <class Node>
 class basic_queued_wait : public cancellable_wait {
