@@ -52,7 +52,7 @@ inline weft::task<> modify_shared_resource(shared_resource& r, int who) {
 inline weft::task<> critical_section(weft::mutex& lock, shared_resource& r, int who) {
   auto guard = co_await lock.lock();
   co_await modify_shared_resource(r, who);
-}  // unlocked here, handed to the next task in line
+}  // unlocked here; the first task in line is woken and takes it
 
 inline weft::task<std::string> fetch_data(std::string url, std::atomic<int>& in_flight,
                                           std::atomic<int>& peak) {
