@@ -459,6 +459,11 @@ TEST_CASE("timeout: spawn gather and task groups take a timeout as they take a t
   weft::run(main_task(), {.worker_threads = 2});
   weft::runtime rt({.worker_threads = 1});
   CHECK(rt.block_on(weft::timeout(10s, sleep_then(1ms, 9))) == 9);
+  auto from_outside = rt.spawn(weft::timeout(1ms, sleep_then(10s, 10)));  // runtime::spawn
+  auto join = [](weft::join_handle<int> h) -> weft::task<ended> {
+    co_return co_await how_it_ends(h);
+  };
+  CHECK(rt.block_on(join(std::move(from_outside))) == ended::timed_out);
 }
 
 TEST_CASE("timeout: a relative timeout starts its clock when it is awaited not when it is made") {
