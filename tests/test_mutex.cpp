@@ -22,26 +22,20 @@
 
 #include "support/fifo_rig.hpp"
 #include "support/stress.hpp"
+#include "support/waiter_log.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-struct log_state {
-  std::atomic<int> entered{0};
-  std::vector<int> order;  // guarded by the mutex under test
-};
+using log_state = weft_test::waiter_log;
+using weft_test::until_entered;
 
 weft::task<> take_and_log(weft::mutex& m, log_state& s, int id) {
   ++s.entered;
   auto guard = co_await m.lock();
   s.order.push_back(id);
-}
-
-weft::task<> until_entered(log_state& s, int k) {
-  while (s.entered.load() < k)
-    co_await weft::yield_now();
 }
 
 // Spawns `n` tasks that lock `m` and log themselves; returns once all of them are queued (one

@@ -22,26 +22,20 @@
 #include "support/fifo_rig.hpp"
 #include "support/foreign_thread.hpp"
 #include "support/stress.hpp"
+#include "support/waiter_log.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-struct log_state {
-  std::atomic<int> entered{0};
-  std::vector<int> order;  // only touched on the single worker
-};
+using log_state = weft_test::waiter_log;
+using weft_test::until_entered;
 
 weft::task<> take_and_log(weft::semaphore& sem, log_state& s, int id) {
   ++s.entered;
   auto permit = co_await sem.acquire();
   s.order.push_back(id);
-}
-
-weft::task<> until_entered(log_state& s, int k) {
-  while (s.entered.load() < k)
-    co_await weft::yield_now();
 }
 
 // The entries order[at], order[at + 1], sorted: two waiters granted by one release run in the
