@@ -60,13 +60,19 @@ class registry {
   // Links `task` into `shard`. The caller is the shard's owner, or any thread for the shared shard.
   static void insert(registry_shard& shard, task_header* task) noexcept {
     if (shard.shared) shard.lock.lock();
+    insert_locked(shard, task);
+    if (shard.shared) shard.lock.unlock();
+  }
+
+  // The same with the shared shard's lock already held by the caller (spawn_root holds it across
+  // its shutdown check and the injection, see there), or for a worker's own shard.
+  static void insert_locked(registry_shard& shard, task_header* task) noexcept {
     task->shard = &shard;
     task->registry_prev = nullptr;
     task->registry_next = shard.head;
     if (shard.head != nullptr) shard.head->registry_prev = task;
     shard.head = task;
     shard.count.store(shard.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    if (shard.shared) shard.lock.unlock();
   }
 
   // Unlinks `task` from its shard. The caller is the shard's owner, or any thread for the shared
@@ -75,6 +81,13 @@ class registry {
     registry_shard* shard = task->shard;
     if (shard == nullptr) return;
     if (shard->shared) shard->lock.lock();
+    unlink_locked(task);
+    if (shard->shared) shard->lock.unlock();
+  }
+
+  // The same with the shared shard's lock held by the caller.
+  static void unlink_locked(task_header* task) noexcept {
+    registry_shard* shard = task->shard;
     if (task->registry_prev != nullptr) {
       task->registry_prev->registry_next = task->registry_next;
     } else {
@@ -82,8 +95,17 @@ class registry {
     }
     if (task->registry_next != nullptr) task->registry_next->registry_prev = task->registry_prev;
     shard->count.store(shard->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    if (shard->shared) shard->lock.unlock();
     task->shard = nullptr;
+  }
+
+  // runtime::shutdown: requests cancellation of every unfinished task of `shard`. Caller: the
+  // owner, or anyone holding the lock of the shared shard.
+  static void cancel_all(const registry_shard& shard) noexcept {
+    for (task_header* t = shard.head; t != nullptr; t = t->registry_next) {
+      if ((t->state.load(std::memory_order_acquire) & task_header::done_bit) == 0) {
+        request_cancel(t);
+      }
+    }
   }
 
   // A thread other than the owner completed `task`: hand it to the owner. The first task pushed

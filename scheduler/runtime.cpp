@@ -69,7 +69,7 @@ runtime_core::runtime_core(runtime_options opts)
   }
 }
 
-runtime_core::~runtime_core() { shutdown(); }
+runtime_core::~runtime_core() { shutdown(options.shutdown_timeout); }
 
 void runtime_core::start() {
   {
@@ -82,12 +82,53 @@ void runtime_core::start() {
   started_ = true;
 }
 
-void runtime_core::shutdown() {
-  if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
-  {
-    std::lock_guard lock(live_runtimes_mutex);
-    std::erase(live_runtimes, this);
+std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
+  // Phase 1, graceful (asyncio.run's ending): refuse new work from outside, cancel every task,
+  // and let the pool run them to their ends (their cleanup, `async with` exits and RAII included)
+  // for up to `grace`.
+  //
+  // Ordering: seq_cst store. Foreign spawns read `closing` under the foreign shard's lock (below),
+  // workers read it after the acquire of their list_request bump, and spawns on a worker read it
+  // with acquire (spawn_root); each of those either sees it or happens before the cancel pass that
+  // follows and is cancelled by it.
+  if (closing_.exchange(true, std::memory_order_seq_cst)) return 0;
+  // No grace: nothing would wait for the cancelled tasks, so none is cancelled; every unfinished
+  // task is destroyed where it waits (below), as a runtime did before shutdown took a grace.
+  if (grace <= std::chrono::nanoseconds::zero()) {
+    // Still the barrier against half-done foreign spawns (see below).
+    registry.foreign_shard().lock.lock();
+    registry.foreign_shard().lock.unlock();
+  } else {
+    // Every foreign spawn holds this lock from its `closing` check to its injection, so after
+    // this section each one either finished (its task is listed here and gets cancelled) or
+    // will see `closing` and throw runtime_stopped.
+    registry_shard& foreign = registry.foreign_shard();
+    foreign.lock.lock();
+    registry::cancel_all(foreign);
+    foreign.lock.unlock();
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+      // Ordering: acq_rel RMW, released after `closing`; the worker's acquire load of
+      // list_request then sees `closing` (worker.cpp, next_task).
+      registry.worker_shard(i).list_request.fetch_add(1, std::memory_order_acq_rel);
+      workers[i]->park.unpark();
+    }
+    // registry.size() counts listed tasks: a finished task leaves the registry when its shard's
+    // owner unlinks it, which the awake workers do at once.
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    for (std::uint32_t round = 0; registry.size() != 0; ++round) {
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      // Short naps: most tasks end within a few wake-ups of their cancellation.
+      if (round < 64) {
+        std::this_thread::yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(round < 256 ? 50 : 1000));
+      }
+    }
   }
+
+  // Phase 2: stop the threads. A task that is running now still runs to its next suspension (a
+  // thread cannot be interrupted); one that never suspends keeps its worker, and this join.
+  stopping_.store(true, std::memory_order_seq_cst);
   for (auto& w : workers)
     w->park.unpark();
   for (auto& w : workers)
@@ -98,15 +139,72 @@ void runtime_core::shutdown() {
   for (auto& w : workers)
     w->clear_queues();
   injector.clear();
-  destroy_pending_tasks();
+  const std::size_t left = destroy_pending_tasks(grace);
   poller.clear_for_shutdown();
+  {
+    std::lock_guard lock(live_runtimes_mutex);
+    std::erase(live_runtimes, this);
+  }
+  return left;
 }
 
-void runtime_core::destroy_pending_tasks() {
+namespace {
+// The runtime whose shutdown sweep runs on this thread (destroy_pending_tasks): a frame destructor
+// that spawns during the sweep gets a task that is abandoned at once instead of an exception
+// thrown out of a destructor (which would terminate the process).
+thread_local runtime_core* sweeping = nullptr;
+}  // namespace
+
+std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) {
+  sweeping = this;
   const std::vector<task_header*> pending = registry.drain_and_snapshot();
-  // From now on a pending task never runs again: a handle dropped later destroys its frame.
-  for (task_header* t : pending)
-    t->state.fetch_or(task_header::abandoned_bit);
+  std::size_t unfinished = 0;
+  std::vector<std::pair<join_waiter*, task_header*>> waiters;
+  // From now on a pending task never runs again: a handle dropped later destroys its frame, and
+  // a cancel() through it does nothing (request_cancel checks `abandoned`).
+  for (task_header* t : pending) {
+    // Ordering: acq_rel, the protocol's RMW (task_header.hpp): acquire sees a waiter registered
+    // by a release CAS; release publishes `abandoned` to take_result and to request_cancel.
+    const std::uintptr_t before =
+        t->state.fetch_or(task_header::abandoned_bit, std::memory_order_acq_rel);
+    if ((before & task_header::done_bit) != 0) continue;
+    ++unfinished;
+    // With a grace, each task left is a task that did not end when cancelled: say which. Without
+    // one the caller asked for exactly this, and nothing was cancelled.
+    if (grace > std::chrono::nanoseconds::zero()) {
+      report(std::string("weft: shutdown: task") +
+             (t->name != nullptr ? std::string(" '") + t->name + "'" : std::string()) +
+             " did not finish within " +
+             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(grace).count()) +
+             " ms of its cancellation; destroying it where it waits");
+    }
+    if (auto* w = reinterpret_cast<join_waiter*>(before & ~task_header::flag_mask)) {
+      waiters.emplace_back(w, t);
+    }
+  }
+  // Take every published cancellation hook and run it, while every frame (and so every
+  // primitive that lives in one) is still alive: a waiter queued in a mutex, semaphore, event,
+  // queue or channel is unlinked here, so no list keeps a node of a frame destroyed below (issue
+  // 10, bug 1). The wake-ups on_cancel makes go to this runtime's stopped queues and are dropped.
+  // A canceller on another thread that took a hook first is waited for by the awaiter's
+  // destructor (cancellable_wait).
+  for (task_header* t : pending) {
+    // Ordering: acq_rel against the awaiter's seq_cst publish and the canceller's exchange.
+    if (cancel_hook* hook = t->hook.exchange(nullptr, std::memory_order_acq_rel)) {
+      hook->on_cancel(hook);
+      // Ordering: release, as in request_cancel: the awaiter's destructor acquires it.
+      hook->finished.store(true, std::memory_order_release);
+    }
+  }
+  // Waiters registered on an abandoned task learn of it now, before any frame goes (a waiter
+  // lives in another task's frame): a task awaiting from another runtime is woken there and
+  // gets runtime_stopped, a thread in block_on returns; a waiter of this runtime is about to be
+  // destroyed, so its wake-up into the stopped queues is dropped.
+  for (auto [waiter, task] : waiters) {
+    runtime_core* home = waiter->home;
+    const std::coroutine_handle<> next = waiter->notify(waiter, task);
+    if (next != std::noop_coroutine() && home != nullptr && home != this) wake(home, next);
+  }
   // Destroy the tasks nobody holds a handle to. Their frames may hold handles to other pending
   // tasks; dropping those destroys them in turn (release_root), so only tasks with no handle at
   // this point are destroyed here, and nothing is destroyed twice.
@@ -126,6 +224,12 @@ void runtime_core::destroy_pending_tasks() {
     registry::unlink(t);
     t->state.fetch_and(~task_header::listed_bit);
   }
+  sweeping = nullptr;
+  return unfinished;
+}
+
+void runtime_core::cancel_shard_for_shutdown(registry_shard& shard) noexcept {
+  registry::cancel_all(shard);
 }
 
 void runtime_core::notify_one_if_needed() {
@@ -177,25 +281,63 @@ runtime_stats runtime_core::stats() const noexcept {
 void spawn_root(runtime_core* rt, task_header* task) {
   worker* self = current_worker();
   if (rt == nullptr) {
-    if (self == nullptr) {
+    if (self != nullptr) {
+      rt = &self->runtime();
+    } else if (sweeping != nullptr) {
+      rt = sweeping;  // a frame destructor of the shutdown sweep spawns
+    } else {
       throw std::logic_error(
           "weft::spawn called outside a weft runtime; use runtime::spawn from other threads");
     }
-    rt = &self->runtime();
   }
-  if (rt->stopping()) throw runtime_stopped("weft: spawn on a runtime that is shutting down");
   task->runtime = rt;
-  // Not yet visible to any other thread: the queue push below publishes it (release).
-  task->state.store(task_header::listed_bit, std::memory_order_relaxed);
   if (self != nullptr && &self->runtime() == rt) {
+    // A worker of this runtime. During shutdown's graceful phase the new task starts cancelled:
+    // it runs to its first cancellation point and ends there (a task cleaning up after its own
+    // cancellation may spawn; an exception here could escape a destructor). Ordering: the
+    // acquire in closing() pairs with shutdown's seq_cst store; the relaxed writes below are
+    // published with the task by push_local's release.
+    if (rt->closing()) [[unlikely]] {
+      task->cancel_state.store(task_header::cancel_pending | task_header::cancel_request,
+                               std::memory_order_relaxed);
+    }
+    task->state.store(task_header::listed_bit, std::memory_order_relaxed);
     registry::insert(rt->registry.worker_shard(self->index()), task);
     worker_counters::bump(self->counters.spawned);
     self->push_local(task->frame.address());
-  } else {
-    registry::insert(rt->registry.foreign_shard(), task);
-    rt->foreign_spawned.fetch_add(1, std::memory_order_relaxed);
-    rt->inject(task->frame.address());
+    return;
   }
+  if (sweeping == rt) {
+    // The sweep destroys frames on this thread, and one of them spawns from its destructor: the
+    // task is abandoned at once (never runs; its handle reports runtime_stopped and frees it).
+    task->state.store(task_header::abandoned_bit, std::memory_order_relaxed);
+    task->shard = nullptr;
+    return;
+  }
+  // Another thread (or another runtime's worker). The foreign shard's lock is held from the
+  // `closing` check to the injection, so shutdown's pass over that shard (which takes the same
+  // lock after setting `closing`) either sees the task listed and cancels it, or this spawn sees
+  // `closing` and refuses; and the runtime cannot be freed while a spawn is half done.
+  registry_shard& shard = rt->registry.foreign_shard();
+  shard.lock.lock();
+  if (rt->closing()) {
+    shard.lock.unlock();
+    throw runtime_stopped("weft: spawn on a runtime that is shutting down");
+  }
+  // Not yet visible to any other thread: the injection below publishes it (release).
+  task->state.store(task_header::listed_bit, std::memory_order_relaxed);
+  registry::insert_locked(shard, task);
+  try {
+    rt->inject(task->frame.address());
+  } catch (...) {
+    // Out of memory in the injection queue: the caller keeps the frame, unlisted.
+    registry::unlink_locked(task);
+    task->state.store(0, std::memory_order_relaxed);
+    shard.lock.unlock();
+    throw;
+  }
+  rt->foreign_spawned.fetch_add(1, std::memory_order_relaxed);
+  shard.lock.unlock();
 }
 
 namespace {
@@ -215,6 +357,23 @@ void report_unretrieved_if_alive(task_header* task) {
 }
 }  // namespace
 
+namespace {
+// Runs `waiter`'s notify and returns what the completing thread resumes by symmetric transfer:
+// the waiter's coroutine if this thread is a worker of the waiter's runtime, else nothing (the
+// coroutine is queued on its own runtime: a task never runs on another runtime's threads).
+std::coroutine_handle<> notify_waiter(join_waiter* waiter, task_header* task,
+                                      worker* self) noexcept {
+  runtime_core* home = waiter->home;  // read first: notify may end the waiter's lifetime
+  const std::coroutine_handle<> next = waiter->notify(waiter, task);
+  if (next == std::noop_coroutine() || home == nullptr ||
+      (self != nullptr && &self->runtime() == home)) {
+    return next;
+  }
+  wake(home, next);
+  return std::noop_coroutine();
+}
+}  // namespace
+
 std::coroutine_handle<> finish_root(task_header* task) noexcept {
   runtime_core* rt = task->runtime;
   worker* self = current_worker();
@@ -229,6 +388,7 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
       std::rethrow_exception(task->exception);
     } catch (const cancelled_error&) {
       task->ended_cancelled = true;  // published with `done` below
+      task->ended_by_shutdown = rt->closing();
     } catch (...) {
     }
   }
@@ -264,10 +424,10 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
     // the owner unlinks it.
     auto* waiter = reinterpret_cast<join_waiter*>(before & ~task_header::flag_mask);
     registry::push_remote(task);
-    return waiter != nullptr ? waiter->notify(waiter, task) : std::noop_coroutine();
+    return waiter != nullptr ? notify_waiter(waiter, task, self) : std::noop_coroutine();
   }
   if (auto* waiter = reinterpret_cast<join_waiter*>(before & ~task_header::flag_mask)) {
-    return waiter->notify(waiter, task);
+    return notify_waiter(waiter, task, self);
   }
   return std::noop_coroutine();
 }
@@ -349,7 +509,16 @@ struct blocking_waiter : join_waiter {
 void block_until_finished(task_header* task) {
   blocking_waiter waiter;
   waiter.notify = &blocking_waiter::wake;
-  if (!task->register_waiter(&waiter)) return;  // finished (or abandoned) already
+  switch (task->register_waiter(&waiter)) {
+    case join_registration::registered:
+      break;
+    case join_registration::finished:
+      return;  // finished (or abandoned) already
+    case join_registration::busy:
+      throw std::logic_error(
+          "weft: block_on/join of a task that another task awaits at once; a task can be awaited "
+          "by one waiter at a time");
+  }
   while (waiter.finished.load(std::memory_order_acquire) == 0)
     futex_wait(&waiter.finished, 0);
 }
@@ -429,6 +598,12 @@ void arm_lazy_timeout(task_header* task) noexcept {
 }
 
 void request_cancel(task_header* task) noexcept {
+  // An abandoned task never runs again and its runtime may be gone: nothing to do (issue 10, bug
+  // 4: a cancel() through a handle that outlived its runtime ran a hook into freed memory).
+  // Ordering: acquire pairs with the sweep's acq_rel RMW; a cancel racing with the sweep itself
+  // is settled on the hook (the sweep exchanges it away, the awaiter's destructor waits for a
+  // canceller that took it first).
+  if ((task->state.load(std::memory_order_acquire) & task_header::abandoned_bit) != 0) return;
   std::uint32_t state = task->cancel_state.load(std::memory_order_relaxed);
   // Ordering: seq_cst, the canceller's half of the Dekker pattern in task_header::publish_hook.
   while (!task->cancel_state.compare_exchange_weak(
@@ -486,7 +661,16 @@ runtime::~runtime() {
     core_->report("weft: a runtime was destroyed from one of its own worker threads; aborting");
     std::abort();
   }
-  delete core_;
+  delete core_;  // shuts down with options.shutdown_timeout, unless shutdown() ran
+}
+
+std::size_t runtime::shutdown(std::chrono::milliseconds grace) {
+  if (detail::current_runtime_core() == core_) {
+    throw std::logic_error(
+        "weft::runtime::shutdown called on one of the runtime's own worker threads: it waits for "
+        "those threads to stop");
+  }
+  return core_->shutdown(grace);
 }
 
 std::size_t runtime::worker_count() const noexcept { return core_->workers.size(); }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -33,7 +34,10 @@ class runtime_core {
   runtime_core& operator=(const runtime_core&) = delete;
 
   void start();
-  void shutdown();
+  // runtime::shutdown (see runtime.hpp): cancels every task, waits up to `grace` for them to end,
+  // then stops the threads and destroys what is left. Returns how many tasks were left. Later
+  // calls return 0 at once.
+  std::size_t shutdown(std::chrono::nanoseconds grace);
 
   // Makes `task` runnable from a thread that is not one of this runtime's workers.
   void inject(void* task);
@@ -51,7 +55,14 @@ class runtime_core {
 
   void report(std::string_view message) const;
 
+  // Workers leave their loop (the last phase of shutdown).
   [[nodiscard]] bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+  // shutdown began: spawns from outside the pool are refused, spawns from its own workers start
+  // cancelled. Ordering: acquire pairs with shutdown's seq_cst store (see spawn_root).
+  [[nodiscard]] bool closing() const noexcept { return closing_.load(std::memory_order_acquire); }
+  // On a worker of this runtime, between two tasks, once per shutdown request: cancels the tasks
+  // of the worker's registry shard (worker.cpp calls it where it answers listings).
+  void cancel_shard_for_shutdown(registry_shard& shard) noexcept;
   [[nodiscard]] runtime_stats stats() const noexcept;
 
   const runtime_options options;
@@ -69,8 +80,11 @@ class runtime_core {
   std::mutex listing_mutex;
 
  private:
-  void destroy_pending_tasks();
+  // The last step of shutdown, on the calling thread with every runtime thread stopped. Returns
+  // how many tasks were still unfinished.
+  std::size_t destroy_pending_tasks(std::chrono::nanoseconds grace);
 
+  std::atomic<bool> closing_{false};
   std::atomic<bool> stopping_{false};
   bool started_ = false;
 };

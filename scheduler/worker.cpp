@@ -139,6 +139,15 @@ void* worker::next_task() {
   registry::drain_remote(shard_);
   if (shard_.list_request.load(std::memory_order_relaxed) !=
       shard_.list_done.load(std::memory_order_relaxed)) [[unlikely]] {
+    // runtime::shutdown sets `closing`, then bumps list_request (acq_rel RMW). The acquire load
+    // here reads that bump or a later RMW of its release sequence, so `closing` is visible after
+    // it; every spawn this worker makes afterwards sees it too and starts cancelled (spawn_root),
+    // so no task of this shard escapes the cancellation.
+    (void)shard_.list_request.load(std::memory_order_acquire);
+    if (!cancelled_for_shutdown_ && runtime_.closing()) {
+      cancelled_for_shutdown_ = true;
+      runtime_.cancel_shard_for_shutdown(shard_);
+    }
     registry::answer_listing(shard_);
   }
   if (tick_ % injector_interval == 0) {

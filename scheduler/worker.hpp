@@ -102,6 +102,8 @@ class alignas(64) worker {
   std::uint32_t rng_;
   int budget_ = task_budget;
   bool searching_ = false;
+  // runtime::shutdown asked this worker to cancel its tasks, and it did (once per runtime).
+  bool cancelled_for_shutdown_ = false;
   std::thread thread_;
 };
 

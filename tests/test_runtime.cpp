@@ -222,7 +222,10 @@ TEST_CASE("runtime: shutdown destroys queued tasks that never ran") {
     co_return;
   };
   {
-    auto rt = std::make_unique<weft::runtime>(weft::runtime_options{.worker_threads = 1});
+    // No grace: the sweep destroys queued tasks without running them (with a grace they would
+    // run, cancelled, to their first cancellation point: test_shutdown.cpp).
+    auto rt = std::make_unique<weft::runtime>(
+        weft::runtime_options{.worker_threads = 1, .shutdown_timeout = 0ms});
     rt->spawn(blocker(destroying, blocker_running)).detach();
     while (!blocker_running) std::this_thread::sleep_for(1ms);
     std::vector<weft::join_handle<void>> handles;
@@ -270,7 +273,9 @@ TEST_CASE("runtime: a join_handle outliving its runtime throws runtime_stopped a
     co_return co_await other;
   };
   {
-    weft::runtime rt({.worker_threads = 2});
+    // No grace: the tasks are destroyed where they wait, and their frames stay for the handles
+    // (test_shutdown.cpp has the graceful shutdown, where they end cancelled).
+    weft::runtime rt({.worker_threads = 2, .shutdown_timeout = 0ms});
     handle.emplace(rt.spawn(sleep_forever_int()));
     waiting_handle.emplace(rt.spawn(waiter(rt.spawn(sleep_forever_int()))));
     // Wait until all three have started (the waiter's tracker exists only once it runs; waiting

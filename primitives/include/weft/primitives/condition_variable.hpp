@@ -79,6 +79,12 @@ class condition_variable {
    public:
     notified_awaiter(condition_variable& cv, mutex::guard& guard) noexcept
         : queued_wait(&cv.queue_), cv_(&cv), guard_(&guard) {}
+    notified_awaiter(const notified_awaiter&) = delete;
+    notified_awaiter& operator=(const notified_awaiter&) = delete;
+    // Destroyed while waiting (runtime shutdown): a notification it was chosen for goes on.
+    ~notified_awaiter() {
+      if (leave_queue() == detail::node_state::granted) cv_->notify_one();
+    }
 
     [[nodiscard]] bool await_ready() const noexcept { return false; }
 

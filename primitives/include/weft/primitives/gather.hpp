@@ -91,7 +91,14 @@ class gather_countdown {
       // visible before the gather continues without suspending.
       return self_->remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1;
     }
-    void await_resume() { finish(); }
+    void await_resume() {
+      finish();
+      if (self_->refused_.load(std::memory_order_relaxed)) {
+        throw std::logic_error(
+            "weft::gather: a join_handle passed to gather is awaited by another task at once; a "
+            "task can be awaited by one task at a time");
+      }
+    }
 
    private:
     static void cancel_children(cancel_hook* hook) noexcept {
@@ -125,7 +132,21 @@ class gather_countdown {
 
   void attach(std::size_t index) noexcept {
     task_header* child = headers_[index];
-    if (child->register_waiter(&waiters_[index])) return;
+    waiters_[index].home = current_runtime_core();
+    switch (child->register_waiter(&waiters_[index])) {
+      case join_registration::registered:
+        return;
+      case join_registration::busy:
+        // Another task awaits this child (a handle passed to gather while awaited elsewhere):
+        // do not wait on it; the gather throws std::logic_error once the others finished.
+        // Ordering: relaxed; read by the gathering coroutine after remaining_ reached zero, whose
+        // acq_rel decrements order it.
+        refused_.store(true, std::memory_order_relaxed);
+        remaining_.fetch_sub(1, std::memory_order_acq_rel);
+        return;
+      case join_registration::finished:
+        break;
+    }
     // Finished before we got here: count it now.
     record(index, child);
     remaining_.fetch_sub(1, std::memory_order_acq_rel);
@@ -166,6 +187,7 @@ class gather_countdown {
   std::atomic<std::size_t> remaining_;
   std::atomic<std::size_t> first_failure_{none};
   std::atomic<bool> cancelled_children_{false};
+  std::atomic<bool> refused_{false};
   std::coroutine_handle<> parent_;
   const bool cancel_on_failure_;
 };

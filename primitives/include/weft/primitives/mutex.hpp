@@ -265,6 +265,20 @@ class mutex::turn_awaiter : private detail::queued_wait {
         holds_wake_(retry) {}
   turn_awaiter(const turn_awaiter&) = delete;
   turn_awaiter& operator=(const turn_awaiter&) = delete;
+  // Destroyed while waiting (runtime shutdown): a lock handed over is unlocked, a wake-up to take
+  // it is passed to the next waiter, as await_resume does for a cancellation after either.
+  ~turn_awaiter() {
+    switch (leave_queue()) {
+      case detail::node_state::granted:
+        mutex_->unlock();
+        break;
+      case detail::node_state::woken:
+        mutex_->pass_wake_on();
+        break;
+      default:
+        break;
+    }
+  }
 
   [[nodiscard]] bool await_ready() const noexcept { return false; }
 

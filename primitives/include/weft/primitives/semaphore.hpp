@@ -144,6 +144,11 @@ class semaphore::permit {
 class [[nodiscard]] semaphore::acquire_awaiter : private detail::queued_wait {
  public:
   explicit acquire_awaiter(semaphore& s) noexcept : queued_wait(&s.queue_), semaphore_(&s) {}
+  // Destroyed while waiting (runtime shutdown): a permit granted and never resumed with goes to
+  // the next waiter instead of being lost.
+  ~acquire_awaiter() {
+    if (leave_queue() == detail::node_state::granted) semaphore_->release(1);
+  }
   acquire_awaiter(const acquire_awaiter&) = delete;
   acquire_awaiter& operator=(const acquire_awaiter&) = delete;
 

@@ -80,7 +80,12 @@ class task_group : private detail::group_link {
   task_group& operator=(const task_group&) = delete;
 
   ~task_group() {
-    if (running() != 0) {
+    // Children abandoned by a runtime's shutdown count as finished (they never run again): a
+    // group destroyed by the shutdown sweep releases them like finished ones.
+    const bool still_running =
+        running() != 0 && std::any_of(children_.begin(), children_.end(),
+                                      [](detail::task_header* c) { return !c->finished(); });
+    if (still_running) {
       std::fputs(
           "weft::task_group destroyed while children still run (it was never joined): "
           "co_await join() or use weft::with_task_group; terminating\n",

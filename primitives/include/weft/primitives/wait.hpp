@@ -88,11 +88,19 @@ class wait_state : public cancellable_wait {
     bool failed = false;
     for (std::size_t i = 0; i < tasks_.size(); ++i) {
       in_flight_.fetch_add(1, std::memory_order_relaxed);
-      if (!tasks_[i]->register_waiter(&waiters_[i])) {
-        in_flight_.fetch_sub(1, std::memory_order_relaxed);
-        ++already_done;
-        failed = failed || static_cast<bool>(tasks_[i]->exception);
+      waiters_[i].home = current_runtime_core();
+      const join_registration registration = tasks_[i]->register_waiter(&waiters_[i]);
+      if (registration == join_registration::registered) continue;
+      in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      if (registration == join_registration::busy) {
+        // Another task awaits this one: refuse the whole wait at once (await_resume throws
+        // std::logic_error) rather than wait on a word that holds another waiter.
+        refused_ = true;
+        signal();
+        continue;
       }
+      ++already_done;
+      failed = failed || static_cast<bool>(tasks_[i]->exception);
     }
     if (failed) any_failed_.store(true, std::memory_order_relaxed);
     const std::size_t done =
@@ -122,6 +130,11 @@ class wait_state : public cancellable_wait {
     while (in_flight_.load(std::memory_order_acquire) != 0)
       std::this_thread::yield();
     finish();  // throws cancelled_error if the wait was cancelled
+    if (refused_) {
+      throw std::logic_error(
+          "weft::wait: a task passed to wait is awaited by another task at once; a task can be "
+          "awaited by one task at a time");
+    }
   }
 
  private:
@@ -198,6 +211,7 @@ class wait_state : public cancellable_wait {
   wait_timer timer_;
   std::atomic<std::size_t> done_count_{0};
   std::atomic<bool> any_failed_{false};
+  bool refused_ = false;  // written and read by the waiting coroutine only
   std::atomic<std::uint32_t> phase_{0};
   std::atomic<std::size_t> in_flight_{0};
 };

@@ -9,7 +9,10 @@
 // awaited. Dropping the handle of a task that is still running lets the task go on alone, exactly
 // like detach(); prefer detach() to say so. Awaiting resumes the awaiter on the thread that
 // finished the task. The result can be taken once: awaiting a handle a second time after it
-// returned a result throws std::logic_error.
+// returned a result throws std::logic_error. One task awaits a handle at a time: a second task
+// that awaits it while the first still waits gets std::logic_error (asyncio allows several; weft
+// keeps one waiter word per task, docs/diagnostics.md). A task cancelled because its runtime shut
+// down reports weft::runtime_stopped to its awaiter, as does a task abandoned by the shutdown.
 #pragma once
 
 #include <coroutine>
@@ -82,6 +85,9 @@ class [[nodiscard]] join_handle {
       }
       throw std::logic_error("weft::join_handle::take_result: the task has not finished yet");
     }
+    if (frame_.promise().ended_by_shutdown) {
+      throw runtime_stopped("weft: the awaited task was cancelled because its runtime shut down");
+    }
     taken_ = true;
     return detail::take_result(frame_.promise());
   }
@@ -113,6 +119,7 @@ class [[nodiscard]] join_handle {
     std::coroutine_handle<> continuation;
     bool shielded_;
     bool budget_spent = false;
+    bool refused_ = false;  // another waiter was registered: await_resume throws logic_error
 
     awaiter(join_handle* handle, bool shielded) : handle_(handle), shielded_(shielded) {
       handle->check_awaitable();
@@ -134,6 +141,7 @@ class [[nodiscard]] join_handle {
       }
       continuation = caller;
       notify = &resume_continuation;
+      home = detail::current_runtime_core();
       on_cancel = shielded_ ? &cancel_shielded : &cancel_propagating;
       detail::task_header* child = &handle_->frame_.promise();
       if (begin(detail::root_of(caller))) {
@@ -142,16 +150,31 @@ class [[nodiscard]] join_handle {
         if (shielded_) return false;
         detail::request_cancel(child);
       }
-      // False from register_waiter: the task finished meanwhile; resume at once. After a true,
-      // nothing here may touch *this: the task may finish and resume us on another worker.
-      if (!child->register_waiter(this)) {
-        abandon();
-        return false;
+      // Not registered: the task finished meanwhile (resume at once and take the result), or
+      // another task awaits it already (resume at once and refuse). After `registered`, nothing
+      // here may touch *this: the task may finish and resume us on another worker.
+      switch (child->register_waiter(this)) {
+        case detail::join_registration::registered:
+          return true;
+        case detail::join_registration::busy:
+          refused_ = true;
+          [[fallthrough]];
+        case detail::join_registration::finished:
+          abandon();
+          return false;
       }
-      return true;
+      return false;
     }
 
     decltype(auto) await_resume() {
+      if (refused_) {
+        // Nothing was registered. A cancellation taken on the way in is thrown (never lost);
+        // otherwise the misuse is.
+        finish();
+        throw std::logic_error(
+            "weft::join_handle: awaited by two tasks at once; a task can be awaited by one task "
+            "at a time (await it in one task and pass the result on, or gather it once)");
+      }
       finish();  // throws cancelled_error if this wait was cancelled
       return handle_->take_result();
     }

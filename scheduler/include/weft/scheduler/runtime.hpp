@@ -6,9 +6,13 @@
 // deque and steals from the others when idle) and one I/O poller thread that owns the timers and
 // socket readiness. Several runtimes can live in one process; none is global.
 //
-// Destroying a runtime stops its threads and destroys every task still pending, without running
-// them further. A join_handle that outlives its runtime keeps its task's frame until it is dropped;
-// awaiting it throws weft::runtime_stopped.
+// Shutting a runtime down (runtime::shutdown, or its destructor) works like the end of
+// asyncio.run: it refuses new work from other threads, cancels every task, and lets the tasks
+// run their cleanup for up to a grace period (runtime_options::shutdown_timeout, default 5 s);
+// then it stops its threads and destroys every task still unfinished where it waits, reporting
+// each through the log hook. A join_handle that outlives its runtime keeps its task's frame until
+// it is dropped; awaiting it throws weft::runtime_stopped (also for a task that ended because the
+// shutdown cancelled it). docs/architecture.md, "Shutdown", has the whole sequence.
 #pragma once
 
 #include <chrono>
@@ -49,6 +53,9 @@ struct runtime_options {
   // (it swallowed the cancellation), and a task that ran more than 100 ms without suspending
   // (a blocking call on a worker). Exceptions nobody retrieved are reported in every mode.
   bool debug = false;
+  // How long destroying the runtime waits for its cancelled tasks to end before it destroys them
+  // where they wait (runtime::shutdown's grace). Zero destroys them at once, without cancelling.
+  std::chrono::milliseconds shutdown_timeout{5000};
   // Where the runtime reports problems nobody else can see (an exception of a detached task that
   // nobody retrieved). Called from any thread. Default: a line on stderr.
   std::function<void(std::string_view)> log;
@@ -129,6 +136,17 @@ class WEFT_API runtime {
   auto block_on(A&& work) requires(!std::is_lvalue_reference_v<A>) {
     return block_on(typename A::task_type(std::move(work)));
   }
+
+  // Stops the runtime (asyncio.run's ending): from now on spawns from other threads throw
+  // runtime_stopped, and every task is cancelled (tasks spawned by the pool's own tasks meanwhile
+  // start cancelled); waits up to `grace` for them to end, then stops the worker and poller
+  // threads and destroys the tasks still unfinished where they wait (waiters unlink themselves
+  // from every primitive, join waiters and block_on callers get runtime_stopped), reporting each
+  // through the log hook. Returns how many tasks were destroyed unfinished. A zero grace cancels
+  // nothing and destroys every unfinished task at once. A task that runs without suspending keeps
+  // its worker, and this call waits for it. Later calls, and the destructor after it, return at
+  // once. Must not be called from one of this runtime's own threads (std::logic_error).
+  std::size_t shutdown(std::chrono::milliseconds grace);
 
   [[nodiscard]] std::size_t worker_count() const noexcept;
 

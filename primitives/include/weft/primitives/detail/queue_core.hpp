@@ -411,6 +411,13 @@ class queue_wait : protected cancellable_wait, protected Node {
       : Node(std::forward<Args>(args)...), core_(&core) {}
   queue_wait(const queue_wait&) = delete;
   queue_wait& operator=(const queue_wait&) = delete;
+  // Destroyed while linked (runtime shutdown destroys a task where it waits; issue 10, bug 1):
+  // leave the list, so the core never reaches a node of freed memory. The shutdown sweep has
+  // usually unlinked it already through on_cancel. An item handed to a getter that never resumed
+  // is destroyed with the getter (the task that was to receive it is gone).
+  ~queue_wait() {
+    if (this->handle) (void)core_->cancel(this->node(), Derived::list);
+  }
 
   // The operation completes without waiting if it can: then it is not a cancellation point.
   bool await_ready() { return Derived::try_now(*core_, this->node(), false); }
@@ -431,6 +438,7 @@ class queue_wait : protected cancellable_wait, protected Node {
   // For await_resume: true if the operation was granted (keeps a late cancellation pending),
   // false if released by shutdown; throws cancelled_error if cancelled.
   bool settle() {
+    this->handle = nullptr;  // settled: the destructor has nothing to unlink
     if (this->status == wait_status::granted) {
       abandon();
       return true;

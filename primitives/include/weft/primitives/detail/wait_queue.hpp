@@ -56,6 +56,10 @@ struct wait_node {
   std::coroutine_handle<> waiter;
   runtime_core* runtime = nullptr;  // where to wake the waiter (recorded at suspend time)
   node_state state = node_state::idle;
+  // Owned by the waiting task (never written by others): set when the node is linked, cleared
+  // when the awaiter settles (finish). Still set in the destructor means the frame is destroyed
+  // while it waits (runtime shutdown), and the awaiter must leave the queue itself.
+  bool linked_by_owner = false;
 };
 
 // The list plus its lock. All members require the lock, except wake_all.
@@ -69,6 +73,7 @@ class wait_queue {
 
   void push_back(wait_node* node) noexcept {
     ++size_;
+    node->linked_by_owner = true;
     node->state = node_state::queued;
     node->next = nullptr;
     node->prev = tail_;
@@ -83,6 +88,7 @@ class wait_queue {
   // Links `node` at the head (a mutex waiter that was first in line and must wait again).
   void push_front(wait_node* node) noexcept {
     ++size_;
+    node->linked_by_owner = true;
     node->state = node_state::queued;
     node->prev = nullptr;
     node->next = head_;
@@ -160,6 +166,40 @@ class basic_queued_wait : public cancellable_wait {
 
   explicit basic_queued_wait(wait_queue* queue) noexcept : queue_(queue) {
     on_cancel = &cancel_wait;
+  }
+
+  // The frame is destroyed while the task waits here (runtime shutdown destroys unfinished
+  // tasks; issue 10, bug 1): leave the queue, so no list keeps a node of freed memory. A grant
+  // made to the node and never resumed with is passed on by the derived awaiter's destructor
+  // (leave_queue tells it what it held); this one covers awaiters that hold nothing to pass on.
+  // The shutdown sweep has usually unlinked the node already through on_cancel, while every
+  // primitive was still alive; then this only reads the state.
+  ~basic_queued_wait() { (void)leave_queue(); }
+
+  // For destructors: if the awaiter never settled, unlinks a queued node and returns the state
+  // the node was left in (granted or woken: the derived awaiter passes that on); otherwise
+  // returns idle. Called at most once with effect.
+  node_state leave_queue() noexcept {
+    if (!node_.linked_by_owner) return node_state::idle;
+    node_.linked_by_owner = false;
+    queue_lock_guard lock(queue_->lock);
+    const node_state found = node_.state;
+    if (found == node_state::queued) {
+      queue_->remove(&node_);
+      node_.state = node_state::cancelled;
+    }
+    return found;
+  }
+
+  // await_resume's finish() and abandon(), which also record that the awaiter settled (see
+  // leave_queue).
+  void finish() {
+    node_.linked_by_owner = false;
+    cancellable_wait::finish();
+  }
+  void abandon() noexcept {
+    node_.linked_by_owner = false;
+    cancellable_wait::abandon();
   }
 
   // begin() for a coroutine handle; prepares the node. True: a cancellation is pending, do not

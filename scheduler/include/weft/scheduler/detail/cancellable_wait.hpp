@@ -33,6 +33,17 @@ namespace weft::detail {
 
 class cancellable_wait : public cancel_hook {
  public:
+  cancellable_wait() = default;
+  cancellable_wait(const cancellable_wait&) = delete;
+  cancellable_wait& operator=(const cancellable_wait&) = delete;
+  // An awaiter destroyed while its hook is still published: its frame is destroyed while suspended
+  // (the runtime shut down and destroyed the task). The hook is taken back first, waiting for a
+  // canceller that holds it, so that no on_cancel runs against freed memory. After finish() or
+  // abandon() root_ is null and this costs one branch.
+  ~cancellable_wait() {
+    if (root_ != nullptr) root_->withdraw_hook(this);
+  }
+
   // True if the wait must not suspend because a cancellation is already pending.
   bool begin(task_header* root) noexcept {
     root_ = root;
@@ -62,6 +73,7 @@ class cancellable_wait : public cancel_hook {
     if (root_ != nullptr) {
       root_->withdraw_hook(this);
       if (root_->take_pending_cancel()) cancelled_ = true;
+      root_ = nullptr;  // withdrawn: the destructor has nothing to do
     }
     if (cancelled_) throw cancelled_error();
   }

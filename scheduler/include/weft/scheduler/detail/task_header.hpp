@@ -25,6 +25,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <thread>
 
 #include <weft/scheduler/export.hpp>
 
@@ -41,12 +42,25 @@ struct lazy_timeout;
 WEFT_API void arm_lazy_timeout(task_header* task) noexcept;
 
 // Something waiting for a spawned task to finish: an awaiting coroutine, gather's countdown, or a
-// thread blocked in block_on. `notify` runs once, on the thread that completes the task, after the
-// result is published; it returns the coroutine to resume there by symmetric transfer, or
-// std::noop_coroutine().
+// thread blocked in block_on. `notify` runs once, on the thread that completes the task (or, if the
+// task's runtime shuts down before it finishes, on the thread that abandons it), after the result
+// is published; it returns the coroutine to resume, or std::noop_coroutine(). That coroutine runs
+// on `home`, the runtime of the worker that registered the waiter: by symmetric transfer when the
+// completing thread is a worker of `home`, otherwise through `home`'s injection queue (a task on
+// one runtime awaiting a task on another never runs on the other runtime's threads, and one whose
+// awaited task is abandoned at shutdown is woken, not left hanging). `home` is null for waiters
+// whose notify never returns a coroutine (block_on's blocked thread).
 struct alignas(16) join_waiter {  // 16: the low four bits of `state` are flags
   using notify_fn = std::coroutine_handle<> (*)(join_waiter* self, task_header* task) noexcept;
   notify_fn notify = nullptr;
+  runtime_core* home = nullptr;  // fills the alignment padding: no byte added
+};
+
+// What register_waiter did.
+enum class join_registration : unsigned char {
+  registered,  // the waiter will be notified once
+  finished,    // the task finished or was abandoned already: nothing was registered
+  busy,        // another waiter is registered (one at a time): nothing was registered
 };
 
 // A cancellable wait in progress (docs/cancellation.md). The awaiter publishes it in its task's
@@ -104,6 +118,10 @@ class task_header {
   // A cancellation was thrown into the task (debug mode reports a task that then finishes
   // normally: it swallowed the cancellation).
   bool cancel_delivered = false;
+  // The task ended cancelled while its runtime was shutting down (runtime::shutdown cancels every
+  // task): its join_handle reports runtime_stopped rather than cancelled_error. Written by the
+  // task before `done` is published.
+  bool ended_by_shutdown = false;
   // The cancellable wait the task is suspended in, if any.
   std::atomic<cancel_hook*> hook{nullptr};
   // The task group the task belongs to, if any; set before the task is published.
@@ -149,14 +167,28 @@ class task_header {
 
   // Withdraws `h` when the task resumes. If a canceller took it, waits until its on_cancel has
   // returned, since on_cancel may still be reading the awaiter that is about to be destroyed.
+  // The wait lasts as long as on_cancel, a few pointer moves under a primitive's lock; but the
+  // canceller may be preempted in it, so after a short spin the thread yields (on two cores a
+  // pure spin could burn its whole slice against a preempted canceller; scheduler/spinlock.hpp
+  // measured the same for the registry's lock).
   void withdraw_hook(cancel_hook* h) noexcept {
+    // Ordering: acq_rel; acquire pairs with the canceller's seq_cst exchange when it lost the race
+    // (nothing to read then), release orders the awaiter's last writes before a later publish.
     if (hook.exchange(nullptr, std::memory_order_acq_rel) == h) return;
-    while (!h->finished.load(std::memory_order_acquire))
-      __builtin_ia32_pause();
+    // Acquire pairs with request_cancel's release store of `finished`: everything on_cancel did
+    // to the awaiter is visible before it is destroyed or reused.
+    for (int spins = 0; !h->finished.load(std::memory_order_acquire); ++spins) {
+      if (spins < 128) {
+        __builtin_ia32_pause();
+      } else {
+        std::this_thread::yield();
+      }
+    }
   }
 
   // Removes a registered waiter again (a shielded await that was cancelled). False if the task
-  // finished meanwhile: then its completer notifies (or notified) the waiter.
+  // finished meanwhile (then its completer notifies, or notified, the waiter) or if `waiter` is not
+  // the one registered.
   bool unregister_waiter(join_waiter* waiter) noexcept {
     std::uintptr_t expected = state.load(std::memory_order_acquire);
     for (;;) {
@@ -169,20 +201,22 @@ class task_header {
     }
   }
 
-  // Registers `waiter` to be notified when the task finishes. False, registering nothing, if the
-  // task already finished or was abandoned (its result, if any, is then visible to the caller).
-  // At most one waiter at a time.
-  bool register_waiter(join_waiter* waiter) noexcept {
+  // Registers `waiter` to be notified when the task finishes. Registers nothing if the task already
+  // finished or was abandoned (its result, if any, is then visible to the caller), or if another
+  // waiter is registered: one waiter at a time, and a second one is refused rather than merged
+  // into the word (two addresses ORed together were once jumped through; issue 10).
+  join_registration register_waiter(join_waiter* waiter) noexcept {
     std::uintptr_t expected = state.load(std::memory_order_acquire);
     for (;;) {
-      if ((expected & (done_bit | abandoned_bit)) != 0) return false;
+      if ((expected & (done_bit | abandoned_bit)) != 0) return join_registration::finished;
+      if ((expected & ~flag_mask) != 0) return join_registration::busy;
       // Ordering: release publishes the waiter (and whatever the waiting side prepared) to the
       // completer, which reads it after its acq_rel RMW; acquire on failure re-reads the flags.
       // seq_cst rather than release: a shielded await re-checks its cancellation flag after
       // registering (cancellable_wait.hpp); on x86 the CAS costs the same.
       if (state.compare_exchange_weak(expected, expected | reinterpret_cast<std::uintptr_t>(waiter),
                                       std::memory_order_seq_cst, std::memory_order_acquire)) {
-        return true;
+        return join_registration::registered;
       }
     }
   }
