@@ -307,6 +307,39 @@ inline weft::task<bool> multiple() {
   co_return ok;
 }
 
+// Tasks left running when the program ends: runtime::shutdown cancels them and waits for their
+// cleanup, as asyncio.run does with the tasks main() left behind.
+inline std::atomic<int> heartbeats{0};
+inline std::atomic<bool> heartbeat_cleaned_up{false};
+
+inline weft::task<> heartbeat() {
+  std::exception_ptr cancelled;
+  try {
+    for (;;) {
+      ++heartbeats;
+      co_await weft::sleep(10ms);
+    }
+  } catch (const weft::cancelled_error&) {
+    cancelled = std::current_exception();
+  }
+  co_await weft::sleep(5ms);  // asynchronous cleanup (flush, say goodbye) after the cancellation
+  heartbeat_cleaned_up = true;
+  std::rethrow_exception(cancelled);
+}
+
+inline bool left_running() {
+  weft::runtime rt;
+  rt.block_on([]() -> weft::task<> {
+    weft::spawn(heartbeat()).detach();  // never awaited
+    co_await weft::sleep(50ms);         // main's own work
+  }());
+  const std::size_t left = rt.shutdown(2s);
+  std::printf("  %d heartbeats; cleanup ran: %s; tasks left after the grace: %zu\n",
+              heartbeats.load(), heartbeat_cleaned_up ? "yes" : "no", left);
+  return check(heartbeat_cleaned_up && left == 0,
+               "shutdown cancelled the task and ran its cleanup");
+}
+
 inline weft::task<bool> async_main() {
   bool ok = true;
   std::printf("Basic cancellation:\n");
@@ -322,6 +355,11 @@ inline weft::task<bool> async_main() {
   co_return ok;
 }
 
-inline int run() { return weft::run(async_main()) ? 0 : 1; }
+inline int run() {
+  bool ok = weft::run(async_main());
+  std::printf("Tasks left running at the end:\n");
+  ok &= left_running();
+  return ok ? 0 : 1;
+}
 
 }  // namespace examples::cancellation

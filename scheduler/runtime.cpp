@@ -157,37 +157,15 @@ thread_local runtime_core* sweeping = nullptr;
 
 std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) {
   sweeping = this;
+  // Every listed task is unfinished here (the remote stacks are drained first).
   const std::vector<task_header*> pending = registry.drain_and_snapshot();
-  std::size_t unfinished = 0;
-  std::vector<std::pair<join_waiter*, task_header*>> waiters;
-  // From now on a pending task never runs again: a handle dropped later destroys its frame, and
-  // a cancel() through it does nothing (request_cancel checks `abandoned`).
-  for (task_header* t : pending) {
-    // Ordering: acq_rel, the protocol's RMW (task_header.hpp): acquire sees a waiter registered
-    // by a release CAS; release publishes `abandoned` to take_result and to request_cancel.
-    const std::uintptr_t before =
-        t->state.fetch_or(task_header::abandoned_bit, std::memory_order_acq_rel);
-    if ((before & task_header::done_bit) != 0) continue;
-    ++unfinished;
-    // With a grace, each task left is a task that did not end when cancelled: say which. Without
-    // one the caller asked for exactly this, and nothing was cancelled.
-    if (grace > std::chrono::nanoseconds::zero()) {
-      report(std::string("weft: shutdown: task") +
-             (t->name != nullptr ? std::string(" '") + t->name + "'" : std::string()) +
-             " did not finish within " +
-             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(grace).count()) +
-             " ms of its cancellation; destroying it where it waits");
-    }
-    if (auto* w = reinterpret_cast<join_waiter*>(before & ~task_header::flag_mask)) {
-      waiters.emplace_back(w, t);
-    }
-  }
-  // Take every published cancellation hook and run it, while every frame (and so every
-  // primitive that lives in one) is still alive: a waiter queued in a mutex, semaphore, event,
-  // queue or channel is unlinked here, so no list keeps a node of a frame destroyed below (issue
-  // 10, bug 1). The wake-ups on_cancel makes go to this runtime's stopped queues and are dropped.
-  // A canceller on another thread that took a hook first is waited for by the awaiter's
-  // destructor (cancellable_wait).
+  // Take every published cancel hook and run it, while every frame (and so every primitive that
+  // lives in one) is alive: a waiter queued in a mutex, semaphore, event, condition variable,
+  // barrier, queue or channel is unlinked here, so no list keeps a node of a frame destroyed
+  // below (issue 10, bug 1). The wake-ups on_cancel makes go to this runtime's stopped queues and
+  // are dropped. A canceller on another thread that took a hook first is waited for by the
+  // awaiter's destructor (cancellable_wait). No frame can go meanwhile: `abandoned` is not set
+  // yet, so a handle dropped on another thread only detaches its unfinished task.
   for (task_header* t : pending) {
     // Ordering: acq_rel against the awaiter's seq_cst publish and the canceller's exchange.
     if (cancel_hook* hook = t->hook.exchange(nullptr, std::memory_order_acq_rel)) {
@@ -196,8 +174,37 @@ std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) 
       hook->finished.store(true, std::memory_order_release);
     }
   }
+  // Abandon each task: from its RMW on, a task with a handle belongs to that handle (which may be
+  // dropped on another thread at once and free the frame), so the sweep touches it no more;
+  // a task without one (detached) belongs to the sweep. From then on request_cancel ignores it
+  // (a cancel() through a handle that outlives the runtime is inert).
+  std::vector<task_header*> unowned;
+  std::vector<std::pair<join_waiter*, task_header*>> waiters;
+  for (task_header* t : pending) {
+    // With a grace, each task left is one that did not end when cancelled: say which. Without
+    // one the caller asked for exactly this, and nothing was cancelled.
+    if (grace > std::chrono::nanoseconds::zero()) {
+      report(std::string("weft: shutdown: task") +
+             (t->name != nullptr ? std::string(" '") + t->name + "'" : std::string()) +
+             " did not finish within " +
+             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(grace).count()) +
+             " ms of its cancellation; destroying it where it waits");
+    }
+    registry::unlink(t);  // the registry dies with the runtime
+    // Ordering: acq_rel, the protocol's RMW (task_header.hpp): acquire sees a waiter registered
+    // by a release CAS and a handle's release; release publishes `abandoned` to take_result,
+    // release_root and request_cancel. `listed` is cleared with it: the task is unlinked.
+    const std::uintptr_t before = t->state.fetch_xor(
+        task_header::abandoned_bit | task_header::listed_bit, std::memory_order_acq_rel);
+    if ((before & task_header::detached_bit) != 0) {
+      unowned.push_back(t);
+    } else if (auto* w = reinterpret_cast<join_waiter*>(before & ~task_header::flag_mask)) {
+      // A registered waiter keeps the handle (it awaits through it) until it is notified.
+      waiters.emplace_back(w, t);
+    }
+  }
   // Waiters registered on an abandoned task learn of it now, before any frame goes (a waiter
-  // lives in another task's frame): a task awaiting from another runtime is woken there and
+  // may live in another task's frame): a task awaiting from another runtime is woken there and
   // gets runtime_stopped, a thread in block_on returns; a waiter of this runtime is about to be
   // destroyed, so its wake-up into the stopped queues is dropped.
   for (auto [waiter, task] : waiters) {
@@ -206,26 +213,13 @@ std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) 
     if (next != std::noop_coroutine() && home != nullptr && home != this) wake(home, next);
   }
   // Destroy the tasks nobody holds a handle to. Their frames may hold handles to other pending
-  // tasks; dropping those destroys them in turn (release_root), so only tasks with no handle at
-  // this point are destroyed here, and nothing is destroyed twice.
-  std::vector<task_header*> unowned;
-  for (task_header* t : pending) {
-    if ((t->state.load(std::memory_order_relaxed) & task_header::detached_bit) != 0) {
-      unowned.push_back(t);
-    }
-  }
-  for (task_header* t : unowned) {
-    registry::unlink(t);
+  // tasks; dropping those destroys them in turn (release_root, abandoned), so nothing is
+  // destroyed twice. The tasks still held by handles are left to them: done() is true, awaiting
+  // throws runtime_stopped, dropping frees the frame.
+  for (task_header* t : unowned)
     t->frame.destroy();
-  }
-  // What is left is held by join_handles outside any task. Unlink it from the registry, which
-  // dies with the runtime; the last handle destroys the frame.
-  for (task_header* t : registry.drain_and_snapshot()) {
-    registry::unlink(t);
-    t->state.fetch_and(~task_header::listed_bit);
-  }
   sweeping = nullptr;
-  return unfinished;
+  return pending.size();
 }
 
 void runtime_core::cancel_shard_for_shutdown(registry_shard& shard) noexcept {

@@ -147,6 +147,10 @@ void* worker::next_task() {
     if (!cancelled_for_shutdown_ && runtime_.closing()) {
       cancelled_for_shutdown_ = true;
       runtime_.cancel_shard_for_shutdown(shard_);
+      // The cancellations woke tasks through wake(), which on a worker fills the LIFO slot; only
+      // run_task drains that slot, so move its task where next_task looks (bug: a cancelled
+      // task stayed there while its worker parked, and shutdown waited out its whole grace).
+      if (lifo_slot_ != nullptr) push_local(std::exchange(lifo_slot_, nullptr));
     }
     registry::answer_listing(shard_);
   }

@@ -172,6 +172,7 @@ TEST_SUITE("shutdown") {
       weft::mutex mtx;
       weft::semaphore sem(1);
       weft::event ev;
+      weft::mutex cv_mtx;
       weft::condition_variable cv;
       weft::barrier bar(8);
       weft::queue<int> q(1);
@@ -263,7 +264,7 @@ TEST_SUITE("shutdown") {
           rt.spawn(on_group(waiting)).detach();
           expected += 9;
         }
-        rt.spawn(on_cv(mtx, cv, waiting)).detach();  // queues behind the mutex's holder
+        rt.spawn(on_cv(cv_mtx, cv, waiting)).detach();
         ++expected;
         // Spread the shutdown over the moment the tasks reach their waits.
         std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
@@ -278,6 +279,7 @@ TEST_SUITE("shutdown") {
       // no grant was lost.
       CHECK(sem.available() == 1);
       CHECK(mtx.try_lock().has_value());
+      CHECK(cv_mtx.try_lock().has_value());
       ev.set();
       cv.notify_all();
       bar.abort();
