@@ -432,6 +432,32 @@ TEST_SUITE("shutdown") {
     CHECK(rt.shutdown(1s) == 0);  // a second call returns at once
   }
 
+  TEST_CASE("shutdown: tasks spawned inside the pool are cancelled and run their cleanup too") {
+    // Those sit in a worker's own registry shard; the worker cancels them, and the wake-ups of
+    // the cancellations must not be stranded in its LIFO slot (they were: shutdown then waited
+    // out its whole grace and destroyed them without cleanup).
+    weft_test::watchdog dog(30s);
+    std::atomic<int> cleaned{0};
+    weft::runtime rt({.worker_threads = 1});
+    rt.block_on([](std::atomic<int>& n) -> weft::task<> {
+      auto sleeper = [](std::atomic<int>& c) -> weft::task<> {
+        std::exception_ptr cancelled;
+        try {
+          co_await weft::sleep(24h);
+        } catch (const weft::cancelled_error&) {
+          cancelled = std::current_exception();
+        }
+        ++c;
+        std::rethrow_exception(cancelled);
+      };
+      for (int i = 0; i < 3; ++i)
+        weft::spawn(sleeper(n)).detach();
+      co_await weft::sleep(5ms);
+    }(cleaned));
+    CHECK(rt.shutdown(5s) == 0);
+    CHECK(cleaned == 3);
+  }
+
   TEST_CASE(
       "shutdown: spawning from cleanup or from a destructor during shutdown does not terminate") {
     weft_test::watchdog dog(30s);
