@@ -142,6 +142,13 @@ void* worker::next_task() {
     registry::answer_listing(shard_);
   }
   if (tick_ % injector_interval == 0) {
+    // Maintenance tick. The tasks that yielded since the last flush go onto the deque, where they
+    // run before the rest of it and where thieves (woken by flush_yielded) can take them. Without
+    // this they waited for the deque to run dry, which a busy worker's never does: a yield_now()
+    // on one worker returned after 1.4 s while a semaphore ping-pong ran there (issue 10, bug 5).
+    // tokio does the same: the tasks deferred by yield_now are woken at each maintenance tick.
+    // A yielder thus waits at most `injector_interval` ticks.
+    if (!yielded_.empty()) flush_yielded();
     if (void* task = take_injected()) return task;
   }
   if (void* task = deque_.pop()) return task;
