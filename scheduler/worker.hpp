@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include <weft/scheduler/detail/await_trampoline.hpp>
+
 #include "deque.hpp"
 #include "injector.hpp"
 #include "parker.hpp"
@@ -91,6 +93,7 @@ class alignas(64) worker {
   void* take_injected();
   void park_until_notified();
   void run_task(void* task);
+  static void resume(void* task) noexcept;
   void resume_timed(void* task);
   void flush_yielded();
 
