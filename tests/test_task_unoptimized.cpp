@@ -1,8 +1,8 @@
 // tests/test_task_unoptimized.cpp: weft::task compiled without optimization, as in a user's debug
 // build. tests/CMakeLists.txt builds this file with -O0 in every preset, so that the release build
-// (g++) checks what the debug preset would: g++ 12 makes symmetric transfer a tail call only at -O2,
-// and without the trampoline (detail/await_trampoline.hpp) a million nested awaits overflow the
-// worker's 8 MiB stack (SIGSEGV between 40,000 and 80,000 deep). Under the sanitizer presets
+// (g++) checks what the debug preset would: g++ 12 makes symmetric transfer a tail call only at
+// -O2, and without the trampoline (detail/await_trampoline.hpp) a million nested awaits overflow
+// the worker's 8 MiB stack (SIGSEGV between 40,000 and 80,000 deep). Under the sanitizer presets
 // (clang) the same tests check the plain symmetric transfer.
 #include <doctest/doctest.h>
 
@@ -44,9 +44,12 @@ TEST_CASE("task: a chain of a million nested awaits runs without optimization") 
   CHECK(rt.block_on(nested(depth)) == depth);
 }
 
-TEST_CASE("task: a million nested awaits return without optimization after the innermost suspends") {
+TEST_CASE(
+    "task: a million nested awaits return without optimization after the innermost suspends") {
   weft_test::watchdog dog(std::chrono::minutes(5));
   weft::runtime rt({.worker_threads = 2});
-  auto root = []() -> weft::task<long> { co_return co_await weft::spawn(nested_suspending(depth)); };
+  auto root = []() -> weft::task<long> {
+    co_return co_await weft::spawn(nested_suspending(depth));
+  };
   CHECK(rt.block_on(root()) == depth);
 }

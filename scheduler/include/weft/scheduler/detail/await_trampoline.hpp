@@ -37,8 +37,8 @@
 #ifndef WEFT_AWAIT_TRAMPOLINE
 #if defined(__clang__)
 #define WEFT_AWAIT_TRAMPOLINE 0
-#elif defined(__GNUC__) && (!defined(__OPTIMIZE__) || defined(__SANITIZE_ADDRESS__) || \
-                            defined(__SANITIZE_THREAD__))
+#elif defined(__GNUC__) && \
+    (!defined(__OPTIMIZE__) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__))
 #define WEFT_AWAIT_TRAMPOLINE 1
 #else
 #define WEFT_AWAIT_TRAMPOLINE 0
