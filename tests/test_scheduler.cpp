@@ -92,8 +92,7 @@ weft::task<> local_spawner(ledger& l, std::size_t begin, std::size_t end) {
 // messages; stops at `stop` or after `cap` messages and closes `out` (which ends the ponger).
 weft::task<> pinger(weft::channel<long>& out, weft::channel<long>& in, std::atomic<long>& messages,
                     const std::atomic<bool>& stop, long cap) {
-  while (!stop.load(std::memory_order_relaxed) &&
-         messages.load(std::memory_order_relaxed) < cap) {
+  while (!stop.load(std::memory_order_relaxed) && messages.load(std::memory_order_relaxed) < cap) {
     co_await out.send(0);
     (void)co_await in.receive();
     messages.fetch_add(2, std::memory_order_relaxed);
@@ -102,7 +101,8 @@ weft::task<> pinger(weft::channel<long>& out, weft::channel<long>& in, std::atom
 }
 
 weft::task<> ponger(weft::channel<long>& in, weft::channel<long>& out) {
-  while (auto v = co_await in.receive()) co_await out.send(*v);
+  while (auto v = co_await in.receive())
+    co_await out.send(*v);
 }
 
 }  // namespace
