@@ -2,8 +2,9 @@
 //
 // Each thread keeps one free list per 16-byte size class up to 1 KiB. Allocation pops from the
 // calling thread's list (no atomic, no lock); freeing pushes to the freeing thread's list. A
-// thread caches at most `max_cached_bytes`; the surplus goes back to the system allocator, which
-// bounds what a thread that only frees (a consumer of frames allocated elsewhere) can hoard.
+// thread caches at most `max_cached_bytes` (256 KiB); the surplus goes back to the system
+// allocator, which bounds what a thread that only frees (a consumer of frames allocated elsewhere,
+// such as a worker running tasks spawned by foreign threads) can hoard.
 // Lists are returned to the system when their thread exits. 16-byte classes (rather than 64)
 // keep a suspended task's frame close to its real size: bench/run task_memory measured 208 bytes
 // per sleeping task with 64-byte classes.
@@ -21,6 +22,7 @@ namespace weft::detail {
 
 void* allocate_frame(std::size_t size) { return ::operator new(size); }
 void deallocate_frame(void* frame, std::size_t) noexcept { ::operator delete(frame); }
+std::size_t cached_frame_bytes() noexcept { return 0; }
 
 #else
 
@@ -28,7 +30,13 @@ namespace {
 
 constexpr std::size_t granule = 16;
 constexpr std::size_t class_count = 64;  // blocks of 8 .. 1016 bytes (see block_size)
-constexpr std::size_t max_cached_bytes = std::size_t{4} << 20;
+// Per thread. A thread that frees frames it did not allocate (a worker finishing tasks spawned by
+// foreign threads, which never reuse them) fills its cache up to this bound and keeps it until the
+// thread exits: 4 MiB per worker let RSS grow from 3.6 to 12.4 MB over 56,000 spawning foreign
+// threads on 2 workers. 256 KiB (about 1,000 frames of a typical 200-300 bytes) still covers the
+// frames a worker recycles in fork-join and spawn loops: bench/run fib and spawn_many measured
+// no difference (docs/architecture.md, Frame allocator).
+constexpr std::size_t max_cached_bytes = max_cached_frame_bytes;
 
 struct free_node {
   free_node* next;
@@ -108,6 +116,8 @@ void deallocate_frame(void* frame, std::size_t size) noexcept {
   cache.heads[c] = node;
   cache.cached_bytes += bytes;
 }
+
+std::size_t cached_frame_bytes() noexcept { return cache.cached_bytes; }
 
 #endif
 

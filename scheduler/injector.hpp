@@ -18,26 +18,74 @@
 #include <concurrentqueue.h>
 
 #include "tsan.hpp"
-#if WEFT_TSAN
-#include <mutex>
-#endif
 
 namespace weft::detail {
 
-// Under ThreadSanitizer every call into the queue holds `tsan_mutex_`. moodycamel recycles a block
-// after the last consumer's release-only fetch_add on the block's dequeued count, with no acquire
-// by that consumer (Block::set_many_empty), so in the C++ model the other consumers' reads of the
-// block's slots do not happen before the producer's reuse of them. x86 RMWs are full barriers, so
-// this is harmless here, but TSan reports it (test_scheduler's S2 did) and it lies outside weft;
-// the lock gives TSan the ordering instead of a suppression (reliability rule 2). weft's own
-// ordering (the seq_cst `length_`) stays outside the lock and stays checked.
+// Under ThreadSanitizer the queue runs its real atomics, but TSan is told to look away inside it
+// and is given instead exactly the happens-before edge that the queue guarantees and that weft
+// relies on: an item's enqueue happens before its dequeue.
+//
+// Why TSan does not watch moodycamel itself: the queue recycles a block after the last consumer's
+// release-only fetch_add on the block's dequeued count, with no acquire by that consumer
+// (Block::set_many_empty), so in the C++ model the other consumers' reads of the block's slots do
+// not happen before the producer's reuse of them. x86 RMWs are full barriers, so this is harmless
+// here, but TSan reports it (test_scheduler's S2 did) and it lies outside weft. Why not a lock
+// around every call (what was done before): a lock orders every call after every earlier one,
+// pushes with pushes and pops with pops and pops with later pushes, and so hid any missing
+// ordering on any path of weft through the queue.
+//
+// What TSan checks on these paths: weft's own accesses, ordered only by (1) each item's push ->
+// pop edge, a __tsan_release before the enqueue and a __tsan_acquire after the dequeue, both on
+// the item's address (tasks are frames, real heap addresses; TSan drops an address's sync state
+// when the memory is freed, so a reused frame starts afresh: the asan and tsan presets build with
+// WEFT_FRAME_ALLOCATOR=system, whose frames are freed for real), and (2) the seq_cst `length_`,
+// which stays outside and stays checked. What it does not check: the queue's internals (their
+// races, their memory reuse). Items must be addresses of memory the program owns.
+#if WEFT_TSAN
+extern "C" {
+void __tsan_acquire(void* addr);
+void __tsan_release(void* addr);
+void __tsan_ignore_thread_begin();
+void __tsan_ignore_thread_end();
+void AnnotateIgnoreSyncBegin(const char* file, int line);
+void AnnotateIgnoreSyncEnd(const char* file, int line);
+}
+// For the duration of one call into the queue, on this thread: no memory access is checked and no
+// atomic operation creates happens-before.
+struct tsan_look_away {
+  tsan_look_away() noexcept {
+    __tsan_ignore_thread_begin();
+    AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+  }
+  ~tsan_look_away() {
+    AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+    __tsan_ignore_thread_end();
+  }
+  tsan_look_away(const tsan_look_away&) = delete;
+  tsan_look_away& operator=(const tsan_look_away&) = delete;
+};
+inline void tsan_published(void* const* items, std::size_t count) noexcept {
+  for (std::size_t i = 0; i < count; ++i)
+    __tsan_release(items[i]);
+}
+inline void tsan_received(void* const* items, std::size_t count) noexcept {
+  for (std::size_t i = 0; i < count; ++i)
+    __tsan_acquire(items[i]);
+}
+#else
+struct tsan_look_away {};
+inline void tsan_published(void* const*, std::size_t) noexcept {}
+inline void tsan_received(void* const*, std::size_t) noexcept {}
+#endif
+
 class injector {
  public:
   using consumer_token = moodycamel::ConsumerToken;
 
   void push(void* item) {
+    tsan_published(&item, 1);
     {
-      tsan_guard guard(*this);
+      [[maybe_unused]] tsan_look_away look_away;
       queue_.enqueue(item);
     }
     // Ordering: seq_cst RMW after the enqueue; see idle.hpp for the no-lost-wake-up argument.
@@ -46,8 +94,9 @@ class injector {
 
   void push_bulk(void* const* items, std::size_t count) {
     if (count == 0) return;
+    tsan_published(items, count);
     {
-      tsan_guard guard(*this);
+      [[maybe_unused]] tsan_look_away look_away;
       queue_.enqueue_bulk(items, count);
     }
     length_.fetch_add(static_cast<std::int64_t>(count), std::memory_order_seq_cst);
@@ -59,9 +108,10 @@ class injector {
     if (length_.load(std::memory_order_relaxed) <= 0) return 0;
     std::size_t n = 0;
     {
-      tsan_guard guard(*this);
+      [[maybe_unused]] tsan_look_away look_away;
       n = queue_.try_dequeue_bulk(token, out, max);
     }
+    tsan_received(out, n);
     if (n != 0) length_.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_relaxed);
     return n;
   }
@@ -71,29 +121,23 @@ class injector {
     return length_.load(std::memory_order_seq_cst);
   }
 
-  consumer_token make_token() { return consumer_token(queue_); }
+  consumer_token make_token() {
+    [[maybe_unused]] tsan_look_away look_away;
+    return consumer_token(queue_);
+  }
 
   // Shutdown only: drops every item without resuming it.
   void clear() {
     void* item = nullptr;
-    tsan_guard guard(*this);
-    while (queue_.try_dequeue(item)) {
+    {
+      [[maybe_unused]] tsan_look_away look_away;
+      while (queue_.try_dequeue(item)) {
+      }
     }
     length_.store(0, std::memory_order_relaxed);
   }
 
  private:
-#if WEFT_TSAN
-  struct tsan_guard {
-    explicit tsan_guard(injector& q) : lock(q.tsan_mutex_) {}
-    std::lock_guard<std::mutex> lock;
-  };
-  std::mutex tsan_mutex_;
-#else
-  struct tsan_guard {
-    explicit tsan_guard(injector&) noexcept {}
-  };
-#endif
   moodycamel::ConcurrentQueue<void*> queue_;
   alignas(64) std::atomic<std::int64_t> length_{0};
 };

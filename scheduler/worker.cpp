@@ -26,6 +26,23 @@ std::uint32_t xorshift(std::uint32_t& state) noexcept {
 
 worker* current_worker() noexcept { return this_worker; }
 
+// Declared in await_trampoline.hpp. initial-exec, as this_worker: read around every resumption.
+__attribute__((tls_model("initial-exec"))) thread_local await_trampoline trampoline{};
+
+void worker::resume(void* task) noexcept {
+  // The trampoline (await_trampoline.hpp): a task resumed here may hand the coroutine it transfers
+  // to back to this loop instead of resuming it on the stack; run those until none is left. In
+  // builds with tail calls nothing is ever handed back and this is one resume plus two stores.
+  await_trampoline& t = trampoline;
+  do {
+    t.running = task;
+    t.next = nullptr;
+    std::coroutine_handle<>::from_address(task).resume();
+    task = t.next;
+  } while (task != nullptr);
+  t.running = nullptr;
+}
+
 worker::worker(runtime_core& runtime, std::size_t index)
     : runtime_(runtime),
       index_(index),
@@ -96,13 +113,13 @@ void worker::run_task(void* task) {
   if (runtime_.options.debug) [[unlikely]] {
     resume_timed(task);
   } else {
-    std::coroutine_handle<>::from_address(task).resume();
+    resume(task);
   }
   // Tasks woken by the one that ran go next, a bounded number of times.
   for (std::uint32_t polls = 0; lifo_slot_ != nullptr && polls < max_lifo_polls; ++polls) {
     void* next = std::exchange(lifo_slot_, nullptr);
     budget_ = task_budget;
-    std::coroutine_handle<>::from_address(next).resume();
+    resume(next);
   }
   if (lifo_slot_ != nullptr) {
     // Out of LIFO polls: the task goes onto the deque, where this worker runs it next unless a
@@ -122,7 +139,7 @@ void worker::resume_timed(void* task) {
   // Debug mode: a resumption that keeps the worker for more than 100 ms is a task that blocks
   // (or computes) without suspending, and starves every task queued behind it.
   const auto start = std::chrono::steady_clock::now();
-  std::coroutine_handle<>::from_address(task).resume();
+  resume(task);
   const auto ran = std::chrono::steady_clock::now() - start;
   if (ran > std::chrono::milliseconds(100)) {
     runtime_.report(
@@ -155,6 +172,13 @@ void* worker::next_task() {
     registry::answer_listing(shard_);
   }
   if (tick_ % injector_interval == 0) {
+    // Maintenance tick. The tasks that yielded since the last flush go onto the deque, where they
+    // run before the rest of it and where thieves (woken by flush_yielded) can take them. Without
+    // this they waited for the deque to run dry, which a busy worker's never does: a yield_now()
+    // on one worker returned after 1.4 s while a semaphore ping-pong ran there (issue 10, bug 5).
+    // tokio does the same: the tasks deferred by yield_now are woken at each maintenance tick.
+    // A yielder thus waits at most `injector_interval` ticks.
+    if (!yielded_.empty()) flush_yielded();
     if (void* task = take_injected()) return task;
   }
   if (void* task = deque_.pop()) return task;

@@ -1,13 +1,15 @@
 // scheduler/worker.hpp: one thread of the pool and the loop it runs.
 //
 // Where a worker looks for its next task, in order:
-//   1. every `injector_interval` ticks, the injection queue first, so that work from outside the
-//      pool (timers, sockets, other threads) is never starved by a busy local queue;
+//   1. every `injector_interval` ticks (the maintenance tick), the tasks that yielded since the
+//      last flush are moved into the deque (where they run next, and where thieves can take them),
+//      then the injection queue is tried first, so that neither yielders nor work from outside
+//      the pool (timers, sockets, other threads) is starved by a busy local queue;
 //   2. the LIFO slot: a task woken by the task that just ran, run next on this worker while its
 //      data is hot (at most `max_lifo_polls` times in a row, so two tasks waking each other forever
 //      cannot starve the rest);
 //   3. its own deque, bottom first (LIFO: fork-join goes depth first);
-//   4. the tasks that yielded since the deque last ran dry, moved back into the deque;
+//   4. the tasks that yielded since the last flush, moved back into the deque;
 //   5. the injection queue, taking a batch;
 //   6. searching: stealing half of another worker's deque, spinning for `spin_before_park`;
 //   7. parking (idle.hpp explains why no wake-up is lost).
@@ -19,6 +21,8 @@
 #include <cstdint>
 #include <thread>
 #include <vector>
+
+#include <weft/scheduler/detail/await_trampoline.hpp>
 
 #include "deque.hpp"
 #include "injector.hpp"
@@ -63,7 +67,8 @@ class alignas(64) worker {
   void push_local(void* task);
   // Owner thread only: `task` runs right after the current one (LIFO slot).
   void push_lifo(void* task);
-  // Owner thread only: `task` runs after the tasks ready now.
+  // Owner thread only: `task` runs after the tasks ready now, or at the next maintenance tick
+  // (within `injector_interval` ticks) if this worker's deque does not run dry before.
   void push_yielded(void* task) { yielded_.push_back(task); }
 
   // Cooperative budget of the running task (owner thread only).
@@ -88,6 +93,7 @@ class alignas(64) worker {
   void* take_injected();
   void park_until_notified();
   void run_task(void* task);
+  static void resume(void* task) noexcept;
   void resume_timed(void* task);
   void flush_yielded();
 

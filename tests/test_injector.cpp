@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -16,8 +17,20 @@
 using namespace std::chrono_literals;
 
 namespace {
-void* as_item(std::uintptr_t id) { return reinterpret_cast<void*>(id + 1); }
-std::uintptr_t as_id(void* item) { return reinterpret_cast<std::uintptr_t>(item) - 1; }
+// Items are addresses of bytes the test owns, as tasks are frames: under TSan the queue marks its
+// happens-before edge on the item's address (injector.hpp), which must be real memory.
+constexpr std::size_t max_items = std::size_t{1} << 24;
+char* arena() {
+  static const std::unique_ptr<char[]> bytes(new char[max_items]);
+  return bytes.get();
+}
+void* as_item(std::uintptr_t id) {
+  if (id >= max_items) std::abort();  // (called from the stress test's threads too)
+  return arena() + id;
+}
+std::uintptr_t as_id(void* item) {
+  return static_cast<std::uintptr_t>(static_cast<char*>(item) - arena());
+}
 }  // namespace
 
 TEST_CASE("injector: items pushed singly and in bulk come out and the length follows") {
@@ -28,7 +41,8 @@ TEST_CASE("injector: items pushed singly and in bulk come out and the length fol
   CHECK(q.pop_bulk(token, out, 64) == 0);
   q.push(as_item(0));
   void* batch[10];
-  for (std::uintptr_t i = 0; i < 10; ++i) batch[i] = as_item(i + 1);
+  for (std::uintptr_t i = 0; i < 10; ++i)
+    batch[i] = as_item(i + 1);
   q.push_bulk(batch, 10);
   q.push_bulk(batch, 0);
   CHECK(q.length() == 11);
@@ -50,7 +64,8 @@ TEST_CASE("injector: items pushed singly and in bulk come out and the length fol
 
 TEST_CASE("injector: clear drops everything") {
   weft::detail::injector q;
-  for (std::uintptr_t i = 0; i < 100; ++i) q.push(as_item(i));
+  for (std::uintptr_t i = 0; i < 100; ++i)
+    q.push(as_item(i));
   q.clear();
   CHECK(q.length() == 0);
   auto token = q.make_token();
@@ -68,7 +83,8 @@ TEST_SUITE("stress") {
     weft_test::watchdog dog(280s);
     weft::detail::injector q;
     std::unique_ptr<std::atomic<std::uint8_t>[]> seen(new std::atomic<std::uint8_t>[total]);
-    for (std::size_t i = 0; i < total; ++i) seen[i].store(0, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < total; ++i)
+      seen[i].store(0, std::memory_order_relaxed);
     std::atomic<std::size_t> taken{0};
     std::vector<std::thread> threads;
     for (std::size_t p = 0; p < producers; ++p) {
@@ -82,7 +98,8 @@ TEST_SUITE("stress") {
             ++i;
           } else {
             std::size_t n = 0;
-            while (n < 16 && i < per_producer) batch[n++] = as_item(p * per_producer + i++);
+            while (n < 16 && i < per_producer)
+              batch[n++] = as_item(p * per_producer + i++);
             q.push_bulk(batch, n);
           }
         }
@@ -94,13 +111,15 @@ TEST_SUITE("stress") {
         void* out[32];
         while (taken.load(std::memory_order_relaxed) < total) {
           const std::size_t n = q.pop_bulk(token, out, 32);
-          for (std::size_t i = 0; i < n; ++i) seen[as_id(out[i])].fetch_add(1);
+          for (std::size_t i = 0; i < n; ++i)
+            seen[as_id(out[i])].fetch_add(1);
           taken.fetch_add(n, std::memory_order_relaxed);
           if (n == 0) std::this_thread::yield();
         }
       });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+      t.join();
     std::size_t lost = 0;
     std::size_t duplicated = 0;
     for (std::size_t i = 0; i < total; ++i) {

@@ -88,7 +88,55 @@ weft::task<> local_spawner(ledger& l, std::size_t begin, std::size_t end) {
   }
 }
 
+// Half of a ping-pong that keeps its worker busy: sends, waits for the answer, counts both
+// messages; stops at `stop` or after `cap` messages and closes `out` (which ends the ponger).
+weft::task<> pinger(weft::channel<long>& out, weft::channel<long>& in, std::atomic<long>& messages,
+                    const std::atomic<bool>& stop, long cap) {
+  while (!stop.load(std::memory_order_relaxed) && messages.load(std::memory_order_relaxed) < cap) {
+    co_await out.send(0);
+    (void)co_await in.receive();
+    messages.fetch_add(2, std::memory_order_relaxed);
+  }
+  out.close();
+}
+
+weft::task<> ponger(weft::channel<long>& in, weft::channel<long>& out) {
+  while (auto v = co_await in.receive())
+    co_await out.send(*v);
+}
+
 }  // namespace
+
+TEST_CASE("scheduler: a task that yields runs again while its worker stays busy") {
+  // One worker, kept busy by a ping-pong whose two tasks wake each other through the LIFO slot and
+  // the deque, so that the deque never runs dry. The yielder must run again within a bounded number
+  // of messages: a maintenance tick comes every injector_interval (61) ticks, and a tick resumes
+  // at most 1 + max_lifo_polls (4) tasks, each passing one message; 1,000 leaves room for the
+  // root's own ticks. Counting messages, not time, keeps the check exact on a loaded machine.
+  // Before the fix the yielder ran only once the ping-pong ended, after `cap` messages.
+  weft_test::watchdog dog(60s);
+  constexpr long cap = 100'000;
+  constexpr long bound = 1'000;
+  weft::runtime rt({.worker_threads = 1});
+  weft::channel<long> to_ponger(1);
+  weft::channel<long> to_pinger(1);
+  std::atomic<long> messages{0};
+  std::atomic<bool> stop{false};
+  auto root = [&]() -> weft::task<long> {
+    auto pong = weft::spawn(ponger(to_ponger, to_pinger));
+    auto ping = weft::spawn(pinger(to_ponger, to_pinger, messages, stop, cap));
+    co_await weft::yield_now();
+    const long passed = messages.load(std::memory_order_relaxed);
+    stop.store(true, std::memory_order_relaxed);
+    co_await ping;
+    co_await pong;
+    co_return passed;
+  };
+  const long passed = rt.block_on(root());
+  INFO("messages passed while the yielder waited: " << passed);
+  CHECK(passed < cap);
+  CHECK(passed <= bound);
+}
 
 TEST_SUITE("stress") {
   TEST_CASE("scheduler: S2 every task runs exactly once") {

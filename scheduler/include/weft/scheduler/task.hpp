@@ -5,7 +5,8 @@
 //
 // A task is lazy: calling answer() allocates its frame and runs nothing. `co_await` starts it and
 // suspends the caller; when the task finishes, the caller resumes on the same thread by symmetric
-// transfer, so a chain of a million nested awaits uses no stack. The task's value or exception
+// transfer, so a chain of a million nested awaits uses no stack (in a g++ debug build too:
+// detail/await_trampoline.hpp). The task's value or exception
 // comes out of the `co_await`. To run a task concurrently, spawn it (spawn.hpp); to run it from
 // main, weft::run (runtime.hpp).
 //
@@ -22,6 +23,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/scheduler/detail/await_trampoline.hpp>
 #include <weft/scheduler/detail/frame_allocator.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
@@ -39,8 +41,10 @@ struct final_awaiter {
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
     auto& promise = self.promise();
-    if (promise.continuation) return promise.continuation;
-    if (promise.runtime != nullptr) return complete_root(&promise);
+    // Through transfer() (await_trampoline.hpp), so that the stack stays flat in builds without
+    // tail calls. complete_root may destroy the frame; transfer() only compares its address.
+    if (promise.continuation) return transfer(self, promise.continuation);
+    if (promise.runtime != nullptr) return transfer(self, complete_root(&promise));
     return std::noop_coroutine();
   }
   void await_resume() const noexcept {}
@@ -193,7 +197,7 @@ class [[nodiscard]] task {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> caller) noexcept {
       frame.promise().continuation = caller;
       frame.promise().root = detail::root_of(caller);
-      return frame;
+      return detail::transfer(caller, frame);
     }
     decltype(auto) await_resume() { return detail::take_result(frame.promise()); }
   };
