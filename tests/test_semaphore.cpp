@@ -361,13 +361,25 @@ struct fifo_round {
 
 // Waiter `id` keeps its permit (in its slot) until the round ends, so the permits held show who
 // was granted.
+//
+// The state is published BEFORE the holder count. The test's thread decides that a batch has
+// settled from the count (holders + available == released) and then reads every state, so a
+// waiter counted as a holder must already show `holding`. The order used to be the reverse, and
+// this interleaving failed CHECK(fifo) once in CI on a loaded machine: waiters i < j are both
+// granted in a batch; the single waiter worker resumes j first (state[j] = holding), then i,
+// which increments `holders` and is preempted before its state store; the test's thread sees
+// the count complete, reads state[i] == waiting and state[j] == holding, and reports waiter i
+// as overtaken by j, although the semaphore granted them in order. (A 2 ms sleep between the
+// two stores made the old order fail in every run; this order passes with the same sleep.)
+// Both are seq_cst: the load of `holders` that counts this waiter reads from (or after) its
+// increment, which is sequenced after the state store, so the state load that follows sees it.
 weft::task<> fifo_waiter(fifo_round& r, std::size_t id) {
   weft_test::bump_on_exit bump{r.progress};
   try {
     weft_test::announce(r.entered);
     r.held[id] = co_await r.sem.acquire();
-    ++r.holders;
     r.state[id] = holding;
+    ++r.holders;
   } catch (const weft::cancelled_error&) {
     r.state[id] = ended_cancelled;
   }
