@@ -12,6 +12,7 @@
 #include <string>
 #include <system_error>
 
+#include <weft/scheduler/detail/duration.hpp>
 #include <weft/scheduler/io.hpp>
 
 #include "runtime_core.hpp"
@@ -84,7 +85,10 @@ std::uint64_t poller::now_tick() const noexcept {
 
 clock::time_point poller::now() const noexcept {
   if (!virtual_) return clock::now();
-  return epoch_ + std::chrono::milliseconds(virtual_ticks_.load(std::memory_order_acquire));
+  // Saturated (detail/duration.hpp): virtual time reaches the tick of a sleep until
+  // time_point::max(), rounded up past it, and epoch_ plus that would overflow.
+  const auto ticks = static_cast<std::int64_t>(virtual_ticks_.load(std::memory_order_acquire));
+  return saturating_add(epoch_, saturating_ceil_ns(std::chrono::milliseconds(ticks)));
 }
 
 bool poller::advance_virtual_time() {

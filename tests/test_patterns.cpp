@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <weft/weft.hpp>
@@ -59,6 +61,64 @@ TEST_CASE("retry: the delays between attempts follow the exponential policy") {
   CHECK(attempts[3] - attempts[2] == 250ms);
 }
 
+TEST_CASE("retry: backoff delays saturate instead of overflowing and NaN means no delay") {
+  using std::chrono::milliseconds;
+  // Before saturation: a max_delay of milliseconds::max() is 2^63 as a double, and converting
+  // that (or a NaN from a NaN multiplier) back to long long was undefined behaviour.
+  const weft::retry_policy huge{
+      .base_delay = 1ms, .max_delay = milliseconds::max(), .multiplier = 1e300};
+  CHECK(huge.delay_after(1) == 1ms);
+  CHECK(huge.delay_after(3) == milliseconds::max());
+  CHECK(huge.delay_after(1000) == milliseconds::max());
+  const weft::retry_policy infinite{.base_delay = 1ms,
+                                    .max_delay = milliseconds::max(),
+                                    .multiplier = std::numeric_limits<double>::infinity()};
+  CHECK(infinite.delay_after(2) == milliseconds::max());
+  const weft::retry_policy nan{
+      .base_delay = 10ms, .max_delay = 1s, .multiplier = std::numeric_limits<double>::quiet_NaN()};
+  CHECK(nan.delay_after(1) == 10ms);
+  CHECK(nan.delay_after(2) == 0ms);
+  const weft::retry_policy negative{.base_delay = milliseconds::min(), .max_delay = 1s};
+  CHECK(negative.delay_after(2) <= 0ms);
+}
+
+TEST_CASE("retry: extreme delays neither overflow nor hang: the minimum retries at once") {
+  weft_test::watchdog dog(10s, "retrying with extreme delays");
+  std::vector<weft::clock::time_point> attempts;
+  // Real time: a negative delay must retry at once, not after a wrapped-around centuries.
+  weft::runtime rt({.worker_threads = 2});
+  const auto start = std::chrono::steady_clock::now();
+  const int value = rt.block_on(weft::retry(
+      flaky{2, &attempts},
+      {.attempts = 3, .base_delay = std::chrono::milliseconds::min(), .max_delay = 1h}));
+  CHECK(value == 42);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  // The maximum sleeps until cancelled.
+  attempts.clear();
+  auto forever =
+      rt.spawn(weft::retry(flaky{1, &attempts}, {.attempts = 2,
+                                                 .base_delay = std::chrono::milliseconds::max(),
+                                                 .max_delay = std::chrono::milliseconds::max(),
+                                                 .jitter = weft::retry_policy::jitter_type::full}));
+  std::this_thread::sleep_for(30ms);
+  CHECK(!forever.done());
+  forever.cancel();
+  CHECK_THROWS_AS(rt.block_on([&]() -> weft::task<> { co_await forever; }()),
+                  weft::cancelled_error);
+}
+
+TEST_CASE("rate_limiter: a vanishingly small rate saturates its interval instead of overflowing") {
+  weft_test::watchdog dog(10s);
+  weft::runtime rt({.worker_threads = 1});
+  weft::rate_limiter limiter(1e-300, 3);  // one call per 1e300 s: the interval saturates
+  rt.block_on([&]() -> weft::task<> {
+    co_await limiter.acquire();  // the first call of the burst goes at once
+    CHECK(limiter.try_acquire());
+    CHECK(limiter.try_acquire());
+    CHECK_FALSE(limiter.try_acquire());  // the next slot is "never"
+  }());
+}
+
 TEST_CASE("retry: the last failure propagates when the attempts run out") {
   weft_test::watchdog dog(10s);
   weft::runtime rt(virtual_clock());
@@ -82,9 +142,10 @@ TEST_CASE("retry: full jitter keeps every delay within the policy's bound") {
   weft_test::watchdog dog(10s);
   weft::runtime rt(virtual_clock());
   std::vector<weft::clock::time_point> attempts;
-  rt.block_on(weft::retry(flaky{4, &attempts},
-                          {.attempts = 5, .base_delay = 100ms, .max_delay = 1s,
-                           .jitter = weft::retry_policy::jitter_type::full}));
+  rt.block_on(weft::retry(flaky{4, &attempts}, {.attempts = 5,
+                                                .base_delay = 100ms,
+                                                .max_delay = 1s,
+                                                .jitter = weft::retry_policy::jitter_type::full}));
   REQUIRE(attempts.size() == 5);
   for (std::size_t i = 1; i < attempts.size(); ++i) {
     CHECK(attempts[i] - attempts[i - 1] <= std::chrono::milliseconds(100 << (i - 1)));
@@ -96,7 +157,8 @@ TEST_CASE("retry: a cancellation during the backoff sleep stops retrying at once
   weft::runtime rt({.worker_threads = 2});
   std::vector<weft::clock::time_point> attempts;
   const bool cancelled = rt.block_on([&]() -> weft::task<bool> {
-    auto retrying = weft::spawn(weft::retry(flaky{10, &attempts}, {.attempts = 10, .base_delay = 1h}));
+    auto retrying =
+        weft::spawn(weft::retry(flaky{10, &attempts}, {.attempts = 10, .base_delay = 1h}));
     co_await weft::sleep(20ms);  // the first attempt failed; it sleeps for an hour now
     retrying.cancel();
     try {
@@ -114,7 +176,8 @@ TEST_CASE("map_bounded: never more than limit calls in flight and results in inp
   weft_test::watchdog dog(10s);
   weft::runtime rt(virtual_clock());
   std::vector<int> items(50);
-  for (int i = 0; i < 50; ++i) items[i] = i;
+  for (int i = 0; i < 50; ++i)
+    items[i] = i;
   std::atomic<int> in_flight{0};
   std::atomic<int> most{0};
   const auto results = rt.block_on([&]() -> weft::task<std::vector<int>> {
@@ -129,7 +192,8 @@ TEST_CASE("map_bounded: never more than limit calls in flight and results in inp
     });
   }());
   REQUIRE(results.size() == items.size());
-  for (std::size_t i = 0; i < items.size(); ++i) CHECK(results[i] == items[i] * 2);
+  for (std::size_t i = 0; i < items.size(); ++i)
+    CHECK(results[i] == items[i] * 2);
   CHECK(most.load() == 4);
 }
 
@@ -138,22 +202,23 @@ TEST_CASE("map_bounded: the first failure cancels the calls in flight and is ret
   weft::runtime rt(virtual_clock());
   std::vector<int> items{1, 2, 3, 4, 5, 6};
   std::atomic<int> cancelled{0};
-  CHECK_THROWS_WITH_AS(
-      rt.block_on(weft::map_bounded(items, 3, [&](const int& item) -> weft::task<int> {
-        if (item == 2) throw std::runtime_error("item 2 failed");
-        bool was_cancelled = false;
-        try {
-          co_await weft::sleep(1h);
-        } catch (const weft::cancelled_error&) {
-          was_cancelled = true;
-        }
-        if (was_cancelled) {
-          ++cancelled;
-          throw weft::cancelled_error();
-        }
-        co_return item;
-      })),
-      "item 2 failed", std::runtime_error);
+  CHECK_THROWS_WITH_AS(rt.block_on(weft::map_bounded(items, 3,
+                                                     [&](const int& item) -> weft::task<int> {
+                                                       if (item == 2)
+                                                         throw std::runtime_error("item 2 failed");
+                                                       bool was_cancelled = false;
+                                                       try {
+                                                         co_await weft::sleep(1h);
+                                                       } catch (const weft::cancelled_error&) {
+                                                         was_cancelled = true;
+                                                       }
+                                                       if (was_cancelled) {
+                                                         ++cancelled;
+                                                         throw weft::cancelled_error();
+                                                       }
+                                                       co_return item;
+                                                     })),
+                       "item 2 failed", std::runtime_error);
   CHECK(cancelled.load() == 2);  // the two other lanes in flight
 }
 
@@ -213,7 +278,8 @@ TEST_CASE("rate_limiter: try_acquire refuses once the burst is spent") {
   const int granted = rt.block_on([]() -> weft::task<int> {
     weft::rate_limiter limiter(1.0, 2);
     int n = 0;
-    for (int i = 0; i < 5; ++i) n += limiter.try_acquire() ? 1 : 0;
+    for (int i = 0; i < 5; ++i)
+      n += limiter.try_acquire() ? 1 : 0;
     co_return n;
   }());
   CHECK(granted == 2);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <limits>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -219,6 +220,105 @@ TEST_CASE("bounded_semaphore: releasing beyond the initial count throws and name
   CHECK(sem.available() == 2);
 }
 
+TEST_CASE("bounded_semaphore: an extra release while a permit is held throws at the call") {
+  // Before: the extra release went through (the count was below the limit), and the permit's
+  // destructor then threw from a destructor, which terminates the process.
+  weft::bounded_semaphore sem(1);
+  {
+    auto p = sem.try_acquire();
+    REQUIRE(p.has_value());
+    CHECK_THROWS_AS(sem.release(), std::logic_error);
+    try {
+      sem.release();
+    } catch (const std::logic_error& e) {
+      CHECK(std::string(e.what()).find("limit of 1") != std::string::npos);
+      CHECK(std::string(e.what()).find("detach") != std::string::npos);
+    }
+    CHECK(sem.available() == 0);  // unchanged
+  }                               // the permit goes back without throwing
+  CHECK(sem.available() == 1);
+  // The same with a permit taken by a task, given back by permit::release().
+  auto main_task = [&]() -> weft::task<> {
+    auto p = co_await sem.acquire();
+    CHECK_THROWS_AS(sem.release(), std::logic_error);
+    CHECK(sem.available() == 0);
+    p.release();
+    CHECK(sem.available() == 1);
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_CASE("bounded_semaphore: release gives back detached permits once each") {
+  weft::bounded_semaphore sem(2);
+  auto a = sem.try_acquire();
+  auto b = sem.try_acquire();
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  weft::semaphore* owner = a->detach();
+  CHECK(owner == &sem);
+  CHECK_THROWS_AS(sem.release(2), std::logic_error);  // one detached, b still holds its own
+  CHECK(sem.available() == 0);
+  sem.release();  // the detached one
+  CHECK(sem.available() == 1);
+  CHECK_THROWS_AS(sem.release(), std::logic_error);  // released twice
+  CHECK(sem.available() == 1);
+  b.reset();
+  CHECK(sem.available() == 2);
+  CHECK_THROWS_AS(sem.release(std::numeric_limits<std::size_t>::max()), std::logic_error);
+  CHECK(sem.available() == 2);
+}
+
+TEST_CASE("semaphore: a release beyond max_count throws and leaves the count unchanged") {
+  constexpr std::size_t max = weft::semaphore::max_count;
+  weft::semaphore sem(3);
+  // Before: release(SIZE_MAX) wrapped the count (3 + (int64)SIZE_MAX == 2) silently.
+  CHECK_THROWS_AS(sem.release(std::numeric_limits<std::size_t>::max()), std::logic_error);
+  try {
+    sem.release(std::numeric_limits<std::size_t>::max());
+  } catch (const std::logic_error& e) {
+    CHECK(std::string(e.what()).find("max_count") != std::string::npos);
+  }
+  CHECK(sem.available() == 3);
+  CHECK_THROWS_AS(sem.release(max - 2), std::logic_error);
+  CHECK(sem.available() == 3);
+  // A permit held while the count reaches max_count comes back without throwing; the count stays
+  // at max_count (saturated, documented) instead of wrapping.
+  auto p = sem.try_acquire();
+  REQUIRE(p.has_value());
+  sem.release(max - 2);
+  CHECK(sem.available() == max);
+  CHECK_THROWS_AS(sem.release(), std::logic_error);
+  p.reset();
+  CHECK(sem.available() == max);
+  CHECK_THROWS_AS(weft::semaphore(max + 1), std::invalid_argument);
+  CHECK_THROWS_AS(weft::bounded_semaphore(max + 1), std::invalid_argument);
+}
+
+TEST_CASE("semaphore: a release beyond max_count with waiters queued grants nobody") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::semaphore sem(0);
+    log_state s;
+    auto waiter = [&](int id) -> weft::task<> {
+      ++s.entered;
+      auto permit = co_await sem.acquire();
+      s.order.push_back(id);
+    };
+    auto h = weft::spawn(waiter(0));
+    co_await until_entered(s, 1);
+    CHECK_THROWS_AS(sem.release(std::numeric_limits<std::size_t>::max()), std::logic_error);
+    for (int i = 0; i < 10; ++i)
+      co_await weft::yield_now();
+    CHECK(s.order.empty());  // still waiting: the throwing release granted nothing
+    CHECK(sem.available() == 0);
+    sem.release();
+    co_await h;
+    CHECK(s.order.size() == 1);
+    CHECK(sem.available() == 1);
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
 TEST_CASE("bounded_semaphore: waiters and cancellations keep the count within the bound") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
@@ -261,13 +361,25 @@ struct fifo_round {
 
 // Waiter `id` keeps its permit (in its slot) until the round ends, so the permits held show who
 // was granted.
+//
+// The state is published BEFORE the holder count. The test's thread decides that a batch has
+// settled from the count (holders + available == released) and then reads every state, so a
+// waiter counted as a holder must already show `holding`. The order used to be the reverse, and
+// this interleaving failed CHECK(fifo) once in CI on a loaded machine: waiters i < j are both
+// granted in a batch; the single waiter worker resumes j first (state[j] = holding), then i,
+// which increments `holders` and is preempted before its state store; the test's thread sees
+// the count complete, reads state[i] == waiting and state[j] == holding, and reports waiter i
+// as overtaken by j, although the semaphore granted them in order. (A 2 ms sleep between the
+// two stores made the old order fail in every run; this order passes with the same sleep.)
+// Both are seq_cst: the load of `holders` that counts this waiter reads from (or after) its
+// increment, which is sequenced after the state store, so the state load that follows sees it.
 weft::task<> fifo_waiter(fifo_round& r, std::size_t id) {
   weft_test::bump_on_exit bump{r.progress};
   try {
     weft_test::announce(r.entered);
     r.held[id] = co_await r.sem.acquire();
-    ++r.holders;
     r.state[id] = holding;
+    ++r.holders;
   } catch (const weft::cancelled_error&) {
     r.state[id] = ended_cancelled;
   }

@@ -1,6 +1,8 @@
-// tests/test_sleep.cpp: weft::sleep, sleep_until and yield_now (patterns.md row 2): concurrent sleeps
-// overlap, a sleep never ends early, a million concurrent sleeps work, a sleeping task holds no
-// worker, and yield_now lets the other ready tasks run.
+// tests/test_sleep.cpp: weft::sleep, sleep_until and yield_now (patterns.md row 2): concurrent
+// sleeps overlap, a sleep never ends early, a million concurrent sleeps work, a sleeping task holds
+// no worker, and yield_now lets the other ready tasks run. Durations saturate: the extremes of
+// every duration type neither overflow nor end a sleep early (max() sleeps until cancelled) or late
+// (min(), zero, minus one and NaN yield).
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -10,6 +12,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/durations.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -24,7 +27,95 @@ weft::task<std::chrono::nanoseconds> timed_sleep(std::chrono::milliseconds d) {
   co_return steady::now() - start;
 }
 
+// True if `sleeper` is still running (sleeping) 30 ms after it was spawned; it is cancelled then,
+// and must end with cancelled_error.
+weft::task<bool> sleeps_until_cancelled(weft::task<> sleeper) {
+  auto handle = weft::spawn(std::move(sleeper));
+  co_await weft::sleep(30ms);
+  const bool sleeping = !handle.done();
+  handle.cancel();
+  bool cancelled = false;
+  try {
+    co_await handle;
+  } catch (const weft::cancelled_error&) {
+    cancelled = true;
+  }
+  const bool slept_until_cancelled = sleeping && cancelled;
+  co_return slept_until_cancelled;
+}
+
+// True if awaiting `sleep` returns promptly (it yields; a generous bound for loaded sanitizer
+// runs).
+template <class Make>
+weft::task<bool> returns_at_once(Make make) {
+  const auto start = steady::now();
+  co_await make();
+  co_return steady::now() - start < 1s;
+}
+
+template <class D>
+weft::task<> sleep_for(D d) {
+  co_await weft::sleep(d);
+}
+template <class TimePoint>
+weft::task<> sleep_until_point(TimePoint t) {
+  co_await weft::sleep_until(t);
+}
+
 }  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE(
+    "sleep: the extremes of every duration type saturate instead of overflowing", D,
+    sleep_extremes) {
+  // Before saturation, sleep(hours::min()) overflowed int64 in ceil<nanoseconds> (UBSan: signed
+  // integer overflow) and could sleep for centuries.
+  weft_test::watchdog dog(20s, "sleeping for an extreme duration");
+  auto main_task = []() -> weft::task<> {
+    CHECK(co_await sleeps_until_cancelled(sleep_for(D::max())));
+    // (No INFO across a co_await: doctest's INFO is thread-local, and the task may move.)
+    for (D d : weft_test::expired_extremes<D>()) {
+      const bool prompt = co_await returns_at_once([d] { return weft::sleep(d); });
+      CHECK_MESSAGE(prompt, ("sleep(" + weft_test::describe(d) + ")"));
+    }
+    // The same through sleep_until with a time point of the clock in D's units.
+    using point = std::chrono::time_point<weft::clock, D>;
+    CHECK(co_await sleeps_until_cancelled(sleep_until_point(point::max())));
+    CHECK(co_await returns_at_once([] { return weft::sleep_until(point::min()); }));
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+TEST_CASE_TEMPLATE_APPLY(sleep_extremes, weft_test::every_integral_duration);
+
+TEST_CASE(
+    "sleep: a floating-point duration sleeps forever when huge or infinite and not when NaN") {
+  weft_test::watchdog dog(20s, "sleeping for an extreme floating-point duration");
+  auto main_task = []() -> weft::task<> {
+    for (auto d : weft_test::forever_doubles()) {
+      const bool forever = co_await sleeps_until_cancelled(sleep_for(d));
+      CHECK_MESSAGE(forever, ("sleep(" + weft_test::describe(d) + ")"));
+    }
+    // NaN counts as zero: see docs/patterns/timeouts.md.
+    for (auto d : weft_test::expired_doubles()) {
+      const bool prompt = co_await returns_at_once([d] { return weft::sleep(d); });
+      CHECK_MESSAGE(prompt, ("sleep(" + weft_test::describe(d) + ")"));
+    }
+    // A fraction of a nanosecond rounds up: it still never ends early.
+    const auto quarter_ns = std::chrono::duration<double, std::nano>(0.25);
+    CHECK(co_await returns_at_once([=] { return weft::sleep(quarter_ns); }));
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("sleep: sleep_until the clock's own extremes sleeps forever or yields") {
+  weft_test::watchdog dog(20s);
+  auto main_task = []() -> weft::task<> {
+    CHECK(co_await sleeps_until_cancelled(sleep_until_point(weft::clock::time_point::max())));
+    CHECK(
+        co_await returns_at_once([] { return weft::sleep_until(weft::clock::time_point::min()); }));
+    CHECK(co_await returns_at_once([] { return weft::sleep_until(weft::clock::time_point{}); }));
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
 
 TEST_CASE("sleep: three concurrent one second sleeps take about one second") {
   weft_test::watchdog dog(20s);
@@ -96,8 +187,8 @@ TEST_CASE("sleep: a sleep ends soon after its deadline on an idle runtime") {
 
 TEST_SUITE("stress") {
   TEST_CASE("sleep: one million concurrent sleeps all finish and none early") {
-    const std::size_t count = weft_test::stress_count(weft_test::sanitized() ? 50'000 : 200'000,
-                                                      1'000'000);
+    const std::size_t count =
+        weft_test::stress_count(weft_test::sanitized() ? 50'000 : 200'000, 1'000'000);
     weft_test::watchdog dog(240s);
     std::atomic<std::size_t> done{0};
     std::atomic<std::size_t> early{0};
@@ -114,7 +205,8 @@ TEST_SUITE("stress") {
       for (std::size_t i = 0; i < count; ++i) {
         handles.push_back(weft::spawn(sleeper(done, early, std::chrono::milliseconds(i % 200))));
       }
-      for (auto& h : handles) co_await h;
+      for (auto& h : handles)
+        co_await h;
     };
     weft::runtime rt({.worker_threads = 2});
     rt.block_on(main_task());
@@ -146,11 +238,14 @@ TEST_CASE("sleep: yield_now lets the other ready tasks run") {
   auto main_task = []() -> weft::task<bool> {
     // One worker: the other task can only run while this one yields.
     std::atomic<bool> other_ran{false};
-    auto h = weft::spawn([](std::atomic<bool>& flag) -> weft::task<> {
-      flag = true;
-      co_return;
-    }, std::ref(other_ran));
-    for (int i = 0; i < 100 && !other_ran; ++i) co_await weft::yield_now();
+    auto h = weft::spawn(
+        [](std::atomic<bool>& flag) -> weft::task<> {
+          flag = true;
+          co_return;
+        },
+        std::ref(other_ran));
+    for (int i = 0; i < 100 && !other_ran; ++i)
+      co_await weft::yield_now();
     const bool ran = other_ran;
     co_await h;
     co_return ran;

@@ -1,12 +1,15 @@
 // tests/test_timeout.cpp: weft::timeout, timeout_at and wait_for (patterns.md row 4): expiry
 // cancels the inner work, waits for its cleanup, then throws timeout_error; success leaves no timer
 // and no stale cancellation behind; a cancellation from outside stays cancelled_error; nested
-// timeouts report at the one that expired; a timeout over a join_handle cancels that task.
+// timeouts report at the one that expired; a timeout over a join_handle cancels that task. The
+// extremes of every duration type saturate: max() never expires, min(), zero, minus one and NaN
+// expire at the work's first cancellation point (work that reaches none returns its value).
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -14,6 +17,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/durations.hpp"
 #include "support/outcomes.hpp"
 #include "support/watchdog.hpp"
 
@@ -53,7 +57,79 @@ std::uint64_t timers_once_idle(weft::runtime& rt, std::chrono::milliseconds limi
   return timers;
 }
 
+weft::task<int> at_once(int v) { co_return v; }
+
+// Checks, for a duration `d` that means "never", that timeout, wait_for and a timeout over a
+// handle all let 20 ms of work finish.
+// Checks, for a duration `d` that means "never", that timeout, wait_for and a timeout over a
+// handle all let 20 ms of work finish. (No INFO here: doctest's INFO is thread-local, and a
+// coroutine may resume on another worker; each result is awaited first, then checked.)
+template <class D>
+weft::task<> never_expires(D d) {
+  const std::string what = "duration " + weft_test::describe(d);
+  const ended on_task = co_await how_it_ends(weft::timeout(d, sleep_then(20ms, 1)));
+  CHECK_MESSAGE(on_task == ended::value, what);
+  const int value = co_await weft::wait_for(sleep_then(20ms, 2), d);
+  CHECK_MESSAGE(value == 2, what);
+  const int on_handle = co_await weft::wait_for(weft::spawn(sleep_then(20ms, 3)), d);
+  CHECK_MESSAGE(on_handle == 3, what);
+  const std::optional<int> optional = co_await weft::timeout_optional(d, sleep_then(1ms, 4));
+  CHECK_MESSAGE(optional == 4, what);
+}
+
+// Checks, for a duration `d` that means "expired already", that the work is cancelled at its
+// first cancellation point, promptly, and that work with no cancellation point returns its value.
+template <class D>
+weft::task<> expires_at_once(D d) {
+  const std::string what = "duration " + weft_test::describe(d);
+  const auto start = steady::now();
+  const ended on_task = co_await how_it_ends(weft::timeout(d, sleep_then(10s, 1)));
+  CHECK_MESSAGE(on_task == ended::timed_out, what);
+  const ended on_handle = co_await how_it_ends(weft::wait_for(weft::spawn(sleep_then(10s, 2)), d));
+  CHECK_MESSAGE(on_handle == ended::timed_out, what);
+  const std::optional<int> optional = co_await weft::timeout_optional(d, sleep_then(10s, 3));
+  CHECK_MESSAGE(optional == std::nullopt, what);
+  CHECK_MESSAGE(steady::now() - start < 5s, what);
+  const int value = co_await weft::timeout(d, at_once(4));
+  CHECK_MESSAGE(value == 4, what);
+}
+
 }  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE(
+    "timeout: the extremes of every duration type saturate instead of overflowing", D,
+    timeout_extremes) {
+  // Before saturation, timeout(hours::max(), work) timed out at once: ceil<nanoseconds> overflowed
+  // int64 (UBSan: signed integer overflow) and wrapped negative.
+  weft_test::watchdog dog(30s, "awaiting a timeout of an extreme duration");
+  auto main_task = []() -> weft::task<> {
+    co_await never_expires(D::max());
+    for (D d : weft_test::expired_extremes<D>())
+      co_await expires_at_once(d);
+    // timeout_at with a time point of the clock in D's units.
+    using point = std::chrono::time_point<weft::clock, D>;
+    CHECK(co_await how_it_ends(weft::timeout_at(point::max(), sleep_then(20ms, 5))) ==
+          ended::value);
+    CHECK(co_await how_it_ends(weft::timeout_at(point::min(), sleep_then(10s, 6))) ==
+          ended::timed_out);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+TEST_CASE_TEMPLATE_APPLY(timeout_extremes, weft_test::every_integral_duration);
+
+TEST_CASE(
+    "timeout: a floating-point duration never expires when huge or infinite and at once when NaN") {
+  weft_test::watchdog dog(30s, "awaiting a timeout of an extreme floating-point duration");
+  auto main_task = []() -> weft::task<> {
+    for (auto d : weft_test::forever_doubles())
+      co_await never_expires(d);
+    for (auto d : weft_test::expired_doubles())  // NaN counts as zero (docs/patterns/timeouts.md)
+      co_await expires_at_once(d);
+    CHECK(co_await how_it_ends(weft::timeout_at(weft::clock::time_point::max(),
+                                                sleep_then(20ms, 7))) == ended::value);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
 
 TEST_CASE("timeout: expiry throws timeout_error after the inner cleanup ran") {
   weft_test::watchdog dog(10s);

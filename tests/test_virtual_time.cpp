@@ -104,3 +104,24 @@ TEST_CASE("virtual time: the clock does not move while a task is runnable") {
   }());
   CHECK(still);
 }
+
+TEST_CASE("virtual time: a sleep of hours::max() runs the clock to its end without overflowing") {
+  // The idle pool lets the virtual clock jump, window by window of the timer wheel, to the tick of
+  // clock::time_point::max() (rounded up past it); weft::now() saturates there instead of
+  // overflowing epoch + ticks (detail/duration.hpp). Meanwhile a short timeout still fires first.
+  weft_test::watchdog dog(20s, "running the virtual clock to its end");
+  weft::runtime rt(virtual_options());
+  rt.block_on([]() -> weft::task<> {
+    const auto start = weft::now();
+    bool timed_out = false;
+    try {
+      co_await weft::timeout(1h, sleep_hours(1000));
+    } catch (const weft::timeout_error&) {
+      timed_out = true;
+    }
+    CHECK(timed_out);
+    CHECK(weft::now() - start == 1h);
+    co_await weft::sleep(std::chrono::hours::max());
+    CHECK(weft::now() == weft::clock::time_point::max());
+  }());
+}

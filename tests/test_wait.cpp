@@ -1,17 +1,20 @@
 // tests/test_wait.cpp: weft::wait (patterns.md row 5, asyncio.wait): first_completed,
 // first_exception and all_completed split the handles into done and pending in input order; a
 // timeout returns what is done so far; wait never cancels the tasks, not even when wait itself
-// is cancelled; no timer is left behind.
+// is cancelled; no timer is left behind; the timeout's extremes saturate (max() never expires,
+// min(), zero and minus one return at once with what is done).
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <weft/weft.hpp>
 
+#include "support/durations.hpp"
 #include "support/outcomes.hpp"
 #include "support/watchdog.hpp"
 
@@ -34,7 +37,57 @@ weft::task<int> finish_after(std::chrono::milliseconds d, std::atomic<int>& fini
   co_return v;
 }
 
+using counts = std::pair<std::size_t, std::size_t>;
+counts done_pending(std::size_t done, std::size_t pending) { return {done, pending}; }
+
+// How many handles are done and pending after a wait on one task of 20 ms with timeout `d`.
+template <class D>
+weft::task<std::pair<std::size_t, std::size_t>> wait_on_20ms(D d) {
+  std::vector<weft::join_handle<int>> hs;
+  hs.push_back(weft::spawn(sleep_then(20ms, 1)));
+  auto [done, pending] = co_await weft::wait(std::move(hs), weft::all_completed, d);
+  for (auto& h : pending)
+    h.cancel();
+  co_return std::pair{done.size(), pending.size()};
+}
+
 }  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE(
+    "wait: the extremes of every duration type saturate instead of overflowing", D, wait_extremes) {
+  // Before saturation, a timeout of nanoseconds::max() overflowed now() + timeout (signed
+  // overflow; wrapped into the past, so wait returned at once), and hours::max() overflowed in the
+  // conversion to clock::duration.
+  weft_test::watchdog dog(20s, "waiting with an extreme timeout");
+  auto main_task = []() -> weft::task<> {
+    const auto forever = co_await wait_on_20ms(D::max());
+    CHECK(forever == done_pending(1, 0));
+    for (D d : weft_test::expired_extremes<D>()) {
+      const auto start = steady::now();
+      const auto at_once = co_await wait_on_20ms(d);
+      CHECK_MESSAGE(at_once == done_pending(0, 1), ("timeout " + weft_test::describe(d)));
+      CHECK(steady::now() - start < 5s);
+    }
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+TEST_CASE_TEMPLATE_APPLY(wait_extremes, weft_test::every_integral_duration);
+
+TEST_CASE(
+    "wait: a floating-point timeout never expires when huge or infinite and at once when NaN") {
+  weft_test::watchdog dog(20s, "waiting with an extreme floating-point timeout");
+  auto main_task = []() -> weft::task<> {
+    for (auto d : weft_test::forever_doubles()) {
+      const auto forever = co_await wait_on_20ms(d);
+      CHECK_MESSAGE(forever == done_pending(1, 0), ("timeout " + weft_test::describe(d)));
+    }
+    for (auto d : weft_test::expired_doubles()) {
+      const auto at_once = co_await wait_on_20ms(d);
+      CHECK_MESSAGE(at_once == done_pending(0, 1), ("timeout " + weft_test::describe(d)));
+    }
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
 
 TEST_CASE("wait: first_completed returns as soon as one task finished and cancels none") {
   weft_test::watchdog dog(10s);

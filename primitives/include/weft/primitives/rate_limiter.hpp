@@ -17,6 +17,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include <weft/scheduler/detail/duration.hpp>
 #include <weft/scheduler/sleep.hpp>
 #include <weft/scheduler/task.hpp>
 
@@ -26,8 +27,7 @@ class rate_limiter {
  public:
   // `per_second` > 0 calls per second on average; `burst` >= 1 calls may go at once.
   explicit rate_limiter(double per_second, unsigned burst = 1)
-      : interval_(std::chrono::duration_cast<clock::duration>(
-            std::chrono::duration<double>(1.0 / check_rate(per_second)))),
+      : interval_(interval_of(check_rate(per_second), burst)),
         tolerance_(interval_ * (burst == 0 ? 0 : burst - 1)) {
     if (burst == 0) throw std::invalid_argument("weft::rate_limiter: burst must be at least 1");
   }
@@ -41,8 +41,10 @@ class rate_limiter {
       // Invariant: next_ is the theoretical time of the next conforming call; a call may go
       // `tolerance_` ahead of it (the burst).
       if (next_ < start) next_ = start;
+      // next_ >= start > 0 and 0 <= tolerance_, so the difference cannot overflow; the sum can,
+      // after many calls at a rate so small that its interval was clamped (interval_of).
       allowed = next_ - tolerance_;
-      next_ += interval_;
+      next_ = detail::saturating_add(next_, interval_);
     }
     if (allowed > start) co_await weft::sleep_until(allowed);
   }
@@ -53,11 +55,23 @@ class rate_limiter {
     std::lock_guard lock(mutex_);
     const clock::time_point next = next_ < start ? start : next_;
     if (next - tolerance_ > start) return false;
-    next_ = next + interval_;
+    next_ = detail::saturating_add(next, interval_);
     return true;
   }
 
  private:
+  // 1 / per_second, rounded up, and at most max() / (2 * burst) (about 146 years / burst): a rate
+  // so small is "never" anyway, and the clamp keeps the arithmetic below finite. Without it the
+  // interval (1e300 s for a rate of 1e-300) saturated, the tolerance too, and next_ - tolerance_
+  // = max() - max() let every call through. With it, tolerance_ < max() / 2, so a next_ that
+  // saturated at time_point::max() stays refused.
+  static clock::duration interval_of(double per_second, unsigned burst) noexcept {
+    const clock::duration exact =
+        detail::saturating_ceil_ns(std::chrono::duration<double>(1.0 / per_second));
+    const clock::duration cap =
+        clock::duration::max() / (2 * static_cast<clock::rep>(burst == 0 ? 1 : burst));
+    return exact < cap ? exact : cap;
+  }
   static double check_rate(double per_second) {
     if (!(per_second > 0)) throw std::invalid_argument("weft::rate_limiter: rate must be > 0");
     return per_second;

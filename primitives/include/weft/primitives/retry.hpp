@@ -12,7 +12,9 @@
 // a virtual-time runtime (runtime_options::virtual_time).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <exception>
 #include <functional>
 #include <random>
@@ -20,6 +22,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/scheduler/detail/duration.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/sleep.hpp>
 #include <weft/scheduler/task.hpp>
@@ -36,14 +39,20 @@ struct retry_policy {
   jitter_type jitter = jitter_type::none;
   std::function<bool(const std::exception_ptr&)> retry_if;  // empty: retry every exception
 
-  // The sleep before attempt `attempt + 1` (attempt counts from 1), before jitter.
+  // The sleep before attempt `attempt + 1` (attempt counts from 1), before jitter. Computed in
+  // double and converted back with saturation (detail/duration.hpp), so no policy overflows: a
+  // max_delay of milliseconds::max() (which double rounds up to 2^63) or a huge multiplier gives
+  // at most max_delay; a NaN (multiplier NaN, or 0 * inf) gives no delay; a negative one yields.
   [[nodiscard]] std::chrono::milliseconds delay_after(int attempt) const {
     double delay = static_cast<double>(base_delay.count());
     for (int i = 1; i < attempt && delay < static_cast<double>(max_delay.count()); ++i) {
       delay *= multiplier;
     }
     const double capped = std::min(delay, static_cast<double>(max_delay.count()));
-    return std::chrono::milliseconds(static_cast<long long>(capped));
+    // Truncated (not rounded up) as before; the saturating conversion rounds up, so floor first.
+    const auto delay_ms = detail::saturating_ceil<std::chrono::milliseconds>(
+        std::chrono::duration<double, std::milli>(std::isnan(capped) ? 0.0 : std::trunc(capped)));
+    return std::min(delay_ms, max_delay);
   }
 };
 

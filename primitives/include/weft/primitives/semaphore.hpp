@@ -15,9 +15,17 @@
 // Fairness: strictly FIFO. A release hands its permits directly to the first waiters, so a later
 // acquire() or try_acquire() never overtakes a queued waiter.
 //
-// bounded_semaphore throws std::logic_error, naming its limit, when a release would raise the
-// count above its initial value (a permit released twice, a release without an acquire), as
-// Python's BoundedSemaphore raises ValueError. The throwing release changes nothing.
+// Misuse is refused at the call, with std::logic_error, and the throwing release changes nothing:
+//   - bounded_semaphore::release(n) gives back permits taken out of permit objects with
+//     permit::detach(); releasing more than were detached (a permit released twice, a release
+//     without an acquire, an extra release while a permit object still holds its permit) throws,
+//     naming the limit, as Python's BoundedSemaphore raises ValueError. Before, an extra release
+//     while a permit was held went through, and that permit's destructor threw later (terminate);
+//   - release(n) that would take the count beyond max_count (2^63 - 1, release(SIZE_MAX), say)
+//     throws instead of wrapping; so does a constructor asked for more than max_count.
+// A permit's destructor (and permit::release) never throws: a permit object exists only for a
+// permit taken, so a bounded semaphore has room for it; an unbounded one whose count was raised
+// to max_count meanwhile stays at max_count (one permit of 2^63 - 1 is dropped, not wrapped).
 //
 // Costs: uncontended acquire and release are one CAS each, with no suspension and no allocation;
 // the waiter node lives in the awaiter. The slow paths hold a spinlock for a few pointer moves.
@@ -55,6 +63,9 @@ class semaphore {
   class permit;
   class acquire_awaiter;
 
+  // The largest count (the state word is signed). Throws std::invalid_argument above it.
+  static constexpr std::size_t max_count = std::numeric_limits<std::int64_t>::max();
+
   explicit semaphore(std::size_t initial) : semaphore(initial, unbounded) {}
   // Requires: no task waits.
   ~semaphore() = default;
@@ -68,7 +79,8 @@ class semaphore {
   [[nodiscard]] std::optional<permit> try_acquire() noexcept;
 
   // Adds n permits: hands them to the first n waiters, the rest to the count. Any thread.
-  // bounded_semaphore: throws std::logic_error if the count would exceed the initial value.
+  // Throws std::logic_error, changing nothing, if the count would exceed max_count, and, for a
+  // bounded_semaphore, if n is more than the permits detached from permit objects (see above).
   void release(std::size_t n = 1);
 
   // Permits available now (0 while tasks wait). A snapshot.
@@ -81,7 +93,7 @@ class semaphore {
   static constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
 
   semaphore(std::size_t initial, std::size_t limit)
-      : count_(static_cast<std::int64_t>(initial)), limit_(limit) {}
+      : count_(static_cast<std::int64_t>(check_initial(initial))), limit_(limit) {}
   [[nodiscard]] std::size_t limit_value() const noexcept { return limit_; }
 
  private:
@@ -100,10 +112,39 @@ class semaphore {
     return false;
   }
 
-  [[noreturn]] void over_released(std::size_t n) const;
+  static std::size_t check_initial(std::size_t initial) {
+    if (initial > max_count) {
+      throw std::invalid_argument("weft::semaphore: an initial count of " +
+                                  std::to_string(initial) + " exceeds max_count (2^63 - 1)");
+    }
+    return initial;
+  }
+
+  // A permit object's permit comes back (its destructor, permit::release, or a granted waiter
+  // cancelled before it resumed). Never throws: see the file comment.
+  void return_permit() noexcept { add_permits(1, true); }
+  // The core of release: hands n permits to the first waiters and the rest to the count. With
+  // `from_permit`, saturates at max_count; otherwise throws, changing nothing, where the count
+  // would exceed it (n <= max_count is checked by the caller).
+  void add_permits(std::size_t n, bool from_permit) noexcept(false);
+  // bounded_semaphore: a permit object let go of its permit (permit::detach).
+  void note_detached() noexcept {
+    // Relaxed: a plain count of permits whose ownership went to the caller. The release that
+    // gives one back is ordered after the detach by whatever handed the permit over (the same
+    // thread, or a synchronization of the caller's), and coherence then shows it the increment.
+    if (limit_ != unbounded) detached_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  [[noreturn]] void over_released(std::size_t n, std::size_t detached) const;
+  [[noreturn]] void overflowed(std::size_t n) const;
 
   std::atomic<std::int64_t> count_;
   const std::size_t limit_;
+  // bounded_semaphore only: permits detached from permit objects and not released yet, the only
+  // ones release(n) may give back. Invariant (bounded): available() + permits held by permit
+  // objects + detached_ + permits granted to waiters that have not resumed == limit_. So a
+  // permit's own return never exceeds the limit, and release(n) never makes it do so.
+  std::atomic<std::size_t> detached_{0};
   detail::wait_queue queue_;
 };
 
@@ -112,26 +153,29 @@ class semaphore::permit {
  public:
   permit() noexcept = default;
   permit(permit&& other) noexcept : semaphore_(std::exchange(other.semaphore_, nullptr)) {}
-  permit& operator=(permit&& other) {
+  permit& operator=(permit&& other) noexcept {
     if (this != &other) {
       release();
       semaphore_ = std::exchange(other.semaphore_, nullptr);
     }
     return *this;
   }
-  ~permit() {
-    // A permit only exists for a permit taken, so even a bounded semaphore cannot refuse it.
-    if (semaphore_ != nullptr) std::exchange(semaphore_, nullptr)->release(1);
-  }
+  // Never throws: a permit only exists for a permit taken, so even a bounded semaphore has room.
+  ~permit() { release(); }
 
-  // Gives the permit back now. Does nothing if nothing is held.
-  void release() {
-    if (semaphore_ != nullptr) std::exchange(semaphore_, nullptr)->release(1);
+  // Gives the permit back now. Does nothing if nothing is held. Never throws.
+  void release() noexcept {
+    if (semaphore_ != nullptr) std::exchange(semaphore_, nullptr)->return_permit();
   }
   [[nodiscard]] bool owns_permit() const noexcept { return semaphore_ != nullptr; }
   explicit operator bool() const noexcept { return owns_permit(); }
-  // Lets go of the permit without releasing it (the caller calls release() on the semaphore).
-  semaphore* detach() noexcept { return std::exchange(semaphore_, nullptr); }
+  // Lets go of the permit without releasing it: the caller gives it back with release() on the
+  // semaphore (which a bounded_semaphore then accepts, once per detached permit).
+  semaphore* detach() noexcept {
+    semaphore* s = std::exchange(semaphore_, nullptr);
+    if (s != nullptr) s->note_detached();
+    return s;
+  }
 
  private:
   friend class semaphore;
@@ -195,7 +239,7 @@ class [[nodiscard]] semaphore::acquire_awaiter : private detail::queued_wait {
     try {
       finish();
     } catch (...) {
-      semaphore_->release(1);  // granted, but cancelled before it resumed: pass the permit on
+      semaphore_->return_permit();  // granted, but cancelled before it resumed: pass it on
       throw;
     }
     return permit(semaphore_);
@@ -214,18 +258,37 @@ inline std::optional<semaphore::permit> semaphore::try_acquire() noexcept {
 
 inline void semaphore::release(std::size_t n) {
   if (n == 0) return;
+  if (limit_ != unbounded) {
+    // Only permits detached from permit objects may come back this way; taking them from
+    // detached_ first (relaxed: see note_detached) means the count below stays within the limit
+    // (the invariant at detached_), so add_permits cannot throw afterwards and nothing needs
+    // undoing.
+    std::size_t detached = detached_.load(std::memory_order_relaxed);
+    do {
+      if (n > detached) over_released(n, detached);
+    } while (!detached_.compare_exchange_weak(detached, detached - n, std::memory_order_relaxed));
+  } else if (n > max_count) {
+    overflowed(n);  // (bounded: n <= detached_ <= limit_ <= max_count)
+  }
+  add_permits(n, false);
+}
+
+inline void semaphore::add_permits(std::size_t n, bool from_permit) noexcept(false) {
+  constexpr auto max = static_cast<std::int64_t>(max_count);
+  const auto amount = static_cast<std::int64_t>(n);  // n <= max_count (callers)
   std::int64_t count = count_.load(std::memory_order_relaxed);
   while (count >= 0) {
-    if (limit_ != unbounded && static_cast<std::size_t>(count) + n > limit_) over_released(n);
+    std::int64_t next = count + (amount > max - count ? 0 : amount);
+    if (amount > max - count) {
+      if (!from_permit) overflowed(n);  // the count is unchanged
+      next = max;                       // a permit's return saturates (file comment)
+    }
     // Ordering: release publishes the releaser's work to the acquire CAS that takes the permit.
-    if (count_.compare_exchange_weak(count, count + static_cast<std::int64_t>(n),
-                                     std::memory_order_release, std::memory_order_relaxed)) {
+    if (count_.compare_exchange_weak(count, next, std::memory_order_release,
+                                     std::memory_order_relaxed)) {
       return;
     }
   }
-  // Contended: no permit is available, so every permit is held and a bounded semaphore's check
-  // reduces to n <= limit.
-  if (limit_ != unbounded && n > limit_) over_released(n);
   detail::wait_node* woken = nullptr;
   {
     detail::queue_lock_guard lock(queue_.lock);
@@ -238,9 +301,21 @@ inline void semaphore::release(std::size_t n) {
       // and fast-path acquires and releases may be changing it now (bug: a store lost permits
       // when waiters had been cancelled out of the queue and two releases raced here). Ordering:
       // release, as above; the granted waiters read the releaser's work through the wake-up.
+      //
+      // Overflow: if this call granted a waiter, the count was `contended` when the lock was
+      // taken and nobody can change a contended count without this lock, so current is
+      // `contended` here and left < n <= max. Only a call that granted nobody can find a
+      // positive count (another releaser's rest) that overflows, and then throwing changes
+      // nothing (the lock guard unlocks).
       std::int64_t current = count_.load(std::memory_order_relaxed);
       for (;;) {
-        const std::int64_t next = (current < 0 ? 0 : current) + static_cast<std::int64_t>(left);
+        const std::int64_t base = current < 0 ? 0 : current;
+        const auto rest = static_cast<std::int64_t>(left);
+        std::int64_t next = base + (rest > max - base ? 0 : rest);
+        if (rest > max - base) {
+          if (!from_permit && woken == nullptr) overflowed(n);
+          next = max;
+        }
         if (count_.compare_exchange_weak(current, next, std::memory_order_release,
                                          std::memory_order_relaxed)) {
           break;
@@ -251,10 +326,17 @@ inline void semaphore::release(std::size_t n) {
   detail::wait_queue::wake_all(woken);
 }
 
-inline void semaphore::over_released(std::size_t n) const {
+inline void semaphore::over_released(std::size_t n, std::size_t detached) const {
   throw std::logic_error("weft::bounded_semaphore: releasing " + std::to_string(n) +
                          " permit(s) would exceed its limit of " + std::to_string(limit_) +
-                         " (released more often than acquired)");
+                         " (released more often than acquired: release() gives back only "
+                         "permits taken with permit::detach(), and " +
+                         std::to_string(detached) + " are out)");
+}
+
+inline void semaphore::overflowed(std::size_t n) const {
+  throw std::logic_error("weft::semaphore: releasing " + std::to_string(n) +
+                         " permit(s) would take the count beyond max_count (2^63 - 1)");
 }
 
 // A semaphore that refuses to grow beyond its initial count (Python's BoundedSemaphore).

@@ -38,6 +38,7 @@
 #include <utility>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/duration.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
 #include <weft/scheduler/errors.hpp>
@@ -57,11 +58,9 @@ struct timeout_limit {
   clock::duration after{};
   bool relative = false;
 
+  // Saturated (detail/duration.hpp): after = max() never expires.
   [[nodiscard]] clock::time_point deadline() const noexcept {
-    return relative ? saturating_deadline(weft::now(), after) : at;
-  }
-  static clock::time_point saturating_deadline(clock::time_point now, clock::duration after) {
-    return after >= clock::time_point::max() - now ? clock::time_point::max() : now + after;
+    return relative ? saturating_add(weft::now(), after) : at;
   }
 };
 
@@ -248,17 +247,23 @@ class [[nodiscard]] timeout_awaitable<join_handle<T>> : private detail::timeout_
 };
 
 // Awaits `work` (a task, or a join_handle moved in) and throws timeout_error if it is not done by
-// `deadline`.
-template <class A>
-timeout_awaitable<std::remove_cvref_t<A>> timeout_at(clock::time_point deadline, A work) {
-  return timeout_awaitable<std::remove_cvref_t<A>>(detail::timeout_limit{.at = deadline},
+// `deadline`. A deadline that has passed expires at the work's first cancellation point (work that
+// finishes without reaching one returns its value), as timeout(0s) does; time_point::max() never.
+// A time point of the clock in other units is rounded up and saturated (detail/duration.hpp).
+template <class A, class Duration>
+timeout_awaitable<std::remove_cvref_t<A>> timeout_at(
+    std::chrono::time_point<clock, Duration> deadline, A work) {
+  const clock::time_point at(detail::saturating_ceil_ns(deadline.time_since_epoch()));
+  return timeout_awaitable<std::remove_cvref_t<A>>(detail::timeout_limit{.at = at},
                                                    std::move(work));
 }
 
-// Awaits `work` and throws timeout_error if it takes longer than `duration`.
+// Awaits `work` and throws timeout_error if it takes longer than `duration`. Saturating
+// (detail/duration.hpp): duration::max() never expires; zero, negative and NaN durations expire
+// at the work's first cancellation point, like asyncio.wait_for(aw, 0).
 template <class A, class Rep, class Period>
 auto timeout(std::chrono::duration<Rep, Period> duration, A work) {
-  const detail::timeout_limit limit{.after = std::chrono::ceil<clock::duration>(duration),
+  const detail::timeout_limit limit{.after = detail::saturating_ceil_ns(duration),
                                     .relative = true};
   return timeout_awaitable<std::remove_cvref_t<A>>(limit, std::move(work));
 }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/duration.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
 #include <weft/scheduler/join_handle.hpp>
@@ -218,7 +219,9 @@ class wait_state : public cancellable_wait {
 
 }  // namespace detail
 
-// Waits for `handles` as `when` says, or until `timeout` expires (if given).
+// Waits for `handles` as `when` says, or until `timeout` expires (if given). The timeout saturates
+// (detail/duration.hpp): max() never expires; a zero or negative one returns at once with what is
+// done already.
 template <class T>
 task<wait_result<T>> wait(std::vector<join_handle<T>> handles,
                           return_when when = return_when::all_completed,
@@ -231,7 +234,7 @@ task<wait_result<T>> wait(std::vector<join_handle<T>> handles,
   }
   if (!handles.empty()) {
     detail::wait_state state(std::move(headers), when);
-    if (timeout) state.set_deadline(weft::now() + *timeout);
+    if (timeout) state.set_deadline(detail::saturating_add(weft::now(), *timeout));
     co_await state;
   }
   wait_result<T> result;
@@ -239,6 +242,15 @@ task<wait_result<T>> wait(std::vector<join_handle<T>> handles,
     (handle.done() ? result.done : result.pending).push_back(std::move(handle));
   }
   co_return result;
+}
+
+// The same with a timeout in any duration type (hours::max(), duration<double>): converted with
+// saturation, where the implicit conversion to clock::duration would overflow.
+template <class T, class Rep, class Period>
+task<wait_result<T>> wait(std::vector<join_handle<T>> handles, return_when when,
+                          std::chrono::duration<Rep, Period> timeout) {
+  return wait(std::move(handles), when,
+              std::optional<clock::duration>(detail::saturating_ceil_ns(timeout)));
 }
 
 }  // namespace weft

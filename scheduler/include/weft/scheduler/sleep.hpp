@@ -5,8 +5,11 @@
 //
 // A sleeping task holds no thread: its timer sits in the poller's timer wheel (1 ms resolution)
 // and the task is queued again when it expires. A sleep never ends early; it ends within about a
-// millisecond after its deadline on an idle runtime. A zero or negative duration yields. Both are
-// cancellation points: a cancelled task leaves them with weft::cancelled_error.
+// millisecond after its deadline on an idle runtime. A zero or negative duration (or a deadline
+// that has passed) yields. Durations saturate instead of overflowing (detail/duration.hpp):
+// sleep(hours::max()) sleeps forever, sleep(hours::min()) yields, and a NaN duration<double>
+// counts as zero. Both are cancellation points: a cancelled task leaves them with
+// weft::cancelled_error.
 #pragma once
 
 #include <chrono>
@@ -14,6 +17,7 @@
 #include <cstdint>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/duration.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
 #include <weft/scheduler/errors.hpp>
@@ -105,21 +109,22 @@ class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
   detail::timer_entry entry_;
 };
 
-// Suspends the calling task until `deadline`.
+// Suspends the calling task until `deadline`; a deadline that has passed yields.
 inline sleep_awaiter sleep_until(clock::time_point deadline) noexcept {
   return sleep_awaiter(deadline);
 }
 
-// Suspends the calling task for `duration`.
+// The same for a time point of the clock in other units (time_point<clock, seconds>, say): rounded
+// up and saturated, where the implicit conversion would overflow.
+template <class Duration>
+sleep_awaiter sleep_until(std::chrono::time_point<clock, Duration> deadline) noexcept {
+  return sleep_awaiter(clock::time_point(detail::saturating_ceil_ns(deadline.time_since_epoch())));
+}
+
+// Suspends the calling task for `duration`: max() sleeps forever, zero, negative or NaN yields.
 template <class Rep, class Period>
 sleep_awaiter sleep(std::chrono::duration<Rep, Period> duration) noexcept {
-  const clock::time_point start = weft::now();
-  // Saturate instead of overflowing: sleep(duration::max()) sleeps "forever".
-  const std::chrono::duration<double> room = clock::time_point::max() - start;
-  if (std::chrono::duration<double>(duration) >= room) {
-    return sleep_awaiter(clock::time_point::max());
-  }
-  return sleep_awaiter(start + std::chrono::ceil<clock::duration>(duration));
+  return sleep_awaiter(detail::saturating_deadline(weft::now(), duration));
 }
 
 inline yield_awaiter yield_now() noexcept { return {}; }
