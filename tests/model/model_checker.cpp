@@ -29,6 +29,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <stdexcept>
@@ -135,6 +136,8 @@ struct thread_state {
   view release_fence;  // the view at the last release fence, carried by relaxed stores
   // Spin detection: the last operation was a load of this location, which read this store.
   int spin_location = -1;
+  const char* spin_file = nullptr;
+  int spin_line = 0;
   std::uint32_t spin_index = 0;
   bits spin_read = 0;
 };
@@ -151,6 +154,8 @@ struct trace_entry {
   bits value;
   std::uint32_t index;
   std::memory_order order;
+  const char* file;
+  int line;
 };
 
 struct branch {
@@ -219,7 +224,7 @@ class engine {
     return id;
   }
 
-  bits load(int location, std::memory_order order) {
+  bits load(int location, std::memory_order order, const char* file, int line) {
     for (;;) {
       schedule_point();
       thread_state& t = me();
@@ -227,7 +232,8 @@ class engine {
       const bool sc = order == std::memory_order_seq_cst;
       std::uint32_t floor = at(t.hb, location);
       if (sc) floor = std::max({floor, at(sc_ops_, location), at(sc_fences_, location)});
-      const bool spinning = t.spin_location == location;
+      const bool spinning =
+          t.spin_location == location && t.spin_line == line && t.spin_file == file;
       std::array<std::uint32_t, 64> candidates{};
       std::uint32_t n = 0;
       const auto last = static_cast<std::uint32_t>(l.stores.size() - 1);
@@ -248,9 +254,11 @@ class engine {
       join_into(acquires(order) ? t.hb : t.pending_acquire, s.message);
       if (sc) raise(sc_ops_, location, index);
       t.spin_location = location;
+      t.spin_file = file;
+      t.spin_line = line;
       t.spin_index = index;
       t.spin_read = s.value;
-      record("load", location, s.value, index, order);
+      record("load", location, s.value, index, order, file, line);
       return s.value;
     }
   }
@@ -576,9 +584,9 @@ class engine {
   }
 
   void record(const char* what, int location, bits value, std::uint32_t index,
-              std::memory_order order) {
+              std::memory_order order, const char* file = nullptr, int line = 0) {
     if (trace_.size() < 4096)
-      trace_.push_back(trace_entry{current_, what, location, value, index, order});
+      trace_.push_back(trace_entry{current_, what, location, value, index, order, file, line});
   }
 
   std::string format_trace() const {
@@ -586,9 +594,18 @@ class engine {
     char line[200];
     for (const auto& e : trace_) {
       if (e.location >= 0) {
-        std::snprintf(line, sizeof line, "  t%d: %-11s %s#%d = %#llx (store %u, %s)\n", e.thread,
+        std::snprintf(line, sizeof line, "  t%d: %-11s %s#%d = %#llx (store %u, %s)", e.thread,
                       e.what, locations_[static_cast<std::size_t>(e.location)].kind, e.location,
                       static_cast<unsigned long long>(e.value), e.index, order_name(e.order));
+        out += line;
+        if (e.file != nullptr) {
+          const char* base = std::strrchr(e.file, '/');
+          std::snprintf(line, sizeof line, " at %s:%d", base != nullptr ? base + 1 : e.file,
+                        e.line);
+          out += line;
+        }
+        out += "\n";
+        continue;
       } else {
         std::snprintf(line, sizeof line, "  t%d: %-11s %llu %s\n", e.thread, e.what,
                       static_cast<unsigned long long>(e.value), order_name(e.order));
@@ -708,7 +725,9 @@ namespace detail {
 int new_location(bits initial, const char* kind) {
   return require_active().new_location(initial, kind);
 }
-bits load(int location, std::memory_order order) { return require_active().load(location, order); }
+bits load(int location, std::memory_order order, const char* file, int line) {
+  return require_active().load(location, order, file, line);
+}
 void store(int location, bits value, std::memory_order order) {
   require_active().store(location, value, order);
 }

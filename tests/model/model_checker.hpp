@@ -21,8 +21,9 @@
 //   what earlier seq_cst operations and fences ([atomics.order]) require. Each such choice is a
 //   branch of the search. Read-modify-writes read the newest store.
 // - seq_cst operations and fences are totally ordered in execution order (the order S).
-// - A thread that loads the same location twice in a row and would read the same store again is
-//   spinning: it blocks until another thread stores a different value there. If every unfinished
+// - A thread that loads the same location from the same source line twice in a row (no other
+//   operation between) and would read the same store again is spinning: it blocks until another
+//   thread stores a different value there. If every unfinished
 //   thread is blocked (on a mutex, a futex, a join or a spin), the execution deadlocked, and the
 //   checker reports it: that is how a lost wake-up shows up.
 #pragma once
@@ -70,7 +71,7 @@ using bits = std::uint64_t;
 using rmw_fn = bool (*)(void* context, bits old_value, bits& new_value);
 
 int new_location(bits initial, const char* kind);
-bits load(int location, std::memory_order order);
+bits load(int location, std::memory_order order, const char* file, int line);
 void store(int location, bits value, std::memory_order order);
 // Reads the newest value; if `update` returns true, writes `new_value` (success order), else the
 // operation is a load with `failure` order. Returns the value read.
@@ -103,8 +104,10 @@ class atomic {
   atomic(const atomic&) = delete;
   atomic& operator=(const atomic&) = delete;
 
-  T load(std::memory_order order = std::memory_order_seq_cst) const noexcept {
-    return from_bits(detail::load(location_, order));
+  // `file` and `line` name the call site (spin detection and traces; callers never pass them).
+  T load(std::memory_order order = std::memory_order_seq_cst, const char* file = __builtin_FILE(),
+         int line = __builtin_LINE()) const noexcept {
+    return from_bits(detail::load(location_, order, file, line));
   }
   void store(T value, std::memory_order order = std::memory_order_seq_cst) noexcept {
     detail::store(location_, to_bits(value), order);
@@ -196,17 +199,20 @@ class mutex {
   const int id_;
 };
 
-// The futex system call as a blocking operation: futex_wait blocks the calling model thread if
+// The futex system call as a blocking operation: futex::wait blocks the calling model thread if
 // the word holds `expected` (read as the newest value, after a full barrier, as the kernel does)
-// until a futex_wake on the same word. Spurious wake-ups are not explored.
-inline void futex_wait(atomic<std::uint32_t>* word, std::uint32_t expected) noexcept {
+// until a futex wake on the same word. Spurious wake-ups are not explored. (A namespace of its own:
+// argument-dependent lookup must not offer these next to weft::detail's futex wrappers.)
+namespace futex {
+inline void wait(atomic<std::uint32_t>* word, std::uint32_t expected) noexcept {
   detail::futex_wait(word->location(), expected);
 }
-inline void futex_wake_one(atomic<std::uint32_t>* word) noexcept {
+inline void wake_one(atomic<std::uint32_t>* word) noexcept {
   detail::futex_wake(word->location(), false);
 }
-inline void futex_wake_all(atomic<std::uint32_t>* word) noexcept {
+inline void wake_all(atomic<std::uint32_t>* word) noexcept {
   detail::futex_wake(word->location(), true);
 }
+}  // namespace futex
 
 }  // namespace weft::model

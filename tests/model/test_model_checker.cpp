@@ -171,7 +171,7 @@ TEST_SUITE("model") {
     model::options opts;
     const model::result r = model::explore(opts, [] {
       model::atomic<std::uint32_t> word{0};
-      const int sleeper = model::spawn([&] { model::futex_wait(&word, 0); });
+      const int sleeper = model::spawn([&] { model::futex::wait(&word, 0); });
       const int waker = model::spawn([&] {
         word.store(1, std::memory_order_relaxed);  // no futex_wake: the sleeper may never wake
       });
@@ -188,11 +188,11 @@ TEST_SUITE("model") {
       model::atomic<std::uint32_t> word{0};
       const int sleeper = model::spawn([&] {
         while (word.load(std::memory_order_acquire) == 0)
-          model::futex_wait(&word, 0);
+          model::futex::wait(&word, 0);
       });
       const int waker = model::spawn([&] {
         word.store(1, std::memory_order_release);
-        model::futex_wake_all(&word);
+        model::futex::wake_all(&word);
       });
       model::join(sleeper);
       model::join(waker);

@@ -27,7 +27,7 @@ namespace weft::detail {
 #ifdef WEFT_MODEL_CHECK
 template <class T>
 using atomic = ::weft::model::atomic<T>;
-using ::weft::model::atomic_thread_fence;
+using ::weft::model::atomic_thread_fence;  // call it qualified: ADL would also find std::
 using mutex = ::weft::model::mutex;
 #else
 template <class T>
