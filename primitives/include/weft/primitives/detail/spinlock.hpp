@@ -8,6 +8,8 @@
 
 #include <atomic>
 
+#include <weft/scheduler/detail/atomic.hpp>
+
 namespace weft::detail {
 
 class queue_spinlock {
@@ -25,7 +27,7 @@ class queue_spinlock {
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
  private:
-  std::atomic<bool> locked_{false};
+  atomic<bool> locked_{false};
 };
 
 }  // namespace weft::detail
