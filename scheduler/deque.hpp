@@ -26,6 +26,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <weft/scheduler/detail/atomic.hpp>
+
 namespace weft::detail {
 
 template <std::size_t Capacity>
@@ -47,7 +49,9 @@ class work_deque {
     }
     slot(b).store(item, std::memory_order_relaxed);
     // Ordering: release publishes the slot to thieves, who load bottom before reading the slot.
-    bottom_.store(b + 1, std::memory_order_release);
+    // (Model-checked: tests/model/test_model_deque.cpp, mutant deque_push_release.)
+    bottom_.store(b + 1, WEFT_ORDER(deque_push_release, std::memory_order_release,
+                                    std::memory_order_relaxed));
     return true;
   }
 
@@ -60,8 +64,11 @@ class work_deque {
     // a locked store to `bottom`, a line the searching workers read.
     if (b < top_cache_) return nullptr;
     // Ordering: seq_cst store then seq_cst load of top: the StoreLoad barrier described above.
-    bottom_.store(b, std::memory_order_seq_cst);
-    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    // (Model-checked: mutants deque_take_store and deque_take_load.)
+    bottom_.store(
+        b, WEFT_ORDER(deque_take_store, std::memory_order_seq_cst, std::memory_order_relaxed));
+    std::int64_t t = top_.load(
+        WEFT_ORDER(deque_take_load, std::memory_order_seq_cst, std::memory_order_acquire));
     top_cache_ = t;
     if (t > b) {  // empty
       bottom_.store(b + 1, std::memory_order_relaxed);
@@ -71,8 +78,13 @@ class work_deque {
     if (t == b) {
       top_cache_ = t + 1;  // whoever wins the CAS below, top ends at t + 1 or beyond
       // The last item: a thief may be taking it. Whoever moves top from t wins.
+      // Ordering: acquire on failure. The winning thief read slot t before its CAS (release, as
+      // part of seq_cst); the owner will reuse that slot for a later push. Acquiring the thief's
+      // CAS makes the thief's read of the slot happen before the owner's overwrite, so the thief
+      // cannot read the new item (C++ allows that load-buffering outcome with a relaxed failure
+      // order; x86 and ARMv8 never show it, and the model checker does not explore it).
       if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
-                                        std::memory_order_relaxed)) {
+                                        std::memory_order_acquire)) {
         item = nullptr;
       }
       bottom_.store(b + 1, std::memory_order_relaxed);
@@ -84,8 +96,12 @@ class work_deque {
 
   // Any thread. Takes the oldest item.
   steal_result steal(void*& out) noexcept {
+    // Ordering: seq_cst loads of top then bottom, the thief's half of the argument above: if the
+    // owner's decrement of bottom precedes this load in the seq_cst order, the thief sees it.
+    // (Model-checked: mutant deque_steal_load.)
     std::int64_t t = top_.load(std::memory_order_seq_cst);
-    const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
+    const std::int64_t b = bottom_.load(
+        WEFT_ORDER(deque_steal_load, std::memory_order_seq_cst, std::memory_order_acquire));
     if (t >= b) return steal_result::empty;
     void* item = slot(t).load(std::memory_order_relaxed);
     // Ordering: seq_cst CAS; success means no other thief and no pop() took index t.
@@ -116,21 +132,26 @@ class work_deque {
   }
 
   // Any thread; a snapshot that may be stale by the time it returns.
+  // Ordering: seq_cst, because a worker going to sleep re-checks the deques with it after its
+  // seq_cst RMW on the idle state (idle.hpp): the no-lost-wake-up argument needs these loads in the
+  // seq_cst order. (Model-checked: mutant deque_recheck_load.)
   [[nodiscard]] std::int64_t size_estimate() const noexcept {
-    const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
-    const std::int64_t t = top_.load(std::memory_order_seq_cst);
+    const std::int64_t b = bottom_.load(
+        WEFT_ORDER(deque_recheck_load, std::memory_order_seq_cst, std::memory_order_acquire));
+    const std::int64_t t = top_.load(
+        WEFT_ORDER(deque_recheck_load, std::memory_order_seq_cst, std::memory_order_acquire));
     return b > t ? b - t : 0;
   }
 
  private:
-  std::atomic<void*>& slot(std::int64_t index) noexcept {
+  atomic<void*>& slot(std::int64_t index) noexcept {
     return buffer_[static_cast<std::size_t>(index) & (Capacity - 1)];
   }
 
-  alignas(64) std::atomic<std::int64_t> top_{0};
-  alignas(64) std::atomic<std::int64_t> bottom_{0};
+  alignas(64) atomic<std::int64_t> top_{0};
+  alignas(64) atomic<std::int64_t> bottom_{0};
   std::int64_t top_cache_ = 0;  // owner only: a lower bound of top_ (top_ only grows)
-  alignas(64) std::array<std::atomic<void*>, Capacity> buffer_{};
+  alignas(64) std::array<atomic<void*>, Capacity> buffer_{};
 };
 
 }  // namespace weft::detail

@@ -16,7 +16,9 @@ std::optional<std::size_t> idle::worker_to_notify() {
 #if WEFT_TSAN
   const std::uint32_t state = state_.fetch_add(0, std::memory_order_seq_cst);
 #else
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Ordering: the producer's StoreLoad barrier (idle.hpp). Model-checked: mutant idle_notify_fence.
+  detail::atomic_thread_fence(
+      WEFT_ORDER(idle_notify_fence, std::memory_order_seq_cst, std::memory_order_relaxed));
   const std::uint32_t state = state_.load(std::memory_order_relaxed);
 #endif
   if (!should_wake(state)) return std::nullopt;
@@ -52,7 +54,9 @@ bool idle::transition_to_parked(std::size_t index, bool searching) {
   std::lock_guard lock(mutex_);
   const std::uint32_t decrement = unparked_one | (searching ? 1U : 0U);
   // Ordering: the seq_cst RMW that the no-lost-wake-up argument in idle.hpp relies on.
-  const std::uint32_t before = state_.fetch_sub(decrement, std::memory_order_seq_cst);
+  // Model-checked: mutant idle_park_rmw.
+  const std::uint32_t before = state_.fetch_sub(
+      decrement, WEFT_ORDER(idle_park_rmw, std::memory_order_seq_cst, std::memory_order_acq_rel));
   sleepers_.push_back(index);
   return searching && (before & searching_mask) == 1;
 }

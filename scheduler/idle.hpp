@@ -11,8 +11,9 @@
 // The list of parked workers is guarded by `mutex_`, taken only on the park/unpark slow paths.
 //
 // No lost wake-up. A producer publishes work (a release store of a deque's bottom, or a seq_cst
-// RMW on the injector's length) and then calls needs_wakeup(), which issues a seq_cst fence and
-// then reads `state_`. A worker going to sleep decrements `state_` with a seq_cst RMW in
+// RMW on the injector's length) and then calls worker_to_notify() (or, for a push onto its own
+// deque, maybe_should_wake_for_local_work()), which issues a seq_cst fence and then reads
+// `state_`. A worker going to sleep decrements `state_` with a seq_cst RMW in
 // transition_to_parked() and then re-reads every queue with seq_cst loads before it sleeps.
 // Suppose both miss each other: the producer's read of `state_` is coherence-ordered before the
 // worker's RMW, so its fence precedes that RMW in the seq_cst order S ([atomics.order] rule for a
@@ -20,6 +21,8 @@
 // that load precedes the producer's fence in S (rule for a write before a fence); and the worker's
 // RMW precedes its own later load in S. That is a cycle in S, which is impossible. So either the
 // worker sees the work and stays up, or the producer sees the worker parked and wakes one.
+// tests/model/test_model_parking.cpp checks this with the model checker, on this class, the
+// parker and the deque, with a mutant for each of the two barriers.
 //
 // Under ThreadSanitizer, which does not model fences, the fence is replaced by a seq_cst
 // fetch_add(0) on `state_` itself. The argument then runs on the modification order of `state_`:
@@ -34,6 +37,10 @@
 #include <optional>
 #include <vector>
 
+#include <weft/scheduler/detail/atomic.hpp>
+
+#include "tsan.hpp"
+
 namespace weft::detail {
 
 class idle {
@@ -44,15 +51,27 @@ class idle {
   // returned worker counts as unparked and searching from now on.
   std::optional<std::size_t> worker_to_notify();
 
-  // The cheap variant for work pushed onto the calling worker's own deque. That work cannot be
-  // lost: its owner is running and pops its deque before it ever parks, so a missed wake-up here
-  // costs parallelism for a moment, never liveness. It therefore skips the StoreLoad barrier
-  // (a fence on every spawn was 14% of fib's time) and reads `state_` relaxed; when that read
-  // says a worker should be woken, it takes the same slow path as worker_to_notify().
-  // Inline: this runs on every spawn, and the common answer is "nobody to wake" (a plain bool
-  // test, so the caller does not build an optional on the hot path).
-  [[nodiscard]] bool maybe_should_wake_for_local_work() const noexcept {
+  // The variant for work pushed onto the calling worker's own deque: the same check, inline,
+  // because it runs on every spawn and the common answer is "nobody to wake" (a plain bool test,
+  // so the caller does not build an optional on the hot path); when it says a worker should be
+  // woken, it takes the same slow path as worker_to_notify().
+  //
+  // Ordering: the StoreLoad barrier is needed here too. Without it (a relaxed load alone, as
+  // before), the model checker finds the lost wake-up (tests/model/test_model_parking.cpp, mutant
+  // idle_local_fence): the push's release store of bottom sits in the store buffer while this
+  // load reads the state from before a worker's seq_cst decrement, and that worker's re-check
+  // reads bottom from before the push; it sleeps, this worker is not told. The work is not lost
+  // while its owner runs, but a task that waits for a sibling without suspending (a spin, a
+  // blocking call) then waits for ever, and the pool runs one worker short until the next spawn.
+  // Under TSan the fence becomes an RMW, as in worker_to_notify().
+  [[nodiscard]] bool maybe_should_wake_for_local_work() noexcept {
+#if WEFT_TSAN
+    return should_wake(state_.fetch_add(0, std::memory_order_seq_cst));
+#else
+    detail::atomic_thread_fence(
+        WEFT_ORDER(idle_local_fence, std::memory_order_seq_cst, std::memory_order_relaxed));
     return should_wake(state_.load(std::memory_order_relaxed));
+#endif
   }
   // The slow path behind it: picks the worker to wake, if one should still be woken.
   std::optional<std::size_t> wake_one();
@@ -92,8 +111,8 @@ class idle {
   }
 
   // Own cache lines: every spawn reads state_, and the parking slow path writes the mutex.
-  alignas(64) std::atomic<std::uint32_t> state_;
-  alignas(64) std::mutex mutex_;
+  alignas(64) atomic<std::uint32_t> state_;
+  alignas(64) mutex mutex_;
   std::vector<std::size_t> sleepers_;
   const std::size_t workers_;
 };

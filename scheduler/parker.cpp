@@ -1,14 +1,24 @@
 // scheduler/parker.cpp: the futex behind parker (see parker.hpp).
 #include "parker.hpp"
 
+#ifndef WEFT_MODEL_CHECK
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#endif
 
 namespace weft::detail {
 
+#ifdef WEFT_MODEL_CHECK
+// The model checker's futex: a blocking operation that only a wake on the same word ends.
+void futex_wait(atomic<std::uint32_t>* word, std::uint32_t expected) noexcept {
+  model::futex::wait(word, expected);
+}
+void futex_wake_one(atomic<std::uint32_t>* word) noexcept { model::futex::wake_one(word); }
+void futex_wake_all(atomic<std::uint32_t>* word) noexcept { model::futex::wake_all(word); }
+#else
 namespace {
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value) noexcept {
   static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
@@ -27,6 +37,7 @@ void futex_wake_one(std::atomic<std::uint32_t>* word) noexcept { futex(word, FUT
 void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept {
   futex(word, FUTEX_WAKE, 0x7fffffff);
 }
+#endif
 
 void parker::park() noexcept {
   // Ordering: acquire on every transition out of `notified` pairs with unpark()'s release, so the
@@ -48,7 +59,11 @@ void parker::park() noexcept {
 }
 
 void parker::unpark() noexcept {
-  if (state_.exchange(notified, std::memory_order_release) == parked) futex_wake_one(&state_);
+  // Ordering: release, acquired by park() (model-checked: mutant parker_unpark_release).
+  if (state_.exchange(notified, WEFT_ORDER(parker_unpark_release, std::memory_order_release,
+                                           std::memory_order_relaxed)) == parked) {
+    futex_wake_one(&state_);
+  }
 }
 
 }  // namespace weft::detail

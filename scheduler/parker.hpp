@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include <weft/scheduler/detail/atomic.hpp>
+
 namespace weft::detail {
 
 class parker {
@@ -24,12 +26,13 @@ class parker {
   static constexpr std::uint32_t empty = 0;
   static constexpr std::uint32_t parked = 1;
   static constexpr std::uint32_t notified = 2;
-  std::atomic<std::uint32_t> state_{empty};
+  atomic<std::uint32_t> state_{empty};
 };
 
-// Futex wrappers shared with other blocking spots of the scheduler.
-void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) noexcept;
-void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept;
-void futex_wake_one(std::atomic<std::uint32_t>* word) noexcept;
+// Futex wrappers shared with other blocking spots of the scheduler. (Under WEFT_MODEL_CHECK they
+// are the model checker's blocking futex.)
+void futex_wait(atomic<std::uint32_t>* word, std::uint32_t expected) noexcept;
+void futex_wake_all(atomic<std::uint32_t>* word) noexcept;
+void futex_wake_one(atomic<std::uint32_t>* word) noexcept;
 
 }  // namespace weft::detail

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <thread>
 
+#include <weft/scheduler/detail/atomic.hpp>
+
 namespace weft::detail {
 
 // The same policy as the scheduler's registry lock (scheduler/spinlock.hpp, a private header, so
@@ -40,7 +42,7 @@ class queue_spinlock {
 
  private:
   static constexpr unsigned spins_before_yield = 128;  // as scheduler/spinlock.hpp
-  std::atomic<bool> locked_{false};
+  atomic<bool> locked_{false};
 };
 
 }  // namespace weft::detail

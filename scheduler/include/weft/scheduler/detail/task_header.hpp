@@ -27,6 +27,7 @@
 #include <exception>
 #include <thread>
 
+#include <weft/scheduler/detail/atomic.hpp>
 #include <weft/scheduler/export.hpp>
 
 namespace weft::detail {
@@ -71,7 +72,7 @@ enum class join_registration : unsigned char {
 struct cancel_hook {
   using cancel_fn = void (*)(cancel_hook* self) noexcept;
   cancel_fn on_cancel = nullptr;
-  std::atomic<bool> finished{false};
+  atomic<bool> finished{false};
 };
 
 // A task group that a spawned task belongs to (task_group.hpp). child_done runs on the thread
@@ -92,7 +93,7 @@ class task_header {
   static constexpr std::uintptr_t flag_mask = 15;
 
   // See the file comment for the protocol.
-  std::atomic<std::uintptr_t> state{0};
+  atomic<std::uintptr_t> state{0};
   // Set once at spawn, before the task is published to any queue; null for a task never spawned.
   runtime_core* runtime = nullptr;
   // The frame, for destroy(); set at spawn.
@@ -112,7 +113,7 @@ class task_header {
   // point); bits 1..31: how many times cancel was requested and not taken back (timeouts take
   // back the request they made, like asyncio's uncancel()).
   // (Declared before hook only for packing: with the two flags below it fills one 8-byte word.)
-  std::atomic<std::uint32_t> cancel_state{0};
+  atomic<std::uint32_t> cancel_state{0};
   // The task ended with weft::cancelled_error. Written before `done` is published.
   bool ended_cancelled = false;
   // A cancellation was thrown into the task (debug mode reports a task that then finishes
@@ -123,7 +124,7 @@ class task_header {
   // task before `done` is published.
   bool ended_by_shutdown = false;
   // The cancellable wait the task is suspended in, if any.
-  std::atomic<cancel_hook*> hook{nullptr};
+  atomic<cancel_hook*> hook{nullptr};
   // The task group the task belongs to, if any; set before the task is published.
   group_link* group = nullptr;
   // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
@@ -161,7 +162,11 @@ class task_header {
   bool publish_hook(cancel_hook* h) noexcept {
     h->finished.store(false, std::memory_order_relaxed);
     hook.store(h, std::memory_order_seq_cst);
-    if ((cancel_state.load(std::memory_order_seq_cst) & cancel_pending) == 0) return true;
+    if ((cancel_state.load(WEFT_ORDER(cancel_publish_load, std::memory_order_seq_cst,
+                                      std::memory_order_acquire)) &
+         cancel_pending) == 0) {
+      return true;
+    }
     return hook.exchange(nullptr, std::memory_order_seq_cst) != h;
   }
 
