@@ -145,6 +145,9 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
     std::lock_guard lock(live_runtimes_mutex);
     std::erase(live_runtimes, this);
   }
+  // A report pinned this runtime before it left the list: let it finish (it runs the log hook).
+  while (reporters.load(std::memory_order_acquire) != 0)
+    std::this_thread::yield();
   return left;
 }
 
@@ -184,11 +187,14 @@ std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) 
     // With a grace, each task left is one that did not end when cancelled: say which. Without
     // one the caller asked for exactly this, and nothing was cancelled.
     if (grace > std::chrono::nanoseconds::zero()) {
-      report(std::string("weft: shutdown: task") +
-             (t->name != nullptr ? std::string(" '") + t->name + "'" : std::string()) +
-             " did not finish within " +
-             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(grace).count()) +
-             " ms of its cancellation; destroying it where it waits");
+      report_composed([t, grace] {
+        return std::string("weft: shutdown: task") +
+               (t->name != nullptr ? std::string(" '") + t->name + "'" : std::string()) +
+               " did not finish within " +
+               std::to_string(
+                   std::chrono::duration_cast<std::chrono::milliseconds>(grace).count()) +
+               " ms of its cancellation; destroying it where it waits";
+      });
     }
     registry::unlink(t);  // the registry dies with the runtime
     // Ordering: acq_rel, the protocol's RMW (task_header.hpp): acquire sees a waiter registered
@@ -246,12 +252,18 @@ void runtime_core::inject_batch(void* const* tasks, std::size_t count) {
   notify_one_if_needed();
 }
 
-void runtime_core::report(std::string_view message) const {
+void runtime_core::report(std::string_view message) const noexcept {
   if (options.log) {
-    options.log(message);
-  } else {
-    std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
+    try {
+      options.log(message);
+      return;
+    } catch (...) {
+      // Reports come from paths that cannot throw (a task's completion, a handle's release, the
+      // shutdown sweep): a hook that throws loses nothing, the report goes to stderr instead.
+      std::fputs("weft: the log hook threw; its report follows on stderr\n", stderr);
+    }
   }
+  std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
 }
 
 runtime_stats runtime_core::stats() const noexcept {
@@ -335,19 +347,31 @@ void spawn_root(runtime_core* rt, task_header* task) {
 }
 
 namespace {
-void report_unretrieved(runtime_core* rt, task_header* task) {
+void report_unretrieved(runtime_core* rt, task_header* task) noexcept {
   // A task that ended cancelled did what it was asked; asyncio does not log those either.
   if (task->ended_cancelled) return;
-  rt->report(std::string("weft: a detached task") +
-             (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
-             " ended with an exception nobody retrieved: " + describe(task->exception));
+  rt->report_composed([task] {
+    return std::string("weft: a detached task") +
+           (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
+           " ended with an exception nobody retrieved: " + describe(task->exception);
+  });
 }
 
-void report_unretrieved_if_alive(task_header* task) {
-  std::lock_guard lock(live_runtimes_mutex);
-  if (std::find(live_runtimes.begin(), live_runtimes.end(), task->runtime) != live_runtimes.end()) {
-    report_unretrieved(task->runtime, task);
+void report_unretrieved_if_alive(task_header* task) noexcept {
+  runtime_core* rt = task->runtime;
+  {
+    // The lock only pins the runtime (shutdown waits for `reporters` to drain after it leaves
+    // live_runtimes); the report runs without it, so a log hook that drops a failed task's handle,
+    // and so reports again, does not deadlock on this lock (it did).
+    std::lock_guard lock(live_runtimes_mutex);
+    if (std::find(live_runtimes.begin(), live_runtimes.end(), rt) == live_runtimes.end()) return;
+    // Ordering: relaxed under the lock; shutdown reads it after taking the same lock.
+    rt->reporters.fetch_add(1, std::memory_order_relaxed);
   }
+  report_unretrieved(rt, task);
+  // Ordering: release, so the report's reads of the runtime happen before shutdown's acquire load
+  // sees zero and goes on to free it.
+  rt->reporters.fetch_sub(1, std::memory_order_release);
 }
 }  // namespace
 
@@ -388,10 +412,12 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
   }
   if (rt->options.debug && task->cancel_delivered && !task->exception &&
       task->cancel_state.load(std::memory_order_relaxed) >= task_header::cancel_request) {
-    rt->report(std::string("weft debug: task") +
-               (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
-               " finished normally after a cancellation was delivered to it: it swallowed the "
-               "cancellation (rethrow cancelled_error after cleaning up)");
+    rt->report_composed([task] {
+      return std::string("weft debug: task") +
+             (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
+             " finished normally after a cancellation was delivered to it: it swallowed the "
+             "cancellation (rethrow cancelled_error after cleaning up)";
+    });
   }
   registry_shard* shard = task->shard;
   const bool can_unlink =
@@ -459,9 +485,11 @@ void release_root(task_header* task, bool result_taken, bool explicit_detach) no
   if (!explicit_detach && (before & (task_header::done_bit | task_header::abandoned_bit)) == 0 &&
       rt->options.debug) {
     // The task was still running, so its runtime is alive.
-    rt->report(std::string("weft debug: the join_handle of a running task") +
-               (name != nullptr ? std::string(" '") + name + "'" : std::string()) +
-               " was dropped; the task now runs detached (call detach() to mean it)");
+    rt->report_composed([name] {
+      return std::string("weft debug: the join_handle of a running task") +
+             (name != nullptr ? std::string(" '") + name + "'" : std::string()) +
+             " was dropped; the task now runs detached (call detach() to mean it)";
+    });
     return;  // it was running: nothing below applies
   }
   if (!reported &&
@@ -629,9 +657,17 @@ std::uint32_t withdraw_cancel_request(task_header* task) noexcept {
 void wake(runtime_core* rt, std::coroutine_handle<> waiter) noexcept {
   worker* self = current_worker();
   if (self != nullptr && &self->runtime() == rt) {
-    self->push_lifo(waiter.address());
-  } else {
+    self->push_lifo(waiter.address());  // a deque overflow also goes to the injector
+    return;
+  }
+  try {
     rt->inject(waiter.address());
+  } catch (...) {
+    // The injection queue could not grow (out of memory). A wake-up cannot be dropped (its task
+    // would wait forever, silently) and cannot be reported to a caller (it comes from a release,
+    // a timer or a cancellation): report and abort.
+    std::fputs("weft: out of memory while waking a task; aborting\n", stderr);
+    std::abort();
   }
 }
 

@@ -53,7 +53,19 @@ class runtime_core {
   }
   [[gnu::noinline]] void wake_for_local_work();
 
-  void report(std::string_view message) const;
+  // Reports through options.log (or stderr). Never throws: a hook that throws falls back to
+  // stderr, and report_composed turns a failure to compose the message (out of memory) into a
+  // line on stderr.
+  void report(std::string_view message) const noexcept;
+  template <class Compose>
+  void report_composed(Compose compose) const noexcept {
+    try {
+      report(compose());
+    } catch (...) {
+      // Composing needs memory; out of it, say so rather than terminate a noexcept path.
+      report("weft: out of memory while composing a report; the report is lost");
+    }
+  }
 
   // Workers leave their loop (the last phase of shutdown).
   [[nodiscard]] bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
@@ -76,6 +88,9 @@ class runtime_core {
   std::atomic<std::uint64_t> foreign_spawned{0};
   std::atomic<std::uint64_t> foreign_completed{0};
   std::atomic<std::uint64_t> injected{0};
+  // Reports of unretrieved exceptions running from handles dropped outside the pool, which pinned
+  // this runtime under live_runtimes_mutex (runtime.cpp); shutdown waits for them.
+  std::atomic<int> reporters{0};
   // runtime::tasks() callers, one at a time (each worker has one listing buffer).
   std::mutex listing_mutex;
 

@@ -5,8 +5,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -140,4 +143,55 @@ TEST_CASE("diagnostics: tasks lists live tasks with their names and states") {
                                [](const weft::task_info& t) { return t.name == "waiting"; });
   REQUIRE(it != tasks.end());
   CHECK(it->state == weft::task_info::state_type::waiting);
+}
+
+TEST_CASE("diagnostics: a log hook that throws loses no report and stops nothing") {
+  weft_test::watchdog dog(20s);
+  std::atomic<int> calls{0};
+  weft::runtime_options opts;
+  opts.worker_threads = 2;
+  opts.log = [&calls](std::string_view) {
+    ++calls;
+    throw std::runtime_error("the log hook failed");
+  };
+  weft::runtime rt(std::move(opts));
+  auto fail = []() -> weft::task<> {
+    throw std::runtime_error("nobody retrieves this");
+    co_return;
+  };
+  // Reported from a task's completion and from a handle's release, both noexcept paths: before,
+  // the hook's exception terminated the process there.
+  rt.spawn(fail()).detach();
+  {
+    auto handle = rt.spawn(fail());
+    while (!handle.done())
+      std::this_thread::sleep_for(1ms);
+  }
+  for (int i = 0; i < 2000 && calls < 2; ++i)
+    std::this_thread::sleep_for(1ms);
+  CHECK(calls == 2);
+  CHECK(rt.block_on([]() -> weft::task<int> { co_return 7; }()) == 7);
+}
+
+TEST_CASE("diagnostics: a log hook that drops another failed task's handle does not deadlock") {
+  weft_test::watchdog dog(20s);
+  std::optional<weft::join_handle<void>> second;
+  std::atomic<int> calls{0};
+  weft::runtime_options opts;
+  opts.worker_threads = 1;
+  opts.log = [&](std::string_view) {
+    ++calls;
+    second.reset();  // reports again from inside this report (it held a global lock: deadlock)
+  };
+  weft::runtime rt(std::move(opts));
+  auto fail = []() -> weft::task<> {
+    throw std::runtime_error("nobody retrieves this");
+    co_return;
+  };
+  auto first = rt.spawn(fail());
+  second.emplace(rt.spawn(fail()));
+  while (!first.done() || !second->done())
+    std::this_thread::sleep_for(1ms);
+  { auto dropped = std::move(first); }  // reports; the hook drops `second`, which reports too
+  CHECK(calls == 2);
 }
