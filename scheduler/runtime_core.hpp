@@ -26,6 +26,16 @@
 
 namespace weft::detail {
 
+// Runtimes alive in this process, so that a join_handle dropped after its runtime was destroyed
+// does not report through a dangling pointer (only the rare reporting path looks it up; see
+// report_unretrieved_if_alive in task_lifecycle.cpp). Defined in runtime.cpp.
+extern std::mutex live_runtimes_mutex;
+extern std::vector<runtime_core*> live_runtimes;
+// The runtime whose shutdown sweep runs on this thread (runtime_core::destroy_pending_tasks): a
+// frame destructor that spawns during the sweep gets a task that is abandoned at once instead of
+// an exception thrown out of a destructor (spawn_root).
+extern thread_local runtime_core* sweeping;
+
 class runtime_core {
  public:
   explicit runtime_core(runtime_options options);

@@ -303,4 +303,34 @@ void worker::clear_queues() {
   }
 }
 
+// ---- the calling thread's queries and requests (declared in task_header.hpp) ----
+
+void require_not_on_worker(const char* what) {
+  if (current_worker() != nullptr) {
+    throw std::logic_error(std::string(what) +
+                           " called on a worker thread: it would block a thread the runtime "
+                           "needs (and could deadlock); co_await the task instead");
+  }
+}
+
+void require_worker(const char* what) {
+  if (current_worker() == nullptr) {
+    throw std::logic_error(std::string(what) + " called outside a weft runtime");
+  }
+}
+
+runtime_core* current_runtime_core() noexcept {
+  worker* self = current_worker();
+  return self != nullptr ? &self->runtime() : nullptr;
+}
+
+bool budget_exhausted() noexcept {
+  worker* self = current_worker();
+  return self != nullptr && self->spend_budget();
+}
+
+void schedule_yield(std::coroutine_handle<> waiter) noexcept {
+  current_worker()->push_yielded(waiter.address());
+}
+
 }  // namespace weft::detail

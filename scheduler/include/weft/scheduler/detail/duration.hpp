@@ -58,8 +58,11 @@ constexpr To saturating_ceil(std::chrono::duration<Rep, Period> d) noexcept {
     return To(static_cast<to_rep>(std::ceil(exact)));
   } else if constexpr (std::is_integral_v<Rep> && sizeof(Rep) <= 8) {
     // |count| < 2^64 and num < 2^63, so the product fits in 128 bits exactly.
-    const __int128 product = static_cast<__int128>(d.count()) * ratio::num;
-    __int128 quotient = product / ratio::den;  // truncates towards zero...
+    // __extension__: g++ and clang accept __int128 under -Wpedantic only marked so, and this
+    // header is installed (a user's -Wpedantic -Werror build includes it).
+    __extension__ using wide = __int128;
+    const wide product = static_cast<wide>(d.count()) * ratio::num;
+    wide quotient = product / ratio::den;  // truncates towards zero...
     if (product % ratio::den > 0) ++quotient;  // ...which is the ceiling below zero, not above
     if (quotient > hi) return To::max();
     if (quotient < lo) return To::min();
