@@ -96,9 +96,36 @@ class task_group : private detail::group_link {
       detail::release_root(child, true);
   }
 
-  // Spawns `work` as a child of the group (from any task of the runtime).
+  // Spawns `work` as a child of the group (from any task of the runtime): a task, an awaitable
+  // that stands for one (a weft::timeout), or `callable(args...)` returning a task, with the
+  // callable and copies of the arguments stored in the child's frame.
+  template <class W, class... Args>
+  requires detail::spawnable<W, Args...>
+  auto spawn(W&& work, Args&&... args) {
+    return spawn_task(detail::make_task(std::forward<W>(work), std::forward<Args>(args)...));
+  }
+
+  // Cancels every child (running now or spawned later, until the group is joined).
+  void cancel() noexcept {
+    std::lock_guard lock(mutex_);
+    cancel_locked(nullptr);
+  }
+
+  // Waits until every child finished; throws the group's failures as an exception_group. A
+  // cancellation point (see the file comment).
+  class join_awaiter;
+  [[nodiscard]] join_awaiter join() noexcept;
+
+  // Children still running.
+  [[nodiscard]] std::size_t running() const noexcept {
+    const std::size_t count = running_.load(std::memory_order_acquire);
+    return joined_.load(std::memory_order_acquire) ? count : count - 1;  // minus the join token
+  }
+
+ private:
+  // spawn's work, once the task is made: links the child into the group before it starts.
   template <class T>
-  group_handle<T> spawn(task<T> work) {
+  group_handle<T> spawn_task(task<T> work) {
     if (!work.valid()) throw std::invalid_argument("weft::task_group::spawn: the task is empty");
     auto* promise = &work.release().promise();
     task<T> owner(std::coroutine_handle<detail::task_promise<T>>::from_promise(*promise));
@@ -123,37 +150,6 @@ class task_group : private detail::group_link {
     return group_handle<T>(promise);
   }
 
-  // Same, for an awaitable that stands for a task (a weft::timeout, say).
-  template <task_convertible A>
-  auto spawn(A&& work) requires(!std::is_lvalue_reference_v<A>) {
-    return spawn(typename A::task_type(std::move(work)));
-  }
-
-  // Same, for a callable and its arguments (stored in the child's frame).
-  template <class F, class... Args>
-  auto spawn(F&& callable, Args&&... args) requires detail::task_callable<F, Args...> {
-    return spawn(detail::call_in_frame(std::decay_t<F>(std::forward<F>(callable)),
-                                       std::decay_t<Args>(std::forward<Args>(args))...));
-  }
-
-  // Cancels every child (running now or spawned later, until the group is joined).
-  void cancel() noexcept {
-    std::lock_guard lock(mutex_);
-    cancel_locked(nullptr);
-  }
-
-  // Waits until every child finished; throws the group's failures as an exception_group. A
-  // cancellation point (see the file comment).
-  class join_awaiter;
-  [[nodiscard]] join_awaiter join() noexcept;
-
-  // Children still running.
-  [[nodiscard]] std::size_t running() const noexcept {
-    const std::size_t count = running_.load(std::memory_order_acquire);
-    return joined_.load(std::memory_order_acquire) ? count : count - 1;  // minus the join token
-  }
-
- private:
   // Called with mutex_ held. `except`: the failed child that caused this (not cancelled again).
   void cancel_locked(detail::task_header* except) noexcept {
     cancelling_.store(true, std::memory_order_relaxed);

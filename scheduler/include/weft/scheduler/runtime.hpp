@@ -93,10 +93,14 @@ class WEFT_API runtime {
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 
-  // Starts `work` on this runtime from any thread.
-  template <class T>
-  join_handle<T> spawn(task<T> work) {
-    return detail::spawn_on(core_, std::move(work));
+  // Starts `work` on this runtime from any thread: a task, an awaitable that stands for one (a
+  // weft::timeout), or `callable(args...)` returning a task, with the callable and copies of the
+  // arguments stored in the task's frame (see spawn.hpp on lambda captures).
+  template <class W, class... Args>
+  requires detail::spawnable<W, Args...>
+  auto spawn(W&& work, Args&&... args) {
+    return detail::spawn_on(core_,
+                            detail::make_task(std::forward<W>(work), std::forward<Args>(args)...));
   }
 
   // Same as spawn(work), with a name shown by diagnostics (tasks(), reports). `name` must outlive
@@ -106,20 +110,6 @@ class WEFT_API runtime {
     auto frame = work.release();
     if (frame) frame.promise().name = name;
     return spawn(task<T>(frame));
-  }
-
-  // Starts an awaitable that stands for a task (task_convertible: a weft::timeout, say).
-  template <task_convertible A>
-  auto spawn(A&& work) requires(!std::is_lvalue_reference_v<A>) {
-    return spawn(typename A::task_type(std::move(work)));
-  }
-
-  // Starts `callable(args...)` on this runtime from any thread, with the callable and copies of
-  // the arguments stored in the task's frame (see spawn.hpp on lambda captures).
-  template <class F, class... Args>
-  auto spawn(F&& callable, Args&&... args) requires detail::task_callable<F, Args...> {
-    return spawn(detail::call_in_frame(std::decay_t<F>(std::forward<F>(callable)),
-                                       std::decay_t<Args>(std::forward<Args>(args))...));
   }
 
   // Runs `work` on the pool and blocks the calling thread until it finishes; returns its value or

@@ -46,6 +46,32 @@ auto call_in_frame(F callable, Args... args) -> invoke_task_t<F, Args...> {
   co_return co_await std::invoke(std::move(callable), std::move(args)...);
 }
 
+// What spawn (weft::spawn, runtime::spawn, task_group::spawn) accepts: a task (an rvalue), an
+// awaitable that stands for one (task_convertible: a weft::timeout), or a callable and its
+// arguments whose call returns a task.
+template <class W, class... Args>
+concept spawnable = (sizeof...(Args) == 0 && !std::is_lvalue_reference_v<W> &&
+                     (is_task<std::remove_cvref_t<W>>::value ||
+                      task_convertible<std::remove_cvref_t<W>>)) ||
+                    task_callable<W, Args...>;
+
+// The one place that turns each of spawnable's forms into the task to start. A callable and
+// copies of its arguments are moved into the frame of a coroutine that calls it (call_in_frame),
+// so they live as long as the task.
+template <class W, class... Args>
+requires spawnable<W, Args...>
+auto make_task(W&& work, Args&&... args) {
+  using plain = std::remove_cvref_t<W>;
+  if constexpr (sizeof...(Args) == 0 && is_task<plain>::value) {
+    return plain(std::move(work));
+  } else if constexpr (sizeof...(Args) == 0 && task_convertible<plain>) {
+    return typename plain::task_type(std::move(work));
+  } else {
+    return call_in_frame(std::decay_t<W>(std::forward<W>(work)),
+                         std::decay_t<Args>(std::forward<Args>(args))...);
+  }
+}
+
 template <class T>
 join_handle<T> spawn_on(runtime_core* rt, task<T> work) {
   auto frame = work.release();
@@ -63,25 +89,15 @@ join_handle<T> spawn_on(runtime_core* rt, task<T> work) {
 
 }  // namespace detail
 
-// Starts `work` on the runtime whose worker is calling. Throws std::logic_error when called outside
-// a runtime (use runtime::spawn there).
-template <class T>
-join_handle<T> spawn(task<T> work) {
-  return detail::spawn_on(nullptr, std::move(work));
-}
-
-// Starts an awaitable that stands for a task (task_convertible: a weft::timeout, say).
-template <task_convertible A>
-auto spawn(A&& work) requires(!std::is_lvalue_reference_v<A>) {
-  return spawn(typename A::task_type(std::move(work)));
-}
-
-// Starts `callable(args...)`, which must return a weft::task, with the callable and copies of the
-// arguments stored in the task's frame.
-template <class F, class... Args>
-auto spawn(F&& callable, Args&&... args) requires detail::task_callable<F, Args...> {
-  return spawn(detail::call_in_frame(std::decay_t<F>(std::forward<F>(callable)),
-                                     std::decay_t<Args>(std::forward<Args>(args))...));
+// Starts `work` on the runtime whose worker is calling: a task, an awaitable that stands for one
+// (a weft::timeout), or `callable(args...)` returning a task, with the callable and copies of the
+// arguments stored in the task's frame. Throws std::logic_error when called outside a runtime
+// (use runtime::spawn there).
+template <class W, class... Args>
+requires detail::spawnable<W, Args...>
+auto spawn(W&& work, Args&&... args) {
+  return detail::spawn_on(nullptr,
+                          detail::make_task(std::forward<W>(work), std::forward<Args>(args)...));
 }
 
 // Same as spawn(work), with a name shown by diagnostics. `name` must outlive the task (a literal).
