@@ -1,26 +1,15 @@
 // examples/demo.cpp: weft_demo, the seed guide's patterns run one after another: async functions,
 // async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups, the common
 // patterns (retry, batches, per-item timeouts), async context managers, async generators with
-// comprehensions, locks and semaphores, and the producer/consumer queue. Each scenario lives in
-// its own header, shared with the program that runs it alone. Exits non-zero if any scenario got
-// a wrong result.
+// comprehensions, locks and semaphores, and the producer/consumer queue. Each scenario is the run()
+// of its examples/<name>.cpp, the same file that builds the program that runs it alone, compiled
+// here with WEFT_EXAMPLE_NO_MAIN (scenarios.hpp declares the run() functions). Exits non-zero if
+// any scenario got a wrong result.
 #include <cstdio>
 #include <iterator>
 
-#include "async_functions.hpp"
-#include "async_with.hpp"
-#include "async_vs_sync.hpp"
-#include "cancellation.hpp"
-#include "common_patterns.hpp"
-#include "create_task.hpp"
 #include "example_support.hpp"
-#include "gather.hpp"
-#include "generators.hpp"
-#include "queue.hpp"
-#include "locks.hpp"
-#include "task_group.hpp"
-#include "timeout.hpp"
-#include "wait.hpp"
+#include "scenarios.hpp"
 
 int main() {
   struct scenario {
