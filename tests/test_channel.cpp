@@ -10,7 +10,6 @@
 #include <cstddef>
 #include <optional>
 #include <random>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,19 +38,20 @@ weft::task<std::optional<int>> receive_one(weft::channel<int>& ch) {
 }
 weft::task<> send_one(weft::channel<int>& ch, int v) { co_await ch.send(v); }
 
-// The channel's adapter for the scenarios it shares with the queue (support/fifo_rig.hpp,
-// support/handoff_cancellation.hpp).
+// The channel's adapter for the scenarios and drivers it shares with the queue
+// (support/fifo_rig.hpp, support/handoff_cancellation.hpp, support/exactly_once.hpp).
 struct channel_ops {
   weft::channel<int> ch;
   explicit channel_ops(std::size_t capacity = 0) : ch(capacity) {}
   auto get() { return ch.receive(); }
   auto put(int v) { return ch.send(v); }
-  void put_now(int v) {
-    if (!ch.try_send(v)) throw std::logic_error("try_send on an unbounded channel failed");
-  }
   bool try_put(int v) { return ch.try_send(v); }
   std::optional<int> take_now() { return ch.try_receive(); }
   std::size_t size() { return ch.size(); }
+  // For support/exactly_once.hpp (ops_rig):
+  void mark_done() {}
+  void end_puts() { ch.close(); }  // receivers then end with nullopt
+  void check_settled() {}
 };
 
 }  // namespace
@@ -166,46 +166,6 @@ TEST_CASE("channel: a sender cancelled after its value was taken in completes no
   weft_test::putter_cancelled_after_its_item_was_inserted<channel_ops>();
 }
 
-namespace {
-
-weft::task<> stress_sender(weft::channel<int>& ch, weft_test::ledger& l, int first, int count) {
-  for (int i = first; i < first + count; ++i) {
-    co_await ch.send(i);  // a cancellation here means i was not sent: the task ends
-    l.sent(i);
-    if (i % 5 == 0) co_await weft::yield_now();
-  }
-}
-
-weft::task<> stress_receiver(weft::channel<int>& ch, weft_test::ledger& l) {
-  while (auto i = co_await ch.receive())
-    l.received(*i);
-}
-
-// The exactly-once driver's view of a channel (support/exactly_once.hpp).
-struct channel_rig {
-  channel_ops ops;
-  explicit channel_rig(std::size_t capacity) : ops(capacity) {}
-  bool put_now(int v) { return ops.try_put(v); }
-  bool take_now(weft_test::ledger& l) {
-    const std::optional<int> i = ops.take_now();
-    if (!i) return false;
-    l.received(*i);
-    return true;
-  }
-  weft::task<> producer(weft_test::ledger& l, int first, int count) {
-    return stress_sender(ops.ch, l, first, count);
-  }
-  weft::task<> consumer(weft_test::ledger& l) { return stress_receiver(ops.ch, l); }
-  void drain(weft_test::ledger& l) {
-    ops.ch.close();
-    while (take_now(l)) {
-    }
-  }
-  void check_settled() {}
-};
-
-}  // namespace
-
 TEST_SUITE("stress") {
   // S4, channel part (driven by support/exactly_once.hpp): 6 sender tasks, 4 receiver tasks and a
   // foreign thread (try_send and try_receive) on 3 workers, bounded (3) and unbounded rounds in
@@ -217,8 +177,9 @@ TEST_SUITE("stress") {
       "channel: many senders and receivers with random cancellations lose and duplicate nothing") {
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
     const std::size_t rounds = weft_test::stress_count(4, 200);
-    const auto totals = weft_test::exactly_once_rounds(
-        rounds, 3, [](std::size_t round) { return channel_rig(round % 2 == 0 ? 3 : 0); });
+    const auto totals = weft_test::exactly_once_rounds(rounds, 3, [](std::size_t round) {
+      return weft_test::ops_rig<channel_ops>(round % 2 == 0 ? 3 : 0, 5);
+    });
     weft_test::stress_summary(
         weft_test::describe(totals, rounds, {"values sent", "received", "receivers", "senders"}));
   }

@@ -40,14 +40,13 @@ using weft_test::result_of;
 weft::task<int> get_one(weft::queue<int>& q) { co_return co_await q.get(); }
 weft::task<> put_one(weft::queue<int>& q, int v) { co_await q.put(v); }
 
-// The queue's adapter for the scenarios it shares with the channel (support/fifo_rig.hpp,
-// support/handoff_cancellation.hpp).
+// The queue's adapter for the scenarios and drivers it shares with the channel
+// (support/fifo_rig.hpp, support/handoff_cancellation.hpp, support/exactly_once.hpp).
 struct queue_ops {
   weft::queue<int> q;
   explicit queue_ops(std::size_t maxsize = 0) : q(maxsize) {}
   auto get() { return q.get(); }
   auto put(int v) { return q.put(v); }
-  void put_now(int v) { q.put_nowait(v); }
   bool try_put(int v) {
     try {
       q.put_nowait(v);
@@ -64,6 +63,10 @@ struct queue_ops {
     }
   }
   std::size_t size() { return q.size(); }
+  // For support/exactly_once.hpp (ops_rig):
+  void mark_done() { q.task_done(); }
+  void end_puts() {}
+  void check_settled() { CHECK(q.unfinished_tasks() == 0); }
 };
 
 }  // namespace
@@ -340,49 +343,6 @@ TEST_CASE("queue: the seed's producer and consumers finish every item and join")
       {.worker_threads = 2});
 }
 
-namespace {
-
-weft::task<> stress_producer(weft::queue<int>& q, weft_test::ledger& l, int first, int count) {
-  for (int i = first; i < first + count; ++i) {
-    co_await q.put(i);  // a cancellation here means i was not put: the task ends
-    l.sent(i);
-    if (i % 7 == 0) co_await weft::yield_now();
-  }
-}
-
-weft::task<> stress_consumer(weft::queue<int>& q, weft_test::ledger& l) {
-  for (;;) {
-    const int i = co_await q.get();
-    l.received(i);  // no cancellation point in between
-    q.task_done();
-  }
-}
-
-// The exactly-once driver's view of a queue (support/exactly_once.hpp).
-struct queue_rig {
-  queue_ops ops;
-  explicit queue_rig(std::size_t bound) : ops(bound) {}
-  bool put_now(int v) { return ops.try_put(v); }
-  bool take_now(weft_test::ledger& l) {
-    const std::optional<int> i = ops.take_now();
-    if (!i) return false;
-    l.received(*i);
-    ops.q.task_done();
-    return true;
-  }
-  weft::task<> producer(weft_test::ledger& l, int first, int count) {
-    return stress_producer(ops.q, l, first, count);
-  }
-  weft::task<> consumer(weft_test::ledger& l) { return stress_consumer(ops.q, l); }
-  void drain(weft_test::ledger& l) {
-    while (take_now(l)) {
-    }
-  }
-  void check_settled() { CHECK(ops.q.unfinished_tasks() == 0); }
-};
-
-}  // namespace
-
 TEST_SUITE("stress") {
   // S4, queue part (driven by support/exactly_once.hpp): 6 producer tasks, 4 consumer tasks and a
   // foreign thread (put_nowait and get_nowait) on 3 workers; consumers are cancelled (and replaced)
@@ -395,7 +355,7 @@ TEST_SUITE("stress") {
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
     const std::size_t rounds = weft_test::stress_count(4, 200);
     const auto totals = weft_test::exactly_once_rounds(
-        rounds, 17, [bound](std::size_t) { return queue_rig(bound); });
+        rounds, 17, [bound](std::size_t) { return weft_test::ops_rig<queue_ops>(bound, 7); });
     weft_test::stress_summary(
         "maxsize " + std::to_string(bound) + ", " +
         weft_test::describe(totals, rounds, {"items put", "taken", "consumers", "producers"}));
