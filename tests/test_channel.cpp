@@ -10,7 +10,6 @@
 #include <cstddef>
 #include <optional>
 #include <random>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +18,7 @@
 
 #include "support/exactly_once.hpp"
 #include "support/fifo_rig.hpp"
+#include "support/handoff_cancellation.hpp"
 #include "support/ledger.hpp"
 #include "support/outcomes.hpp"
 #include "support/stress.hpp"
@@ -37,6 +37,22 @@ weft::task<std::optional<int>> receive_one(weft::channel<int>& ch) {
   co_return co_await ch.receive();
 }
 weft::task<> send_one(weft::channel<int>& ch, int v) { co_await ch.send(v); }
+
+// The channel's adapter for the scenarios and drivers it shares with the queue
+// (support/fifo_rig.hpp, support/handoff_cancellation.hpp, support/exactly_once.hpp).
+struct channel_ops {
+  weft::channel<int> ch;
+  explicit channel_ops(std::size_t capacity = 0) : ch(capacity) {}
+  auto get() { return ch.receive(); }
+  auto put(int v) { return ch.send(v); }
+  bool try_put(int v) { return ch.try_send(v); }
+  std::optional<int> take_now() { return ch.try_receive(); }
+  std::size_t size() { return ch.size(); }
+  // For support/exactly_once.hpp (ops_rig):
+  void mark_done() {}
+  void end_puts() { ch.close(); }  // receivers then end with nullopt
+  void check_settled() {}
+};
 
 }  // namespace
 
@@ -123,129 +139,32 @@ TEST_CASE("channel: waiting receivers are served in the order they came") {
       one_worker);
 }
 
-TEST_CASE("channel: a receiver cancelled while queued or before it waits receives nothing") {
-  weft_test::watchdog dog(10s);
-  weft::run(
-      []() -> weft::task<> {
-        weft::channel<int> ch;
-        auto early = weft::spawn(receive_one(ch));
-        early.cancel();  // pending before it waits
-        CHECK(co_await how_it_ends(early) == ended::cancelled);
-        auto queued = weft::spawn(receive_one(ch));
-        co_await let_others_wait();
-        auto next = weft::spawn(receive_one(ch));
-        co_await let_others_wait();
-        queued.cancel();
-        CHECK(co_await how_it_ends(queued) == ended::cancelled);
-        CHECK(ch.try_send(7));
-        CHECK(co_await next == 7);
-      }(),
-      one_worker);
+// The cancellation scenarios channel and queue share: support/handoff_cancellation.hpp.
+TEST_CASE("channel: a receiver cancelled before it waits throws and receives nothing") {
+  weft_test::getter_cancelled_before_it_waits<channel_ops>();
+}
+
+TEST_CASE(
+    "channel: a receiver cancelled while queued throws and the next value goes to the next "
+    "receiver") {
+  weft_test::getter_cancelled_while_queued<channel_ops>();
 }
 
 TEST_CASE("channel: a receiver cancelled after it was handed a value keeps the value") {
-  weft_test::watchdog dog(10s);
-  weft::run(
-      []() -> weft::task<> {
-        weft::channel<int> ch;
-        for (int round = 0; round < 10; ++round) {
-          std::atomic<int> got{-1};
-          auto h = weft::spawn(
-              [](weft::channel<int>& c, std::atomic<int>& out) -> weft::task<> {
-                out = *co_await c.receive();
-                co_await weft::yield_now();
-              },
-              std::ref(ch), std::ref(got));
-          co_await let_others_wait();
-          CHECK(ch.try_send(round));
-          h.cancel();
-          CHECK(co_await how_it_ends(h) == ended::cancelled);
-          CHECK(got.load() == round);
-        }
-      }(),
-      one_worker);
+  weft_test::getter_cancelled_after_it_was_handed_an_item<channel_ops>();
 }
 
-TEST_CASE("channel: a sender cancelled while queued sends nothing and one granted completes") {
-  weft_test::watchdog dog(10s);
-  weft::run(
-      []() -> weft::task<> {
-        weft::channel<int> ch(1);
-        CHECK(ch.try_send(0));
-        auto queued = weft::spawn(send_one(ch, 1));
-        co_await let_others_wait();
-        queued.cancel();
-        CHECK(co_await how_it_ends(queued) == ended::cancelled);
-        CHECK(ch.size() == 1);
-
-        std::atomic<bool> returned{false};
-        auto granted = weft::spawn(
-            [](weft::channel<int>& c, std::atomic<bool>& r) -> weft::task<> {
-              co_await c.send(2);
-              r = true;
-              co_await weft::yield_now();
-            },
-            std::ref(ch), std::ref(returned));
-        co_await let_others_wait();
-        CHECK(ch.try_receive() == 0);  // moves the sender's value in
-        granted.cancel();
-        CHECK(co_await how_it_ends(granted) == ended::cancelled);
-        CHECK(returned.load());
-        CHECK(ch.try_receive() == 2);
-      }(),
-      one_worker);
+TEST_CASE("channel: a sender cancelled while queued throws and sends nothing") {
+  weft_test::putter_cancelled_while_queued<channel_ops>();
 }
 
-namespace {
-
-weft::task<> stress_sender(weft::channel<int>& ch, weft_test::ledger& l, int first, int count) {
-  for (int i = first; i < first + count; ++i) {
-    co_await ch.send(i);  // a cancellation here means i was not sent: the task ends
-    l.sent(i);
-    if (i % 5 == 0) co_await weft::yield_now();
-  }
+TEST_CASE("channel: a sender cancelled before it waits throws and sends nothing") {
+  weft_test::putter_cancelled_before_it_waits<channel_ops>();
 }
 
-weft::task<> stress_receiver(weft::channel<int>& ch, weft_test::ledger& l) {
-  while (auto i = co_await ch.receive())
-    l.received(*i);
+TEST_CASE("channel: a sender cancelled after its value was taken in completes normally") {
+  weft_test::putter_cancelled_after_its_item_was_inserted<channel_ops>();
 }
-
-// The exactly-once driver's view of a channel (support/exactly_once.hpp).
-struct channel_rig {
-  weft::channel<int> ch;
-  explicit channel_rig(std::size_t capacity) : ch(capacity) {}
-  bool put_now(int v) { return ch.try_send(v); }
-  bool take_now(weft_test::ledger& l) {
-    if (auto i = ch.try_receive()) {
-      l.received(*i);
-      return true;
-    }
-    return false;
-  }
-  weft::task<> producer(weft_test::ledger& l, int first, int count) {
-    return stress_sender(ch, l, first, count);
-  }
-  weft::task<> consumer(weft_test::ledger& l) { return stress_receiver(ch, l); }
-  void drain(weft_test::ledger& l) {
-    ch.close();
-    while (take_now(l)) {
-    }
-  }
-  void check_settled() {}
-};
-
-struct channel_ops {
-  weft::channel<int> ch;  // unbounded: sends never wait, and receivers wait on an empty channel
-  auto get() { return ch.receive(); }
-  auto put(int v) { return ch.send(v); }
-  void put_now(int v) {
-    if (!ch.try_send(v)) throw std::logic_error("try_send on an unbounded channel failed");
-  }
-  std::optional<int> take_now() { return ch.try_receive(); }
-};
-
-}  // namespace
 
 TEST_SUITE("stress") {
   // S4, channel part (driven by support/exactly_once.hpp): 6 sender tasks, 4 receiver tasks and a
@@ -258,8 +177,9 @@ TEST_SUITE("stress") {
       "channel: many senders and receivers with random cancellations lose and duplicate nothing") {
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
     const std::size_t rounds = weft_test::stress_count(4, 200);
-    const auto totals = weft_test::exactly_once_rounds(
-        rounds, 3, [](std::size_t round) { return channel_rig(round % 2 == 0 ? 3 : 0); });
+    const auto totals = weft_test::exactly_once_rounds(rounds, 3, [](std::size_t round) {
+      return weft_test::ops_rig<channel_ops>(round % 2 == 0 ? 3 : 0, 5);
+    });
     weft_test::stress_summary(
         weft_test::describe(totals, rounds, {"values sent", "received", "receivers", "senders"}));
   }

@@ -21,6 +21,7 @@
 
 #include "support/exactly_once.hpp"
 #include "support/fifo_rig.hpp"
+#include "support/handoff_cancellation.hpp"
 #include "support/ledger.hpp"
 #include "support/outcomes.hpp"
 #include "support/stress.hpp"
@@ -38,6 +39,35 @@ using weft_test::result_of;
 
 weft::task<int> get_one(weft::queue<int>& q) { co_return co_await q.get(); }
 weft::task<> put_one(weft::queue<int>& q, int v) { co_await q.put(v); }
+
+// The queue's adapter for the scenarios and drivers it shares with the channel
+// (support/fifo_rig.hpp, support/handoff_cancellation.hpp, support/exactly_once.hpp).
+struct queue_ops {
+  weft::queue<int> q;
+  explicit queue_ops(std::size_t maxsize = 0) : q(maxsize) {}
+  auto get() { return q.get(); }
+  auto put(int v) { return q.put(v); }
+  bool try_put(int v) {
+    try {
+      q.put_nowait(v);
+      return true;
+    } catch (const weft::queue_full&) {
+      return false;
+    }
+  }
+  std::optional<int> take_now() {
+    try {
+      return q.get_nowait();
+    } catch (const weft::queue_empty&) {
+      return std::nullopt;
+    }
+  }
+  std::size_t size() { return q.size(); }
+  // For support/exactly_once.hpp (ops_rig):
+  void mark_done() { q.task_done(); }
+  void end_puts() {}
+  void check_settled() { CHECK(q.unfinished_tasks() == 0); }
+};
 
 }  // namespace
 
@@ -218,135 +248,32 @@ TEST_CASE("queue: an immediate shutdown drops the items and releases join") {
       one_worker);
 }
 
+// The cancellation scenarios queue and channel share: support/handoff_cancellation.hpp.
 TEST_CASE("queue: a getter cancelled before it waits throws and takes no item") {
-  weft_test::watchdog dog(10s);
-  weft::run(
-      []() -> weft::task<> {
-        weft::queue<int> q;
-        auto h = weft::spawn(
-            [](weft::queue<int>& queue) -> weft::task<int> {
-              co_await weft::yield_now();  // cancelled here? no: cancel() comes while it is queued
-                                           // to run
-              co_return co_await queue.get();
-            },
-            std::ref(q));
-        h.cancel();  // pending before the task reaches its first point
-        CHECK(co_await how_it_ends(h) == ended::cancelled);
-        // An item already there is taken without waiting: no cancellation point (as asyncio).
-        q.put_nowait(5);
-        auto h2 = weft::spawn(
-            [](weft::queue<int>& queue) -> weft::task<int> { co_return co_await queue.get(); },
-            std::ref(q));
-        h2.cancel();
-        CHECK(co_await h2 == 5);
-      }(),
-      one_worker);
+  weft_test::getter_cancelled_before_it_waits<queue_ops>();
 }
 
 TEST_CASE(
     "queue: a getter cancelled while queued throws and the next item goes to the next getter") {
-  weft_test::watchdog dog(10s);
-  weft::run(
-      []() -> weft::task<> {
-        weft::queue<int> q;
-        auto first = weft::spawn(get_one(q));
-        co_await let_others_wait();
-        auto second = weft::spawn(get_one(q));
-        co_await let_others_wait();
-        first.cancel();
-        CHECK(co_await how_it_ends(first) == ended::cancelled);
-        q.put_nowait(1);
-        CHECK(co_await second == 1);
-        CHECK(q.empty());
-      }(),
-      one_worker);
+  weft_test::getter_cancelled_while_queued<queue_ops>();
 }
 
 TEST_CASE("queue: a getter cancelled after it was handed an item keeps the item") {
-  weft_test::watchdog dog(10s);
-  weft::run(
-      []() -> weft::task<> {
-        weft::queue<int> q;
-        for (int round = 0; round < 10; ++round) {
-          std::atomic<int> got{-1};
-          auto h = weft::spawn(
-              [](weft::queue<int>& queue, std::atomic<int>& out) -> weft::task<> {
-                out = co_await queue.get();
-                co_await weft::yield_now();  // the pending cancellation is delivered here
-                out = -2;
-              },
-              std::ref(q), std::ref(got));
-          co_await let_others_wait();
-          q.put_nowait(round);  // hands the item over and schedules the getter behind us
-          h.cancel();           // granted, not yet resumed
-          CHECK(co_await how_it_ends(h) == ended::cancelled);
-          CHECK(got.load() == round);
-          CHECK(q.empty());
-        }
-      }(),
-      one_worker);
+  weft_test::getter_cancelled_after_it_was_handed_an_item<queue_ops>();
 }
 
 TEST_CASE("queue: a putter cancelled while queued throws and inserts nothing") {
-  weft_test::watchdog dog(10s);
-  weft::run(
-      []() -> weft::task<> {
-        weft::queue<int> q(1);
-        q.put_nowait(0);
-        auto first = weft::spawn(put_one(q, 1));
-        co_await let_others_wait();
-        auto second = weft::spawn(put_one(q, 2));
-        co_await let_others_wait();
-        first.cancel();
-        CHECK(co_await how_it_ends(first) == ended::cancelled);
-        CHECK(co_await q.get() == 0);
-        co_await second;
-        CHECK(q.get_nowait() == 2);
-        CHECK(q.empty());
-        CHECK(q.unfinished_tasks() == 2);  // 0 and 2; the cancelled 1 was never put
-      }(),
-      one_worker);
+  weft_test::putter_cancelled_while_queued<queue_ops>([](queue_ops& ops) {
+    CHECK(ops.q.unfinished_tasks() == 2);  // 0 and 2; the cancelled 1 was never put
+  });
 }
 
 TEST_CASE("queue: a putter cancelled before it waits throws and inserts nothing") {
-  weft_test::watchdog dog(10s);
-  weft::run(
-      []() -> weft::task<> {
-        weft::queue<int> q(1);
-        q.put_nowait(0);
-        auto h = weft::spawn(put_one(q, 1));
-        h.cancel();
-        CHECK(co_await how_it_ends(h) == ended::cancelled);
-        CHECK(q.size() == 1);
-        CHECK(q.get_nowait() == 0);
-      }(),
-      one_worker);
+  weft_test::putter_cancelled_before_it_waits<queue_ops>();
 }
 
 TEST_CASE("queue: a putter cancelled after its item was inserted completes normally") {
-  weft_test::watchdog dog(10s);
-  weft::run(
-      []() -> weft::task<> {
-        weft::queue<int> q(1);
-        for (int round = 0; round < 10; ++round) {
-          q.put_nowait(-1);
-          std::atomic<bool> returned{false};
-          auto h = weft::spawn(
-              [](weft::queue<int>& queue, int v, std::atomic<bool>& r) -> weft::task<> {
-                co_await queue.put(v);
-                r = true;
-                co_await weft::yield_now();
-              },
-              std::ref(q), round, std::ref(returned));
-          co_await let_others_wait();
-          CHECK(q.get_nowait() == -1);  // moves the putter's item in and schedules the putter
-          h.cancel();                   // granted, not yet resumed
-          CHECK(co_await how_it_ends(h) == ended::cancelled);
-          CHECK(returned.load());
-          CHECK(q.get_nowait() == round);
-        }
-      }(),
-      one_worker);
+  weft_test::putter_cancelled_after_its_item_was_inserted<queue_ops>();
 }
 
 TEST_CASE("queue: a joiner cancelled while queued or after release behaves as the rule says") {
@@ -416,73 +343,6 @@ TEST_CASE("queue: the seed's producer and consumers finish every item and join")
       {.worker_threads = 2});
 }
 
-namespace {
-
-weft::task<> stress_producer(weft::queue<int>& q, weft_test::ledger& l, int first, int count) {
-  for (int i = first; i < first + count; ++i) {
-    co_await q.put(i);  // a cancellation here means i was not put: the task ends
-    l.sent(i);
-    if (i % 7 == 0) co_await weft::yield_now();
-  }
-}
-
-weft::task<> stress_consumer(weft::queue<int>& q, weft_test::ledger& l) {
-  for (;;) {
-    const int i = co_await q.get();
-    l.received(i);  // no cancellation point in between
-    q.task_done();
-  }
-}
-
-// The exactly-once driver's view of a queue (support/exactly_once.hpp).
-struct queue_rig {
-  weft::queue<int> q;
-  explicit queue_rig(std::size_t bound) : q(bound) {}
-  bool put_now(int v) {
-    try {
-      q.put_nowait(v);
-      return true;
-    } catch (const weft::queue_full&) {
-      return false;
-    }
-  }
-  bool take_now(weft_test::ledger& l) {
-    try {
-      const int i = q.get_nowait();
-      l.received(i);
-      q.task_done();
-      return true;
-    } catch (const weft::queue_empty&) {
-      return false;
-    }
-  }
-  weft::task<> producer(weft_test::ledger& l, int first, int count) {
-    return stress_producer(q, l, first, count);
-  }
-  weft::task<> consumer(weft_test::ledger& l) { return stress_consumer(q, l); }
-  void drain(weft_test::ledger& l) {
-    while (take_now(l)) {
-    }
-  }
-  void check_settled() { CHECK(q.unfinished_tasks() == 0); }
-};
-
-struct queue_ops {
-  weft::queue<int> q;  // unbounded: puts never wait, and getters wait on an empty queue
-  auto get() { return q.get(); }
-  auto put(int v) { return q.put(v); }
-  void put_now(int v) { q.put_nowait(v); }
-  std::optional<int> take_now() {
-    try {
-      return q.get_nowait();
-    } catch (const weft::queue_empty&) {
-      return std::nullopt;
-    }
-  }
-};
-
-}  // namespace
-
 TEST_SUITE("stress") {
   // S4, queue part (driven by support/exactly_once.hpp): 6 producer tasks, 4 consumer tasks and a
   // foreign thread (put_nowait and get_nowait) on 3 workers; consumers are cancelled (and replaced)
@@ -495,7 +355,7 @@ TEST_SUITE("stress") {
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
     const std::size_t rounds = weft_test::stress_count(4, 200);
     const auto totals = weft_test::exactly_once_rounds(
-        rounds, 17, [bound](std::size_t) { return queue_rig(bound); });
+        rounds, 17, [bound](std::size_t) { return weft_test::ops_rig<queue_ops>(bound, 7); });
     weft_test::stress_summary(
         "maxsize " + std::to_string(bound) + ", " +
         weft_test::describe(totals, rounds, {"items put", "taken", "consumers", "producers"}));

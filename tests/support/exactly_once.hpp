@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -112,6 +113,56 @@ weft::task<> exactly_once_tasks(Rig& rig, ledger& l, int per, unsigned seed,
 }
 
 }  // namespace detail
+
+// The Rig of a container adapter Ops (queue_ops, channel_ops: support/handoff_cancellation.hpp
+// says what every adapter offers), which also provides, for this driver:
+//   void mark_done()       after an item was taken and recorded (a queue's task_done)
+//   void end_puts()        after the round, before the drain (a channel's close)
+//   void check_settled()   after the round: the container's own checks
+// Producers yield after every item that is a multiple of `yield_every`.
+template <class Ops>
+struct ops_rig {
+  Ops ops;
+  int yield_every;
+  ops_rig(std::size_t bound, int yield_every_nth) : ops(bound), yield_every(yield_every_nth) {}
+
+  bool put_now(int v) { return ops.try_put(v); }
+  bool take_now(ledger& l) {
+    const std::optional<int> i = ops.take_now();
+    if (!i) return false;
+    l.received(*i);
+    ops.mark_done();
+    return true;
+  }
+  weft::task<> producer(ledger& l, int first, int count) {
+    return produce(ops, l, first, count, yield_every);
+  }
+  weft::task<> consumer(ledger& l) { return consume(ops, l); }
+  void drain(ledger& l) {
+    ops.end_puts();
+    while (take_now(l)) {
+    }
+  }
+  void check_settled() { ops.check_settled(); }
+
+ private:
+  static weft::task<> produce(Ops& ops, ledger& l, int first, int count, int yield_every) {
+    for (int i = first; i < first + count; ++i) {
+      co_await ops.put(i);  // a cancellation here means i was not put: the task ends
+      l.sent(i);
+      if (i % yield_every == 0) co_await weft::yield_now();
+    }
+  }
+  // Until cancelled, or until the container's get() ends the stream (a closed channel's nullopt).
+  static weft::task<> consume(Ops& ops, ledger& l) {
+    for (;;) {
+      const std::optional<int> i = co_await ops.get();
+      if (!i) co_return;
+      l.received(*i);  // no cancellation point in between
+      ops.mark_done();
+    }
+  }
+};
 
 // Runs `rounds` rounds, each on a fresh container make_rig(round) and a fresh runtime, and checks
 // each round. `seed` varies the tasks' random choices from one test to another.

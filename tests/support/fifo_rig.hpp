@@ -190,6 +190,7 @@ struct getter_fifo_result {
   std::size_t out_of_order = 0;        // FIFO violations: see below
   std::size_t lost_or_duplicated = 0;  // items not seen exactly once
   std::size_t unserved = 0;            // uncancelled getters that got nothing
+  std::size_t refused_puts = 0;        // the foreign thread's puts that found the container full
 };
 
 inline int received_value(int v) { return v; }
@@ -204,8 +205,9 @@ inline int received_value(const std::optional<int>& v) { return v ? *v : -1; }
 // not); a getter cancelled after it was handed an item keeps it, which changes nothing to that.
 // Every item must come out exactly once, from a getter or from the container at the end.
 //
-// Ops wraps the container: get() and put(v) return its awaiters, put_now(v) puts from any thread
-// (never full here), take_now() takes an item if there is one.
+// Ops wraps the container: get() and put(v) return its awaiters, try_put(v) puts from any thread
+// and says whether it did (the container is unbounded here: it must), take_now() takes an item if
+// there is one.
 template <class Ops>
 getter_fifo_result getter_fifo_round(weft::runtime& waiters_rt, weft::runtime& others_rt,
                                      std::size_t n, unsigned seed, Ops& ops) {
@@ -236,6 +238,7 @@ getter_fifo_result getter_fifo_round(weft::runtime& waiters_rt, weft::runtime& o
     }
   };
   std::mt19937 rng(seed);
+  getter_fifo_result res;
   shared sh(n);
   std::vector<std::atomic<bool>> requested(n);
   std::vector<std::vector<int>> items(3);
@@ -248,16 +251,15 @@ getter_fifo_result getter_fifo_round(weft::runtime& waiters_rt, weft::runtime& o
     std::vector<weft::join_handle<void>> producers;
     producers.push_back(others_rt.spawn(coroutines::producer(ops, items[0], seed + 1)));
     producers.push_back(others_rt.spawn(coroutines::producer(ops, items[1], seed + 2)));
-    std::thread foreign([&ops, &items] {
+    std::thread foreign([&ops, &items, &res] {
       for (int v : items[2])
-        ops.put_now(v);
+        res.refused_puts += ops.try_put(v) ? 0 : 1;
     });
     foreign.join();
     join_all(others_rt, std::move(producers));
     storm.wait();
   }
   join_all(waiters_rt, std::move(handles));  // 0 stranded: n items for at most n getters
-  getter_fifo_result res;
   std::vector<int> seen(3 * n);
   std::vector<long> last_seq(3, -1);
   for (std::size_t i = 0; i < n; ++i) {
@@ -313,6 +315,7 @@ std::string getter_fifo_rounds(std::size_t rounds, std::size_t n, unsigned seed,
     CHECK(r.out_of_order == 0);
     CHECK(r.lost_or_duplicated == 0);
     CHECK(r.unserved == 0);
+    CHECK(r.refused_puts == 0);
     CHECK(r.received + r.drained == n);
     CHECK(r.received + r.ended_cancelled == n);
     total.received += r.received;
