@@ -292,7 +292,9 @@ TEST_SUITE("stress") {
     }
 
     std::uint64_t expected = 0;
-    for (std::size_t round = 0; round < rounds; ++round) {
+    bool all_taken = true;
+    bool all_parked = true;
+    for (std::size_t round = 0; round < rounds && all_taken && all_parked; ++round) {
       std::vector<std::thread> threads;
       for (std::size_t p = 0; p < producers; ++p) {
         threads.emplace_back([&] {
@@ -307,21 +309,24 @@ TEST_SUITE("stress") {
         t.join();
       expected += producers * per_round;
       // Every item must be taken without any further help; then the pool must go back to sleep.
-      const auto deadline = std::chrono::steady_clock::now() + 20s;
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
       while (taken.load() != expected && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(100us);
-      REQUIRE(taken.load() == expected);
+      all_taken = taken.load() == expected;
       while (!state.all_parked() && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(100us);
-      REQUIRE(state.all_parked());
+      all_parked = state.all_parked();
       CHECK(state.searching() == 0);
     }
 
+    // Stopped before checking, so that a failure does not leave threads running.
     stop.store(true, std::memory_order_seq_cst);
     for (auto& p : parkers)
       p->unpark();
     for (auto& t : pool)
       t.join();
+    CHECK(all_taken);
+    CHECK(all_parked);
     CHECK(pending.load() == 0);
     weft_test::stress_summary(std::to_string(expected) + " items, " + std::to_string(rounds) +
                               " rounds");
