@@ -35,7 +35,7 @@ void park_all(idle& state, std::size_t workers) {
 
 }  // namespace
 
-TEST_CASE("idle: a fresh pool has everyone awake, nobody searching and nobody to wake") {
+TEST_CASE("idle: a fresh pool has everyone awake with nobody searching and nobody to wake") {
   idle state(4);
   CHECK(state.searching() == 0);
   CHECK_FALSE(state.all_parked());
@@ -44,7 +44,7 @@ TEST_CASE("idle: a fresh pool has everyone awake, nobody searching and nobody to
   CHECK_FALSE(state.wake_one().has_value());
 }
 
-TEST_CASE("idle: at most half of the workers search at once, rounded up") {
+TEST_CASE("idle: at most half of the workers (rounded up) search at once") {
   for (const std::size_t workers : {1U, 2U, 3U, 4U, 7U, 8U}) {
     CAPTURE(workers);
     idle state(workers);
@@ -70,13 +70,13 @@ TEST_CASE("idle: only the last searcher to stop searching is told it was the las
   CHECK(state.searching() == 0);
 }
 
-TEST_CASE("idle: nobody is woken while every worker is awake, even with nobody searching") {
+TEST_CASE("idle: nobody is woken while every worker is awake even with nobody searching") {
   idle state(3);
   CHECK_FALSE(state.worker_to_notify().has_value());
   CHECK_FALSE(state.maybe_should_wake_for_local_work());
 }
 
-TEST_CASE("idle: a producer wakes nobody while somebody searches, however many sleep") {
+TEST_CASE("idle: a producer wakes nobody while somebody searches however many sleep") {
   idle state(4);
   for (std::size_t i = 1; i < 4; ++i)
     CHECK_FALSE(state.transition_to_parked(i, false));
@@ -90,7 +90,7 @@ TEST_CASE("idle: a producer wakes nobody while somebody searches, however many s
   CHECK(state.worker_to_notify().has_value());
 }
 
-TEST_CASE("idle: the woken worker counts as a searcher, so a burst of pushes wakes one worker") {
+TEST_CASE("idle: the woken worker counts as a searcher so a burst of pushes wakes one worker") {
   idle state(4);
   park_all(state, 4);
   CHECK(state.all_parked());
@@ -109,7 +109,7 @@ TEST_CASE("idle: the woken worker counts as a searcher, so a burst of pushes wak
   CHECK(state.searching() == 1);
 }
 
-TEST_CASE("idle: the last searcher to find work wakes one parked worker, and so on up the pool") {
+TEST_CASE("idle: the last searcher to find work wakes one parked worker and so on up the pool") {
   idle state(3);
   park_all(state, 3);
   std::set<std::size_t> woken;
@@ -127,7 +127,7 @@ TEST_CASE("idle: the last searcher to find work wakes one parked worker, and so 
   CHECK(woken == std::set<std::size_t>{0, 1, 2});
 }
 
-TEST_CASE("idle: parking reports the last searcher, and only a searching one") {
+TEST_CASE("idle: parking reports the last searcher and only a searching one") {
   idle state(4);
   REQUIRE(state.transition_to_searching());
   REQUIRE(state.transition_to_searching());
@@ -175,7 +175,7 @@ TEST_CASE("idle: the local-work check and the slow path agree with worker_to_not
   CHECK_FALSE(state.wake_one().has_value());
 }
 
-TEST_CASE("idle: a pool of one parks, is woken, and parks again") {
+TEST_CASE("idle: a pool of one parks and is woken and parks again") {
   idle state(1);
   CHECK(state.transition_to_searching());
   CHECK_FALSE(state.transition_to_searching());

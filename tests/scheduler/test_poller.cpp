@@ -129,7 +129,7 @@ std::uintptr_t slot(io_registration* reg, io_direction dir) {
 
 }  // namespace
 
-TEST_CASE("poller: a timer fires at its deadline, not before, and its waiter is injected") {
+TEST_CASE("poller: a timer fires at its deadline and not before and its waiter is injected") {
   weft_test::watchdog dog(30s);
   rig r;
   r.start();
@@ -147,7 +147,7 @@ TEST_CASE("poller: a timer fires at its deadline, not before, and its waiter is 
   CHECK(r.take().empty());        // and only once
 }
 
-TEST_CASE("poller: arm refuses a deadline that has passed, and on the virtual clock one due now") {
+TEST_CASE("poller: arm refuses a deadline that has passed and on the virtual clock one due now") {
   rig r;
   waiter_timer past(1);
   CHECK(r.p().arm(&past, steady::now() - 5ms) == arm_result::due);
@@ -277,7 +277,7 @@ TEST_CASE("poller: stop joins the thread and keeps the timers; clear_for_shutdow
   CHECK_FALSE(r.p().disarm(&a));  // the entries are disconnected: nothing to do
 }
 
-TEST_CASE("poller: a fresh registration reports the socket writable, and readable after a send") {
+TEST_CASE("poller: a fresh registration reports the socket writable and readable after a send") {
   weft_test::watchdog dog(30s);
   rig r;
   r.start();
@@ -316,7 +316,7 @@ TEST_CASE("poller: readiness resumes a parked waiter exactly once") {
   r.p().deregister(reg);
 }
 
-TEST_CASE("poller: the readiness slot settles park, cancel and readiness one way each") {
+TEST_CASE("poller: the readiness slot settles each race of park and cancel and readiness one way") {
   rig r;  // no thread: the slot protocol alone
   socket_pair s;
   io_registration* reg = r.p().register_fd(s.fds[0]);
@@ -400,7 +400,7 @@ TEST_CASE("poller: clear_for_shutdown orphans live registrations and frees dereg
   delete live;  // as its io_source would
 }
 
-TEST_CASE("poller: virtual time stands still while the pool is busy, then jumps to the deadline") {
+TEST_CASE("poller: virtual time stands still while the pool is busy then jumps to the deadline") {
   weft_test::watchdog dog(30s);
   rig r(true, 1);
   CHECK(r.p().virtual_time());
@@ -465,7 +465,8 @@ TEST_SUITE("stress") {
   // fires them. For each arm exactly one of two things happens: disarm returns true and the timer
   // never fires, or it fires exactly once (waiter injected, or on_fire finished before disarm
   // returned false).
-  TEST_CASE("poller: racing arms and disarms: every timer fires once or is disarmed, never both") {
+  TEST_CASE(
+      "poller: racing arms and disarms: every timer fires once or is disarmed but never both") {
     weft_test::watchdog dog(120s);
     constexpr std::size_t threads_count = 3;
     const std::size_t per_thread = weft_test::stress_count(300, 20000);

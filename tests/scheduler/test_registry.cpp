@@ -149,7 +149,7 @@ struct parked_owner {
 
 }  // namespace
 
-TEST_CASE("registry: one shard per worker, plus one shared shard for foreign threads") {
+TEST_CASE("registry: one shard per worker plus one shared shard for foreign threads") {
   registry reg(3);
   CHECK(reg.shard_count() == 4);
   for (std::size_t i = 0; i < 3; ++i)
@@ -160,7 +160,7 @@ TEST_CASE("registry: one shard per worker, plus one shared shard for foreign thr
   CHECK(reg.drain_and_snapshot().empty());
 }
 
-TEST_CASE("registry: insert links at the head and unlink works at the head, middle and tail") {
+TEST_CASE("registry: insert links at the head and unlink works at the head and middle and tail") {
   registry reg(1);
   registry_shard& shard = reg.worker_shard(0);
   fake_task a("a"), b("b"), c("c"), d("d");
@@ -206,7 +206,7 @@ TEST_CASE("registry: the shared shard releases its lock after insert and unlink"
   CHECK(reg.size() == 0);
 }
 
-TEST_CASE("registry: size sums every shard, the foreign one included") {
+TEST_CASE("registry: size sums every shard including the foreign one") {
   registry reg(2);
   fake_task a, b, c;
   registry::insert(reg.worker_shard(0), a.header);
@@ -248,7 +248,7 @@ TEST_CASE("registry: describe lists the unfinished tasks with their names and st
   cancelling.header->hook.store(nullptr);
 }
 
-TEST_CASE("registry: answer_listing answers each request once, and nothing unasked") {
+TEST_CASE("registry: answer_listing answers each request once and nothing unasked") {
   registry reg(1);
   registry_shard& shard = reg.worker_shard(0);
   fake_task a("a"), b("b");
@@ -440,7 +440,7 @@ TEST_SUITE("stress") {
   // stays), a handle dropper (detached), and the owner (drain_remote: unlink, clear listed). The
   // owner sleeps on its parker whenever nothing is left to drain, so it also checks that
   // push_remote's wake-up of the owner is never lost. Each frame must be destroyed exactly once.
-  TEST_CASE("registry: racing completers, handles and owner destroy every frame exactly once") {
+  TEST_CASE("registry: racing completers and handles and owner destroy every frame exactly once") {
     weft_test::watchdog dog(120s);
     const std::size_t tasks_total = weft_test::stress_count(2000, 200000);
     constexpr std::size_t completers = 2;
