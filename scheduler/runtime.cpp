@@ -169,10 +169,13 @@ std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) 
   // (a cancel() through a handle that outlives the runtime is inert).
   std::vector<task_header*> unowned;
   std::vector<std::pair<join_waiter*, task_header*>> waiters;
-  for (task_header* t : pending) {
+  for (std::size_t index = 0; index < pending.size(); ++index) {
+    task_header* t = pending[index];
     // With a grace, each task left is one that did not end when cancelled: say which. Without
     // one the caller asked for exactly this, and nothing was cancelled.
-    if (grace > std::chrono::nanoseconds::zero()) {
+    // At most max_named_stragglers lines name a task; one more line counts the rest (a runtime
+    // with thousands of stubborn tasks must not print thousands of lines).
+    if (grace > std::chrono::nanoseconds::zero() && index < max_named_stragglers) {
       report_composed([t, grace] {
         return std::string("weft: shutdown: task") +
                (t->name != nullptr ? std::string(" '") + t->name + "'" : std::string()) +
@@ -194,6 +197,12 @@ std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) 
       // A registered waiter keeps the handle (it awaits through it) until it is notified.
       waiters.emplace_back(w, t);
     }
+  }
+  if (grace > std::chrono::nanoseconds::zero() && pending.size() > max_named_stragglers) {
+    report_composed([&] {
+      return "weft: shutdown: and " + std::to_string(pending.size() - max_named_stragglers) +
+             " more tasks that did not finish within the grace";
+    });
   }
   // Waiters registered on an abandoned task learn of it now, before any frame goes (a waiter
   // may live in another task's frame): a task awaiting from another runtime is woken there and

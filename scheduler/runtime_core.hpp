@@ -108,6 +108,8 @@ class runtime_core {
   // The last step of shutdown, on the calling thread with every runtime thread stopped. Returns
   // how many tasks were still unfinished.
   std::size_t destroy_pending_tasks(std::chrono::nanoseconds grace);
+  // How many tasks left after a grace the sweep names, one report line each.
+  static constexpr std::size_t max_named_stragglers = 16;
 
   std::atomic<bool> closing_{false};
   std::atomic<bool> stopping_{false};

@@ -289,7 +289,9 @@ TEST_SUITE("shutdown") {
     }
   }
 
-  TEST_CASE("shutdown: two tasks awaiting one join_handle: the second gets logic_error, no crash") {
+  TEST_CASE(
+      "shutdown: two tasks awaiting one join_handle: the second gets logic_error and nothing "
+      "crashes") {
     weft_test::watchdog dog(30s);
     weft::runtime rt({.worker_threads = 2});
     auto body = []() -> weft::task<std::string> {
@@ -389,7 +391,7 @@ TEST_SUITE("shutdown") {
     }
   }
 
-  TEST_CASE("shutdown: cancelled tasks run their cleanup, and one that ignores it is reported") {
+  TEST_CASE("shutdown: cancelled tasks run their cleanup and one that ignores it is reported") {
     weft_test::watchdog dog(30s);
     std::atomic<int> cleaned{0};
     std::vector<std::string> reports;
@@ -498,5 +500,37 @@ TEST_SUITE("shutdown") {
     rt.shutdown(1s);
     CHECK_THROWS_AS(rt.spawn(sleep_forever_int()), weft::runtime_stopped);
     CHECK_THROWS_AS(rt.block_on(sleep_forever_int()), weft::runtime_stopped);
+  }
+}
+
+TEST_SUITE("shutdown") {
+  TEST_CASE(
+      "shutdown: many stubborn tasks are named up to a limit and the rest counted in one line") {
+    weft_test::watchdog dog(30s);
+    std::vector<std::string> reports;
+    std::mutex reports_mutex;
+    weft::runtime_options options;
+    options.worker_threads = 2;
+    options.log = [&](std::string_view line) {
+      std::lock_guard lock(reports_mutex);
+      reports.emplace_back(line);
+    };
+    weft::runtime rt(std::move(options));
+    auto stubborn = []() -> weft::task<> {
+      for (;;) {
+        try {
+          co_await weft::sleep(24h);
+        } catch (const weft::cancelled_error&) {
+        }
+      }
+    };
+    for (int i = 0; i < 40; ++i)
+      rt.spawn(stubborn()).detach();
+    for (int i = 0; i < 10000 && rt.stats().timers < 40; ++i)
+      std::this_thread::sleep_for(1ms);
+    CHECK(rt.shutdown(50ms) == 40);
+    std::lock_guard lock(reports_mutex);
+    REQUIRE(reports.size() == 17);
+    CHECK(reports.back().find("and 24 more tasks") != std::string::npos);
   }
 }
