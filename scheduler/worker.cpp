@@ -175,13 +175,19 @@ void* worker::next_task() {
     registry::answer_listing(shard_);
   }
   if (tick_ % injector_interval == 0) {
-    // Maintenance tick. The tasks that yielded since the last flush go onto the deque, where they
-    // run before the rest of it and where thieves (woken by flush_yielded) can take them. Without
-    // this they waited for the deque to run dry, which a busy worker's never does: a yield_now()
-    // on one worker returned after 1.4 s while a semaphore ping-pong ran there (issue 10, bug 5).
-    // tokio does the same: the tasks deferred by yield_now are woken at each maintenance tick.
-    // A yielder thus waits at most `injector_interval` ticks.
-    if (!yielded_.empty()) flush_yielded();
+    // Maintenance tick. The tasks that yielded since the last tick go to the injection queue:
+    // behind everything already waiting there, visible to every worker, and taken by this one at
+    // a later tick (a batch of at most injector_batch < injector_interval, so older tasks on the
+    // deque still get most of each interval). Without this they waited for the deque to run dry,
+    // which a busy worker's never does: a yield_now() on one worker returned after 1.4 s while a
+    // semaphore ping-pong ran there (issue 10, bug 5). Not onto the deque: its owner pops the
+    // newest first, so yielders pushed there at every tick ran ahead of older tasks, and 250
+    // yield_now() loops kept the other 250 tasks of a task group from ever starting (a livelock
+    // the task_group S4 stress hit in CI: the fix of bug 5 caused it).
+    if (!yielded_.empty()) {
+      runtime_.inject_batch(yielded_.data(), yielded_.size());
+      yielded_.clear();
+    }
     if (void* task = take_injected()) return task;
   }
   if (void* task = deque_.pop()) return task;
