@@ -62,7 +62,7 @@ constexpr To saturating_ceil(std::chrono::duration<Rep, Period> d) noexcept {
     // header is installed (a user's -Wpedantic -Werror build includes it).
     __extension__ using wide = __int128;
     const wide product = static_cast<wide>(d.count()) * ratio::num;
-    wide quotient = product / ratio::den;  // truncates towards zero...
+    wide quotient = product / ratio::den;      // truncates towards zero...
     if (product % ratio::den > 0) ++quotient;  // ...which is the ceiling below zero, not above
     if (quotient > hi) return To::max();
     if (quotient < lo) return To::min();
