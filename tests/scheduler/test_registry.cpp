@@ -542,7 +542,9 @@ TEST_SUITE("stress") {
       t.join();
     done.store(true);
     reader.join();
-    CHECK(max_seen.load() <= 8 * threads_count);
+    // Between a thread's insert of task i and its unlink of task i - 8, nine of its tasks are
+    // linked (the bound was 8 per thread and failed once under TSan with 27 = 9 x 3 seen).
+    CHECK(max_seen.load() <= 9 * threads_count);
     CHECK(reg.size() == 0);
     CHECK(shared.head == nullptr);
   }
