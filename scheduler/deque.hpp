@@ -118,6 +118,9 @@ class work_deque {
   // all use CAS, so a successful CAS from t to t + n makes items [t, t + n) ours alone; pop() does
   // not run concurrently because the owner is the caller.
   std::size_t take_half_for_overflow(void** out) noexcept {
+    // Ordering: acquire, as in push(): thieves read their slots before their CAS moved top past
+    // them. The CAS below is seq_cst like every other RMW on top (steal's argument); on failure
+    // (relaxed) nothing copied is used.
     std::int64_t t = top_.load(std::memory_order_acquire);
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);
     const std::int64_t n = (b - t) / 2;

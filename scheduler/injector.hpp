@@ -99,6 +99,7 @@ class injector {
       [[maybe_unused]] tsan_look_away look_away;
       queue_.enqueue_bulk(items, count);
     }
+    // Ordering: as in push(): the seq_cst RMW the parking re-check pairs with (idle.hpp).
     length_.fetch_add(static_cast<std::int64_t>(count), std::memory_order_seq_cst);
   }
 
@@ -112,6 +113,8 @@ class injector {
       n = queue_.try_dequeue_bulk(token, out, max);
     }
     tsan_received(out, n);
+    // Relaxed: the count is a hint for the peek above and for length(); it never publishes an
+    // item (the queue itself does), and a stale count only costs one empty try or one re-check.
     if (n != 0) length_.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_relaxed);
     return n;
   }

@@ -64,6 +64,8 @@ void poller::start(const std::string& thread_name) {
 
 void poller::stop() {
   if (!thread_.joinable()) return;
+  // Ordering: release pairs with the loop's acquire load; wake() makes a blocked epoll_wait
+  // return so that the loop reads the flag.
   stopping_.store(true, std::memory_order_release);
   wake();
   thread_.join();
@@ -87,7 +89,11 @@ clock::time_point poller::now() const noexcept {
   if (!virtual_) return clock::now();
   // Saturated (detail/duration.hpp): virtual time reaches the tick of a sleep until
   // time_point::max(), rounded up past it, and epoch_ plus that would overflow.
-  const auto ticks = static_cast<std::int64_t>(virtual_ticks_.load(std::memory_order_acquire));
+  // Relaxed: the tick is a value, not a publication. A task woken by a timer sees the new tick
+  // through its wake-up (the injection queue's release/acquire follows the store), and a task
+  // that reads the clock unprompted may see an earlier tick, as it would have a moment before;
+  // coherence keeps each thread's readings monotonic.
+  const auto ticks = static_cast<std::int64_t>(virtual_ticks_.load(std::memory_order_relaxed));
   return saturating_add(epoch_, saturating_ceil_ns(std::chrono::milliseconds(ticks)));
 }
 
@@ -99,7 +105,7 @@ bool poller::advance_virtual_time() {
   const auto next = wheel_.next_expiration();
   if (!next) return false;
   if (*next > virtual_ticks_.load(std::memory_order_relaxed)) {
-    virtual_ticks_.store(*next, std::memory_order_release);
+    virtual_ticks_.store(*next, std::memory_order_relaxed);  // see now()
   }
   return true;
 }
@@ -153,6 +159,8 @@ bool poller::disarm(timer_entry* entry) noexcept {
   // Not armed, or fired already. If its on_fire is running on the poller thread right now, wait:
   // the caller is about to destroy the entry. (`firing` was set under the lock when the entry was
   // unlinked, so a false here means the call has returned or never happens.)
+  // Ordering: acquire pairs with the poller's release store that clears `firing` after on_fire
+  // returned: everything on_fire did to the entry happens before the caller destroys it.
   while (entry->firing.load(std::memory_order_acquire))
     std::this_thread::yield();
   return false;
@@ -342,6 +350,9 @@ bool io_cancel(io_registration* reg, io_direction dir, std::coroutine_handle<> w
     return true;
   }
   expected = io_registration::idle;
+  // Ordering: acq_rel, the same slot protocol as io_park's CAS (io.hpp): the mark is ordered
+  // with the parker's later CAS, which then fails and reports `cancelled`. Failure: relaxed, the
+  // slot holds `ready` (readiness will resume the waiter, or did) and nothing is read from it.
   slot.compare_exchange_strong(expected, io_registration::cancelled, std::memory_order_acq_rel,
                                std::memory_order_relaxed);
   return false;  // not parked yet (now marked), or readiness resumed / will resume it

@@ -102,7 +102,10 @@ class registry {
   // owner, or anyone holding the lock of the shared shard.
   static void cancel_all(const registry_shard& shard) noexcept {
     for (task_header* t = shard.head; t != nullptr; t = t->registry_next) {
-      if ((t->state.load(std::memory_order_acquire) & task_header::done_bit) == 0) {
+      // Relaxed: a snapshot. A listed task's frame is alive (the caller owns the shard), and
+      // nothing of the task's result is read; a task that finishes meanwhile ignores the request
+      // (request_cancel on a done task only sets bits nobody reads).
+      if ((t->state.load(std::memory_order_relaxed) & task_header::done_bit) == 0) {
         request_cancel(t);
       }
     }
@@ -128,7 +131,10 @@ class registry {
   // Owner only: unlinks the tasks that completed elsewhere and clears their `listed` bit,
   // destroying those whose handle is already gone.
   static void drain_remote(registry_shard& shard) noexcept {
+    // Relaxed peek: a push missed here unparks the owner, which drains again.
     if (shard.remote_done.load(std::memory_order_relaxed) == nullptr) return;
+    // Ordering: acquire pairs with push_remote's release CAS: each task's remote_next and its
+    // completion (the frame's final writes) are visible before the task is unlinked or destroyed.
     task_header* task = shard.remote_done.exchange(nullptr, std::memory_order_acquire);
     while (task != nullptr) {
       task_header* next = task->remote_next;
@@ -149,7 +155,9 @@ class registry {
   static std::vector<task_info> describe(const registry_shard& shard) {
     std::vector<task_info> out;
     for (task_header* t = shard.head; t != nullptr; t = t->registry_next) {
-      if ((t->state.load(std::memory_order_acquire) & task_header::done_bit) != 0) continue;
+      // Relaxed, like the other reads here: a diagnostic snapshot of a listed (so live) task. Its
+      // name was written before the task was listed, by the lister itself or under the lock.
+      if ((t->state.load(std::memory_order_relaxed) & task_header::done_bit) != 0) continue;
       task_info info;
       info.name = t->name != nullptr ? t->name : "";
       if ((t->cancel_state.load(std::memory_order_relaxed) & task_header::cancel_pending) != 0) {
@@ -164,9 +172,14 @@ class registry {
 
   // Owner only: answers a pending runtime::tasks() request.
   static void answer_listing(registry_shard& shard) {
-    const std::uint64_t request = shard.list_request.load(std::memory_order_acquire);
+    // Relaxed: a request carries no data to the owner (shutdown's `closing`, which travels with
+    // the same counter, is acquired in worker::next_task before this runs).
+    const std::uint64_t request = shard.list_request.load(std::memory_order_relaxed);
     if (request == shard.list_done.load(std::memory_order_relaxed)) return;
     shard.listing = describe(shard);
+    // Ordering: release publishes `listing` to the requester's acquire load of list_done
+    // (runtime::tasks). The requester holds listing_mutex and reads `listing` only after seeing
+    // its own request answered, so the owner never writes it while it is read.
     shard.list_done.store(request, std::memory_order_release);
   }
 

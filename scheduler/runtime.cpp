@@ -121,7 +121,10 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
 
   // Phase 2: stop the threads. A task that is running now still runs to its next suspension (a
   // thread cannot be interrupted); one that never suspends keeps its worker, and this join.
-  stopping_.store(true, std::memory_order_seq_cst);
+  // Ordering: release pairs with the workers' acquire in stopping(). A parked worker is woken by
+  // the unpark below, which synchronizes with its park (parker.cpp), so it sees the flag; a
+  // running one sees it at its next check. No fence argument runs through this flag.
+  stopping_.store(true, std::memory_order_release);
   for (auto& w : workers)
     w->park.unpark();
   for (auto& w : workers)
@@ -139,6 +142,8 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
     std::erase(live_runtimes, this);
   }
   // A report pinned this runtime before it left the list: let it finish (it runs the log hook).
+  // Ordering: acquire pairs with the reporter's release decrement (task_lifecycle.cpp): its log
+  // hook and its reads of this runtime happen before the runtime is freed.
   while (reporters.load(std::memory_order_acquire) != 0)
     std::this_thread::yield();
   return left;
@@ -324,7 +329,9 @@ std::vector<task_info> runtime::tasks() const {
   for (std::size_t i = 0; i < rt.workers.size(); ++i) {
     if (self != nullptr && self == rt.workers[i].get()) continue;
     detail::registry_shard& shard = rt.registry.worker_shard(i);
-    requests[i] = shard.list_request.fetch_add(1, std::memory_order_acq_rel) + 1;
+    // Relaxed: the request carries no data (the answer comes back through list_done's
+    // release/acquire); the unpark below wakes the owner if it sleeps.
+    requests[i] = shard.list_request.fetch_add(1, std::memory_order_relaxed) + 1;
     rt.workers[i]->park.unpark();
   }
   const auto give_up = std::chrono::steady_clock::now() + 200ms;
@@ -335,6 +342,7 @@ std::vector<task_info> runtime::tasks() const {
       all.insert(all.end(), own.begin(), own.end());
       continue;
     }
+    // Ordering: acquire pairs with answer_listing's release store: `listing` is complete.
     while (shard.list_done.load(std::memory_order_acquire) < requests[i] &&
            std::chrono::steady_clock::now() < give_up) {
       std::this_thread::yield();

@@ -33,6 +33,8 @@ class spinlock {
       }
     }
   }
+  // Ordering: release pairs with lock()'s acquire exchange: the critical section happens before
+  // the next holder's.
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
  private:

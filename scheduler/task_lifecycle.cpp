@@ -187,6 +187,8 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
   } else {
     // Completed away from its shard's owner (stolen): `listed` stays set, so nobody destroys the
     // frame until the owner has unlinked it; that keeps `task` valid through the end of this call.
+    // Ordering: acq_rel, as the fetch_xor above: release publishes the result to whoever sees
+    // `done`, acquire makes a waiter registered by a release CAS readable here.
     before = task->state.fetch_or(task_header::done_bit, std::memory_order_acq_rel);
     if ((before & task_header::detached_bit) != 0 && task->exception) report_unretrieved(rt, task);
     // A waiter implies a live join_handle (not detached), which also keeps the frame alive after
@@ -223,6 +225,8 @@ void release_root(task_header* task, bool result_taken, bool explicit_detach) no
   // `detached` is set, a task that completed on another worker (done, still listed) may be
   // destroyed at any moment by its shard's owner (registry::drain_remote).
   bool reported = false;
+  // Ordering: acquire pairs with finish_root's release RMW, so `exception` is readable once
+  // `done` is seen.
   if (!result_taken && (task->state.load(std::memory_order_acquire) & task_header::done_bit) != 0 &&
       task->exception) {
     report_unretrieved_if_alive(task);
@@ -290,6 +294,7 @@ void block_until_finished(task_header* task) {
           "weft: block_on/join of a task that another task awaits at once; a task can be awaited "
           "by one waiter at a time");
   }
+  // Ordering: acquire pairs with blocking_waiter::wake's release store: the result is visible.
   while (waiter.finished.load(std::memory_order_acquire) == 0)
     futex_wait(&waiter.finished, 0);
 }

@@ -78,6 +78,8 @@ class [[nodiscard]] join_handle {
   // Requires: done().
   decltype(auto) take_result() {
     check_awaitable();
+    // Ordering: acquire pairs with the completer's release RMW (finish_root): the value or the
+    // exception is visible once `done` is.
     const std::uintptr_t state = frame_.promise().state.load(std::memory_order_acquire);
     if ((state & detail::task_header::done_bit) == 0) {
       if ((state & detail::task_header::abandoned_bit) != 0) {

@@ -63,10 +63,6 @@ class cancellable_wait : public cancel_hook {
     return false;
   }
 
-  [[nodiscard]] bool triggered() const noexcept {
-    return triggered_.load(std::memory_order_seq_cst);
-  }
-
   // For await_resume: withdraws the hook and throws cancelled_error if the wait was cancelled or
   // a cancellation is pending.
   void finish() {
@@ -86,18 +82,16 @@ class cancellable_wait : public cancel_hook {
 
  protected:
   // For on_cancel implementations.
-  void mark_triggered() noexcept { triggered_.store(true, std::memory_order_seq_cst); }
   void mark_cancelled() noexcept { cancelled_ = true; }
   [[nodiscard]] task_header* root() const noexcept { return root_; }
 
  private:
-  // The two flags first: they fit in the tail padding of cancel_hook (a non-POD base, whose
+  // The flag first: it fits in the tail padding of cancel_hook (a non-POD base, whose
   // padding the Itanium C++ ABI lets a derived class use), which keeps every awaiter 8 bytes
   // smaller; awaiters live in coroutine frames, so this is bytes per suspended task. For the same
   // reason the awaiting coroutine's handle is not kept here: every awaiter already records it
   // where its wake-up needs it (the timer entry, the wait node, the fd slot), and its on_cancel
   // reads it from there.
-  std::atomic<bool> triggered_{false};
   bool cancelled_ = false;
   task_header* root_ = nullptr;
 };
