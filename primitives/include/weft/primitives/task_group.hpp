@@ -12,7 +12,10 @@
 // all are done, the failures are thrown together as a weft::exception_group, in the order they
 // happened. A child that ends cancelled is not a failure. Cancelling the task that
 // awaits the group (join or with_task_group) cancels every child; the group then waits for them
-// and throws cancelled_error (or an exception_group if children had failed).
+// and throws cancelled_error, or, if children had failed, the exception_group with the
+// cancellation left pending, so that the owner's next cancellation point throws cancelled_error
+// (asyncio re-cancels the parent task when its TaskGroup raises an ExceptionGroup: a
+// cancellation is never lost to a child's failure).
 //
 // Forgetting to join cannot go unnoticed: with_task_group joins for you (and runs the body as a
 // child of the group, so a failing child cancels the body too, as in Python). A task_group object
@@ -201,7 +204,8 @@ class task_group::join_awaiter : private detail::cancellable_wait {
     task_group* group = group_;
     if (group->joined_.load(std::memory_order_acquire)) return false;  // joined before: all done
     on_cancel = &cancel_children;
-    if (begin(detail::root_of(self))) group->cancel();
+    owner_ = detail::root_of(self);
+    if (begin(owner_)) group->cancel();
     group->joiner_ = self;
     group->joined_.store(true, std::memory_order_release);
     // Give up the join token. Zero: every child finished, continue at once. Otherwise the last
@@ -221,7 +225,14 @@ class task_group::join_awaiter : private detail::cancellable_wait {
     } catch (const cancelled_error&) {
       cancelled = std::current_exception();
     }
-    if (!group_->errors_.empty()) throw exception_group(group_->errors_);
+    if (!group_->errors_.empty()) {
+      // The failures win the exception, but the cancellation of the owner is not dropped: it is
+      // made pending again, for the owner's next cancellation point. (Not thrown instead: the
+      // failures would be lost. Not an exception_group holding it: a cancellation must stay a
+      // cancelled_error that handlers written for errors let through.)
+      if (cancelled && owner_ != nullptr) owner_->restore_pending_cancel();
+      throw exception_group(group_->errors_);
+    }
     if (cancelled) std::rethrow_exception(cancelled);
   }
 
@@ -231,6 +242,7 @@ class task_group::join_awaiter : private detail::cancellable_wait {
   }
 
   task_group* group_;
+  detail::task_header* owner_ = nullptr;  // the task that joins (null outside a spawned task)
 };
 
 inline task_group::join_awaiter task_group::join() noexcept { return join_awaiter(this); }

@@ -154,6 +154,14 @@ class task_header {
     return true;
   }
 
+  // Makes a cancellation that this task consumed pending again, without counting a new request:
+  // the task's next cancellation point throws it. Called by the task itself (task_group's join,
+  // which had to throw something else first), so no hook is published and nothing is to be woken.
+  // Ordering: acq_rel RMW, as take_pending_cancel's; a concurrent request_cancel merges with it.
+  void restore_pending_cancel() noexcept {
+    cancel_state.fetch_or(cancel_pending, std::memory_order_acq_rel);
+  }
+
   // Publishes `h` while the task waits. Returns false if a cancellation was requested before `h`
   // became visible and this call took `h` back: the caller must then undo its wait itself (nobody
   // else will run on_cancel). Ordering: seq_cst store of the hook, then seq_cst load of the
