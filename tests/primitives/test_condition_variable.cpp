@@ -155,3 +155,28 @@ TEST_CASE(
   };
   weft::run(main_task(), {.worker_threads = 1});
 }
+
+TEST_CASE("condition_variable: notify with a count wakes that many waiters in FIFO order") {
+  // test_locks (Condition.notify(n)): notify(2) wakes the first two waiters, notify(n) beyond the
+  // number waiting wakes them all.
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    shared s;
+    std::vector<weft::join_handle<void>> hs;
+    for (int i = 0; i < 4; ++i) {
+      hs.push_back(weft::spawn(wait_once(s, i)));
+      co_await until_entered(s, i + 1);
+    }
+    s.cv.notify(2);
+    co_await weft::sleep(5ms);
+    {
+      auto guard = co_await s.m.lock();
+      CHECK(s.order == std::vector<int>{0, 1});
+    }
+    s.cv.notify(10);
+    for (auto& h : hs)
+      co_await h;
+    CHECK(s.order == std::vector<int>{0, 1, 2, 3});
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}

@@ -336,6 +336,48 @@ TEST_CASE("task_group: a failure without an outside cancellation leaves the owne
   CHECK(weft::run(main_task(), {.worker_threads = 2}) == 7);
 }
 
+TEST_CASE("task_group: spawning after a child failed throws and starts nothing") {
+  // test_taskgroups (create_task on a group that is shutting down raises RuntimeError): the task
+  // is not started, and the body's error joins the group's failures.
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<bool> late_ran{false};
+    std::atomic<bool> refused{false};
+    weft::task_group group;
+    group.spawn(throw_after<http_error>, 0ms, std::string("boom"));
+    while (group.running() != 0)
+      co_await weft::sleep(1ms);
+    try {
+      group.spawn(
+          [](std::atomic<bool>& ran) -> weft::task<> {
+            ran = true;
+            co_return;
+          },
+          std::ref(late_ran));
+    } catch (const std::runtime_error&) {
+      refused = true;
+    }
+    CHECK_THROWS_AS(co_await group.join(), weft::exception_group);
+    CHECK(refused.load());
+    CHECK_FALSE(late_ran.load());
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: with collect_all a failure does not stop new spawns") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::task_group group(weft::task_group::policy::collect_all);
+    group.spawn(throw_after<http_error>, 0ms, std::string("boom"));
+    while (group.running() != 0)
+      co_await weft::sleep(1ms);
+    auto late = group.spawn([]() -> weft::task<int> { co_return 5; });
+    CHECK_THROWS_AS(co_await group.join(), weft::exception_group);
+    CHECK(late.result() == 5);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
 TEST_CASE("task_group: cancel cancels every child and join reports no failure") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {

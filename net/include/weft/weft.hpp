@@ -30,10 +30,12 @@
 #include <weft/primitives/gather.hpp>
 #include <weft/primitives/generator.hpp>
 #include <weft/primitives/latch.hpp>
+#include <weft/primitives/lifo_queue.hpp>
 #include <weft/primitives/merge.hpp>
 #include <weft/primitives/mutex.hpp>
 #include <weft/primitives/oneshot.hpp>
 #include <weft/primitives/outcome.hpp>
+#include <weft/primitives/priority_queue.hpp>
 #include <weft/primitives/queue.hpp>
 #include <weft/primitives/rate_limiter.hpp>
 #include <weft/primitives/retry.hpp>

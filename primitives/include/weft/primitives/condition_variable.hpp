@@ -25,6 +25,7 @@
 #pragma once
 
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <utility>
 
@@ -59,6 +60,18 @@ class condition_variable {
     {
       detail::queue_lock_guard lock(queue_.lock);
       queue_.grant_front(woken);
+    }
+    detail::wait_queue::wake_all(woken);
+  }
+
+  // Wakes the first `n` waiters (fewer if fewer wait), as asyncio's Condition.notify(n). Any
+  // thread.
+  void notify(std::size_t n) noexcept {
+    detail::wait_node* woken = nullptr;
+    {
+      detail::queue_lock_guard lock(queue_.lock);
+      for (std::size_t i = 0; i < n && queue_.grant_front(woken) != nullptr; ++i) {
+      }
     }
     detail::wait_queue::wake_all(woken);
   }

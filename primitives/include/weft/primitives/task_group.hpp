@@ -33,6 +33,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -101,7 +102,10 @@ class task_group : private detail::group_link {
 
   // Spawns `work` as a child of the group (from any task of the runtime): a task, an awaitable
   // that stands for one (a weft::timeout), or `callable(args...)` returning a task, with the
-  // callable and copies of the arguments stored in the child's frame.
+  // callable and copies of the arguments stored in the child's frame. Throws std::logic_error
+  // after the group was joined, and std::runtime_error once a child failed (policy
+  // cancel_on_failure: the group is shutting down, as asyncio's). After cancel() it still spawns:
+  // the child starts cancelled.
   template <class W, class... Args>
   requires detail::spawnable<W, Args...>
   auto spawn(W&& work, Args&&... args) {
@@ -136,6 +140,12 @@ class task_group : private detail::group_link {
     {
       std::lock_guard lock(mutex_);
       if (closed_) throw std::logic_error("weft::task_group::spawn after the group was joined");
+      // A child failed and the group is cancelling the others: asyncio's TaskGroup refuses new
+      // tasks then (RuntimeError, "shutting down") rather than start them only to cancel them.
+      if (policy_ == policy::cancel_on_failure && !errors_.empty()) {
+        throw std::runtime_error(
+            "weft::task_group::spawn: the group is shutting down (a child failed)");
+      }
       children_.push_back(promise);  // before it starts: cancel() must be able to reach it
       running_.fetch_add(1, std::memory_order_relaxed);
       // Spawned into a group that is being cancelled: it starts cancelled.
