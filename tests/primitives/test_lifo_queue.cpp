@@ -16,7 +16,7 @@
 using namespace std::chrono_literals;
 
 namespace {
-constexpr weft::runtime_options one_worker{.worker_threads = 1};
+const weft::runtime_options one_worker{.worker_threads = 1};
 }  // namespace
 
 TEST_CASE("lifo_queue: the item put last comes out first") {

@@ -20,7 +20,7 @@
 using namespace std::chrono_literals;
 
 namespace {
-constexpr weft::runtime_options one_worker{.worker_threads = 1};
+const weft::runtime_options one_worker{.worker_threads = 1};
 }  // namespace
 
 TEST_CASE("priority_queue: the smallest item comes out first") {

@@ -378,6 +378,32 @@ TEST_CASE("task_group: with collect_all a failure does not stop new spawns") {
   weft::run(main_task(), {.worker_threads = 2});
 }
 
+TEST_CASE("task_group: spawn_named children are listed by name in tasks") {
+  // test_taskgroups (create_task with name=): the name shows in the runtime's task listing.
+  weft_test::watchdog dog(10s);
+  weft::runtime rt({.worker_threads = 2});
+  auto main_task = [&]() -> weft::task<> {
+    weft::event release;
+    weft::task_group group;
+    auto child = group.spawn_named(
+        "fetcher",
+        [](weft::event& e) -> weft::task<int> {
+          co_await e.wait();
+          co_return 3;
+        },
+        std::ref(release));
+    co_await weft::sleep(2ms);
+    bool listed = false;
+    for (const auto& info : rt.tasks())
+      listed = listed || info.name == "fetcher";
+    CHECK(listed);
+    release.set();
+    co_await group.join();
+    CHECK(child.result() == 3);
+  };
+  rt.block_on(main_task());
+}
+
 TEST_CASE("task_group: cancel cancels every child and join reports no failure") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {

@@ -112,6 +112,17 @@ class task_group : private detail::group_link {
     return spawn_task(detail::make_task(std::forward<W>(work), std::forward<Args>(args)...));
   }
 
+  // Same as spawn(work, args...), with a name that runtime::tasks() and the runtime's reports
+  // show (asyncio's tg.create_task(coro, name=...)). `name` must outlive the child (a literal).
+  template <class W, class... Args>
+  requires detail::spawnable<W, Args...>
+  auto spawn_named(const char* name, W&& work, Args&&... args) {
+    auto child = detail::make_task(std::forward<W>(work), std::forward<Args>(args)...);
+    auto frame = child.release();
+    if (frame) frame.promise().name = name;
+    return spawn_task(decltype(child)(frame));
+  }
+
   // Cancels every child (running now or spawned later, until the group is joined).
   void cancel() noexcept {
     std::lock_guard lock(mutex_);
