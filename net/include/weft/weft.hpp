@@ -44,6 +44,7 @@
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>
+#include <weft/scheduler/current_task.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/io.hpp>
 #include <weft/scheduler/join_handle.hpp>
