@@ -96,6 +96,17 @@ void worker::push_lifo(void* task) {
   push_local(task);
 }
 
+void worker::run_eager(void* task) {
+  // The eager task runs nested inside the running one's resumption. The trampoline belongs to the
+  // outer step (its `running` is the spawner, or null after a hand-off; `next` is null while a
+  // step runs, see worker::resume): set it aside so that the nested resume runs its own hand-offs
+  // to completion and cannot take or leave the outer one's, then put it back. Tasks the eager one
+  // makes ready join the running resumption's batch (they are made ready during it, in order).
+  const await_trampoline outer = trampoline;
+  resume(task);
+  trampoline = outer;
+}
+
 void worker::run_batch(void* task) {
   batch_pushed_ = 0;
   resume(task);

@@ -76,6 +76,9 @@ class alignas(64) worker {
   // Owner thread only: `task` runs right after the current one (LIFO slot) if it is the first task
   // the current one makes ready, else after the ones made ready before it (see the file comment).
   void push_lifo(void* task);
+  // Owner thread only: runs a new task now, nested in the running one, until it first suspends
+  // or finishes (spawn_eager); the running task continues afterwards.
+  void run_eager(void* task);
   // Owner thread only: `task` runs after the tasks ready now, or at the next maintenance tick
   // (within `injector_interval` ticks) if this worker's deque does not run dry before.
   void push_yielded(void* task) { yielded_.push_back(task); }

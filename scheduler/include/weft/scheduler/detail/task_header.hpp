@@ -243,8 +243,10 @@ class task_header {
 
 // Hands a new spawned task to `rt` (or, if null, to the runtime whose worker is calling). Throws
 // std::logic_error outside a runtime and weft::runtime_stopped after shutdown began; on throw the
-// caller still owns the frame.
-WEFT_API void spawn_root(runtime_core* rt, task_header* task);
+// caller still owns the frame. `eager`: when the caller is a worker of that runtime, the task runs
+// at once on the caller's stack until it first suspends (or finishes), before spawn_root returns
+// (Python 3.12's eager tasks); elsewhere it is queued as usual.
+WEFT_API void spawn_root(runtime_core* rt, task_header* task, bool eager = false);
 
 // Called from a spawned task's final suspend point: publishes completion, wakes the waiter, and
 // destroys the frame if no handle remains. Returns the coroutine to transfer to.
