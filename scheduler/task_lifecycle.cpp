@@ -33,7 +33,7 @@ std::string describe(const std::exception_ptr& error) {
 }
 }  // namespace
 
-void spawn_root(runtime_core* rt, task_header* task) {
+void spawn_root(runtime_core* rt, task_header* task, bool eager) {
   worker* self = current_worker();
   if (rt == nullptr) {
     if (self != nullptr) {
@@ -59,7 +59,11 @@ void spawn_root(runtime_core* rt, task_header* task) {
     task->state.store(task_header::listed_bit, std::memory_order_relaxed);
     registry::insert(rt->registry.worker_shard(self->index()), task);
     worker_counters::bump(self->counters.spawned);
-    self->push_local(task->frame.address());
+    if (eager) {
+      self->run_eager(task->frame.address());
+    } else {
+      self->push_local(task->frame.address());
+    }
     return;
   }
   if (sweeping == rt) {

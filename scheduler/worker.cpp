@@ -68,6 +68,7 @@ void worker::join() {
 }
 
 void worker::push_local(void* task) {
+  ++batch_pushed_;
   if (!deque_.push(task)) [[unlikely]] {
     push_overflowing(task);
   }
@@ -85,9 +86,60 @@ void worker::push_overflowing(void* task) {
 }
 
 void worker::push_lifo(void* task) {
-  // The previous occupant becomes ordinary (stealable) work.
-  if (lifo_slot_ != nullptr) push_local(lifo_slot_);
-  lifo_slot_ = task;
+  // The slot is empty at the start of every resumption (run_task drains it before the next), so
+  // an occupied slot, or a task already pushed, means this is not the first task the running one
+  // made ready: it queues behind them, on the deque, in order (order_batch).
+  if (lifo_slot_ == nullptr && batch_pushed_ == 0) [[likely]] {
+    lifo_slot_ = task;
+    return;
+  }
+  push_local(task);
+}
+
+void worker::run_eager(void* task) {
+  // The eager task runs nested inside the running one's resumption. The trampoline belongs to the
+  // outer step (its `running` is the spawner, or null after a hand-off; `next` is null while a
+  // step runs, see worker::resume): set it aside so that the nested resume runs its own hand-offs
+  // to completion and cannot take or leave the outer one's, then put it back. Tasks the eager one
+  // makes ready join the running resumption's batch (they are made ready during it, in order).
+  const await_trampoline outer = trampoline;
+  resume(task);
+  trampoline = outer;
+}
+
+void worker::run_batch(void* task) {
+  batch_pushed_ = 0;
+  resume(task);
+  if (batch_pushed_ > 1) [[unlikely]] {
+    order_batch();
+  }
+  batch_pushed_ = 0;
+}
+
+void worker::order_batch() {
+  // The last resumption pushed batch_pushed_ tasks, which the owner's pops would take newest
+  // first. Pop them and push them back in the order popped, so the oldest is at the bottom.
+  // Safety: the pops take only tasks of this batch. The batch is the newest part of the deque
+  // (only this worker pushes, and it ran nothing else since); thieves and overflows remove from
+  // the top, the oldest end, so if any task of the batch was removed, every older task was removed
+  // too, and the pops stop at an empty deque. These are the ordinary owner pop and push of the
+  // Chase-Lev protocol, each safe against concurrent thieves; a thief that finds the deque empty
+  // meanwhile searches again or parks, and the re-notify below wakes a worker if one is needed.
+  // A batch larger than half the deque overflowed into the injection queue already; only the part
+  // still here is reordered.
+  void* batch[local_queue_capacity];
+  std::size_t n = 0;
+  const std::size_t limit = std::min<std::size_t>(batch_pushed_, local_queue_capacity);
+  while (n < limit) {
+    void* task = deque_.pop();
+    if (task == nullptr) break;
+    batch[n++] = task;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    // Cannot fail: the deque held these n tasks a moment ago and only thieves ran since.
+    if (!deque_.push(batch[i])) push_overflowing(batch[i]);
+  }
+  if (n > 1) runtime_.notify_for_local_work();
 }
 
 void worker::run() {
@@ -116,13 +168,13 @@ void worker::run_task(void* task) {
   if (runtime_.options.debug) [[unlikely]] {
     resume_timed(task);
   } else {
-    resume(task);
+    run_batch(task);
   }
   // Tasks woken by the one that ran go next, a bounded number of times.
   for (std::uint32_t polls = 0; lifo_slot_ != nullptr && polls < max_lifo_polls; ++polls) {
     void* next = std::exchange(lifo_slot_, nullptr);
     budget_ = task_budget;
-    resume(next);
+    run_batch(next);
   }
   if (lifo_slot_ != nullptr) {
     // Out of LIFO polls: the task goes onto the deque, where this worker runs it next unless a
@@ -142,7 +194,7 @@ void worker::resume_timed(void* task) {
   // Debug mode: a resumption that keeps the worker for more than 100 ms is a task that blocks
   // (or computes) without suspending, and starves every task queued behind it.
   const auto start = std::chrono::steady_clock::now();
-  resume(task);
+  run_batch(task);
   const auto ran = std::chrono::steady_clock::now() - start;
   if (ran > std::chrono::milliseconds(100)) {
     runtime_.report(

@@ -5,14 +5,22 @@
 //      last flush are moved into the deque (where they run next, and where thieves can take them),
 //      then the injection queue is tried first, so that neither yielders nor work from outside
 //      the pool (timers, sockets, other threads) is starved by a busy local queue;
-//   2. the LIFO slot: a task woken by the task that just ran, run next on this worker while its
-//      data is hot (at most `max_lifo_polls` times in a row, so two tasks waking each other forever
-//      cannot starve the rest);
+//   2. the LIFO slot: the first task woken by the task that just ran, run next on this worker
+//      while its data is hot (at most `max_lifo_polls` times in a row, so two tasks waking each
+//      other forever cannot starve the rest);
 //   3. its own deque, bottom first (LIFO: fork-join goes depth first);
 //   4. the tasks that yielded since the last flush, moved back into the deque;
 //   5. the injection queue, taking a batch;
 //   6. searching: stealing half of another worker's deque, spinning for `spin_before_park`;
 //   7. parking (idle.hpp explains why no wake-up is lost).
+//
+// Order within one task's batch: the tasks that one resumption makes ready (wakes and spawns) run
+// in the order they were made ready, as asyncio's ready queue runs them (a semaphore released
+// three times resumes its waiters 1, 2, 3; three spawns start 1, 2, 3). The first wake-up of a
+// resumption that has made nothing else ready takes the LIFO slot; every later one, and every
+// spawn, goes onto the deque; when the resumption ends, the part of the deque it pushed is
+// reversed (order_batch), so that the owner's LIFO pops take it oldest first. Between batches the
+// deque stays LIFO (fork-join still goes depth first), and thieves still take the oldest.
 #pragma once
 
 #include <atomic>
@@ -65,8 +73,12 @@ class alignas(64) worker {
   // Owner thread only: makes `task` runnable here (stealable by others), waking a sleeper if
   // needed.
   void push_local(void* task);
-  // Owner thread only: `task` runs right after the current one (LIFO slot).
+  // Owner thread only: `task` runs right after the current one (LIFO slot) if it is the first task
+  // the current one makes ready, else after the ones made ready before it (see the file comment).
   void push_lifo(void* task);
+  // Owner thread only: runs a new task now, nested in the running one, until it first suspends
+  // or finishes (spawn_eager); the running task continues afterwards.
+  void run_eager(void* task);
   // Owner thread only: `task` runs after the tasks ready now, or at the next maintenance tick
   // (within `injector_interval` ticks) if this worker's deque does not run dry before.
   void push_yielded(void* task) { yielded_.push_back(task); }
@@ -93,6 +105,8 @@ class alignas(64) worker {
   void* take_injected();
   void park_until_notified();
   void run_task(void* task);
+  void run_batch(void* task);
+  [[gnu::noinline]] void order_batch();
   static void resume(void* task) noexcept;
   void resume_timed(void* task);
   void flush_yielded();
@@ -102,6 +116,8 @@ class alignas(64) worker {
   registry_shard& shard_;
   work_deque<local_queue_capacity> deque_;
   void* lifo_slot_ = nullptr;
+  // Tasks pushed onto the deque by the running resumption (owner only; reset by run_batch).
+  std::uint32_t batch_pushed_ = 0;
   std::vector<void*> yielded_;
   injector::consumer_token injector_token_;
   std::uint32_t tick_ = 0;

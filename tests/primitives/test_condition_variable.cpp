@@ -127,3 +127,56 @@ TEST_CASE("condition_variable: a waiter cancelled after notify_one chose it pass
   };
   weft::run(main_task(), {.worker_threads = 1});
 }
+
+TEST_CASE(
+    "condition_variable: a waiter cancelled while relocking after notify relocks then throws") {
+  // test_locks (Condition.wait cancelled after notify while it re-acquires the lock): the waiter
+  // comes back holding the lock and raises CancelledError; the notification it used goes on to
+  // the next waiter.
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    shared s;
+    auto a = weft::spawn(wait_once(s, 0));
+    co_await until_entered(s, 1);
+    auto b = weft::spawn(wait_once(s, 1));
+    co_await until_entered(s, 2);
+    auto guard = co_await s.m.lock();
+    s.cv.notify_one();          // chooses a
+    co_await weft::sleep(5ms);  // a resumes and waits to relock behind this holder
+    CHECK_FALSE(a.done());
+    a.cancel();  // relocking cannot be interrupted: the request stays pending
+    co_await weft::sleep(5ms);
+    CHECK_FALSE(a.done());
+    guard.unlock();
+    CHECK_THROWS_AS(co_await a, weft::cancelled_error);  // wait_once checked the lock was held
+    co_await b;                                          // woken by the notification a passed on
+    CHECK(s.order == std::vector<int>{1});
+    CHECK_FALSE(s.m.locked());
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
+TEST_CASE("condition_variable: notify with a count wakes that many waiters in FIFO order") {
+  // test_locks (Condition.notify(n)): notify(2) wakes the first two waiters, notify(n) beyond the
+  // number waiting wakes them all.
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    shared s;
+    std::vector<weft::join_handle<void>> hs;
+    for (int i = 0; i < 4; ++i) {
+      hs.push_back(weft::spawn(wait_once(s, i)));
+      co_await until_entered(s, i + 1);
+    }
+    s.cv.notify(2);
+    co_await weft::sleep(5ms);
+    {
+      auto guard = co_await s.m.lock();
+      CHECK(s.order == std::vector<int>{0, 1});
+    }
+    s.cv.notify(10);
+    for (auto& h : hs)
+      co_await h;
+    CHECK(s.order == std::vector<int>{0, 1, 2, 3});
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <random>
@@ -583,3 +584,47 @@ TEST_SUITE("stress") {
                               std::to_string(cancelled_total) + ", " + std::to_string(ms) + " ms");
   }
 }  // TEST_SUITE("stress")
+
+TEST_CASE("semaphore: waiters granted by releases one after another resume in FIFO order") {
+  // test_locks (Semaphore: releases wake the waiters in the order they acquired): three releases
+  // from one task resume the waiters 1 2 3 (the worker runs a batch of wake-ups in order).
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<std::vector<int>> {
+    weft::semaphore sem(0);
+    std::vector<int> order;
+    std::vector<weft::join_handle<void>> waiters;
+    for (int i = 1; i <= 3; ++i) {
+      waiters.push_back(weft::spawn(
+          [](weft::semaphore& s, std::vector<int>& out, int id) -> weft::task<> {
+            auto permit = co_await s.acquire();
+            out.push_back(id);
+          },
+          std::ref(sem), std::ref(order), i));
+      co_await weft::sleep(1ms);  // queued in this order
+    }
+    CHECK(sem.locked());
+    sem.release();
+    sem.release();
+    sem.release();
+    for (auto& w : waiters)
+      co_await w;
+    CHECK_FALSE(sem.locked());
+    co_return order;
+  };
+  CHECK(weft::run(main_task(), {.worker_threads = 1}) == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("semaphore: locked tells whether an acquire would wait") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::semaphore sem(2);
+    CHECK_FALSE(sem.locked());
+    auto a = co_await sem.acquire();
+    CHECK_FALSE(sem.locked());
+    auto b = co_await sem.acquire();
+    CHECK(sem.locked());
+    b.release();
+    CHECK_FALSE(sem.locked());
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}

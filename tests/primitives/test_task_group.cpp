@@ -260,6 +260,150 @@ TEST_CASE(
   weft::run(main_task(), {.worker_threads = 2});
 }
 
+TEST_CASE("task_group: an outside cancellation during the cancelling after a failure is not lost") {
+  // test_taskgroups (cancellation of the parent while the group cancels its children after one
+  // failed): the group raises its exception group, and the parent's cancellation is re-armed, so
+  // the parent's next await raises CancelledError and the parent ends cancelled.
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::event cleaning;         // the surviving child is in its cancellation cleanup
+    weft::event owner_cancelled;  // the test has cancelled the owner
+    std::atomic<bool> group_failed{false};
+    std::atomic<bool> owner_went_on{false};
+    auto owner = weft::spawn(
+        [](weft::event& clean, weft::event& told, std::atomic<bool>& failed,
+           std::atomic<bool>& went_on) -> weft::task<> {
+          try {
+            co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
+              tg.spawn(
+                  [](weft::event& c, weft::event& t) -> weft::task<> {
+                    std::exception_ptr error;
+                    try {
+                      co_await weft::sleep(10s);
+                    } catch (const weft::cancelled_error&) {
+                      error = std::current_exception();
+                    }
+                    c.set();
+                    co_await t.wait();  // the cleanup lasts until the owner was cancelled
+                    std::rethrow_exception(error);
+                  },
+                  std::ref(clean), std::ref(told));
+              tg.spawn(throw_after<http_error>, 1ms, std::string("boom"));
+              co_return;
+            });
+          } catch (const weft::exception_group& eg) {
+            failed = eg.size() == 1;
+          }
+          co_await weft::sleep(10s);  // must throw the cancellation at once
+          went_on = true;
+        },
+        std::ref(cleaning), std::ref(owner_cancelled), std::ref(group_failed),
+        std::ref(owner_went_on));
+    co_await cleaning.wait();
+    owner.cancel();
+    owner_cancelled.set();
+    bool was_cancelled = false;
+    try {
+      co_await owner;
+    } catch (const weft::cancelled_error&) {
+      was_cancelled = true;
+    }
+    CHECK(group_failed.load());
+    CHECK(was_cancelled);
+    CHECK(owner.cancelled());
+    CHECK_FALSE(owner_went_on.load());
+  };
+  const auto start = steady::now();
+  weft::run(main_task(), {.worker_threads = 2});
+  CHECK(steady::now() - start < 5s);  // not the owner's 10 s sleep
+}
+
+TEST_CASE("task_group: a failure without an outside cancellation leaves the owner running") {
+  // The re-arming above applies only to a cancellation of the owner: a group that failed on its
+  // own lets its owner catch the exception_group and go on awaiting.
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<int> {
+    try {
+      co_await weft::with_task_group([](weft::task_group& tg) -> weft::task<> {
+        tg.spawn(throw_after<http_error>, 1ms, std::string("boom"));
+        co_return;
+      });
+    } catch (const weft::exception_group&) {
+    }
+    co_await weft::sleep(1ms);
+    co_return 7;
+  };
+  CHECK(weft::run(main_task(), {.worker_threads = 2}) == 7);
+}
+
+TEST_CASE("task_group: spawning after a child failed throws and starts nothing") {
+  // test_taskgroups (create_task on a group that is shutting down raises RuntimeError): the task
+  // is not started, and the body's error joins the group's failures.
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<bool> late_ran{false};
+    std::atomic<bool> refused{false};
+    weft::task_group group;
+    group.spawn(throw_after<http_error>, 0ms, std::string("boom"));
+    while (group.running() != 0)
+      co_await weft::sleep(1ms);
+    try {
+      group.spawn(
+          [](std::atomic<bool>& ran) -> weft::task<> {
+            ran = true;
+            co_return;
+          },
+          std::ref(late_ran));
+    } catch (const std::runtime_error&) {
+      refused = true;
+    }
+    CHECK_THROWS_AS(co_await group.join(), weft::exception_group);
+    CHECK(refused.load());
+    CHECK_FALSE(late_ran.load());
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: with collect_all a failure does not stop new spawns") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    weft::task_group group(weft::task_group::policy::collect_all);
+    group.spawn(throw_after<http_error>, 0ms, std::string("boom"));
+    while (group.running() != 0)
+      co_await weft::sleep(1ms);
+    auto late = group.spawn([]() -> weft::task<int> { co_return 5; });
+    CHECK_THROWS_AS(co_await group.join(), weft::exception_group);
+    CHECK(late.result() == 5);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("task_group: spawn_named children are listed by name in tasks") {
+  // test_taskgroups (create_task with name=): the name shows in the runtime's task listing.
+  weft_test::watchdog dog(10s);
+  weft::runtime rt({.worker_threads = 2});
+  auto main_task = [&]() -> weft::task<> {
+    weft::event release;
+    weft::task_group group;
+    auto child = group.spawn_named(
+        "fetcher",
+        [](weft::event& e) -> weft::task<int> {
+          co_await e.wait();
+          co_return 3;
+        },
+        std::ref(release));
+    co_await weft::sleep(2ms);
+    bool listed = false;
+    for (const auto& info : rt.tasks())
+      listed = listed || info.name == "fetcher";
+    CHECK(listed);
+    release.set();
+    co_await group.join();
+    CHECK(child.result() == 3);
+  };
+  rt.block_on(main_task());
+}
+
 TEST_CASE("task_group: cancel cancels every child and join reports no failure") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {

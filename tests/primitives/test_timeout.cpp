@@ -590,3 +590,28 @@ TEST_CASE("timeout: outside cancellation racing the lazy arm (stress)") {
   CHECK(rt.block_on(main_task()) == 0);
   CHECK(timers_once_idle(rt) == 0);
 }
+
+TEST_CASE("wait_for: a zero or negative timeout throws without starting a task") {
+  // test_waitfor (wait_for with timeout <= 0 on a coroutine raises TimeoutError, the coroutine
+  // never runs); timeout(0s) instead runs the work to its first cancellation point.
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<int> started{0};
+    auto work = [](std::atomic<int>& s) -> weft::task<int> {
+      ++s;
+      co_return 1;
+    };
+    CHECK_THROWS_AS(co_await weft::wait_for(work(started), 0s), weft::timeout_error);
+    CHECK_THROWS_AS(co_await weft::wait_for(work(started), -5ms), weft::timeout_error);
+    CHECK(started.load() == 0);
+    CHECK(co_await weft::timeout(0s, work(started)) == 1);  // no cancellation point reached
+    CHECK(started.load() == 1);
+    CHECK(co_await weft::wait_for(work(started), 1s) == 1);
+    // A spawned task runs already: it is cancelled and awaited (a finished one gives its value).
+    auto handle = weft::spawn(work(started));
+    while (!handle.done())
+      co_await weft::sleep(1ms);
+    CHECK(co_await weft::wait_for(std::move(handle), 0s) == 1);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -23,7 +24,8 @@ namespace {
 
 struct ledger {
   explicit ledger(std::size_t n) : marks(new std::atomic<std::uint8_t>[n]), size(n) {
-    for (std::size_t i = 0; i < n; ++i) marks[i].store(0, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i)
+      marks[i].store(0, std::memory_order_relaxed);
   }
   std::unique_ptr<std::atomic<std::uint8_t>[]> marks;
   std::size_t size;
@@ -44,9 +46,7 @@ struct ledger {
   }
 };
 
-weft::task<> inner_yielder() {
-  co_await weft::yield_now();
-}
+weft::task<> inner_yielder() { co_await weft::yield_now(); }
 
 // One unit of work; how it gets re-woken depends on its id.
 weft::task<> leaf(ledger& l, std::size_t id, std::atomic<std::size_t>& done) {
@@ -84,7 +84,8 @@ weft::task<> local_spawner(ledger& l, std::size_t begin, std::size_t end) {
         handles.push_back(weft::spawn(leaf(l, id, l.done_local)));
       }
     }
-    for (auto& h : handles) co_await h;
+    for (auto& h : handles)
+      co_await h;
   }
 }
 
@@ -138,12 +139,72 @@ TEST_CASE("scheduler: a task that yields runs again while its worker stays busy"
   CHECK(passed <= bound);
 }
 
+TEST_CASE("scheduler: tasks spawned one after another by one task start in the order spawned") {
+  // asyncio's ready queue is FIFO: create_task(a), create_task(b), create_task(c) start a, b, c
+  // (test_tasks: the order of tasks made ready by one callback). One worker, so no thief reorders.
+  weft_test::watchdog dog(30s);
+  weft::runtime rt({.worker_threads = 1});
+  auto root = [&]() -> weft::task<std::vector<int>> {
+    std::vector<int> started;
+    std::vector<weft::join_handle<void>> handles;
+    for (int i = 1; i <= 5; ++i) {
+      handles.push_back(weft::spawn(
+          [](std::vector<int>& out, int id) -> weft::task<> {
+            out.push_back(id);
+            co_return;
+          },
+          std::ref(started), i));
+    }
+    for (auto& h : handles)
+      co_await h;
+    co_return started;
+  };
+  CHECK(rt.block_on(root()) == std::vector<int>{1, 2, 3, 4, 5});
+}
+
+TEST_CASE("scheduler: tasks woken one after another by one task resume in the order woken") {
+  // Three waiters of one event each, released one by one from a single resumption: they resume
+  // in release order (the first through the LIFO slot, the others from the deque).
+  weft_test::watchdog dog(30s);
+  weft::runtime rt({.worker_threads = 1});
+  auto root = [&]() -> weft::task<std::vector<int>> {
+    std::vector<int> resumed;
+    std::vector<std::unique_ptr<weft::event>> events;
+    std::vector<weft::join_handle<void>> handles;
+    for (int i = 0; i < 4; ++i)
+      events.push_back(std::make_unique<weft::event>());
+    for (int i = 0; i < 4; ++i) {
+      handles.push_back(weft::spawn(
+          [](weft::event& e, std::vector<int>& out, int id) -> weft::task<> {
+            co_await e.wait();
+            out.push_back(id);
+          },
+          std::ref(*events[static_cast<std::size_t>(i)]), std::ref(resumed), i));
+    }
+    co_await weft::sleep(1ms);  // every waiter is waiting now
+    // A spawn first, then the wakes: all of them run in the order they were made ready.
+    handles.push_back(weft::spawn(
+        [](std::vector<int>& out) -> weft::task<> {
+          out.push_back(10);
+          co_return;
+        },
+        std::ref(resumed)));
+    events[2]->set();
+    events[0]->set();
+    events[3]->set();
+    events[1]->set();
+    for (auto& h : handles)
+      co_await h;
+    co_return resumed;
+  };
+  CHECK(rt.block_on(root()) == std::vector<int>{10, 2, 0, 3, 1});
+}
+
 TEST_SUITE("stress") {
   TEST_CASE("scheduler: S2 every task runs exactly once") {
-    const std::size_t total =
-        weft_test::sanitized()
-            ? weft_test::stress_count(200'000, 20'000'000)
-            : weft_test::stress_count(1'000'000, 100'000'000);
+    const std::size_t total = weft_test::sanitized()
+                                  ? weft_test::stress_count(200'000, 20'000'000)
+                                  : weft_test::stress_count(1'000'000, 100'000'000);
     weft_test::watchdog dog(std::chrono::minutes(weft_test::stress_scaled_up() ? 60 : 4));
     ledger l(total);
     const std::size_t local_count = total / 2;
@@ -153,8 +214,8 @@ TEST_SUITE("stress") {
 
     std::vector<weft::join_handle<void>> spawner_handles;
     for (std::size_t s = 0; s < spawners; ++s) {
-      spawner_handles.push_back(rt.spawn(local_spawner(l, local_count * s / spawners,
-                                                       local_count * (s + 1) / spawners)));
+      spawner_handles.push_back(
+          rt.spawn(local_spawner(l, local_count * s / spawners, local_count * (s + 1) / spawners)));
     }
     // Foreign threads inject the other half, keeping at most `window` of theirs in flight so that
     // the frames in memory stay bounded at the full figures.
@@ -168,7 +229,8 @@ TEST_SUITE("stress") {
         const std::size_t end = local_count + foreign_count * (f + 1) / foreign_threads;
         for (std::size_t id = begin; id < end; ++id) {
           while (issued.load(std::memory_order_relaxed) -
-                     l.done_foreign.load(std::memory_order_relaxed) > window) {
+                     l.done_foreign.load(std::memory_order_relaxed) >
+                 window) {
             std::this_thread::sleep_for(50us);
           }
           issued.fetch_add(1, std::memory_order_relaxed);
@@ -176,9 +238,11 @@ TEST_SUITE("stress") {
         }
       });
     }
-    for (auto& t : foreign) t.join();
+    for (auto& t : foreign)
+      t.join();
     auto join_all = [](std::vector<weft::join_handle<void>>& hs) -> weft::task<> {
-      for (auto& h : hs) co_await h;
+      for (auto& h : hs)
+        co_await h;
     };
     rt.block_on(join_all(spawner_handles));
     while (l.done_local.load(std::memory_order_acquire) < local_count ||
@@ -207,7 +271,8 @@ TEST_SUITE("stress") {
         }));
       }
       std::vector<std::thread::id> ids;
-      for (auto& h : handles) ids.push_back(co_await h);
+      for (auto& h : handles)
+        ids.push_back(co_await h);
       std::sort(ids.begin(), ids.end());
       co_return static_cast<std::size_t>(std::unique(ids.begin(), ids.end()) - ids.begin());
     };

@@ -1,11 +1,12 @@
-// tests/test_spawn.cpp: weft::spawn and join_handle (patterns.md row 4): spawned work starts without
-// being awaited, handles are awaited as lvalues or rvalues, done()/detach()/valid(), the result is
-// taken once, spawn(callable, args...) keeps captures alive, exceptions of detached tasks are
-// reported, and spawn outside a runtime is refused.
+// tests/test_spawn.cpp: weft::spawn and join_handle (patterns.md row 4): spawned work starts
+// without being awaited, handles are awaited as lvalues or rvalues, done()/detach()/valid(), the
+// result is taken once, spawn(callable, args...) keeps captures alive, exceptions of detached tasks
+// are reported, and spawn outside a runtime is refused.
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -60,7 +61,8 @@ TEST_CASE("spawn: runtime spawn from a plain thread starts without being awaited
   weft::runtime rt({.worker_threads = 2});
   std::atomic<bool> ran{false};
   auto handle = rt.spawn(signal(ran));
-  for (int i = 0; i < 5000 && !ran; ++i) std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < 5000 && !ran; ++i)
+    std::this_thread::sleep_for(1ms);
   CHECK(ran);
   handle.detach();
 }
@@ -70,8 +72,8 @@ TEST_CASE("spawn: a handle can be awaited as an lvalue or an rvalue") {
   auto main_task = []() -> weft::task<int> {
     auto a = weft::spawn(after(2ms, 1));
     auto b = weft::spawn(after(1ms, 2));
-    const int x = co_await a;              // lvalue
-    const int y = co_await std::move(b);   // rvalue
+    const int x = co_await a;                           // lvalue
+    const int y = co_await std::move(b);                // rvalue
     const int z = co_await weft::spawn(after(0ms, 4));  // temporary
     co_return x + y + z;
   };
@@ -82,7 +84,8 @@ TEST_CASE("spawn: awaiting a handle of a task that already finished returns at o
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<int> {
     auto h = weft::spawn(after(0ms, 5));
-    while (!h.done()) co_await weft::sleep(1ms);
+    while (!h.done())
+      co_await weft::sleep(1ms);
     co_return co_await h;
   };
   CHECK(weft::run(main_task(), {.worker_threads = 2}) == 5);
@@ -93,7 +96,8 @@ TEST_CASE("spawn: done is false while running and true after") {
   auto main_task = []() -> weft::task<> {
     std::atomic<bool> release{false};
     auto gate = [](std::atomic<bool>& r) -> weft::task<int> {
-      while (!r.load()) co_await weft::sleep(1ms);
+      while (!r.load())
+        co_await weft::sleep(1ms);
       co_return 3;
     };
     auto h = weft::spawn(gate(release));
@@ -101,7 +105,8 @@ TEST_CASE("spawn: done is false while running and true after") {
     co_await weft::sleep(10ms);
     CHECK_FALSE(h.done());
     release = true;
-    while (!h.done()) co_await weft::sleep(1ms);
+    while (!h.done())
+      co_await weft::sleep(1ms);
     CHECK(h.done());
     CHECK(h.take_result() == 3);
   };
@@ -148,10 +153,12 @@ TEST_CASE("spawn: a detached task runs to completion") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<bool> {
     std::atomic<bool> ran{false};
-    auto h = weft::spawn([](std::atomic<bool>& flag) -> weft::task<> {
-      co_await weft::sleep(5ms);
-      flag = true;
-    }, std::ref(ran));
+    auto h = weft::spawn(
+        [](std::atomic<bool>& flag) -> weft::task<> {
+          co_await weft::sleep(5ms);
+          flag = true;
+        },
+        std::ref(ran));
     h.detach();
     CHECK_FALSE(h.valid());
     co_return co_await wait_for_flag(ran, 5s);
@@ -231,12 +238,14 @@ TEST_CASE("spawn: an exception in a dropped handle's task is reported through th
     weft::runtime rt(std::move(options));
     std::atomic<bool> go{false};
     auto failing = [](std::atomic<bool>& start) -> weft::task<int> {
-      while (!start.load()) co_await weft::sleep(1ms);
+      while (!start.load())
+        co_await weft::sleep(1ms);
       throw std::runtime_error("dropped and failed");
     };
     { auto dropped = rt.spawn(failing(go)); }  // dropped while running == detach
     go = true;
-    for (int i = 0; i < 5000 && reports == 0; ++i) std::this_thread::sleep_for(1ms);
+    for (int i = 0; i < 5000 && reports == 0; ++i)
+      std::this_thread::sleep_for(1ms);
   }
   CHECK(reports == 1);
   CHECK(first.find("dropped and failed") != std::string::npos);
@@ -295,4 +304,75 @@ TEST_CASE("spawn: spawned tasks run in parallel on idle workers") {
     co_return (ok_a ? 1 : 0) + (ok_b ? 1 : 0);
   };
   CHECK(weft::run(main_task(), {.worker_threads = 2}) == 2);
+}
+
+namespace {
+
+weft::task<int> plus_one(int v) { co_return v + 1; }
+
+weft::task<int> eager_steps(std::vector<std::string>& log, weft::event& go) {
+  log.emplace_back("child starts");
+  const int v = co_await plus_one(1);  // an awaited task does not suspend the child
+  log.emplace_back("child suspends");
+  co_await go.wait();
+  log.emplace_back("child resumes");
+  co_return v;
+}
+
+}  // namespace
+
+TEST_CASE("spawn: spawn_eager runs the task until its first suspension before returning") {
+  // test_eager_task_factory: an eager task runs synchronously up to its first await that
+  // suspends; one that never suspends is done when create_task returns.
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::vector<std::string> log;
+    weft::event go;
+    auto h = weft::spawn_eager(eager_steps, std::ref(log), std::ref(go));
+    log.emplace_back("spawner goes on");
+    CHECK(log == std::vector<std::string>{"child starts", "child suspends", "spawner goes on"});
+    CHECK_FALSE(h.done());
+    go.set();
+    CHECK(co_await h == 2);
+    CHECK(log.back() == "child resumes");
+    auto quick = weft::spawn_eager(plus_one(41));
+    CHECK(quick.done());  // finished without ever being queued
+    CHECK(co_await quick == 42);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("spawn: eager tasks nest and their failures reach the handle") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::vector<int> order;
+    auto outer = weft::spawn_eager(
+        [](std::vector<int>& o) -> weft::task<int> {
+          o.push_back(1);
+          auto inner = weft::spawn_eager(
+              [](std::vector<int>& o2) -> weft::task<int> {
+                o2.push_back(2);
+                co_await weft::sleep(1ms);
+                o2.push_back(4);
+                co_return 20;
+              },
+              std::ref(o));
+          o.push_back(3);
+          co_return 1 + co_await inner;
+        },
+        std::ref(order));
+    auto failing = weft::spawn_eager([]() -> weft::task<int> {
+      throw std::runtime_error("eager failure");
+      co_return 0;
+    });
+    CHECK(failing.done());
+    CHECK_THROWS_AS(co_await failing, std::runtime_error);
+    CHECK(co_await outer == 21);
+    CHECK(order == std::vector<int>{1, 2, 3, 4});
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("spawn: spawn_eager outside a runtime throws logic_error") {
+  CHECK_THROWS_AS((void)weft::spawn_eager(plus_one(1)), std::logic_error);
 }

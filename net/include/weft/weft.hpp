@@ -30,10 +30,12 @@
 #include <weft/primitives/gather.hpp>
 #include <weft/primitives/generator.hpp>
 #include <weft/primitives/latch.hpp>
+#include <weft/primitives/lifo_queue.hpp>
 #include <weft/primitives/merge.hpp>
 #include <weft/primitives/mutex.hpp>
 #include <weft/primitives/oneshot.hpp>
 #include <weft/primitives/outcome.hpp>
+#include <weft/primitives/priority_queue.hpp>
 #include <weft/primitives/queue.hpp>
 #include <weft/primitives/rate_limiter.hpp>
 #include <weft/primitives/retry.hpp>
@@ -42,6 +44,7 @@
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>
+#include <weft/scheduler/current_task.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/io.hpp>
 #include <weft/scheduler/join_handle.hpp>

@@ -16,13 +16,16 @@
 // itself cannot be interrupted, so the guard always holds the lock afterwards) and throws
 // cancelled_error. A waiter cancelled after notify_one chose it but before it resumed passes the
 // notification on to the next waiter (reliability rule 3), so a notify_one is never lost to a
-// cancellation.
+// cancellation. So does a waiter cancelled while it relocks after a notification: it relocks,
+// passes the notification on and throws cancelled_error (asyncio.Condition.wait does the same;
+// the extra wake-up is a spurious one, which wait(guard, pred) absorbs).
 //
 // Costs: the waiter node lives in the awaiter; notify_one/notify_all take the queue's spinlock.
 // wait itself is a small coroutine (a frame allocation from weft's frame allocator).
 #pragma once
 
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <utility>
 
@@ -57,6 +60,18 @@ class condition_variable {
     {
       detail::queue_lock_guard lock(queue_.lock);
       queue_.grant_front(woken);
+    }
+    detail::wait_queue::wake_all(woken);
+  }
+
+  // Wakes the first `n` waiters (fewer if fewer wait), as asyncio's Condition.notify(n). Any
+  // thread.
+  void notify(std::size_t n) noexcept {
+    detail::wait_node* woken = nullptr;
+    {
+      detail::queue_lock_guard lock(queue_.lock);
+      for (std::size_t i = 0; i < n && queue_.grant_front(woken) != nullptr; ++i) {
+      }
     }
     detail::wait_queue::wake_all(woken);
   }
@@ -128,12 +143,24 @@ class condition_variable {
 inline task<void> condition_variable::wait(mutex::guard& guard) {
   mutex* m = guard.get_mutex();
   std::exception_ptr error;
+  bool notified = false;
   try {
     co_await notified_awaiter(*this, guard);
+    notified = true;
   } catch (...) {
     error = std::current_exception();
   }
   if (!guard.owns_lock()) guard = co_await mutex::lock_awaiter(*m, /*cancellable=*/false);
+  if (notified) {
+    // A cancellation that arrived while relocking (which cannot be interrupted) is delivered now,
+    // holding the lock, instead of staying pending for some later cancellation point: the
+    // header comment's promise. The notification this waiter used goes on to the next one.
+    detail::task_header* root = co_await detail::current_root_awaiter{};
+    if (root != nullptr && root->take_pending_cancel()) {
+      notify_one();
+      throw cancelled_error();
+    }
+  }
   if (error) std::rethrow_exception(error);
 }
 

@@ -60,17 +60,22 @@ class queue_shut_down : public std::runtime_error {
   queue_shut_down() : std::runtime_error("weft::queue: the queue was shut down") {}
 };
 
-template <class T>
-class queue {
+namespace detail {
+
+// queue's API over a queue_core with item store `Store`: weft::queue (FIFO), weft::lifo_queue and
+// weft::priority_queue differ only in the store, as asyncio's Queue, LifoQueue and PriorityQueue
+// differ only in _put and _get.
+template <class T, class Store>
+class basic_queue {
  public:
-  using get_awaiter = detail::get_awaiter<T, false, queue_shut_down>;
-  using put_awaiter = detail::put_awaiter<T, queue_shut_down>;
-  using join_awaiter = detail::join_awaiter<T>;
+  using get_awaiter = detail::get_awaiter<T, false, queue_shut_down, Store>;
+  using put_awaiter = detail::put_awaiter<T, queue_shut_down, Store>;
+  using join_awaiter = detail::join_awaiter<T, Store>;
 
   // maxsize 0 (the default): unbounded.
-  explicit queue(std::size_t maxsize = 0) noexcept : core_(maxsize) {}
-  queue(const queue&) = delete;
-  queue& operator=(const queue&) = delete;
+  explicit basic_queue(std::size_t maxsize = 0) noexcept : core_(maxsize) {}
+  basic_queue(const basic_queue&) = delete;
+  basic_queue& operator=(const basic_queue&) = delete;
 
   // Puts `item` at the back, waiting while the queue is full. Throws queue_shut_down after
   // shutdown(), cancelled_error if cancelled while waiting (the item was not put).
@@ -134,7 +139,15 @@ class queue {
     }
   }
 
-  detail::queue_core<T> core_;
+  detail::queue_core<T, Store> core_;
+};
+
+}  // namespace detail
+
+template <class T>
+class queue : public detail::basic_queue<T, detail::ring_buffer<T>> {
+ public:
+  using detail::basic_queue<T, detail::ring_buffer<T>>::basic_queue;
 };
 
 }  // namespace weft

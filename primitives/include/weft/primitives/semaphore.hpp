@@ -83,6 +83,10 @@ class semaphore {
   // bounded_semaphore, if n is more than the permits detached from permit objects (see above).
   void release(std::size_t n = 1);
 
+  // True if acquire() would have to wait now: no permit is available (asyncio's
+  // Semaphore.locked()). A snapshot.
+  [[nodiscard]] bool locked() const noexcept { return available() == 0; }
+
   // Permits available now (0 while tasks wait). A snapshot.
   [[nodiscard]] std::size_t available() const noexcept {
     const std::int64_t count = count_.load(std::memory_order_relaxed);

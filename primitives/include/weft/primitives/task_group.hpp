@@ -12,7 +12,10 @@
 // all are done, the failures are thrown together as a weft::exception_group, in the order they
 // happened. A child that ends cancelled is not a failure. Cancelling the task that
 // awaits the group (join or with_task_group) cancels every child; the group then waits for them
-// and throws cancelled_error (or an exception_group if children had failed).
+// and throws cancelled_error, or, if children had failed, the exception_group with the
+// cancellation left pending, so that the owner's next cancellation point throws cancelled_error
+// (asyncio re-cancels the parent task when its TaskGroup raises an ExceptionGroup: a
+// cancellation is never lost to a child's failure).
 //
 // Forgetting to join cannot go unnoticed: with_task_group joins for you (and runs the body as a
 // child of the group, so a failing child cancels the body too, as in Python). A task_group object
@@ -30,6 +33,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -98,11 +102,25 @@ class task_group : private detail::group_link {
 
   // Spawns `work` as a child of the group (from any task of the runtime): a task, an awaitable
   // that stands for one (a weft::timeout), or `callable(args...)` returning a task, with the
-  // callable and copies of the arguments stored in the child's frame.
+  // callable and copies of the arguments stored in the child's frame. Throws std::logic_error
+  // after the group was joined, and std::runtime_error once a child failed (policy
+  // cancel_on_failure: the group is shutting down, as asyncio's). After cancel() it still spawns:
+  // the child starts cancelled.
   template <class W, class... Args>
   requires detail::spawnable<W, Args...>
   auto spawn(W&& work, Args&&... args) {
     return spawn_task(detail::make_task(std::forward<W>(work), std::forward<Args>(args)...));
+  }
+
+  // Same as spawn(work, args...), with a name that runtime::tasks() and the runtime's reports
+  // show (asyncio's tg.create_task(coro, name=...)). `name` must outlive the child (a literal).
+  template <class W, class... Args>
+  requires detail::spawnable<W, Args...>
+  auto spawn_named(const char* name, W&& work, Args&&... args) {
+    auto child = detail::make_task(std::forward<W>(work), std::forward<Args>(args)...);
+    auto frame = child.release();
+    if (frame) frame.promise().name = name;
+    return spawn_task(decltype(child)(frame));
   }
 
   // Cancels every child (running now or spawned later, until the group is joined).
@@ -133,6 +151,12 @@ class task_group : private detail::group_link {
     {
       std::lock_guard lock(mutex_);
       if (closed_) throw std::logic_error("weft::task_group::spawn after the group was joined");
+      // A child failed and the group is cancelling the others: asyncio's TaskGroup refuses new
+      // tasks then (RuntimeError, "shutting down") rather than start them only to cancel them.
+      if (policy_ == policy::cancel_on_failure && !errors_.empty()) {
+        throw std::runtime_error(
+            "weft::task_group::spawn: the group is shutting down (a child failed)");
+      }
       children_.push_back(promise);  // before it starts: cancel() must be able to reach it
       running_.fetch_add(1, std::memory_order_relaxed);
       // Spawned into a group that is being cancelled: it starts cancelled.
@@ -201,7 +225,8 @@ class task_group::join_awaiter : private detail::cancellable_wait {
     task_group* group = group_;
     if (group->joined_.load(std::memory_order_acquire)) return false;  // joined before: all done
     on_cancel = &cancel_children;
-    if (begin(detail::root_of(self))) group->cancel();
+    owner_ = detail::root_of(self);
+    if (begin(owner_)) group->cancel();
     group->joiner_ = self;
     group->joined_.store(true, std::memory_order_release);
     // Give up the join token. Zero: every child finished, continue at once. Otherwise the last
@@ -221,7 +246,14 @@ class task_group::join_awaiter : private detail::cancellable_wait {
     } catch (const cancelled_error&) {
       cancelled = std::current_exception();
     }
-    if (!group_->errors_.empty()) throw exception_group(group_->errors_);
+    if (!group_->errors_.empty()) {
+      // The failures win the exception, but the cancellation of the owner is not dropped: it is
+      // made pending again, for the owner's next cancellation point. (Not thrown instead: the
+      // failures would be lost. Not an exception_group holding it: a cancellation must stay a
+      // cancelled_error that handlers written for errors let through.)
+      if (cancelled && owner_ != nullptr) owner_->restore_pending_cancel();
+      throw exception_group(group_->errors_);
+    }
     if (cancelled) std::rethrow_exception(cancelled);
   }
 
@@ -231,6 +263,7 @@ class task_group::join_awaiter : private detail::cancellable_wait {
   }
 
   task_group* group_;
+  detail::task_header* owner_ = nullptr;  // the task that joins (null outside a spawned task)
 };
 
 inline task_group::join_awaiter task_group::join() noexcept { return join_awaiter(this); }

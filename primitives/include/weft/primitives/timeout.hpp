@@ -57,6 +57,12 @@ struct timeout_limit {
   clock::time_point at{};
   clock::duration after{};
   bool relative = false;
+  // wait_for: a duration of zero or less expires before the work starts (the work never runs).
+  bool expire_before_start = false;
+
+  [[nodiscard]] bool expired_before_start() const noexcept {
+    return expire_before_start && relative && after <= clock::duration::zero();
+  }
 
   // Saturated (detail/duration.hpp): after = max() never expires.
   [[nodiscard]] clock::time_point deadline() const noexcept {
@@ -182,6 +188,9 @@ class [[nodiscard]] timeout_awaitable<task<T>> : private detail::timeout_guard {
     if (!work_.valid()) {
       throw std::logic_error("weft::timeout: awaited an empty task (moved-from or awaited)");
     }
+    // wait_for(work, 0s): asyncio.wait_for(coro, 0) cancels the task before it ever ran and
+    // raises TimeoutError. The work is destroyed unstarted with this awaitable.
+    if (limit().expired_before_start()) throw timeout_error();
     frame_ = work_.release();
     return false;
   }
@@ -268,10 +277,15 @@ auto timeout(std::chrono::duration<Rep, Period> duration, A work) {
   return timeout_awaitable<std::remove_cvref_t<A>>(limit, std::move(work));
 }
 
-// asyncio.wait_for's argument order.
+// asyncio.wait_for's argument order. One difference from timeout(d, work), as in asyncio: a
+// duration of zero or less (or NaN) on a task throws timeout_error without starting it. (On a
+// join_handle the task runs already: it is cancelled and awaited, then timeout_error, unless it
+// finished before.)
 template <class A, class Rep, class Period>
 auto wait_for(A work, std::chrono::duration<Rep, Period> duration) {
-  return timeout(duration, std::move(work));
+  const detail::timeout_limit limit{
+      .after = detail::saturating_ceil_ns(duration), .relative = true, .expire_before_start = true};
+  return timeout_awaitable<std::remove_cvref_t<A>>(limit, std::move(work));
 }
 
 // The seed's "timeout for multiple operations": the work's value, or std::nullopt if it did not

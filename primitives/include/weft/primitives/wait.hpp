@@ -9,7 +9,8 @@
 // each in the order they were given; no result is taken and no task is cancelled, so the caller
 // awaits or cancels them as it likes. wait is a cancellation point: cancelled, it stops waiting
 // (cancelling none of the tasks) and throws cancelled_error; the handles are then dropped, which
-// detaches the tasks that are still running.
+// detaches the tasks that are still running. An empty collection is an error
+// (std::invalid_argument), as asyncio.wait raises ValueError: waiting for nothing is a bug.
 #pragma once
 
 #include <atomic>
@@ -18,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -226,13 +228,14 @@ template <class T>
 task<wait_result<T>> wait(std::vector<join_handle<T>> handles,
                           return_when when = return_when::all_completed,
                           std::optional<clock::duration> timeout = std::nullopt) {
+  if (handles.empty()) throw std::invalid_argument("weft::wait: no tasks to wait for");
   std::vector<detail::task_header*> headers;
   headers.reserve(handles.size());
   for (auto& handle : handles) {
     if (!handle.valid()) throw std::invalid_argument("weft::wait: an empty join_handle");
     headers.push_back(handle.header());
   }
-  if (!handles.empty()) {
+  {
     detail::wait_state state(std::move(headers), when);
     if (timeout) state.set_deadline(detail::saturating_add(weft::now(), *timeout));
     co_await state;

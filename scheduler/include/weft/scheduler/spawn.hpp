@@ -73,13 +73,13 @@ auto make_task(W&& work, Args&&... args) {
 }
 
 template <class T>
-join_handle<T> spawn_on(runtime_core* rt, task<T> work) {
+join_handle<T> spawn_on(runtime_core* rt, task<T> work, bool eager = false) {
   auto frame = work.release();
   if (!frame) throw std::invalid_argument("weft::spawn: the task is empty (moved-from?)");
   frame.promise().frame = frame;
   frame.promise().root = &frame.promise();
   try {
-    spawn_root(rt, &frame.promise());
+    spawn_root(rt, &frame.promise(), eager);
   } catch (...) {
     frame.destroy();
     throw;
@@ -98,6 +98,21 @@ requires detail::spawnable<W, Args...>
 auto spawn(W&& work, Args&&... args) {
   return detail::spawn_on(nullptr,
                           detail::make_task(std::forward<W>(work), std::forward<Args>(args)...));
+}
+
+// Same as spawn(work, args...), but the task starts at once: it runs on the calling worker, before
+// spawn_eager returns, until its first suspension (or to its end), as a task made by Python
+// 3.12's eager task factory. A task that finishes without suspending never enters a run queue
+// (its handle is done on return: no scheduling cost at all); one that suspends is scheduled as
+// usual from then on. Use it for work that often completes at once (a cache hit, a ready
+// queue). Not a cancellation point for the caller; the new task's own cancellation points work as
+// usual. Throws std::logic_error when called outside a runtime.
+template <class W, class... Args>
+requires detail::spawnable<W, Args...>
+auto spawn_eager(W&& work, Args&&... args) {
+  detail::require_worker("weft::spawn_eager");
+  return detail::spawn_on(
+      nullptr, detail::make_task(std::forward<W>(work), std::forward<Args>(args)...), true);
 }
 
 // Same as spawn(work), with a name shown by diagnostics. `name` must outlive the task (a literal).

@@ -151,7 +151,12 @@ class wake_list {
 
 enum class try_result { done, would_block, shut_down };
 
-template <class T>
+// The item store of a queue_core: ring_buffer<T> (FIFO) by default; lifo_queue and
+// priority_queue plug in their own (lifo_queue.hpp, priority_queue.hpp). A Store has push_back
+// (the only member that may throw, with the strong guarantee), pop_front (the next item to hand
+// out; noexcept), size, empty and swap; a push_back right after a pop_front must not allocate,
+// since take_locked moves a waiting putter's item into the place just freed.
+template <class T, class Store = ring_buffer<T>>
 class queue_core {
   static_assert(std::is_nothrow_move_constructible_v<T>,
                 "weft::queue and weft::channel need an item type with a noexcept move constructor");
@@ -326,7 +331,7 @@ class queue_core {
   }
 
   void shutdown(bool immediate) noexcept {
-    ring_buffer<T> dropped;  // destroyed after the lock is released
+    Store dropped;  // destroyed after the lock is released
     wake_list wakes;
     lock_.lock();
     shut_ = true;
@@ -394,7 +399,7 @@ class queue_core {
   }
 
   queue_spinlock lock_;
-  ring_buffer<T> items_;
+  Store items_;
   const std::size_t maxsize_;  // 0: unbounded
   std::size_t unfinished_ = 0;
   bool shut_ = false;
@@ -403,11 +408,11 @@ class queue_core {
 // The common shape of the three awaiters: derived from cancellable_wait (the hook) and from the
 // core's node type. `Node` is get_waiter, put_waiter or queue_waiter; `Derived` supplies
 // try_now(core, enqueue) and the list a waiter of its kind sits in.
-template <class T, class Node, class Derived>
+template <class T, class Node, class Derived, class Store = ring_buffer<T>>
 class queue_wait : protected cancellable_wait, protected Node {
  public:
   template <class... Args>
-  explicit queue_wait(queue_core<T>& core, Args&&... args) noexcept
+  explicit queue_wait(queue_core<T, Store>& core, Args&&... args) noexcept
       : Node(std::forward<Args>(args)...), core_(&core) {}
   queue_wait(const queue_wait&) = delete;
   queue_wait& operator=(const queue_wait&) = delete;
@@ -464,21 +469,21 @@ class queue_wait : protected cancellable_wait, protected Node {
     }
   }
 
-  queue_core<T>* core_;
+  queue_core<T, Store>* core_;
 };
 
 // `co_await q.get()` / `co_await ch.receive()`. Resumes with the item; when released by a
 // shutdown (close) without one, throws ShutError, or, if Optional, returns std::nullopt.
-template <class T, bool Optional, class ShutError>
-class get_awaiter : public queue_wait<T, typename queue_core<T>::get_waiter,
-                                      get_awaiter<T, Optional, ShutError>> {
-  using node_type = typename queue_core<T>::get_waiter;
-  using base = queue_wait<T, node_type, get_awaiter>;
+template <class T, bool Optional, class ShutError, class Store = ring_buffer<T>>
+class get_awaiter : public queue_wait<T, typename queue_core<T, Store>::get_waiter,
+                                      get_awaiter<T, Optional, ShutError, Store>, Store> {
+  using node_type = typename queue_core<T, Store>::get_waiter;
+  using base = queue_wait<T, node_type, get_awaiter, Store>;
   friend base;
 
  public:
   using result_type = std::conditional_t<Optional, std::optional<T>, T>;
-  explicit get_awaiter(queue_core<T>& core) noexcept : base(core) {}
+  explicit get_awaiter(queue_core<T, Store>& core) noexcept : base(core) {}
 
   result_type await_resume() {
     if (this->settle()) return std::move(*this->item);
@@ -490,52 +495,52 @@ class get_awaiter : public queue_wait<T, typename queue_core<T>::get_waiter,
   }
 
  private:
-  static bool try_now(queue_core<T>& core, node_type* w, bool enqueue) {
+  static bool try_now(queue_core<T, Store>& core, node_type* w, bool enqueue) {
     return core.get_or_enqueue(w, enqueue);
   }
-  static constexpr waiter_list queue_core<T>::*list = &queue_core<T>::getters_;
+  static constexpr waiter_list queue_core<T, Store>::*list = &queue_core<T, Store>::getters_;
 };
 
 // `co_await q.put(v)` / `co_await ch.send(v)`. Holds the item until it is inserted; when
 // released by a shutdown (close), or cancelled, before that, the item is destroyed with the
 // awaiter and ShutError (cancelled_error) is thrown.
-template <class T, class ShutError>
-class put_awaiter
-    : public queue_wait<T, typename queue_core<T>::put_waiter, put_awaiter<T, ShutError>> {
-  using node_type = typename queue_core<T>::put_waiter;
-  using base = queue_wait<T, node_type, put_awaiter>;
+template <class T, class ShutError, class Store = ring_buffer<T>>
+class put_awaiter : public queue_wait<T, typename queue_core<T, Store>::put_waiter,
+                                      put_awaiter<T, ShutError, Store>, Store> {
+  using node_type = typename queue_core<T, Store>::put_waiter;
+  using base = queue_wait<T, node_type, put_awaiter, Store>;
   friend base;
 
  public:
-  put_awaiter(queue_core<T>& core, T&& item) noexcept : base(core, std::move(item)) {}
+  put_awaiter(queue_core<T, Store>& core, T&& item) noexcept : base(core, std::move(item)) {}
 
   void await_resume() {
     if (!this->settle()) throw ShutError();
   }
 
  private:
-  static bool try_now(queue_core<T>& core, node_type* w, bool enqueue) {
+  static bool try_now(queue_core<T, Store>& core, node_type* w, bool enqueue) {
     return core.put_or_enqueue(w, enqueue);
   }
-  static constexpr waiter_list queue_core<T>::*list = &queue_core<T>::putters_;
+  static constexpr waiter_list queue_core<T, Store>::*list = &queue_core<T, Store>::putters_;
 };
 
 // `co_await q.join()`: resumes once every item put so far was marked done.
-template <class T>
-class join_awaiter : public queue_wait<T, queue_waiter, join_awaiter<T>> {
-  using base = queue_wait<T, queue_waiter, join_awaiter>;
+template <class T, class Store = ring_buffer<T>>
+class join_awaiter : public queue_wait<T, queue_waiter, join_awaiter<T, Store>, Store> {
+  using base = queue_wait<T, queue_waiter, join_awaiter, Store>;
   friend base;
 
  public:
-  explicit join_awaiter(queue_core<T>& core) noexcept : base(core) {}
+  explicit join_awaiter(queue_core<T, Store>& core) noexcept : base(core) {}
 
   void await_resume() { (void)this->settle(); }  // never released by shutdown
 
  private:
-  static bool try_now(queue_core<T>& core, queue_waiter* w, bool enqueue) {
+  static bool try_now(queue_core<T, Store>& core, queue_waiter* w, bool enqueue) {
     return core.join_or_enqueue(w, enqueue);
   }
-  static constexpr waiter_list queue_core<T>::*list = &queue_core<T>::joiners_;
+  static constexpr waiter_list queue_core<T, Store>::*list = &queue_core<T, Store>::joiners_;
 };
 
 }  // namespace weft::detail

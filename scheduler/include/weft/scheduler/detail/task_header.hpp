@@ -154,6 +154,14 @@ class task_header {
     return true;
   }
 
+  // Makes a cancellation that this task consumed pending again, without counting a new request:
+  // the task's next cancellation point throws it. Called by the task itself (task_group's join,
+  // which had to throw something else first), so no hook is published and nothing is to be woken.
+  // Ordering: acq_rel RMW, as take_pending_cancel's; a concurrent request_cancel merges with it.
+  void restore_pending_cancel() noexcept {
+    cancel_state.fetch_or(cancel_pending, std::memory_order_acq_rel);
+  }
+
   // Publishes `h` while the task waits. Returns false if a cancellation was requested before `h`
   // became visible and this call took `h` back: the caller must then undo its wait itself (nobody
   // else will run on_cancel). Ordering: seq_cst store of the hook, then seq_cst load of the
@@ -235,8 +243,10 @@ class task_header {
 
 // Hands a new spawned task to `rt` (or, if null, to the runtime whose worker is calling). Throws
 // std::logic_error outside a runtime and weft::runtime_stopped after shutdown began; on throw the
-// caller still owns the frame.
-WEFT_API void spawn_root(runtime_core* rt, task_header* task);
+// caller still owns the frame. `eager`: when the caller is a worker of that runtime, the task runs
+// at once on the caller's stack until it first suspends (or finishes), before spawn_root returns
+// (Python 3.12's eager tasks); elsewhere it is queued as usual.
+WEFT_API void spawn_root(runtime_core* rt, task_header* task, bool eager = false);
 
 // Called from a spawned task's final suspend point: publishes completion, wakes the waiter, and
 // destroys the frame if no handle remains. Returns the coroutine to transfer to.
