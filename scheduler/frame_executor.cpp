@@ -82,6 +82,7 @@ void resume_on_runtime(runtime_core* target, task_header* root, std::coroutine_h
     // to be swept with the others).
     if (!home->visitors.depart()) {
       (void)target->visitors.leave(root);
+      target->visitors.landed();
       throw runtime_stopped("weft::resume_on: the task's runtime is shutting down");
     }
   } else {
@@ -98,9 +99,13 @@ void resume_on_runtime(runtime_core* target, task_header* root, std::coroutine_h
   // atomic_ref, and either value names a runtime kept alive by the visitor rules.
   std::atomic_ref<runtime_core*>(root->runtime).store(target, std::memory_order_relaxed);
   wake(target, waiter);  // the task may run, move on or end on `target` from here on
-  // Back home: the home stays alive until this (its shutdown waits for the away count), which
-  // covers the wake above.
-  if (back_home) home->visitors.returned();
+  // The target stays alive through the wake above: as a visitor's destination it counts this
+  // arrival until landed(); as the home, the task counts as away until returned() (visitors.hpp).
+  if (back_home) {
+    home->visitors.returned();
+  } else {
+    target->visitors.landed();
+  }
 }
 
 }  // namespace detail

@@ -41,7 +41,18 @@ class visitors {
     std::lock_guard lock(mutex_);
     if (closed_) return false;
     tasks_.emplace(task, home);
+    // Ordering: relaxed under the lock; outstanding() reads it under the same lock or acquires
+    // the release of landed().
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
     return true;
+  }
+
+  // The arriving side queued the task here (resume_on's wake returned) and touches this runtime
+  // no more. Until then the runtime must stay alive even if the visitor already left again: the
+  // wake reads its queues and idle state after the task became runnable.
+  void landed() noexcept {
+    // Ordering: release, as returned().
+    in_flight_.fetch_sub(1, std::memory_order_release);
   }
 
   // `task` leaves (it moves on, or it ended here). Returns its home. The caller is the task itself.
@@ -97,15 +108,17 @@ class visitors {
   // Shutdown: visitors present plus tasks of this runtime away. Zero means the runtime may stop.
   [[nodiscard]] std::size_t outstanding() noexcept {
     std::lock_guard lock(mutex_);
-    // Ordering: acquire pairs with returned()'s release.
-    return tasks_.size() + away_.load(std::memory_order_acquire);
+    // Ordering: acquire pairs with returned()'s and landed()'s release.
+    return tasks_.size() + away_.load(std::memory_order_acquire) +
+           in_flight_.load(std::memory_order_acquire);
   }
 
   // Shutdown, before stopping the threads: no task departs from now on. Returns outstanding().
   std::size_t seal() noexcept {
     std::lock_guard lock(mutex_);
     sealed_ = true;
-    return tasks_.size() + away_.load(std::memory_order_acquire);
+    return tasks_.size() + away_.load(std::memory_order_acquire) +
+           in_flight_.load(std::memory_order_acquire);
   }
 
  private:
@@ -116,6 +129,8 @@ class visitors {
   // This runtime's tasks that are on another runtime now. Incremented under mutex_ (depart),
   // decremented without it (returned).
   std::atomic<std::size_t> away_{0};
+  // Arrivals whose wake-up into this runtime has not returned yet (arrive, then landed).
+  std::atomic<std::size_t> in_flight_{0};
 };
 
 }  // namespace weft::detail

@@ -16,6 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <weft/weft.hpp>
 
 #include "support/stress.hpp"
@@ -26,10 +29,16 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
+// The calling thread's id. Not current_thread(): it calls pthread_self(), which glibc
+// declares __attribute__((const)), so clang may reuse one call's value across a co_await that
+// moved the coroutine to another thread (the test then sees the old thread). A system call is
+// opaque to the optimizer.
+long current_thread() { return static_cast<long>(::syscall(SYS_gettid)); }
+
 // Records the thread of every resumption of the tasks that call it, and whether the host was
 // inside a run_for/run_until_idle call at that moment.
 struct thread_log {
-  std::thread::id host = std::this_thread::get_id();
+  long host = current_thread();
   std::atomic<bool> driving{false};
   std::atomic<int> off_host{0};
   std::atomic<int> outside_calls{0};
@@ -37,7 +46,7 @@ struct thread_log {
 
   void check() {
     seen.fetch_add(1);
-    if (std::this_thread::get_id() != host) off_host.fetch_add(1);
+    if (current_thread() != host) off_host.fetch_add(1);
     if (!driving.load()) outside_calls.fetch_add(1);
   }
 };
@@ -226,18 +235,18 @@ TEST_SUITE("frame_executor") {
     weft_test::watchdog dog(60s);
     weft::runtime pool(weft::runtime_options{.worker_threads = 2});
     weft::frame_executor exec;
-    const auto host = std::this_thread::get_id();
+    const auto host = current_thread();
     struct seen {
-      std::thread::id on_exec, back_on_pool;
+      long on_exec, back_on_pool;
     };
     auto handle = pool.spawn([](weft::runtime& p, weft::frame_executor& e) -> weft::task<seen> {
       seen s;
       co_await weft::resume_on(e);
-      s.on_exec = std::this_thread::get_id();
+      s.on_exec = current_thread();
       co_await weft::sleep(2ms);    // a timer of the executor's poller
       co_await weft::resume_on(e);  // already there: no-op
       co_await weft::resume_on(p);
-      s.back_on_pool = std::this_thread::get_id();
+      s.back_on_pool = current_thread();
       co_return s;
     }(pool, exec));
     frames_until(exec, nullptr, [&] { return handle.done(); });
@@ -315,8 +324,8 @@ TEST_SUITE("frame_executor") {
     weft_test::watchdog dog(60s);
     weft::runtime pool(weft::runtime_options{.worker_threads = 2});
     weft::frame_executor exec;
-    const auto host = std::this_thread::get_id();
-    auto handle = pool.spawn([](weft::frame_executor& e) -> weft::task<std::thread::id> {
+    const auto host = current_thread();
+    auto handle = pool.spawn([](weft::frame_executor& e) -> weft::task<long> {
       weft::task_group group;
       for (int i = 0; i < 4; ++i) {
         group.spawn([](weft::frame_executor& ex) -> weft::task<> {
@@ -325,7 +334,7 @@ TEST_SUITE("frame_executor") {
         }(e));
       }
       co_await group.join();
-      co_return std::this_thread::get_id();
+      co_return current_thread();
     }(exec));
     frames_until(exec, nullptr, [&] { return handle.done(); });
     CHECK(handle.take_result() != host);
@@ -420,11 +429,11 @@ TEST_SUITE("frame_executor") {
   TEST_CASE("resume_on in a nested coroutine moves the whole task") {
     weft::runtime pool(weft::runtime_options{.worker_threads = 1});
     weft::frame_executor exec;
-    const auto host = std::this_thread::get_id();
-    auto handle = pool.spawn([](weft::frame_executor& e) -> weft::task<std::thread::id> {
+    const auto host = current_thread();
+    auto handle = pool.spawn([](weft::frame_executor& e) -> weft::task<long> {
       co_await [](weft::frame_executor& ex) -> weft::task<> { co_await weft::resume_on(ex); }(e);
       co_await weft::sleep(1ms);
-      co_return std::this_thread::get_id();
+      co_return current_thread();
     }(exec));
     frames_until(exec, nullptr, [&] { return handle.done(); });
     CHECK(handle.take_result() == host);
