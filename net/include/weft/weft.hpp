@@ -43,6 +43,7 @@
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>
 #include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/frame_allocator.hpp>
 #include <weft/scheduler/frame_executor.hpp>
 #include <weft/scheduler/io.hpp>
 #include <weft/scheduler/join_handle.hpp>
