@@ -12,16 +12,59 @@
 // Built with -DWEFT_FRAME_ALLOCATOR=system, frames come straight from operator new; bench/run fib
 // and spawn_many compare the two (docs/architecture.md has the numbers).
 #include <weft/scheduler/detail/frame_allocator.hpp>
+#include <weft/scheduler/frame_allocator.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <new>
+#include <stdexcept>
 
 namespace weft::detail {
 
+namespace {
+
+// Who allocates frames, decided once for the process (weft::set_frame_allocator):
+//   0                 nobody yet
+//   1                 weft's own allocator (the first frame was allocated without a hook)
+//   otherwise         the address of the installed weft::frame_allocator
+// Invariant: the word leaves 0 exactly once, by a CAS: either the first default allocation or
+// set_frame_allocator wins, so a frame is always freed by the allocator that made it.
+// Ordering: the installer's CAS is a release (the allocator object is constructed before it);
+// allocate_frame's acquire load pairs with it. deallocate_frame's load may be relaxed: a frame
+// being freed was allocated after its allocating thread had read the final value, and the frame's
+// hand-over to the freeing thread (a queue, a join) carries that read's happens-before.
+std::atomic<std::uintptr_t> frame_source{0};
+constexpr std::uintptr_t weft_own = 1;
+
+// The default allocator's first use (its slow path, and the system build's every call): marks
+// the source so that a later set_frame_allocator refuses.
+inline void claim_default() noexcept {
+  if (frame_source.load(std::memory_order_relaxed) == 0) {
+    std::uintptr_t expected = 0;
+    frame_source.compare_exchange_strong(expected, weft_own, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+
 #if defined(WEFT_FRAME_ALLOCATOR_SYSTEM)
 
-void* allocate_frame(std::size_t size) { return ::operator new(size); }
-void deallocate_frame(void* frame, std::size_t) noexcept { ::operator delete(frame); }
+void* allocate_frame(std::size_t size) {
+  const std::uintptr_t source = frame_source.load(std::memory_order_acquire);
+  if (source > weft_own) [[unlikely]] {
+    return reinterpret_cast<frame_allocator*>(source)->allocate(size);
+  }
+  if (source == 0) claim_default();
+  return ::operator new(size);
+}
+void deallocate_frame(void* frame, std::size_t size) noexcept {
+  const std::uintptr_t source = frame_source.load(std::memory_order_relaxed);
+  if (source > weft_own) [[unlikely]] {
+    reinterpret_cast<frame_allocator*>(source)->deallocate(frame, size);
+    return;
+  }
+  ::operator delete(frame);
+}
 std::size_t cached_frame_bytes() noexcept { return 0; }
 
 #else
@@ -89,17 +132,30 @@ constexpr std::size_t block_size(std::size_t c) noexcept {
 }  // namespace
 
 void* allocate_frame(std::size_t size) {
-  const std::size_t c = class_of(size);
-  if (c >= class_count) return ::operator new(size);
-  if (free_node* node = cache.heads[c]) {
-    cache.heads[c] = node->next;
-    cache.cached_bytes -= block_size(c);
-    return node;
+  // One load and a branch that is always taken the same way in a process (no hook: the word is 1
+  // after the first frame).
+  const std::uintptr_t source = frame_source.load(std::memory_order_acquire);
+  if (source > weft_own) [[unlikely]] {
+    return reinterpret_cast<frame_allocator*>(source)->allocate(size);
   }
-  return ::operator new(block_size(c));
+  const std::size_t c = class_of(size);
+  if (c < class_count) {
+    if (free_node* node = cache.heads[c]) {
+      cache.heads[c] = node->next;
+      cache.cached_bytes -= block_size(c);
+      return node;
+    }
+  }
+  if (source == 0) claim_default();
+  return ::operator new(c < class_count ? block_size(c) : size);
 }
 
 void deallocate_frame(void* frame, std::size_t size) noexcept {
+  if (const std::uintptr_t source = frame_source.load(std::memory_order_relaxed); source > weft_own)
+      [[unlikely]] {
+    reinterpret_cast<frame_allocator*>(source)->deallocate(frame, size);
+    return;
+  }
   const std::size_t c = class_of(size);
   if (c >= class_count) {
     ::operator delete(frame);
@@ -122,3 +178,21 @@ std::size_t cached_frame_bytes() noexcept { return cache.cached_bytes; }
 #endif
 
 }  // namespace weft::detail
+
+namespace weft {
+
+void set_frame_allocator(frame_allocator& allocator) {
+  std::uintptr_t expected = 0;
+  // Ordering: release publishes the allocator object to allocate_frame's acquire load.
+  if (!detail::frame_source.compare_exchange_strong(
+          expected, reinterpret_cast<std::uintptr_t>(&allocator), std::memory_order_release,
+          std::memory_order_relaxed)) {
+    throw std::logic_error(
+        expected == detail::weft_own
+            ? "weft::set_frame_allocator: weft frames were allocated already (install the "
+              "allocator first, before any weft task exists)"
+            : "weft::set_frame_allocator: an allocator is installed already (one per process)");
+  }
+}
+
+}  // namespace weft

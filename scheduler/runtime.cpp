@@ -62,6 +62,19 @@ runtime_core::runtime_core(runtime_options opts)
   }
 }
 
+runtime_core::runtime_core(runtime_options opts, hosted_t)
+    : options(validated([&] {
+        opts.worker_threads = 1;
+        opts.virtual_time = false;  // its clock would wait for a pool that never parks
+        return std::move(opts);
+      }())),
+      idle(1),
+      registry(1),
+      poller(*this),
+      hosted(true) {
+  workers.push_back(std::make_unique<worker>(*this, 0));
+}
+
 runtime_core::~runtime_core() { shutdown(options.shutdown_timeout); }
 
 void runtime_core::start() {
@@ -70,8 +83,10 @@ void runtime_core::start() {
     live_runtimes.push_back(this);
   }
   poller.start(options.thread_name);
-  for (auto& w : workers)
-    w->start();
+  if (!hosted) {
+    for (auto& w : workers)
+      w->start();
+  }
   started_ = true;
 }
 
@@ -85,6 +100,9 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
   // with acquire (spawn_root); each of those either sees it or happens before the cancel pass that
   // follows and is cancelled by it.
   if (closing_.exchange(true, std::memory_order_seq_cst)) return 0;
+  // Tasks of other runtimes on this one (weft::resume_on): none arrives from now on, and those
+  // present are cancelled with the rest (visitors.hpp).
+  visitors.close_and_cancel();
   // No grace: nothing would wait for the cancelled tasks, so none is cancelled; every unfinished
   // task is destroyed where it waits (below), as a runtime did before shutdown took a grace.
   if (grace <= std::chrono::nanoseconds::zero()) {
@@ -108,8 +126,13 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
     // registry.size() counts listed tasks: a finished task leaves the registry when its shard's
     // owner unlinks it, which the awake workers do at once.
     const auto deadline = std::chrono::steady_clock::now() + grace;
-    for (std::uint32_t round = 0; registry.size() != 0; ++round) {
+    for (std::uint32_t round = 0; registry.size() != 0 || visitors.outstanding() != 0; ++round) {
       if (std::chrono::steady_clock::now() >= deadline) break;
+      if (hosted) {
+        // A frame_executor: its worker has no thread; this one runs it (frame_executor.cpp).
+        drive_hosted_for_shutdown(*this);
+        if (round < 64) continue;
+      }
       // Short naps: most tasks end within a few wake-ups of their cancellation.
       if (round < 64) {
         std::this_thread::yield();
@@ -119,6 +142,18 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
     }
   }
 
+  // Visitors (tasks of other runtimes here, or ours elsewhere) cannot be destroyed by this sweep
+  // and must not outlive this runtime (visitors.hpp): one left after the grace is fatal. Sealing
+  // also stops any task of ours from leaving from now on.
+  if (const std::size_t stuck = visitors.seal(); stuck != 0) {
+    report_composed([stuck] {
+      return "weft: shutdown: " + std::to_string(stuck) +
+             " task(s) moved between this runtime and another one with weft::resume_on did not "
+             "leave within the grace; their frames cannot be destroyed safely, aborting (destroy a "
+             "frame_executor before the runtimes whose tasks visit it)";
+    });
+    std::abort();
+  }
   // Phase 2: stop the threads. A task that is running now still runs to its next suspension (a
   // thread cannot be interrupted); one that never suspends keeps its worker, and this join.
   // Ordering: release pairs with the workers' acquire in stopping(). A parked worker is woken by

@@ -22,6 +22,7 @@
 #include "injector.hpp"
 #include "poller.hpp"
 #include "registry.hpp"
+#include "visitors.hpp"
 #include "worker.hpp"
 
 namespace weft::detail {
@@ -39,6 +40,10 @@ extern thread_local runtime_core* sweeping;
 class runtime_core {
  public:
   explicit runtime_core(runtime_options options);
+  // A frame_executor's core (frame_executor.hpp): one worker without a thread, driven by the host
+  // thread; the poller thread is started as usual.
+  struct hosted_t {};
+  runtime_core(runtime_options options, hosted_t);
   ~runtime_core();
   runtime_core(const runtime_core&) = delete;
   runtime_core& operator=(const runtime_core&) = delete;
@@ -93,6 +98,11 @@ class runtime_core {
   detail::idle idle;
   detail::registry registry;
   detail::poller poller;
+  // Tasks of other runtimes on this one, and tasks of this one elsewhere (weft::resume_on).
+  detail::visitors visitors;
+  // A frame_executor's core: workers[0] has no thread; shutdown drives it from the calling thread
+  // (drive_hosted_for_shutdown, frame_executor.cpp).
+  const bool hosted = false;
 
   // Completions and spawns from threads outside the pool.
   std::atomic<std::uint64_t> foreign_spawned{0};
@@ -115,5 +125,9 @@ class runtime_core {
   std::atomic<bool> stopping_{false};
   bool started_ = false;
 };
+
+// Shutdown of a hosted core: runs its ready tasks on the calling thread for a short slice
+// (frame_executor.cpp).
+void drive_hosted_for_shutdown(runtime_core& core) noexcept;
 
 }  // namespace weft::detail

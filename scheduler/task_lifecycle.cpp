@@ -212,18 +212,34 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
 std::coroutine_handle<> complete_root(task_header* task) noexcept {
   group_link* group = task->group;  // read first: without a group the frame may die below
   runtime_core* rt = task->runtime;
+  // A task ending away from home (weft::resume_on) leaves this runtime's visitors first, while
+  // its frame is alive; its home stays alive until returned() below (visitors.hpp).
+  runtime_core* home = nullptr;
+  if (task->visiting) [[unlikely]]
+    home = rt->visitors.leave(task);
   std::coroutine_handle<> next = finish_root(task);
-  if (group == nullptr) return next;
-  const std::coroutine_handle<> joiner = group->child_done(group, task);
-  if (joiner == std::noop_coroutine()) return next;
-  if (next == std::noop_coroutine()) return joiner;
-  wake(rt, joiner);
+  if (group != nullptr) {
+    if (const std::coroutine_handle<> joiner = group->child_done(group, task);
+        joiner != std::noop_coroutine()) {
+      // The joiner runs where it waits (the group is alive until it resumes).
+      runtime_core* joiner_rt = group->joiner_home != nullptr ? group->joiner_home : rt;
+      worker* self = current_worker();
+      if (next == std::noop_coroutine() && self != nullptr && &self->runtime() == joiner_rt) {
+        next = joiner;
+      } else {
+        wake(joiner_rt, joiner);
+      }
+    }
+  }
+  if (home != nullptr) home->visitors.returned();
   return next;
 }
 
 void release_root(task_header* task, bool result_taken, bool explicit_detach) noexcept {
   // Read before the RMW: once `detached` is set, a running task may finish and free its frame.
-  runtime_core* rt = task->runtime;
+  // Atomically: a running task may move to another runtime meanwhile (resume_on writes the field
+  // with the same atomic_ref); either value names a live runtime (visitors.hpp).
+  runtime_core* rt = std::atomic_ref<runtime_core*>(task->runtime).load(std::memory_order_relaxed);
   const char* name = task->name;
   // An exception never retrieved is reported while this handle still keeps the frame alive: once
   // `detached` is set, a task that completed on another worker (done, still listed) may be

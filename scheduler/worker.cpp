@@ -364,6 +364,30 @@ void worker::clear_queues() {
   }
 }
 
+// ---- hosted mode (frame_executor.cpp) ----
+
+void* worker::next_hosted_task() {
+  if (lifo_slot_ != nullptr) {
+    // As run_task: a woken task runs next while its data is hot, a bounded number of times.
+    if (hosted_lifo_polls_ < max_lifo_polls) {
+      ++hosted_lifo_polls_;
+      return std::exchange(lifo_slot_, nullptr);
+    }
+    if (!deque_.push(lifo_slot_)) push_overflowing(lifo_slot_);
+    lifo_slot_ = nullptr;
+  }
+  hosted_lifo_polls_ = 0;
+  return next_task();
+}
+
+std::size_t worker::hosted_ready() const noexcept {
+  const std::int64_t queued = std::max<std::int64_t>(0, deque_.size_estimate()) +
+                              std::max<std::int64_t>(0, runtime_.injector.length());
+  return (lifo_slot_ != nullptr ? 1 : 0) + static_cast<std::size_t>(queued) + yielded_.size();
+}
+
+worker* worker::exchange_current(worker* w) noexcept { return std::exchange(this_worker, w); }
+
 // ---- the calling thread's queries and requests (declared in task_header.hpp) ----
 
 void require_not_on_worker(const char* what) {

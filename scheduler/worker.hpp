@@ -96,6 +96,19 @@ class alignas(64) worker {
   // Shutdown only, after every thread joined: drops queued tasks without running them.
   void clear_queues();
 
+  // ---- Hosted mode (frame_executor.cpp): a worker without a thread, whose loop the host thread
+  // runs in slices. It never searches, steals or parks; its runtime has no other worker. ----
+  // The next ready task: the LIFO slot (at most max_lifo_polls times in a row), then next_task().
+  void* next_hosted_task();
+  void run_hosted_task(void* task) {
+    budget_ = task_budget;
+    resume(task);
+  }
+  // Ready tasks (the host thread only: the LIFO slot and the yielders are the owner's).
+  [[nodiscard]] std::size_t hosted_ready() const noexcept;
+  // Makes `w` the calling thread's current worker; returns the previous one.
+  static worker* exchange_current(worker* w) noexcept;
+
  private:
   void run();
   [[gnu::noinline]] void push_overflowing(void* task);
@@ -126,6 +139,7 @@ class alignas(64) worker {
   bool searching_ = false;
   // runtime::shutdown asked this worker to cancel its tasks, and it did (once per runtime).
   bool cancelled_for_shutdown_ = false;
+  std::uint32_t hosted_lifo_polls_ = 0;  // hosted mode: LIFO-slot tasks run in a row
   std::thread thread_;
 };
 

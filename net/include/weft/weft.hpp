@@ -46,6 +46,8 @@
 #include <weft/primitives/wait.hpp>
 #include <weft/scheduler/current_task.hpp>
 #include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/frame_allocator.hpp>
+#include <weft/scheduler/frame_executor.hpp>
 #include <weft/scheduler/io.hpp>
 #include <weft/scheduler/join_handle.hpp>
 #include <weft/scheduler/runtime.hpp>

@@ -228,6 +228,7 @@ class task_group::join_awaiter : private detail::cancellable_wait {
     owner_ = detail::root_of(self);
     if (begin(owner_)) group->cancel();
     group->joiner_ = self;
+    group->joiner_home = detail::current_runtime_core();  // published with the token, as joiner_
     group->joined_.store(true, std::memory_order_release);
     // Give up the join token. Zero: every child finished, continue at once. Otherwise the last
     // child resumes us, possibly right away on another worker: touch nothing after this.

@@ -32,6 +32,10 @@
 
 namespace weft {
 
+namespace detail {
+struct runtime_access;
+}
+
 struct runtime_options {
   // Worker threads; 0 means std::thread::hardware_concurrency().
   std::size_t worker_threads = 0;
@@ -149,6 +153,7 @@ class WEFT_API runtime {
 
  private:
   friend class io_source;
+  friend struct detail::runtime_access;  // frame_executor.hpp: resume_on(runtime&)
   detail::runtime_core* core_;
 };
 

@@ -82,6 +82,10 @@ struct cancel_hook {
 struct group_link {
   using child_done_fn = std::coroutine_handle<> (*)(group_link* self, task_header* child) noexcept;
   child_done_fn child_done = nullptr;
+  // The runtime the joiner waits on (set before the joiner gives up its token): a child that ends
+  // on another runtime (it moved there with weft::resume_on) wakes the joiner there, not where
+  // the child ended. Null: the child's own runtime (a group never joined from elsewhere).
+  runtime_core* joiner_home = nullptr;
 };
 
 class task_header {
@@ -123,6 +127,10 @@ class task_header {
   // task): its join_handle reports runtime_stopped rather than cancelled_error. Written by the
   // task before `done` is published.
   bool ended_by_shutdown = false;
+  // The task is on a runtime other than the one that spawned it (weft::resume_on): that runtime
+  // lists it among its visitors (scheduler/visitors.hpp). Read and written only by the task itself,
+  // as timeout_to_arm. (Fills the last byte of cancel_state's word: no byte added.)
+  bool visiting = false;
   // The cancellable wait the task is suspended in, if any.
   atomic<cancel_hook*> hook{nullptr};
   // The task group the task belongs to, if any; set before the task is published.
