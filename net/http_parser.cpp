@@ -129,6 +129,20 @@ bool valid_chunk_extensions(std::string_view text) noexcept {
   return true;
 }
 
+// RFC 9112 3.2: origin-form ("/path?query"), asterisk-form ("*"), authority-form ("host:port",
+// CONNECT only) or absolute-form ("scheme:..."); anything else is no target at all.
+bool valid_target_form(std::string_view method, std::string_view target) noexcept {
+  if (target[0] == '/' || target == "*") return true;
+  if (method == "CONNECT") return target.find(':') != std::string_view::npos;
+  const auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!is_alpha(target[0])) return false;
+  for (char c : target) {
+    if (c == ':') return true;
+    if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.') return false;
+  }
+  return false;
+}
+
 }  // namespace
 
 int status_of(parse_error error) noexcept {
@@ -283,13 +297,15 @@ parse_step parser_core::parse(std::string_view buffer) {
       }
 
       case state::chunk_size: {
+        // The first byte is judged as soon as it arrives, and before anything else, so that the
+        // verdict does not depend on whether the line's end arrived with it.
+        if (rest.empty()) return {parse_event::need_more, consumed, {}};
+        if (hex_value(rest[0]) < 0) return fail(parse_error::bad_chunk_size, consumed);
         const void* lf = scan_ < rest.size()
                              ? std::memchr(rest.data() + scan_, '\n', rest.size() - scan_)
                              : nullptr;
         if (lf == nullptr) {
           scan_ = rest.size();
-          if (!rest.empty() && hex_value(rest[0]) < 0)
-            return fail(parse_error::bad_chunk_size, consumed);
           if (rest.size() > limits_.max_chunk_line_bytes)
             return fail(parse_error::chunk_line_too_long, consumed);
           return {parse_event::need_more, consumed, {}};
@@ -383,21 +399,9 @@ parser_core::scan parser_core::scan_section(std::string_view rest, bool head, st
         fail(parse_error::head_too_large, 0);
         return scan::failed;
       }
-      // A request line already longer than the target limit: answer 414 without waiting for the
-      // rest. The method ends at the first space; a "method" longer than that is not one.
-      if (head && !start_line_done_ && kind_ == message_kind::request &&
-          rest.size() - line_start_ > limits_.max_target_bytes) {
-        const std::string_view line = rest.substr(line_start_);
-        const std::size_t space = line.find(' ');
-        if (space == std::string_view::npos) {
-          fail(all_token(line) ? parse_error::bad_start_line : parse_error::bad_method, 0);
-          return scan::failed;
-        }
-        if (line.size() - space - 1 > limits_.max_target_bytes) {
-          fail(parse_error::target_too_long, 0);
-          return scan::failed;
-        }
-      }
+      // A request line still without its end that is longer than the target limit is not
+      // answered 414 before its end arrives: the verdict would depend on how the bytes were split
+      // (the rest of the line decides between 414 and 400). The head limit bounds the wait.
       return scan::more;
     }
     const std::size_t pos = static_cast<const char*>(lf) - data;
@@ -484,6 +488,10 @@ bool parser_core::parse_request_line(std::string_view rest, std::size_t at, std:
       fail(parse_error::bad_target, 0);
       return false;
     }
+  }
+  if (!valid_target_form(line.substr(0, sp1), target)) {
+    fail(parse_error::bad_target, 0);
+    return false;
   }
   if (!parse_version(line.substr(sp2 + 1), request.version)) return false;
   start_[0] = {static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(sp1)};
