@@ -27,8 +27,9 @@
 //   a. a method that is a valid token but not in http-parser's fixed table (weft accepts any
 //      token method, as RFC 9110 9.1 allows);
 //   b. Content-Length repeated with the same value (RFC 9110 8.6 allows accepting it;
-//      http-parser rejects every repeat), also when the repeat is in the trailers, which weft
-//      reports but does not interpret (RFC 9110 6.5.1) and http-parser checks like the head;
+//      http-parser rejects every repeat); Content-Length or Transfer-Encoding in the trailers,
+//      which weft reports without interpreting (RFC 9110 6.5.1: framing fields are not allowed
+//      there and must not be applied) and http-parser checks and applies like the head's;
 //   c. an upgrade (CONNECT, or Upgrade with Connection: upgrade): http-parser stops at the head,
 //      weft reports the message and leaves the decision to the caller;
 //   d. Transfer-Encoding whose list has empty elements or is split over several field lines
@@ -165,9 +166,11 @@ bool known_difference(const http_message& m, bool request) {
   std::size_t codings = 0;
   bool connection_upgrade = false;
   bool upgrade = false;
-  std::vector<std::pair<std::string, std::string>> fields = m.headers;
-  fields.insert(fields.end(), m.trailers.begin(), m.trailers.end());  // http-parser reads both
-  for (const auto& [name, value] : fields) {
+  for (const auto& [name, value] : m.trailers)  // class b
+    if (weft::http::iequals(name, "content-length") ||
+        weft::http::iequals(name, "transfer-encoding"))
+      return true;
+  for (const auto& [name, value] : m.headers) {
     if (weft::http::iequals(name, "content-length")) ++lengths;
     if (weft::http::iequals(name, "transfer-encoding")) {
       ++codings;
