@@ -130,14 +130,19 @@ bool valid_chunk_extensions(std::string_view text) noexcept {
 }
 
 // RFC 9112 3.2: origin-form ("/path?query"), asterisk-form ("*"), authority-form ("host:port",
-// CONNECT only) or absolute-form ("scheme:..."); anything else is no target at all.
+// CONNECT only) or absolute-form; anything else is no target at all. An absolute-form target must
+// name an authority ("scheme://host..."): that is what a proxy request carries, and an http URI
+// with an empty host is invalid (RFC 9110 4.2.1).
+
 bool valid_target_form(std::string_view method, std::string_view target) noexcept {
   if (target[0] == '/' || target == "*") return true;
   if (method == "CONNECT") return target.find(':') != std::string_view::npos;
   const auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
   if (!is_alpha(target[0])) return false;
-  for (char c : target) {
-    if (c == ':') return true;
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    const char c = target[i];
+    if (c == ':')
+      return target.substr(i + 1, 2) == "//" && target.size() > i + 3 && target[i + 3] != '/';
     if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.') return false;
   }
   return false;
