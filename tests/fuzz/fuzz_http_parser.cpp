@@ -33,7 +33,8 @@
 //   c. an upgrade (CONNECT, or Upgrade with Connection: upgrade): http-parser stops at the head,
 //      weft reports the message and leaves the decision to the caller;
 //   d. Transfer-Encoding whose list has empty elements or is split over several field lines
-//      (RFC 9110 5.6.1 and 5.3: a list; http-parser only looks at the last line);
+//      (RFC 9110 5.6.1 and 5.3: a list; http-parser only looks at the last line), and a
+//      Connection list with empty elements (", keep-alive": http-parser misses the option);
 //   e. obs-text (bytes 0x80-0xFF) in a header value or reason phrase, and a reason phrase with
 //      characters http-parser does not take; header values: http-parser keeps trailing whitespace
 //      that weft (RFC 9110 5.5) strips, so values are compared after stripping it;
@@ -159,6 +160,20 @@ std::string strip_trailing_space(std::string value) {
   std::abort();
 }
 
+// Whether a comma-separated list has an empty element ("a,,b", ", a", "a ,").
+bool has_empty_element(std::string_view list) {
+  bool empty = true;
+  for (char c : list) {
+    if (c == ',') {
+      if (empty) return true;
+      empty = true;
+    } else if (c != ' ' && c != '\t') {
+      empty = false;
+    }
+  }
+  return empty && !list.empty();
+}
+
 // Whether message `m` (which weft accepted) falls into one of the accepted classes of difference
 // that make http-parser lose step; see the list at the top.
 bool known_difference(const http_message& m, bool request) {
@@ -179,8 +194,10 @@ bool known_difference(const http_message& m, bool request) {
     if (name.size() > 17 && weft::http::iequals(name.substr(0, 17), "transfer-encoding"))
       return true;  // class g
     if (weft::http::iequals(name, "upgrade")) upgrade = true;
-    if (weft::http::iequals(name, "connection") && value.find("pgrade") != std::string::npos)
-      connection_upgrade = true;
+    if (weft::http::iequals(name, "connection")) {
+      if (value.find("pgrade") != std::string::npos) connection_upgrade = true;
+      if (has_empty_element(value)) return true;  // class d
+    }
     for (char c : value)
       if (static_cast<unsigned char>(c) >= 0x80) return true;  // class e
   }
