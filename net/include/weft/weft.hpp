@@ -18,6 +18,9 @@
 // (gather and the synchronization and stream types), scheduler (tasks, the runtime, timers).
 #pragma once
 
+#include <weft/net/http/message.hpp>
+#include <weft/net/http/parser.hpp>
+#include <weft/net/http/serializer.hpp>
 #include <weft/primitives/async_iterator.hpp>
 #include <weft/primitives/async_with.hpp>
 #include <weft/primitives/barrier.hpp>
