@@ -246,7 +246,12 @@ bad_message::bad_message(parse_error error)
 namespace detail {
 
 parser_core::parser_core(message_kind kind, const parser_limits& limits)
-    : kind_(kind), limits_(limits) {}
+    : kind_(kind), limits_(limits) {
+  // Offsets into an incomplete section are 32-bit (field_offsets): a head or trailer section is
+  // never allowed to reach 4 GiB, whatever the caller asked for.
+  constexpr std::size_t offset_bound = std::size_t{1} << 30;
+  if (limits_.max_head_bytes > offset_bound) limits_.max_head_bytes = offset_bound;
+}
 
 void parser_core::expect_response_to(std::string_view method) {
   answering_head_ = method == "HEAD";
