@@ -98,7 +98,11 @@ std::string socket_address::host() const {
       const auto offset = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path));
       if (size_ <= offset) return "(unnamed)";
       const std::size_t length = size_ - offset;
-      if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, length - 1);
+      if (un->sun_path[0] == '\0') {
+        std::string name(1, '@');
+        name.append(un->sun_path + 1, length - 1);
+        return name;
+      }
       return std::string(un->sun_path, ::strnlen(un->sun_path, length));
     }
     default:
@@ -109,9 +113,11 @@ std::string socket_address::host() const {
 std::string socket_address::to_string() const {
   switch (storage_.ss_family) {
     case AF_INET:
-      return host() + ":" + std::to_string(port());
-    case AF_INET6:
-      return "[" + host() + "]:" + std::to_string(port());
+      return host().append(":").append(std::to_string(port()));
+    case AF_INET6: {
+      std::string text(1, '[');
+      return text.append(host()).append("]:").append(std::to_string(port()));
+    }
     default:
       return host();
   }

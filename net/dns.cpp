@@ -58,13 +58,13 @@ class lookup {
       ::close(epoll_fd_);
       throw host_not_found(std::error_code(status, dns_category()), "weft: resolve " + host);
     }
-    if (!options.servers.empty()) {
-      status = ares_set_servers_ports_csv(channel_, options.servers.c_str());
+    if (options.servers != nullptr) {
+      status = ares_set_servers_ports_csv(channel_, options.servers);
       if (status != ARES_SUCCESS) {
         ares_destroy(channel_);
         ::close(epoll_fd_);
         throw std::invalid_argument("weft: resolve " + host + ": bad DNS server list '" +
-                                    options.servers + "': " + ares_strerror(status));
+                                    std::string(options.servers) + "': " + ares_strerror(status));
       }
     }
   }
@@ -177,13 +177,18 @@ task<std::vector<socket_address>> lookup_name(std::string host, std::uint16_t po
 
 task<std::vector<socket_address>> resolve(std::string host, std::uint16_t port,
                                           resolve_options options) {
-  if (auto numeric = socket_address::parse(host, port)) co_return std::vector{*numeric};
+  const std::optional<socket_address> numeric = socket_address::parse(host, port);
+  if (numeric) {
+    std::vector<socket_address> one;
+    one.push_back(*numeric);
+    co_return one;
+  }
   if (host.empty()) {
     throw host_not_found(std::error_code(ARES_EBADNAME, dns_category()),
                          "weft: resolve an empty host name");
   }
   const auto limit = options.timeout;
-  co_return co_await weft::timeout(limit, lookup_name(std::move(host), port, std::move(options)));
+  co_return co_await weft::timeout(limit, lookup_name(std::move(host), port, options));
 }
 
 }  // namespace weft

@@ -79,11 +79,20 @@ task<void> connect_socket(socket_handle& socket, const socket_address& to) {
       throw_net_error(error, "connect to", to.to_string());
     break;
   }
-  co_await socket.io().writable();
-  int error = 0;
-  socklen_t size = sizeof error;
-  if (::getsockopt(socket.fd(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
-  if (error != 0) throw_net_error(error, "connect to", to.to_string());
+  // Readiness may be stale: a socket registered before connect() reports "writable, hung up"
+  // at registration, and io_source remembers it. So a wake-up is only a hint: the handshake is
+  // over when SO_ERROR has an error or getpeername succeeds.
+  for (;;) {
+    co_await socket.io().writable();
+    int error = 0;
+    socklen_t size = sizeof error;
+    if (::getsockopt(socket.fd(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
+    if (error != 0) throw_net_error(error, "connect to", to.to_string());
+    socket_address peer;
+    socklen_t peer_size = socket_address::capacity;
+    if (::getpeername(socket.fd(), peer.data(), &peer_size) == 0) co_return;
+    if (errno != ENOTCONN) throw_net_error(errno, "connect to", to.to_string());
+  }
 }
 
 }  // namespace weft::detail

@@ -51,7 +51,7 @@ class WEFT_API socket_address {
   void set_size(socklen_t size) noexcept { size_ = size; }
   static constexpr socklen_t capacity = sizeof(sockaddr_storage);
 
-  friend bool operator==(const socket_address& a, const socket_address& b) noexcept;
+  friend WEFT_API bool operator==(const socket_address& a, const socket_address& b) noexcept;
 
  private:
   sockaddr_storage storage_;

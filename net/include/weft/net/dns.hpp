@@ -30,8 +30,10 @@ struct resolve_options {
   // The whole lookup (weft::timeout_error when it passes).
   std::chrono::milliseconds timeout{10000};
   // DNS servers to ask instead of /etc/resolv.conf's, as c-ares' "host[:port],..." list
-  // ("127.0.0.1:5353"); empty: the system's.
-  std::string servers;
+  // ("127.0.0.1:5353"); null: the system's. The string must outlive the lookup. (A pointer, not a
+  // std::string, keeps the options trivially destructible: GCC 12 destroys a defaulted argument
+  // with a non-trivial destructor twice when the call is an operand of co_await.)
+  const char* servers = nullptr;
 };
 
 // The addresses of `host` with `port`, in the resolver's order (as getaddrinfo sorts them), one
