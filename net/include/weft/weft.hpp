@@ -22,6 +22,7 @@
 #include <weft/net/dns.hpp>
 #include <weft/net/errors.hpp>
 #include <weft/net/stream_socket.hpp>
+#include <weft/net/streams.hpp>
 #include <weft/net/tcp.hpp>
 #include <weft/net/udp.hpp>
 #include <weft/net/unix.hpp>
