@@ -174,8 +174,10 @@ void stream_writer::write(std::string_view data) {
   if (data.empty()) return;
   state_->pending.append(data);
   if (!state_->flushing) {
-    state_->flushing = true;
+    // The flusher may start on another worker at once; it takes the mutex, so it waits for this
+    // call to finish its update.
     weft::spawn(detail::flush(state_)).detach();
+    state_->flushing = true;
   }
   state_->update_pause();
 }
