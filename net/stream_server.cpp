@@ -6,6 +6,8 @@
 // handlers; wait_closed() waits for it to reach zero.
 #include <weft/net/streams.hpp>
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -36,8 +38,9 @@ struct server_state {
   // since the loop's own count keeps the total above zero while it increments.
   std::atomic<std::size_t> active{1};
   event all_done;
-  std::mutex mutex;                       // guards the two fields below
+  std::mutex mutex;                       // guards the three fields below
   std::optional<join_handle<void>> loop;  // the accept loop, to cancel it on close()
+  int listener_fd = -1;  // the accept loop's listener while it is open, for close()
   bool closed = false;
 
   void leave() noexcept {
@@ -70,8 +73,27 @@ task<void> serve_connection(std::shared_ptr<server_state> state, tcp_stream stre
   }
 }
 
+// Forgets the listener's descriptor before the listener (a parameter of the accept loop, so
+// destroyed after this local) closes it, so close() never shuts down a reused descriptor number.
+struct forget_listener {
+  explicit forget_listener(server_state& s) noexcept : state(s) {}
+  forget_listener(const forget_listener&) = delete;
+  forget_listener& operator=(const forget_listener&) = delete;
+  ~forget_listener() {
+    std::lock_guard lock(state.mutex);
+    state.listener_fd = -1;
+  }
+  server_state& state;
+};
+
 task<void> accept_loop(std::shared_ptr<server_state> state, tcp_listener listener) {
   leave_on_exit leave{state};
+  {
+    std::lock_guard lock(state->mutex);
+    state->listener_fd = state->closed ? -1 : listener.native_handle();
+    if (state->closed) co_return;
+  }
+  forget_listener forget(*state);
   try {
     for (;;) {
       tcp_stream stream = co_await listener.accept();
@@ -86,8 +108,17 @@ task<void> accept_loop(std::shared_ptr<server_state> state, tcp_listener listene
   } catch (const cancelled_error&) {
     // close(): stop accepting. The listener closes when this frame ends.
   } catch (const std::exception& e) {
-    report_to_log(current_runtime_core(), "weft: start_server: accepting on " +
-                                              state->address.to_string() + " failed: " + e.what());
+    bool closed = false;
+    {
+      std::lock_guard lock(state->mutex);
+      closed = state->closed;
+    }
+    // After close() the listener was shut down under the pending accept: not a failure.
+    if (!closed) {
+      report_to_log(current_runtime_core(), "weft: start_server: accepting on " +
+                                                state->address.to_string() +
+                                                " failed: " + e.what());
+    }
   }
 }
 
@@ -126,6 +157,10 @@ void server::close() {
   std::lock_guard lock(state_->mutex);
   if (state_->closed) return;
   state_->closed = true;
+  // Stop listening now, as asyncio's close() does: shutdown() on a listening socket turns it back
+  // into an unconnected one, so new connections are refused at once (and the pending accept wakes
+  // up). The descriptor itself is closed by the accept loop as it ends.
+  if (state_->listener_fd >= 0) ::shutdown(state_->listener_fd, SHUT_RD);
   if (state_->loop) {
     state_->loop->cancel();
     state_->loop->detach();

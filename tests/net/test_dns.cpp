@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -29,7 +30,7 @@ class fake_dns {
     servers_ = socket_.local_address().to_string();
   }
   [[nodiscard]] const char* servers() const { return servers_.c_str(); }
-  [[nodiscard]] int queries() const { return queries_; }
+  [[nodiscard]] int queries() const { return queries_.load(); }
 
   weft::task<void> serve() {
     std::array<char, 512> query{};
@@ -56,7 +57,7 @@ class fake_dns {
   bool answer_;
   weft::udp_socket socket_;
   std::string servers_;
-  int queries_ = 0;
+  std::atomic<int> queries_{0};  // read by the test while the server task counts
 };
 
 bool contains(const std::vector<weft::socket_address>& list, const std::string& host,
