@@ -305,32 +305,38 @@ TEST_CASE(
     if (fd < 0) break;
     fillers.push_back(fd);
   }
-  REQUIRE(errno == EMFILE);
+  const int fill_error = errno;
+  // No doctest assertion while the table is full: the sanitizers' runtime needs descriptors
+  // (UBSan probes memory through a pipe) and would report false errors.
   auto accepted = rt.spawn(
       [](weft::tcp_listener& l) -> weft::task<bool> {
         auto conn = co_await l.accept();
         co_return conn.is_open();
       },
       std::ref(listener));
-  REQUIRE(::connect(client, address.data(), address.size()) == 0);  // the kernel completes it
-  std::this_thread::sleep_for(100ms);                               // the first EMFILE has happened
+  const bool client_connected = ::connect(client, address.data(), address.size()) == 0;
+  std::this_thread::sleep_for(100ms);  // the first EMFILE has happened
   const auto cpu_before = weft_test::process_cpu_time();
   std::this_thread::sleep_for(1s);
   const auto cpu = weft_test::process_cpu_time() - cpu_before;
-  MESSAGE("runtime CPU time over 1 s with the table full: " << cpu.count() << " us");
-  CHECK(cpu < 100ms);  // under 10% of one second: no accept spin
   // The connection made earlier still works.
-  CHECK(rt.block_on([](pair_of_streams& p) -> weft::task<bool> {
+  const bool existing_works = rt.block_on([](pair_of_streams& p) -> weft::task<bool> {
     co_await p.a.write_all("still here");
     std::array<char, 32> buffer{};
     std::size_t got = 0;
     while (got < 10)
       got += co_await p.b.read_some(std::span<char>(buffer).subspan(got));
     co_return std::string_view(buffer.data(), got) == "still here";
-  }(existing)));
-  CHECK_FALSE(accepted.done());
+  }(existing));
+  const bool accepted_while_full = accepted.done();
   for (int fd : fillers)
     ::close(fd);
+  REQUIRE(fill_error == EMFILE);
+  REQUIRE(client_connected);  // the kernel completes the handshake without accept
+  MESSAGE("runtime CPU time over 1 s with the table full: " << cpu.count() << " us");
+  CHECK(cpu < 100ms);  // under 10% of one second: no accept spin
+  CHECK(existing_works);
+  CHECK_FALSE(accepted_while_full);
   CHECK(rt.block_on([](weft::join_handle<bool> h) -> weft::task<bool> {
     co_return co_await h;
   }(std::move(accepted))));  // resumes within the backoff (at most 1 s)
