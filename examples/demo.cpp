@@ -1,10 +1,10 @@
 // examples/demo.cpp: weft_demo, the seed guide's patterns run one after another: async functions,
 // async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups, the common
 // patterns (retry, batches, per-item timeouts), async context managers, async generators with
-// comprehensions, locks and semaphores, and the producer/consumer queue. Each scenario is the run()
-// of its examples/<name>.cpp, the same file that builds the program that runs it alone, compiled
-// here with WEFT_EXAMPLE_NO_MAIN (scenarios.hpp declares the run() functions). Exits non-zero if
-// any scenario got a wrong result.
+// comprehensions, locks and semaphores, the producer/consumer queue, and an echo server on
+// asyncio's streams. Each scenario is the run() of its examples/<name>.cpp, the same file that
+// builds the program that runs it alone, compiled here with WEFT_EXAMPLE_NO_MAIN (scenarios.hpp
+// declares the run() functions). Exits non-zero if any scenario got a wrong result.
 #include <cstdio>
 #include <iterator>
 
@@ -30,6 +30,7 @@ int main() {
       {"async generators, iterators and comprehensions", &examples::generators::run},
       {"queue: producer and consumers (asyncio.Queue)", &examples::queue::run},
       {"locks, semaphores and barriers (asyncio.Lock, Semaphore, Barrier)", &examples::locks::run},
+      {"streams: an echo server and clients (start_server, open_connection)", &examples::echo::run},
   };
 
   const examples::stopwatch watch;

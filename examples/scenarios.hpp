@@ -46,5 +46,8 @@ int run();
 namespace locks {
 int run();
 }
+namespace echo {
+int run();
+}
 
 }  // namespace examples

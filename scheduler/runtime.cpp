@@ -301,6 +301,14 @@ void runtime_core::report(std::string_view message) const noexcept {
   std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
 }
 
+void report_to_log(runtime_core* rt, std::string_view message) noexcept {
+  if (rt != nullptr) {
+    rt->report(message);
+  } else {
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
+  }
+}
+
 runtime_stats runtime_core::stats() const noexcept {
   runtime_stats s;
   s.spawned = foreign_spawned.load(std::memory_order_relaxed);

@@ -14,13 +14,21 @@
 //
 //   int main() { return weft::run(async_main()) == 6 ? 0 : 1; }
 //
-// The layers, each including only those below it: net (sockets, HTTP; to come), primitives
+// The layers, each including only those below it: net (sockets, streams, DNS), primitives
 // (gather and the synchronization and stream types), scheduler (tasks, the runtime, timers).
 #pragma once
 
 #include <weft/net/http/message.hpp>
 #include <weft/net/http/parser.hpp>
 #include <weft/net/http/serializer.hpp>
+#include <weft/net/address.hpp>
+#include <weft/net/dns.hpp>
+#include <weft/net/errors.hpp>
+#include <weft/net/stream_socket.hpp>
+#include <weft/net/streams.hpp>
+#include <weft/net/tcp.hpp>
+#include <weft/net/udp.hpp>
+#include <weft/net/unix.hpp>
 #include <weft/primitives/async_iterator.hpp>
 #include <weft/primitives/async_with.hpp>
 #include <weft/primitives/barrier.hpp>

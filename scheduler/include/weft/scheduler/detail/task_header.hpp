@@ -25,6 +25,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <string_view>
 #include <thread>
 
 #include <weft/scheduler/detail/atomic.hpp>
@@ -289,6 +290,11 @@ WEFT_API void require_worker(const char* what);
 
 // The runtime whose worker thread is calling, or null.
 WEFT_API runtime_core* current_runtime_core() noexcept;
+
+// Reports `message` through the log hook of `rt` (runtime_options::log; a line on stderr without
+// one, or when `rt` is null). For the layers above, which report conditions nobody else sees (a
+// listener out of descriptors). Never throws.
+WEFT_API void report_to_log(runtime_core* rt, std::string_view message) noexcept;
 
 // Queues `waiter` behind the tasks that are ready now on this worker (yield_now).
 // Requires: the calling thread is a worker (budget_exhausted() returned true, or the caller
