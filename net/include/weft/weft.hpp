@@ -14,10 +14,13 @@
 //
 //   int main() { return weft::run(async_main()) == 6 ? 0 : 1; }
 //
-// The layers, each including only those below it: net (sockets, HTTP; to come), primitives
+// The layers, each including only those below it: net (worker processes; sockets and HTTP to
+// come; <weft/net/process_codec_json.hpp> is not included here: it needs nlohmann-json), primitives
 // (gather and the synchronization and stream types), scheduler (tasks, the runtime, timers).
 #pragma once
 
+#include <weft/net/process_codec.hpp>
+#include <weft/net/process_pool.hpp>
 #include <weft/primitives/async_iterator.hpp>
 #include <weft/primitives/async_with.hpp>
 #include <weft/primitives/barrier.hpp>
