@@ -243,6 +243,15 @@ task<R> finish_process_call(std::shared_ptr<process_pool_core> core,
   }
 }
 
+template <class R>
+constexpr bool result_encodable() {
+  if constexpr (std::is_void_v<R>) {
+    return true;
+  } else {
+    return encodable<R>;
+  }
+}
+
 template <class F>
 struct function_signature;
 template <class R, class... P>
@@ -269,7 +278,7 @@ class process_function<R(P...)> final : public detail::process_function_base {
       : process_function_base(name, typeid(R(P...))), fn_(std::move(fn)) {
     static_assert((encodable<std::decay_t<P>> && ...),
                   "weft: every parameter of a process function needs a codec");
-    static_assert(std::is_void_v<R> || encodable<R>,
+    static_assert(detail::result_encodable<R>(),
                   "weft: the result of a process function needs a codec");
   }
 
