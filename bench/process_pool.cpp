@@ -31,7 +31,9 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-double micros(clock_type::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+double micros(clock_type::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
 
 weft::task<long> caller(weft::process_pool& pool, long calls, const std::string& payload) {
   long ok = 0;
@@ -57,7 +59,8 @@ weft::task<std::string> measure(const bench::options& opts) {
       for (long lane = 0; lane < lanes; ++lane)
         tasks.push_back(caller(pool, calls / lanes + (lane < calls % lanes ? 1 : 0), payload));
       long ok = 0;
-      for (long n : co_await weft::gather(std::move(tasks))) ok += n;
+      for (long n : co_await weft::gather(std::move(tasks)))
+        ok += n;
       const auto stop = clock_type::now();
       bench::check(ok == calls, "every call returned the reversed payload");
       if (run >= opts.warmup) bench::emit_run(micros(stop - start) / 1000.0);

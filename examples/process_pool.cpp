@@ -28,13 +28,15 @@ using namespace std::chrono_literals;
 // The seed's cpu_intensive: a loop that would hold the event loop for its whole run.
 WEFT_PROCESS_FUNCTION(cpu_intensive, [](std::int64_t n) {
   std::int64_t result = 0;
-  for (std::int64_t i = 0; i < n; ++i) result += i;
+  for (std::int64_t i = 0; i < n; ++i)
+    result += i;
   return result;
 });
 
 WEFT_PROCESS_FUNCTION(collatz_steps, [](std::int64_t n) {
   std::int64_t steps = 0;
-  for (; n != 1; ++steps) n = n % 2 == 0 ? n / 2 : 3 * n + 1;
+  for (; n != 1; ++steps)
+    n = n % 2 == 0 ? n / 2 : 3 * n + 1;
   return steps;
 });
 
@@ -71,7 +73,8 @@ weft::task<int> async_main() {
 
   // 2. A batch in chunks, results in input order.
   std::vector<std::int64_t> numbers;
-  for (std::int64_t i = 1; i <= 10'000; ++i) numbers.push_back(i);
+  for (std::int64_t i = 1; i <= 10'000; ++i)
+    numbers.push_back(i);
   auto steps = co_await pool.map(collatz_steps, numbers, 500);
   std::printf("collatz steps of 1..10000 in chunks of 500: 27 takes %lld, 9999 takes %lld\n",
               static_cast<long long>(steps[26]), static_cast<long long>(steps[9998]));

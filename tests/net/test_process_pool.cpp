@@ -14,10 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -776,6 +778,60 @@ TEST_SUITE("process_pool") {
     });
     ::unsetenv("WEFT_PROCESS_WORKER");
     CHECK(refused);
+  }
+
+}  // TEST_SUITE
+
+TEST_SUITE("stress") {
+  // Reliability plan S7 (the random-kill half): workers are SIGKILLed at random moments while
+  // tasks keep calls in flight. Every call ends (no hung awaiter), each either with its result or
+  // with worker_crashed, and afterwards there are no zombies and no extra descriptors.
+  TEST_CASE("process_pool: random kills under load leave no hung call nor zombie nor descriptor") {
+    weft_test::watchdog dog(240s);
+    const std::size_t kills = weft_test::stress_count(30, 10000);
+    weft::runtime rt(runtime_options());
+    const auto fds_before = open_fds();
+    std::size_t ok = 0;
+    std::size_t crashed_calls = 0;
+    std::size_t wrong = 0;
+    rt.block_on([&]() -> weft::task<> {
+      weft::process_pool pool(small_pool());
+      std::atomic<bool> stop{false};
+      std::vector<weft::join_handle<void>> callers;
+      std::mutex counts;
+      for (int lane = 0; lane < 6; ++lane) {
+        callers.push_back(weft::spawn([&, lane]() -> weft::task<> {
+          for (long i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+            try {
+              const long v = co_await pool.call(square, i + lane);
+              std::lock_guard lock(counts);
+              (v == (i + lane) * (i + lane) ? ok : wrong) += 1;
+            } catch (const weft::worker_crashed&) {
+              std::lock_guard lock(counts);
+              ++crashed_calls;
+            }
+          }
+        }));
+      }
+      std::uint64_t seed = 12345;
+      for (std::size_t k = 0; k < kills; ++k) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        co_await weft::sleep(std::chrono::milliseconds(5 + (seed >> 33) % 20));
+        const auto pids = pool.pids();
+        if (!pids.empty()) ::kill(pids[(seed >> 40) % pids.size()], SIGKILL);
+      }
+      stop.store(true, std::memory_order_relaxed);
+      for (auto& caller : callers)
+        co_await caller;
+      co_await pool.close();
+    }());
+    CHECK(wrong == 0);
+    CHECK(ok > kills);
+    CHECK(crashed_calls <= kills);
+    CHECK(no_zombies_within(2s));
+    CHECK(open_fds() == fds_before);
+    weft_test::stress_summary(std::to_string(kills) + " kills; " + std::to_string(ok) +
+                              " calls ok; " + std::to_string(crashed_calls) + " failed by a kill");
   }
 
 }  // TEST_SUITE
