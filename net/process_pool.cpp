@@ -140,6 +140,7 @@ struct worker_process {
   std::atomic<const char*> kill_reason{nullptr};
 
   // Touched only by the task that holds this worker's slot.
+  bool started = false;  // its ready byte was read
   std::size_t calls = 0;
   std::string buffer;
 };
@@ -248,7 +249,8 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
       std::lock_guard lock(mutex);
       p = slots[index];
     }
-    if (p && !p->dead()) return p;
+    // A worker not yet started is checked by awaiting its ready byte (run_process_request).
+    if (p && (!p->started || !p->dead())) return p;
     if (p) {
       p->signal(SIGKILL);  // dead already, or a worker that closed its socket: make sure
       std::lock_guard lock(mutex);
@@ -412,6 +414,27 @@ class lease {
 
 enum class read_result { complete, end_of_file, malformed };
 
+// Waits for a new worker's ready byte; false if it died first. Not under call_timeout: starting
+// the program is not the call's time.
+task<bool> await_ready(worker_process& p) {
+  for (;;) {
+    char byte = 0;
+    const ssize_t n = ::recv(p.socket, &byte, 1, 0);
+    if (n == 1) {
+      if (byte != protocol::ready_byte) co_return false;  // not a weft worker: killed below
+      p.started = true;
+      co_return true;
+    }
+    if (n == 0) co_return false;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      co_await p.socket_source->readable();
+      continue;
+    }
+    co_return false;  // ECONNRESET or worse: the worker is gone
+  }
+}
+
 // Reads one whole reply into p.buffer: try first, wait on EAGAIN.
 task<read_result> read_reply(worker_process& p, std::size_t max_size) {
   std::string& out = p.buffer;
@@ -502,9 +525,11 @@ task<std::string> run_process_request(std::shared_ptr<process_pool_core> core,
   worker_ptr p;
   for (int attempt = 0;; ++attempt) {
     p = c.ready_worker(slot.index());
-    std::size_t sent = 0;
+    slot.reason = "the call was cancelled while its worker was starting";
     bool gone = false;
-    while (sent < request.size()) {
+    if (!p->started) gone = !(co_await await_ready(*p));
+    std::size_t sent = 0;
+    while (!gone && sent < request.size()) {
       const ssize_t n =
           ::send(p->socket, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
       if (n >= 0) {
@@ -527,7 +552,9 @@ task<std::string> run_process_request(std::shared_ptr<process_pool_core> core,
     if (attempt == 2) {
       throw worker_crashed("weft::process_pool: " + quoted(fn) +
                                ": three workers in a row died before taking the request (does "
-                               "main() call weft::process_pool::serve_if_worker() first?)",
+                               "main() call weft::process_pool::serve_if_worker() first? the "
+                               "executable is '" +
+                               c.plan.executable + "')",
                            p->pid, 0, -1, false);
     }
   }

@@ -3,7 +3,8 @@
 //   request  [u32 length][u8 kind][u64 signature][u16 name length][name][encoded arguments]
 //   reply    [u32 length][u8 status][payload]
 //
-// `length` counts the bytes after itself. One request is outstanding per worker at a time, so a
+// A worker first writes one ready byte (ready_byte) when it starts serving. `length` counts the
+// bytes after itself. One request is outstanding per worker at a time, so a
 // reply always answers the request just sent; a reply that is longer than announced, or a second
 // reply, means the worker is broken and it is killed. Native byte order: both ends are the same
 // program on the same machine.
@@ -21,6 +22,9 @@ namespace weft::detail::process_protocol {
 inline constexpr int worker_fd = 3;
 // The environment variable that puts a process in worker mode: "<parent pid>,<memory limit>".
 inline constexpr const char* worker_variable = "WEFT_PROCESS_WORKER";
+
+// The byte a worker writes once, when it is ready to serve.
+inline constexpr char ready_byte = 'R';
 
 inline constexpr std::size_t length_size = 4;
 inline constexpr std::size_t reply_header_size = length_size + 1;

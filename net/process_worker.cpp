@@ -8,7 +8,8 @@
 //   2. marks descriptor 3 close-on-exec (posix_spawn's dup2 cleared it), so programs the
 //      functions exec do not hold the socket open after the worker dies;
 //   3. sets RLIMIT_AS to the memory limit;
-//   4. reads a request, runs it, writes the reply, until the pool closes its end (end of file).
+//   4. writes one ready byte, then reads a request, runs it, writes the reply, until the pool
+//      closes its end (end of file).
 // A function that lets std::bad_alloc escape gets an out_of_memory reply and the worker exits
 // (status 1): its heap may be in any state, so it is replaced rather than reused.
 #include <sys/prctl.h>
@@ -177,6 +178,9 @@ void process_pool::serve_if_worker() {
     const rlimit limit{static_cast<rlim_t>(memory_limit), static_cast<rlim_t>(memory_limit)};
     ::setrlimit(RLIMIT_AS, &limit);
   }
+  // Ready: the pool starts a call's timeout only after this byte, so a slow start (a large or
+  // sanitized binary) is not charged to the first call.
+  if (!write_all(protocol::worker_fd, &protocol::ready_byte, 1)) ::_exit(0);
   serve(protocol::worker_fd);
 }
 
