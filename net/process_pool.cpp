@@ -183,11 +183,16 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
       p->reap_now();
       throw;
     }
+    bool doomed = false;
     {
       // Before the watcher starts: it removes the process from this list when it is reaped.
       std::lock_guard lock(mutex);
       live.push_back(p);
+      doomed = killing;
     }
+    // Started while kill_all ran (it saw the live list before this process was on it): the call
+    // that started it sees it die before taking its request, and ready_worker refuses to retry.
+    if (doomed) p->signal(SIGKILL);
     try {
       weft::spawn(watch, shared_from_this(), p).detach();
     } catch (...) {
@@ -247,6 +252,7 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
     worker_ptr p;
     {
       std::lock_guard lock(mutex);
+      if (killing) throw process_pool_closed("weft::process_pool: the pool was closed");
       p = slots[index];
     }
     // A worker not yet started is checked by awaiting its ready byte (run_process_request).

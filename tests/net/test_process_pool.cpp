@@ -676,6 +676,7 @@ TEST_SUITE("process_pool") {
       auto options = small_pool(1);
       options.shutdown_timeout = 200ms;
       weft::process_pool pool(options);
+      co_await pool.call(add, 1, 1);  // the worker has started (slow under sanitizers)
       auto running = weft::spawn(pool.call(spin_forever, 0));
       co_await weft::sleep(20ms);
       auto queued = weft::spawn(pool.call(add, 1, 1));  // waits: the only worker spins
