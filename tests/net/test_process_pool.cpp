@@ -700,6 +700,51 @@ TEST_SUITE("process_pool") {
     CHECK(no_zombies_within(2s));
   }
 
+  // Workers that take half a second to start: /bin/sh sleeps, then execs this test program (same
+  // pid, so the parent check and the death signal hold).
+  weft::process_pool_options slow_starting_pool() {
+    auto options = small_pool(1);
+    char self[4096] = {};
+    REQUIRE(::readlink("/proc/self/exe", self, sizeof self - 1) > 0);
+    options.executable = "/bin/sh";
+    options.arguments = {"-c", "sleep 0.5; exec \"$0\"", self};
+    return options;
+  }
+
+  TEST_CASE("process_pool: a worker's start does not count against call_timeout") {
+    run_in_runtime([]() -> weft::task<> {
+      auto options = slow_starting_pool();
+      options.call_timeout = 200ms;
+      weft::process_pool pool(options);
+      CHECK(co_await pool.call(add, 20, 22) == 42);
+      co_await pool.close();
+    });
+    CHECK(no_zombies_within(2s));
+  }
+
+  TEST_CASE(
+      "process_pool: close while a worker starts fails the waiting call and starts no other") {
+    // The bug this guards against: the call retried on a fresh worker after close() killed the
+    // starting one, ran spin_forever there, and close() waited for it forever.
+    run_in_runtime([]() -> weft::task<> {
+      auto options = slow_starting_pool();
+      options.shutdown_timeout = 100ms;
+      weft::process_pool pool(options);
+      auto call = weft::spawn(pool.call(spin_forever, 0));
+      co_await weft::sleep(20ms);
+      co_await pool.close();
+      bool closed = false;
+      try {
+        co_await call;
+      } catch (const weft::process_pool_closed&) {
+        closed = true;
+      }
+      CHECK(closed);
+      CHECK(pool.stats().started == 1);
+    });
+    CHECK(no_zombies_within(2s));
+  }
+
   // Run only as the child of the next test (with --no-skip): makes a pool, writes its workers'
   // pids to a file, and waits to be killed.
   TEST_CASE("process_pool: helper that makes a pool and waits to be killed" * doctest::skip()) {
