@@ -444,6 +444,9 @@ task<bool> await_ready(worker_process& p) {
 // Reads one whole reply into p.buffer: try first, wait on EAGAIN.
 task<read_result> read_reply(worker_process& p, std::size_t max_size) {
   std::string& out = p.buffer;
+  // The buffer is read into up to its capacity; one large reply must not make every later call
+  // zero-fill megabytes, so a big buffer is dropped.
+  if (out.capacity() > (std::size_t{1} << 16)) std::string().swap(out);
   out.resize(std::max<std::size_t>(out.capacity(), 256));
   std::size_t have = 0;
   std::size_t need = protocol::reply_header_size;
