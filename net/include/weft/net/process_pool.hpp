@@ -44,8 +44,9 @@
 //   weft::process_pool_closed  the pool was closed before the call got a worker
 // Every other call, queued or running on another worker, is unaffected by any of these.
 //
-// Costs: one call is two coroutine frames, one send and one or two recvs on the socketpair, and a
-// wake-up through the runtime's poller thread; the worker is a plain blocking loop.
+// Costs: one call is three coroutine frames, a zero-timeout poll (is the idle worker alive?), one
+// send and two recvs on the socketpair, and a wake-up through the runtime's poller thread; the
+// worker is a plain blocking loop.
 #pragma once
 
 #include <sys/types.h>
