@@ -1,0 +1,187 @@
+// net/process_worker.cpp: the worker side of weft::process_pool, a plain blocking loop.
+//
+// A worker is this program started by the pool with WEFT_PROCESS_WORKER="<parent pid>,<memory
+// limit>" in its environment and its end of a socketpair on descriptor 3. serve_if_worker():
+//   1. removes the variable (a subprocess the worker's functions start is not a worker), asks the
+//      kernel to SIGKILL it when the parent's spawning thread dies (PR_SET_PDEATHSIG), and then
+//      checks getppid(): a parent that died before prctl ran would otherwise go unnoticed;
+//   2. marks descriptor 3 close-on-exec (posix_spawn's dup2 cleared it), so programs the
+//      functions exec do not hold the socket open after the worker dies;
+//   3. sets RLIMIT_AS to the memory limit;
+//   4. writes one ready byte, then reads a request, runs it, writes the reply, until the pool
+//      closes its end (end of file).
+// A function that lets std::bad_alloc escape gets an out_of_memory reply and the worker exits
+// (status 1): its heap may be in any state, so it is replaced rather than reused.
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <typeinfo>
+
+#include <weft/net/process_pool.hpp>
+
+#include "process_protocol.hpp"
+#include "process_registry.hpp"
+
+namespace weft {
+
+namespace {
+
+namespace protocol = detail::process_protocol;
+
+// Reads exactly `size` bytes; false on end of file or an error (the pool is gone).
+bool read_exactly(int fd, char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::read(fd, data, size);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+void start_reply(std::string& out, protocol::reply_status status) {
+  out.assign(protocol::reply_header_size, '\0');
+  out[protocol::length_size] = static_cast<char>(status);
+}
+
+bool send_reply(int fd, std::string& out) {
+  protocol::write_length(out.data(),
+                         static_cast<std::uint32_t>(out.size() - protocol::length_size));
+  return write_all(fd, out.data(), out.size());
+}
+
+[[noreturn]] void out_of_memory(int fd) {
+  // No allocation here: the heap just refused one.
+  char reply[protocol::reply_header_size];
+  protocol::write_length(reply, 1);
+  reply[protocol::length_size] = static_cast<char>(protocol::reply_status::out_of_memory);
+  write_all(fd, reply, sizeof reply);
+  ::_exit(1);
+}
+
+// Runs one request (the frame after its length) and leaves the reply in `out`.
+void run_request(std::string_view body, std::string& out) {
+  byte_reader in(body);
+  const auto kind = static_cast<detail::process_request_kind>(in.get<unsigned char>());
+  const auto signature = in.get<std::uint64_t>();
+  const auto name_size = in.get<std::uint16_t>();
+  const std::string_view name = in.take(name_size);
+  const std::string_view arguments = body.substr(body.size() - in.remaining());
+
+  const auto found = detail::find_process_function(name);
+  if (found.function == nullptr || found.function->signature() != signature) {
+    start_reply(out, protocol::reply_status::unknown_function);
+    out += "weft::process_pool: '" + std::string(name) + "' ";
+    out += found.registered_twice      ? "is registered by two different functions"
+           : found.function == nullptr ? "is not registered in the worker's program"
+                                       : "has another signature in the worker's program";
+    return;
+  }
+  try {
+    start_reply(out, protocol::reply_status::ok);
+    if (kind == detail::process_request_kind::chunk) {
+      found.function->invoke_chunk(arguments, out);
+    } else {
+      found.function->invoke(arguments, out);
+    }
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const codec_error& e) {
+    start_reply(out, protocol::reply_status::codec);
+    out += e.what();
+  } catch (const std::exception& e) {
+    const std::string type = detail::demangle(typeid(e).name());
+    start_reply(out, protocol::reply_status::error);
+    const auto type_size = static_cast<std::uint16_t>(std::min<std::size_t>(type.size(), 65535));
+    out.append(reinterpret_cast<const char*>(&type_size), sizeof type_size);
+    out.append(type, 0, type_size);
+    out += e.what();
+  } catch (...) {
+    const std::string type = "(not a std::exception)";
+    start_reply(out, protocol::reply_status::error);
+    const auto type_size = static_cast<std::uint16_t>(type.size());
+    out.append(reinterpret_cast<const char*>(&type_size), sizeof type_size);
+    out += type;
+    out += "an exception of unknown type";
+  }
+}
+
+[[noreturn]] void serve(int fd) {
+  std::string request;
+  std::string reply;
+  for (;;) {
+    char length_bytes[protocol::length_size];
+    if (!read_exactly(fd, length_bytes, sizeof length_bytes)) ::_exit(0);  // the pool closed us
+    request.resize(protocol::read_length(length_bytes));
+    if (!read_exactly(fd, request.data(), request.size())) ::_exit(0);
+    try {
+      run_request(request, reply);
+    } catch (const std::bad_alloc&) {
+      out_of_memory(fd);
+    } catch (const std::exception& e) {
+      // A malformed request (the pool and worker disagree on the protocol): report, keep going.
+      start_reply(reply, protocol::reply_status::codec);
+      reply += "weft::process_pool: a malformed request: ";
+      reply += e.what();
+    }
+    if (!send_reply(fd, reply)) ::_exit(0);
+    if (reply.capacity() > (std::size_t{1} << 20)) std::string().swap(reply);
+    if (request.capacity() > (std::size_t{1} << 20)) std::string().swap(request);
+  }
+}
+
+}  // namespace
+
+void process_pool::serve_if_worker() {
+  const char* value = std::getenv(protocol::worker_variable);
+  if (value == nullptr) return;
+  char* end = nullptr;
+  const long parent = std::strtol(value, &end, 10);
+  const unsigned long long memory_limit =
+      (end != nullptr && *end == ',') ? std::strtoull(end + 1, nullptr, 10) : 0;
+  ::unsetenv(protocol::worker_variable);
+
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Safety: the parent may have died between posix_spawn and the prctl above; then the death
+  // signal was never armed and we were reparented, which getppid() shows.
+  if (::getppid() != static_cast<pid_t>(parent)) ::_exit(0);
+  ::fcntl(protocol::worker_fd, F_SETFD, FD_CLOEXEC);
+  if (memory_limit != 0) {
+    const rlimit limit{static_cast<rlim_t>(memory_limit), static_cast<rlim_t>(memory_limit)};
+    ::setrlimit(RLIMIT_AS, &limit);
+  }
+  // Ready: the pool starts a call's timeout only after this byte, so a slow start (a large or
+  // sanitized binary) is not charged to the first call.
+  if (!write_all(protocol::worker_fd, &protocol::ready_byte, 1)) ::_exit(0);
+  serve(protocol::worker_fd);
+}
+
+}  // namespace weft
