@@ -14,31 +14,25 @@
 //
 //   int main() { return weft::run(async_main()) == 6 ? 0 : 1; }
 //
-<<<<<<< HEAD
-// The layers, each including only those below it: net (sockets, streams, DNS), primitives
-// (gather and the synchronization and stream types), scheduler (tasks, the runtime, timers).
+// The layers, each including only those below it: net (sockets, streams, DNS, HTTP parsing, worker
+// processes; <weft/net/process_codec_json.hpp> is not included here: it needs nlohmann-json),
+// primitives (gather and the synchronization and stream types), scheduler (tasks, the runtime,
+// timers).
 #pragma once
 
-#include <weft/net/http/message.hpp>
-#include <weft/net/http/parser.hpp>
-#include <weft/net/http/serializer.hpp>
 #include <weft/net/address.hpp>
 #include <weft/net/dns.hpp>
 #include <weft/net/errors.hpp>
+#include <weft/net/http/message.hpp>
+#include <weft/net/http/parser.hpp>
+#include <weft/net/http/serializer.hpp>
+#include <weft/net/process_codec.hpp>
+#include <weft/net/process_pool.hpp>
 #include <weft/net/stream_socket.hpp>
 #include <weft/net/streams.hpp>
 #include <weft/net/tcp.hpp>
 #include <weft/net/udp.hpp>
 #include <weft/net/unix.hpp>
-=======
-// The layers, each including only those below it: net (worker processes; sockets and HTTP to
-// come; <weft/net/process_codec_json.hpp> is not included here: it needs nlohmann-json), primitives
-// (gather and the synchronization and stream types), scheduler (tasks, the runtime, timers).
-#pragma once
-
-#include <weft/net/process_codec.hpp>
-#include <weft/net/process_pool.hpp>
->>>>>>> procpool
 #include <weft/primitives/async_iterator.hpp>
 #include <weft/primitives/async_with.hpp>
 #include <weft/primitives/barrier.hpp>
