@@ -42,6 +42,7 @@
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>
+#include <weft/scheduler/compute.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/io.hpp>
 #include <weft/scheduler/join_handle.hpp>
@@ -49,3 +50,4 @@
 #include <weft/scheduler/sleep.hpp>
 #include <weft/scheduler/spawn.hpp>
 #include <weft/scheduler/task.hpp>
+#include <weft/scheduler/to_thread.hpp>
