@@ -1,7 +1,8 @@
 // examples/demo.cpp: weft_demo, the seed guide's patterns run one after another: async functions,
 // async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups, the common
 // patterns (retry, batches, per-item timeouts), async context managers, async generators with
-// comprehensions, locks and semaphores, and the producer/consumer queue. Each scenario is the run()
+// comprehensions, locks and semaphores, the producer/consumer queue, and offloading blocking calls
+// and CPU-bound work (to_thread, compute). Each scenario is the run()
 // of its examples/<name>.cpp, the same file that builds the program that runs it alone, compiled
 // here with WEFT_EXAMPLE_NO_MAIN (scenarios.hpp declares the run() functions). Exits non-zero if
 // any scenario got a wrong result.
@@ -30,6 +31,7 @@ int main() {
       {"async generators, iterators and comprehensions", &examples::generators::run},
       {"queue: producer and consumers (asyncio.Queue)", &examples::queue::run},
       {"locks, semaphores and barriers (asyncio.Lock, Semaphore, Barrier)", &examples::locks::run},
+      {"offload: blocking calls and CPU-bound work (to_thread, compute)", &examples::offload::run},
   };
 
   const examples::stopwatch watch;

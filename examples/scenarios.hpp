@@ -46,5 +46,8 @@ int run();
 namespace locks {
 int run();
 }
+namespace offload {
+int run();
+}
 
 }  // namespace examples
