@@ -24,6 +24,7 @@
 #include <sched.h>
 
 #include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 
@@ -107,9 +108,12 @@ class compute_arena {
     std::call_once(init_, [this] {
       // oneTBB's workers are shared by every arena of the process and number one less than the
       // CPUs by default, assuming the thread that calls an algorithm joins in. Nothing joins an
-      // arena that is only enqueued into, so allow `threads_` workers; global_control keeps the
-      // smallest active limit, so a stricter one the program set still wins.
-      control_.emplace(tbb::global_control::max_allowed_parallelism, threads_ + 1);
+      // arena that is only enqueued into, so allow `threads_` workers. Never lower the default
+      // (the limit is process-wide and would throttle the program's own TBB use); global_control
+      // keeps the smallest active limit, so a stricter one the program set still wins.
+      const auto limit = std::max<std::size_t>(
+          threads_ + 1, static_cast<std::size_t>(tbb::info::default_concurrency()));
+      control_.emplace(tbb::global_control::max_allowed_parallelism, limit);
       // No slot reserved for an outside thread: weft threads only enqueue.
       arena_.emplace(static_cast<int>(threads_), 0);
       arena_->initialize();
