@@ -102,8 +102,10 @@ struct blocking_call_result : blocking_call {
   std::optional<stored> value;
   std::exception_ptr error;
 
+  // Moves the result (or the exception) out: whichever owner frees the call later (possibly the
+  // pool thread) then destroys nothing the awaiting task still uses.
   R take() {
-    if (error) std::rethrow_exception(error);
+    if (error) std::rethrow_exception(std::exchange(error, nullptr));
     if constexpr (std::is_reference_v<R>) {
       return static_cast<R>(**value);
     } else {
@@ -117,7 +119,7 @@ struct blocking_call_result<void> : blocking_call {
   bool ran = false;
   std::exception_ptr error;
   void take() {
-    if (error) std::rethrow_exception(error);
+    if (error) std::rethrow_exception(std::exchange(error, nullptr));
   }
 };
 
