@@ -1,10 +1,11 @@
 // examples/demo.cpp: weft_demo, the seed guide's patterns run one after another: async functions,
 // async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups, the common
 // patterns (retry, batches, per-item timeouts), async context managers, async generators with
-// comprehensions, locks and semaphores, the producer/consumer queue, and an echo server on
-// asyncio's streams. Each scenario is the run() of its examples/<name>.cpp, the same file that
-// builds the program that runs it alone, compiled here with WEFT_EXAMPLE_NO_MAIN (scenarios.hpp
-// declares the run() functions). Exits non-zero if any scenario got a wrong result.
+// comprehensions, locks and semaphores, the producer/consumer queue, an echo server on asyncio's
+// streams, and offloading blocking calls and CPU-bound work (to_thread, compute). Each scenario is
+// the run() of its examples/<name>.cpp, the same file that builds the program that runs it alone,
+// compiled here with WEFT_EXAMPLE_NO_MAIN (scenarios.hpp declares the run() functions). Exits
+// non-zero if any scenario got a wrong result.
 #include <cstdio>
 #include <iterator>
 
@@ -31,6 +32,7 @@ int main() {
       {"queue: producer and consumers (asyncio.Queue)", &examples::queue::run},
       {"locks, semaphores and barriers (asyncio.Lock, Semaphore, Barrier)", &examples::locks::run},
       {"streams: an echo server and clients (start_server, open_connection)", &examples::echo::run},
+      {"offload: blocking calls and CPU-bound work (to_thread, compute)", &examples::offload::run},
   };
 
   const examples::stopwatch watch;

@@ -49,5 +49,8 @@ int run();
 namespace echo {
 int run();
 }
+namespace offload {
+int run();
+}
 
 }  // namespace examples

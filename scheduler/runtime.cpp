@@ -55,7 +55,9 @@ runtime_core::runtime_core(runtime_options opts)
     : options(validated(std::move(opts))),
       idle(options.worker_threads),
       registry(options.worker_threads),
-      poller(*this) {
+      poller(*this),
+      blocking(std::make_shared<blocking_pool>(*this, options)),
+      compute(make_compute_arena(*this, options.compute_threads)) {
   workers.reserve(options.worker_threads);
   for (std::size_t i = 0; i < options.worker_threads; ++i) {
     workers.push_back(std::make_unique<worker>(*this, i));
@@ -71,6 +73,10 @@ runtime_core::runtime_core(runtime_options opts, hosted_t)
       idle(1),
       registry(1),
       poller(*this),
+      // A frame executor's tasks offload too (a game loop loads assets with to_thread). Both are
+      // lazy: no thread and no oneTBB arena until the first call.
+      blocking(std::make_shared<blocking_pool>(*this, options)),
+      compute(make_compute_arena(*this, options.compute_threads)),
       hosted(true) {
   workers.push_back(std::make_unique<worker>(*this, 0));
 }
@@ -165,12 +171,19 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
   for (auto& w : workers)
     w->join();
   poller.stop();
+  // compute() calls may use their tasks' frames until fn returns: cancel them and wait for each
+  // before any frame is destroyed. Their wake-ups land in the stopped queues (dropped below).
+  shutdown_compute_arena(*compute, options.blocking_shutdown_timeout);
   // No thread of this runtime runs any more. Queued pointers refer to frames owned by tasks in
   // the registry; drop them without resuming, then destroy the tasks.
   for (auto& w : workers)
     w->clear_queues();
   injector.clear();
   const std::size_t left = destroy_pending_tasks(grace);
+  // Every to_thread awaiter is now detached from its call (the sweep ran each hook): calls never
+  // started are dropped, running ones get blocking_shutdown_timeout to end, then are reported and
+  // left to their threads, which touch the runtime no more.
+  blocking->shutdown(options.blocking_shutdown_timeout);
   poller.clear_for_shutdown();
   {
     std::lock_guard lock(live_runtimes_mutex);
@@ -322,6 +335,8 @@ runtime_stats runtime_core::stats() const noexcept {
   s.injected = injected.load(std::memory_order_relaxed);
   s.live_tasks = registry.size();
   s.timers = const_cast<detail::poller&>(poller).timer_count();
+  blocking->add_stats(s);
+  s.compute_running = compute_running(*compute);
   return s;
 }
 

@@ -2,8 +2,9 @@
 //
 // A runtime_core owns the workers, the injection queue, the idle coordinator, the registry of live
 // tasks and the poller. runtime.cpp builds it, starts the threads, and tears it down in this order:
-// stop accepting work, stop and join the workers and the poller, drop the queued task pointers,
-// disconnect timers, destroy every pending task (shutdown sweep), free what is left.
+// stop accepting work, stop and join the workers and the poller, wait for running compute() calls,
+// drop the queued task pointers, destroy every pending task (shutdown sweep), close the blocking
+// pool (waiting for its running calls), disconnect timers, free what is left.
 #pragma once
 
 #include <atomic>
@@ -18,6 +19,8 @@
 
 #include <weft/scheduler/runtime.hpp>
 
+#include "blocking_pool.hpp"
+#include "compute_arena.hpp"
 #include "idle.hpp"
 #include "injector.hpp"
 #include "poller.hpp"
@@ -100,6 +103,10 @@ class runtime_core {
   detail::poller poller;
   // Tasks of other runtimes on this one, and tasks of this one elsewhere (weft::resume_on).
   detail::visitors visitors;
+  // Offload: the blocking pool of to_thread (shared with its threads, which may outlive the
+  // runtime while a straggling call ends) and the oneTBB arena of compute.
+  std::shared_ptr<blocking_pool> blocking;
+  compute_arena_ptr compute;
   // A frame_executor's core: workers[0] has no thread; shutdown drives it from the calling thread
   // (drive_hosted_for_shutdown, frame_executor.cpp).
   const bool hosted = false;

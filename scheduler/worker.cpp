@@ -201,7 +201,8 @@ void worker::resume_timed(void* task) {
         "weft debug: a task ran " +
         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(ran).count()) +
         " ms without suspending on worker " + std::to_string(index_) +
-        " (a blocking call? the other tasks of this worker waited meanwhile)");
+        " (a blocking call? the other tasks of this worker waited meanwhile; run blocking calls "
+        "with weft::to_thread and CPU-bound loops with weft::compute)");
   }
 }
 

@@ -59,6 +59,7 @@
 #include <weft/primitives/task_group.hpp>
 #include <weft/primitives/timeout.hpp>
 #include <weft/primitives/wait.hpp>
+#include <weft/scheduler/compute.hpp>
 #include <weft/scheduler/current_task.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/frame_allocator.hpp>
@@ -69,3 +70,4 @@
 #include <weft/scheduler/sleep.hpp>
 #include <weft/scheduler/spawn.hpp>
 #include <weft/scheduler/task.hpp>
+#include <weft/scheduler/to_thread.hpp>

@@ -55,11 +55,27 @@ struct runtime_options {
   // WEFT_DEBUG=1): reports, through `log`, a join_handle dropped while its task still runs (use
   // detach() to mean it), a task that finished normally after a cancellation was delivered to it
   // (it swallowed the cancellation), and a task that ran more than 100 ms without suspending
-  // (a blocking call on a worker). Exceptions nobody retrieved are reported in every mode.
+  // (a blocking call on a worker: move it to weft::to_thread, or a CPU loop: weft::compute).
+  // Exceptions nobody retrieved are reported in every mode.
   bool debug = false;
   // How long destroying the runtime waits for its cancelled tasks to end before it destroys them
   // where they wait (runtime::shutdown's grace). Zero destroys them at once, without cancelling.
   std::chrono::milliseconds shutdown_timeout{5000};
+  // The blocking pool of weft::to_thread (to_thread.hpp): at most this many threads (tokio's
+  // default), started on demand; one that stayed idle for blocking_keep_alive exits.
+  std::size_t blocking_threads = 512;
+  std::chrono::milliseconds blocking_keep_alive{10000};
+  // Calls that wait for a thread behind a full pool. A submit beyond this bound waits outside the
+  // queue (back-pressure: its task stays suspended until a slot frees); the queue never grows past
+  // it.
+  std::size_t blocking_queue = 4096;
+  // How long destroying the runtime waits for blocking calls still running (after its tasks were
+  // cancelled and destroyed); each one still running then is named through `log` and left to
+  // finish on its own thread. Calls that never started are dropped without running.
+  std::chrono::milliseconds blocking_shutdown_timeout{5000};
+  // Threads of the oneTBB arena of weft::compute (compute.hpp); 0 means the CPUs this process may
+  // use: its affinity mask, capped by the cgroup's CPU quota.
+  std::size_t compute_threads = 0;
   // Where the runtime reports problems nobody else can see (an exception of a detached task that
   // nobody retrieved). Called from any thread. Default: a line on stderr.
   std::function<void(std::string_view)> log;
@@ -74,6 +90,12 @@ struct runtime_stats {
   std::uint64_t injected = 0;    // tasks that entered through the injection queue
   std::uint64_t live_tasks = 0;  // spawned tasks not yet finished
   std::uint64_t timers = 0;      // timers waiting in the timer wheel
+  // The blocking pool of to_thread, now (not cumulative).
+  std::uint64_t blocking_threads = 0;  // threads in the pool, running a call or idle
+  std::uint64_t blocking_idle = 0;     // idle threads (they exit after blocking_keep_alive)
+  std::uint64_t blocking_queued = 0;   // calls waiting for a thread (at most blocking_queue)
+  std::uint64_t blocking_held = 0;     // submits waiting for a queue slot (back-pressure)
+  std::uint64_t compute_running = 0;   // compute() calls submitted and not yet ended
 };
 
 // One live task as runtime::tasks() reports it.

@@ -1,0 +1,386 @@
+// scheduler/blocking_pool.cpp: the blocking pool behind weft::to_thread (blocking_pool.hpp has
+// the states of a call and why one lock settles every race).
+#include "blocking_pool.hpp"
+
+#include <pthread.h>
+
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include "runtime_core.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+enum call_state : unsigned char {
+  fresh = 0,  // not submitted yet
+  queued,     // waiting for a thread
+  held,       // submitted beyond the queue's bound: waits for a queue slot
+  running,    // a thread runs it for a task that waits
+  detached,   // a thread runs it; its task has gone on (cancelled)
+  done,       // ended; its waiter was woken (or had gone)
+  removed,    // cancelled before it started: never runs
+};
+
+long long steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string type_name(const std::type_info* type) {
+  if (type == nullptr) return "?";
+  int status = 0;
+  char* readable = abi::__cxa_demangle(type->name(), nullptr, nullptr, &status);
+  std::string name = status == 0 && readable != nullptr ? readable : type->name();
+  std::free(readable);
+  return name;
+}
+
+}  // namespace
+
+struct blocking_pool::thread_state {
+  std::condition_variable cv;
+  // The call handed to this thread while it was idle. Ordering: stored (release) under the lock by
+  // the submitter; the thread reads it with acquire, spinning without the lock or under it, so it
+  // sees the call's contents (the callable, the arguments, the waiter).
+  std::atomic<blocking_call*> handoff{nullptr};
+  blocking_call* current = nullptr;  // guarded by the lock: the call running here
+  bool sleeping = false;             // guarded: waiting on cv (a hand-off must notify it)
+  bool exit = false;                 // guarded: shutdown asks this idle thread to leave
+};
+
+void blocking_pool::call_list::push_back(blocking_call* call) noexcept {
+  call->prev = tail;
+  call->next = nullptr;
+  (tail != nullptr ? tail->next : head) = call;
+  tail = call;
+  ++size;
+}
+
+blocking_call* blocking_pool::call_list::pop_front() noexcept {
+  blocking_call* call = head;
+  if (call != nullptr) unlink(call);
+  return call;
+}
+
+void blocking_pool::call_list::unlink(blocking_call* call) noexcept {
+  (call->prev != nullptr ? call->prev->next : head) = call->next;
+  (call->next != nullptr ? call->next->prev : tail) = call->prev;
+  call->prev = call->next = nullptr;
+  --size;
+}
+
+blocking_pool::blocking_pool(runtime_core& core, const runtime_options& options)
+    : core_(&core),
+      max_threads_(std::max<std::size_t>(options.blocking_threads, 1)),
+      queue_capacity_(options.blocking_queue),
+      keep_alive_(options.blocking_keep_alive),
+      spin_(options.spin_before_park),
+      thread_name_(options.thread_name.substr(0, 13) + "-b") {}
+
+void blocking_pool::unref(blocking_call* call) noexcept {
+  // Ordering: acq_rel; the last owner's acquire sees everything the other owner did to the call
+  // (the result written by the thread, the awaiter's reads) before it frees it.
+  if (call->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) call->free(call);
+}
+
+void blocking_pool::start_locked(blocking_call* call, thread_state* thread) {
+  call->state = running;
+  call->started_ns = steady_ns();
+  thread->current = call;
+  ++running_;
+}
+
+blocking_call* blocking_pool::next_queued_locked() noexcept {
+  blocking_call* call = queue_.pop_front();
+  if (call != nullptr) {
+    // A queue slot freed: the oldest held-back submit takes it (FIFO across both lists).
+    if (blocking_call* waiting = held_.pop_front()) {
+      waiting->state = queued;
+      queue_.push_back(waiting);
+    }
+  }
+  return call;
+}
+
+blocking_submit_result blocking_pool::submit(blocking_call* call) {
+  std::unique_lock lock(mutex_);
+  // A cancel that ran between the hook's publication and this lock marked the call removed.
+  if (call->state == removed || closed_) return blocking_submit_result::cancelled;
+  call->pool = this;
+  // Ordering: relaxed; the pool's reference is taken before the call is visible to any thread
+  // (the hand-off below is a release, the lists are under the lock).
+  call->refs.fetch_add(1, std::memory_order_relaxed);
+  // Ordering: release under the lock; the awaiter's release reads it with acquire.
+  call->in_pool.store(true, std::memory_order_release);
+  if (!idle_.empty()) {
+    thread_state* thread = idle_.back();
+    idle_.pop_back();
+    start_locked(call, thread);
+    thread->handoff.store(call, std::memory_order_release);
+    // Under the lock: the thread cannot finish this call and exit (freeing its state) before.
+    if (thread->sleeping) thread->cv.notify_one();
+    return blocking_submit_result::submitted;
+  }
+  if (all_.size() < max_threads_) {
+    auto* thread = new thread_state;
+    start_locked(call, thread);
+    thread->handoff.store(call, std::memory_order_release);
+    all_.push_back(thread);
+    try {
+      std::thread([pool = shared_from_this(), thread] { pool->thread_main(thread); }).detach();
+      return blocking_submit_result::submitted;
+    } catch (...) {
+      // No thread (a resource limit): queue the call if another thread will take it, else fail
+      // the call with the system's error.
+      all_.pop_back();
+      --running_;
+      delete thread;
+      if (all_.empty()) {
+        call->state = fresh;
+        call->pool = nullptr;
+        call->in_pool.store(false, std::memory_order_relaxed);
+        call->refs.fetch_sub(1, std::memory_order_relaxed);
+        throw;
+      }
+    }
+  }
+  if (queue_.size < queue_capacity_) {
+    call->state = queued;
+    queue_.push_back(call);
+  } else {
+    call->state = held;  // back-pressure: the task stays suspended until a queue slot frees
+    held_.push_back(call);
+  }
+  return blocking_submit_result::submitted;
+}
+
+bool blocking_pool::cancel(blocking_call* call) noexcept {
+  bool wake_waiter = false;
+  bool drop_pool_ref = false;
+  bool stop = false;
+  {
+    std::lock_guard lock(mutex_);
+    switch (call->state) {
+      case fresh:
+        call->state = removed;  // the coming submit refuses; await_suspend resumes the task
+        break;
+      case queued:
+        queue_.unlink(call);
+        if (blocking_call* waiting = held_.pop_front()) {
+          waiting->state = queued;
+          queue_.push_back(waiting);
+        }
+        call->state = removed;
+        drop_pool_ref = wake_waiter = true;
+        break;
+      case held:
+        held_.unlink(call);
+        call->state = removed;
+        drop_pool_ref = wake_waiter = true;
+        break;
+      case running:
+        call->state = detached;  // its thread finishes it and wakes nobody
+        wake_waiter = true;
+        stop = call->stop != nullptr;
+        break;
+      default:
+        break;  // done (its thread woke the task), removed or detached already
+    }
+    if (wake_waiter) call->in_pool.store(false, std::memory_order_release);
+  }
+  // Outside the lock: stop callbacks and the callable's destructor are user code. The awaiter
+  // still holds its reference, so the call is alive here.
+  if (stop) call->stop->request_stop();
+  if (drop_pool_ref) unref(call);
+  return wake_waiter;
+}
+
+void blocking_pool::release(blocking_call* call) noexcept {
+  bool drop_pool_ref = false;
+  {
+    std::lock_guard lock(mutex_);
+    switch (call->state) {
+      case queued:
+        queue_.unlink(call);
+        if (blocking_call* waiting = held_.pop_front()) {
+          waiting->state = queued;
+          queue_.push_back(waiting);
+        }
+        call->state = removed;
+        drop_pool_ref = true;
+        break;
+      case held:
+        held_.unlink(call);
+        call->state = removed;
+        drop_pool_ref = true;
+        break;
+      case running:
+        call->state = detached;
+        break;
+      default:
+        break;
+    }
+    call->in_pool.store(false, std::memory_order_release);
+  }
+  if (drop_pool_ref) unref(call);
+}
+
+void blocking_pool::thread_main(thread_state* self) {
+  pthread_setname_np(pthread_self(), thread_name_.c_str());
+  blocking_call* call = self->handoff.exchange(nullptr, std::memory_order_acquire);
+  for (;;) {
+    call->run(call);
+    blocking_call* next = nullptr;
+    bool leave = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (call->state == running) {
+        // The task still waits: wake it. Under the lock, so that shutdown's clearing of core_
+        // and this wake cannot cross (no wake reaches a runtime that is gone).
+        call->state = done;
+        call->in_pool.store(false, std::memory_order_release);
+        if (core_ != nullptr) wake(core_, call->waiter);
+      } else {
+        call->state = done;  // detached: the task went on with cancelled_error
+      }
+      self->current = nullptr;
+      --running_;
+      if (!closed_) next = next_queued_locked();
+      if (next != nullptr) {
+        start_locked(next, self);
+      } else if (closed_) {
+        std::erase(all_, self);
+        leave = true;
+      } else {
+        idle_.push_back(self);
+      }
+      if (closed_) changed_.notify_all();
+    }
+    unref(call);
+    if (leave) {
+      delete self;
+      return;
+    }
+    if (next != nullptr) {
+      call = next;
+      continue;
+    }
+    call = wait_for_work(self);
+    if (call == nullptr) return;
+  }
+}
+
+blocking_call* blocking_pool::wait_for_work(thread_state* self) {
+  // A short spin first: a task that calls to_thread in a loop hands the next call over within
+  // microseconds, and a futex wake-up would cost more than the call.
+  const auto spin_until = std::chrono::steady_clock::now() + spin_;
+  while (self->handoff.load(std::memory_order_relaxed) == nullptr &&
+         std::chrono::steady_clock::now() < spin_until) {
+    __builtin_ia32_pause();
+  }
+  std::unique_lock lock(mutex_);
+  const auto idle_until = std::chrono::steady_clock::now() + keep_alive_;
+  for (;;) {
+    if (blocking_call* call = self->handoff.exchange(nullptr, std::memory_order_acquire)) {
+      self->sleeping = false;
+      return call;
+    }
+    bool leave = self->exit;
+    if (!leave) {
+      self->sleeping = true;
+      leave = self->cv.wait_until(lock, idle_until) == std::cv_status::timeout &&
+              self->handoff.load(std::memory_order_relaxed) == nullptr && !self->exit;
+      self->sleeping = false;
+      if (leave) std::erase(idle_, self);  // idle for keep_alive: this thread exits
+    }
+    if (leave) {
+      std::erase(all_, self);
+      changed_.notify_all();
+      lock.unlock();
+      delete self;
+      return nullptr;
+    }
+  }
+}
+
+void blocking_pool::shutdown(std::chrono::milliseconds timeout) {
+  std::vector<blocking_call*> never_started;
+  std::unique_lock lock(mutex_);
+  if (closed_) return;
+  closed_ = true;
+  // Calls that never started never will (their tasks were cancelled and unlinked them, or are
+  // gone with the runtime).
+  for (call_list* list : {&queue_, &held_}) {
+    while (blocking_call* call = list->pop_front()) {
+      call->state = removed;
+      call->in_pool.store(false, std::memory_order_release);
+      never_started.push_back(call);
+    }
+  }
+  for (thread_state* thread : idle_) {
+    thread->exit = true;
+    thread->cv.notify_one();
+  }
+  idle_.clear();
+  changed_.wait_for(lock, timeout, [&] { return running_ == 0; });
+  if (running_ != 0) {
+    const long long now = steady_ns();
+    for (thread_state* thread : all_) {
+      blocking_call* call = thread->current;
+      if (call == nullptr) continue;
+      core_->report_composed([&] {
+        return "weft: shutdown: a to_thread call of " + type_name(call->what) +
+               " still runs after " + std::to_string((now - call->started_ns) / 1000000) +
+               " ms (the blocking_shutdown_timeout is " + std::to_string(timeout.count()) +
+               " ms); it finishes on its own thread and its result is dropped";
+      });
+    }
+  }
+  core_ = nullptr;  // from here on no pool thread touches the runtime
+  // Idle threads leave at once; wait for them (not for the stragglers) so that a destroyed
+  // runtime leaves no idle thread behind.
+  changed_.wait_for(lock, std::chrono::seconds(5), [&] { return all_.size() == running_; });
+  lock.unlock();
+  for (blocking_call* call : never_started)
+    unref(call);
+}
+
+void blocking_pool::add_stats(runtime_stats& stats) const {
+  std::lock_guard lock(mutex_);
+  stats.blocking_threads = all_.size();
+  stats.blocking_idle = idle_.size();
+  stats.blocking_queued = queue_.size;
+  stats.blocking_held = held_.size;
+}
+
+// ---- the entry points of to_thread.hpp ----
+
+blocking_submit_result blocking_submit(blocking_call* call) {
+  runtime_core* rt = current_runtime_core();
+  if (rt == nullptr) throw std::logic_error("weft::to_thread called outside a weft runtime");
+  return rt->blocking->submit(call);
+}
+
+bool blocking_cancel(runtime_core* rt, blocking_call* call) noexcept {
+  // The task's runtime, not call->pool: a cancel may run before the submit set it, and must then
+  // mark the call under the same lock the submit takes.
+  return rt->blocking->cancel(call);
+}
+
+void blocking_release(blocking_call* call) noexcept {
+  // Ordering: acquire pairs with the release stores under the pool's lock.
+  if (call->in_pool.load(std::memory_order_acquire)) {
+    static_cast<blocking_pool*>(call->pool)->release(call);
+  }
+  blocking_pool::unref(call);
+}
+
+}  // namespace weft::detail

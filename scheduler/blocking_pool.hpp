@@ -1,0 +1,99 @@
+// scheduler/blocking_pool.hpp: the runtime's elastic pool of threads for blocking calls
+// (weft::to_thread; the awaiter is in to_thread.hpp).
+//
+// One lock guards everything: the idle threads, the queue behind a full pool, the submits held
+// back behind a full queue, and every call's state. A blocking call costs microseconds to
+// milliseconds, so the lock is held for a few pointer moves per call and never contended for long;
+// in exchange every race (cancel against submit, cancel against completion, completion against
+// shutdown) is settled by reading the call's state under it.
+//
+// A call's state, all transitions under the lock:
+//
+//   fresh --submit--> running | queued | held
+//   held --a queue slot frees--> queued --a thread takes it--> running --its thread ends it--> done
+//   fresh | queued | held --cancel or release--> removed      (never runs)
+//   running --cancel or release--> detached --its thread ends it--> done (nobody is woken)
+//
+// The task is woken by exactly one party: the completing thread (running -> done) or the
+// canceller (queued/held -> removed, running -> detached), never both, because each transition
+// happens under the lock and only from the states named.
+//
+// The pool object is shared (std::shared_ptr) by the runtime and every pool thread: a thread whose
+// call outlives the runtime's shutdown (a straggler) still finds the pool, sees that the runtime is
+// gone (`core_` null), wakes nobody and exits.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <weft/scheduler/runtime.hpp>
+#include <weft/scheduler/to_thread.hpp>
+
+namespace weft::detail {
+
+class runtime_core;
+
+class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
+ public:
+  blocking_pool(runtime_core& core, const runtime_options& options);
+  blocking_pool(const blocking_pool&) = delete;
+  blocking_pool& operator=(const blocking_pool&) = delete;
+
+  blocking_submit_result submit(blocking_call* call);
+  bool cancel(blocking_call* call) noexcept;
+  void release(blocking_call* call) noexcept;
+
+  // runtime shutdown, after the task sweep: calls never started are removed, idle threads exit,
+  // running calls get up to `timeout` to end; each one still running then is reported. From then
+  // on no thread of the pool touches the runtime.
+  void shutdown(std::chrono::milliseconds timeout);
+
+  void add_stats(runtime_stats& stats) const;
+
+  // Drops one reference (the pool's or the awaiter's); frees the call at zero.
+  static void unref(blocking_call* call) noexcept;
+
+ private:
+  struct thread_state;
+  struct call_list {
+    blocking_call* head = nullptr;
+    blocking_call* tail = nullptr;
+    std::size_t size = 0;
+    void push_back(blocking_call* call) noexcept;
+    blocking_call* pop_front() noexcept;
+    void unlink(blocking_call* call) noexcept;
+  };
+
+  void thread_main(thread_state* self);
+  // Under the lock: `call` starts on `thread` (handed over or taken).
+  void start_locked(blocking_call* call, thread_state* thread);
+  // Under the lock: the next call for a thread that just finished one, if any; refills the queue
+  // from the held submits.
+  blocking_call* next_queued_locked() noexcept;
+  // An idle thread waits for a hand-off (a short spin, then its condition variable) for up to
+  // keep_alive_; null means it left the pool (its state is freed) and must exit.
+  blocking_call* wait_for_work(thread_state* self);
+
+  runtime_core* core_;  // null once shut down; guarded by mutex_
+  const std::size_t max_threads_;
+  const std::size_t queue_capacity_;
+  const std::chrono::milliseconds keep_alive_;
+  const std::chrono::microseconds spin_;
+  const std::string thread_name_;
+
+  mutable std::mutex mutex_;
+  call_list queue_;                  // submitted, waiting for a thread (at most queue_capacity_)
+  call_list held_;                   // submitted beyond the queue's bound: back-pressure
+  std::vector<thread_state*> idle_;  // most recently idle last (taken first)
+  std::vector<thread_state*> all_;   // every live thread (for shutdown reports)
+  std::size_t running_ = 0;
+  bool closed_ = false;
+  std::condition_variable changed_;  // a thread exited or finished a call (shutdown waits)
+};
+
+}  // namespace weft::detail
