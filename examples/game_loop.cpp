@@ -87,7 +87,9 @@ int run() {
   constexpr auto async_budget = 2ms;
   constexpr int assets = 24;
 
-  weft::runtime pool(weft::runtime_options{.worker_threads = 2});
+  weft::runtime_options pool_options;
+  pool_options.worker_threads = 2;
+  weft::runtime pool(pool_options);
   scene world;
   world.entities.reserve(assets);
   // Declared after the pool, so destroyed before it: its destructor ends its tasks (the brains)
