@@ -172,9 +172,11 @@ class registry {
 
   // Owner only: answers a pending runtime::tasks() request.
   static void answer_listing(registry_shard& shard) {
-    // Relaxed: a request carries no data to the owner (shutdown's `closing`, which travels with
-    // the same counter, is acquired in worker::next_task before this runs).
-    const std::uint64_t request = shard.list_request.load(std::memory_order_relaxed);
+    // Ordering: acquire pairs with the requester's release RMW (runtime::tasks). A request carries
+    // a permission: the requester finished reading the previous `listing` before it asked again,
+    // so that read happens before the write below. (A relaxed load here was a data race on
+    // `listing` that TSan found in test_registry's handshake test.)
+    const std::uint64_t request = shard.list_request.load(std::memory_order_acquire);
     if (request == shard.list_done.load(std::memory_order_relaxed)) return;
     shard.listing = describe(shard);
     // Ordering: release publishes `listing` to the requester's acquire load of list_done

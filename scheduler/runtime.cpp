@@ -387,9 +387,11 @@ std::vector<task_info> runtime::tasks() const {
   for (std::size_t i = 0; i < rt.workers.size(); ++i) {
     if (self != nullptr && self == rt.workers[i].get()) continue;
     detail::registry_shard& shard = rt.registry.worker_shard(i);
-    // Relaxed: the request carries no data (the answer comes back through list_done's
-    // release/acquire); the unpark below wakes the owner if it sleeps.
-    requests[i] = shard.list_request.fetch_add(1, std::memory_order_relaxed) + 1;
+    // Ordering: release pairs with answer_listing's acquire load: this caller's (or an earlier
+    // caller's, ordered by listing_mutex) reads of the previous `listing` happen before the owner
+    // overwrites it. The answer comes back through list_done's release/acquire; the unpark below
+    // wakes the owner if it sleeps.
+    requests[i] = shard.list_request.fetch_add(1, std::memory_order_release) + 1;
     rt.workers[i]->park.unpark();
   }
   const auto give_up = std::chrono::steady_clock::now() + 200ms;
