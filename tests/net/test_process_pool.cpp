@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,6 +112,17 @@ WEFT_PROCESS_FUNCTION(note_pid_then_nap, [](std::string path, int ms) {
   return 0;
 });
 WEFT_PROCESS_FUNCTION(segfault, [](int) -> int {
+  // The default disposition, set with the raw system call: under AddressSanitizer the worker
+  // carries ASan's own SEGV handler, which reports and then aborts (abort_on_error=1, the asan
+  // preset) or exits, so the parent would see SIGABRT or an exit code instead of the fault this
+  // case is about. An all-zero kernel sigaction is SIG_DFL; the libc call could be intercepted.
+  struct kernel_sigaction {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    unsigned long mask;
+  } default_action{};
+  ::syscall(SYS_rt_sigaction, SIGSEGV, &default_action, nullptr, sizeof default_action.mask);
   // Both volatile: the compiler can neither drop the store nor turn it into a trap instruction.
   volatile int* volatile nowhere = nullptr;
   *nowhere = 1;
