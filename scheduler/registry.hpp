@@ -28,7 +28,7 @@
 #include <weft/scheduler/runtime.hpp>
 
 #include "parker.hpp"
-#include "spinlock.hpp"
+#include <weft/scheduler/detail/spinlock.hpp>
 
 namespace weft::detail {
 

@@ -49,7 +49,7 @@
 #include <utility>
 
 #include <weft/primitives/detail/ring_buffer.hpp>
-#include <weft/primitives/detail/spinlock.hpp>
+#include <weft/scheduler/detail/spinlock.hpp>
 #include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/errors.hpp>
@@ -398,7 +398,7 @@ class queue_core {
     }
   }
 
-  queue_spinlock lock_;
+  spinlock lock_;
   Store items_;
   const std::size_t maxsize_;  // 0: unbounded
   std::size_t unfinished_ = 0;

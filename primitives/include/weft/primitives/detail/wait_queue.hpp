@@ -31,7 +31,7 @@
 #include <coroutine>
 #include <cstddef>
 
-#include <weft/primitives/detail/spinlock.hpp>
+#include <weft/scheduler/detail/spinlock.hpp>
 #include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
@@ -39,13 +39,13 @@ namespace weft::detail {
 
 class queue_lock_guard {
  public:
-  explicit queue_lock_guard(queue_spinlock& lock) noexcept : lock_(lock) { lock_.lock(); }
+  explicit queue_lock_guard(spinlock& lock) noexcept : lock_(lock) { lock_.lock(); }
   ~queue_lock_guard() { lock_.unlock(); }
   queue_lock_guard(const queue_lock_guard&) = delete;
   queue_lock_guard& operator=(const queue_lock_guard&) = delete;
 
  private:
-  queue_spinlock& lock_;
+  spinlock& lock_;
 };
 
 enum class node_state : unsigned char { idle, queued, granted, woken, cancelled };
@@ -65,7 +65,7 @@ struct wait_node {
 // The list plus its lock. All members require the lock, except wake_all.
 class wait_queue {
  public:
-  queue_spinlock lock;
+  spinlock lock;
 
   [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
   // How many nodes are linked (barrier counts its arrivals with it).

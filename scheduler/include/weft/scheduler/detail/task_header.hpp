@@ -191,7 +191,7 @@ class task_header {
   // returned, since on_cancel may still be reading the awaiter that is about to be destroyed.
   // The wait lasts as long as on_cancel, a few pointer moves under a primitive's lock; but the
   // canceller may be preempted in it, so after a short spin the thread yields (on two cores a
-  // pure spin could burn its whole slice against a preempted canceller; scheduler/spinlock.hpp
+  // pure spin could burn its whole slice against a preempted canceller; detail/spinlock.hpp
   // measured the same for the registry's lock).
   void withdraw_hook(cancel_hook* h) noexcept {
     // Ordering: acq_rel; acquire pairs with the canceller's seq_cst exchange when it lost the race
