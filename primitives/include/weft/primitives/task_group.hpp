@@ -117,10 +117,8 @@ class task_group : private detail::group_link {
   template <class W, class... Args>
   requires detail::spawnable<W, Args...>
   auto spawn_named(const char* name, W&& work, Args&&... args) {
-    auto child = detail::make_task(std::forward<W>(work), std::forward<Args>(args)...);
-    auto frame = child.release();
-    if (frame) frame.promise().name = name;
-    return spawn_task(decltype(child)(frame));
+    return spawn_task(
+        detail::named(name, detail::make_task(std::forward<W>(work), std::forward<Args>(args)...)));
   }
 
   // Cancels every child (running now or spawned later, until the group is joined).

@@ -118,9 +118,7 @@ class WEFT_API frame_executor {
   }
   template <class T>
   join_handle<T> spawn_named(const char* name, task<T> work) {
-    auto frame = work.release();
-    if (frame) frame.promise().name = name;
-    return spawn(task<T>(frame));
+    return spawn(detail::named(name, std::move(work)));
   }
 
   // Runs ready tasks on the calling thread until `budget` is spent (the clock is read after every

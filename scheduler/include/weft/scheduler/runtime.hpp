@@ -133,9 +133,7 @@ class WEFT_API runtime {
   // the task (a string literal).
   template <class T>
   join_handle<T> spawn_named(const char* name, task<T> work) {
-    auto frame = work.release();
-    if (frame) frame.promise().name = name;
-    return spawn(task<T>(frame));
+    return spawn(detail::named(name, std::move(work)));
   }
 
   // Runs `work` on the pool and blocks the calling thread until it finishes; returns its value or

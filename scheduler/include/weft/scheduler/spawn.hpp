@@ -72,6 +72,16 @@ auto make_task(W&& work, Args&&... args) {
   }
 }
 
+// The task `work` with the name diagnostics show for it (tasks(), reports, dumps); the one place
+// every spawn_named (free, runtime, frame_executor, task_group) names a task. `name` must outlive
+// the task (a string literal).
+template <class T>
+task<T> named(const char* name, task<T> work) noexcept {
+  auto frame = work.release();
+  if (frame) frame.promise().name = name;
+  return task<T>(frame);
+}
+
 template <class T>
 join_handle<T> spawn_on(runtime_core* rt, task<T> work, bool eager = false) {
   auto frame = work.release();
@@ -118,9 +128,7 @@ auto spawn_eager(W&& work, Args&&... args) {
 // Same as spawn(work), with a name shown by diagnostics. `name` must outlive the task (a literal).
 template <class T>
 join_handle<T> spawn_named(const char* name, task<T> work) {
-  auto frame = work.release();
-  if (frame) frame.promise().name = name;
-  return spawn(task<T>(frame));
+  return spawn(detail::named(name, std::move(work)));
 }
 
 }  // namespace weft
