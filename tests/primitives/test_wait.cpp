@@ -40,11 +40,14 @@ weft::task<int> finish_after(std::chrono::milliseconds d, std::atomic<int>& fini
 using counts = std::pair<std::size_t, std::size_t>;
 counts done_pending(std::size_t done, std::size_t pending) { return {done, pending}; }
 
-// How many handles are done and pending after a wait on one task of 20 ms with timeout `d`.
+// How many handles are done and pending after a wait with timeout `d` on one task that sleeps
+// `work`. The cases that expect the wait to return at once give the task an hour: with 20 ms, a
+// loaded machine (TSan, load 20) once descheduled the waiter long enough for the task to finish
+// first, and the wait then rightly reported it done.
 template <class D>
-weft::task<std::pair<std::size_t, std::size_t>> wait_on_20ms(D d) {
+weft::task<std::pair<std::size_t, std::size_t>> wait_on(D d, std::chrono::milliseconds work) {
   std::vector<weft::join_handle<int>> hs;
-  hs.push_back(weft::spawn(sleep_then(20ms, 1)));
+  hs.push_back(weft::spawn(sleep_then(work, 1)));
   auto [done, pending] = co_await weft::wait(std::move(hs), weft::all_completed, d);
   for (auto& h : pending)
     h.cancel();
@@ -60,11 +63,11 @@ TEST_CASE_TEMPLATE_DEFINE(
   // conversion to clock::duration.
   weft_test::watchdog dog(20s, "waiting with an extreme timeout");
   auto main_task = []() -> weft::task<> {
-    const auto forever = co_await wait_on_20ms(D::max());
+    const auto forever = co_await wait_on(D::max(), 20ms);
     CHECK(forever == done_pending(1, 0));
     for (D d : weft_test::expired_extremes<D>()) {
       const auto start = steady::now();
-      const auto at_once = co_await wait_on_20ms(d);
+      const auto at_once = co_await wait_on(d, 1h);
       CHECK_MESSAGE(at_once == done_pending(0, 1), ("timeout " + weft_test::describe(d)));
       CHECK(steady::now() - start < 5s);
     }
@@ -78,11 +81,11 @@ TEST_CASE(
   weft_test::watchdog dog(20s, "waiting with an extreme floating-point timeout");
   auto main_task = []() -> weft::task<> {
     for (auto d : weft_test::forever_doubles()) {
-      const auto forever = co_await wait_on_20ms(d);
+      const auto forever = co_await wait_on(d, 20ms);
       CHECK_MESSAGE(forever == done_pending(1, 0), ("timeout " + weft_test::describe(d)));
     }
     for (auto d : weft_test::expired_doubles()) {
-      const auto at_once = co_await wait_on_20ms(d);
+      const auto at_once = co_await wait_on(d, 1h);
       CHECK_MESSAGE(at_once == done_pending(0, 1), ("timeout " + weft_test::describe(d)));
     }
   };
