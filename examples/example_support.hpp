@@ -29,6 +29,15 @@ inline bool check(bool ok, const char* expectation) {
   return ok;
 }
 
+// A timing expectation that depends on the machine: printed when missed, never a failure. Real-time
+// bounds tighter than the generous took_about() fail on a loaded machine (CI runs the examples
+// under ThreadSanitizer on two shared cores); the benchmarks measure them instead.
+inline bool note_timing(bool ok, const char* expectation) {
+  if (!ok)
+    std::fprintf(stderr, "note: missed on this machine (timing, not judged): %s\n", expectation);
+  return true;
+}
+
 // Timing bounds. A weft::sleep never ends early, so the lower bound is exact; the upper bound is
 // generous because other programs may share the machine, yet still far below what running the
 // sleeps one after another would take.
