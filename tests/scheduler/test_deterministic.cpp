@@ -76,6 +76,30 @@ weft::task<std::vector<int>> sleeping_tasks() {
   co_return order;
 }
 
+// Primitives: two consumers of a bounded queue, each taking a mutex around a read-yield-write;
+// which consumer gets which item is the scheduler's choice.
+weft::task<std::vector<int>> queue_and_mutex() {
+  weft::queue<int> q(2);
+  weft::mutex m;
+  std::vector<int> taken;
+  auto consumer = [](int id, weft::queue<int>& items, weft::mutex& lock,
+                     std::vector<int>& out) -> weft::task<void> {
+    for (int i = 0; i < 3; ++i) {
+      const int item = co_await items.get();
+      auto held = co_await lock.lock();
+      co_await weft::yield_now();
+      out.push_back(id * 100 + item);
+    }
+  };
+  auto a = weft::spawn(consumer, 1, std::ref(q), std::ref(m), std::ref(taken));
+  auto b = weft::spawn(consumer, 2, std::ref(q), std::ref(m), std::ref(taken));
+  for (int item = 0; item < 6; ++item)
+    co_await q.put(item);
+  co_await a;
+  co_await b;
+  co_return taken;
+}
+
 // A lost update: read, yield, write. Two of these on one counter lose an increment whenever the
 // scheduler runs the second read between the first read and its write.
 weft::task<void> two_unlocked_increments() {
