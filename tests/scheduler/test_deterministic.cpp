@@ -154,7 +154,9 @@ TEST_SUITE("deterministic") {
         orders[run] = rt.block_on([]() -> weft::task<std::vector<int>> {
           auto a = co_await racing_tasks();
           auto b = co_await sleeping_tasks();
+          auto c = co_await queue_and_mutex();
           a.insert(a.end(), b.begin(), b.end());
+          a.insert(a.end(), c.begin(), c.end());
           co_return a;
         }());
         logs[run] = rt.event_log();
