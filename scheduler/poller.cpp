@@ -101,6 +101,9 @@ bool poller::advance_virtual_time() {
   // Idle: every worker parked and nothing queued. A task that is running, or queued, may still
   // arm an earlier timer, so time must not move then.
   if (!runtime_.idle.all_parked() || runtime_.injector.length() > 0) return false;
+  // Deterministic mode: the worker moves the clock itself (advance_deterministic), at a point of
+  // its loop that does not depend on when this thread wakes.
+  if (runtime_.sim != nullptr) return false;
   std::lock_guard lock(timers_mutex_);
   const auto next = wheel_.next_expiration();
   if (!next) return false;
@@ -108,6 +111,42 @@ bool poller::advance_virtual_time() {
     virtual_ticks_.store(*next, std::memory_order_relaxed);  // see now()
   }
   return true;
+}
+
+bool poller::advance_deterministic(std::vector<void*>& ready,
+                                   std::vector<timer_entry*>& callbacks) {
+  std::lock_guard lock(timers_mutex_);
+  // next_expiration() may be a moment at which the wheel only re-files entries into a finer
+  // level: keep moving until something fires or the wheel is empty. Every entry due at the new
+  // tick fires here (no fire_batch limit), so the poller thread's fire_timers never finds one
+  // due: time moves only in this call, under this lock.
+  const std::size_t before = ready.size() + callbacks.size();
+  while (ready.size() + callbacks.size() == before) {
+    const auto next = wheel_.next_expiration();
+    if (!next) return false;
+    if (*next > virtual_ticks_.load(std::memory_order_relaxed)) {
+      // Ordering: release pairs with now_tick's acquire, as when the poller advances; here the
+      // readers are the worker itself and the poller (which reads it under this lock anyway).
+      virtual_ticks_.store(*next, std::memory_order_release);
+    }
+    wheel_.advance(*next, SIZE_MAX, [&](timer_entry* entry) {
+      entry->linked = false;
+      if (entry->has_callback) {
+        entry->firing.store(true, std::memory_order_relaxed);  // published by the unlock
+        callbacks.push_back(entry);
+      } else {
+        ready.push_back(entry->waiter.address());
+      }
+    });
+  }
+  sleeping_until_ = wheel_.next_expiration().value_or(no_timer);
+  return true;
+}
+
+void poller::fire_callback(timer_entry* entry) noexcept {
+  static_cast<callback_timer_entry*>(entry)->on_fire(entry);
+  // Ordering: release, as in run(): disarm's acquire load then sees on_fire's effects.
+  entry->firing.store(false, std::memory_order_release);
 }
 
 std::uint64_t poller::tick_of(clock::time_point when) const noexcept {

@@ -79,6 +79,12 @@ class poller {
   void pool_went_idle() noexcept { wake(); }
   [[nodiscard]] bool virtual_time() const noexcept { return virtual_; }
   [[nodiscard]] std::uint64_t tick_of(clock::time_point when) const noexcept;
+  // Deterministic mode, on the worker thread when nothing is runnable (simulation.hpp): moves the
+  // virtual clock to the next deadline and fires every timer due then, appending the waiting
+  // coroutines to `ready` and the callback entries (timeouts) to `callbacks`, marked as firing;
+  // the caller runs each with fire_callback. False if no timer is armed.
+  bool advance_deterministic(std::vector<void*>& ready, std::vector<timer_entry*>& callbacks);
+  static void fire_callback(timer_entry* entry) noexcept;
 
   arm_result arm(timer_entry* entry, clock::time_point when);
   bool cancel(timer_entry* entry) noexcept;  // see cancel_timer
@@ -105,7 +111,8 @@ class poller {
   runtime_core& runtime_;
   clock::time_point epoch_;
   const bool virtual_;
-  // Virtual time: milliseconds since epoch_, written by the poller thread only.
+  // Virtual time: milliseconds since epoch_, written by the poller thread only (by the worker
+  // instead in deterministic mode, where the poller leaves it alone).
   std::atomic<std::uint64_t> virtual_ticks_{0};
   int epoll_fd_ = -1;
   int event_fd_ = -1;

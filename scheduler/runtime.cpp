@@ -5,6 +5,7 @@
 #include <weft/scheduler/runtime.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -38,7 +39,29 @@ std::size_t resolve_worker_count(std::size_t requested) {
   return hardware == 0 ? 1 : hardware;
 }
 
-runtime_options validated(runtime_options options) {
+// WEFT_SEED, if set: the seed to replay (runtime_options::deterministic_seed).
+std::optional<std::uint64_t> seed_from_environment() {
+  const char* env = std::getenv("WEFT_SEED");
+  if (env == nullptr || *env == '\0') return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(env, &end, 0);
+  if (*end != '\0' || errno != 0 || *env == '-') {
+    throw std::invalid_argument(std::string("weft::runtime: WEFT_SEED='") + env +
+                                "' is not a seed (a decimal or 0x-hexadecimal 64-bit number)");
+  }
+  return value;
+}
+
+runtime_options validated(runtime_options options, bool hosted = false) {
+  if (hosted) {
+    options.deterministic_seed.reset();  // the host thread is a frame_executor's scheduler
+  } else if (options.deterministic_seed) {
+    // Deterministic mode: one worker and the virtual clock (simulation.hpp); WEFT_SEED replays.
+    if (const auto replay = seed_from_environment()) options.deterministic_seed = replay;
+    options.worker_threads = 1;
+    options.virtual_time = true;
+  }
   options.worker_threads = resolve_worker_count(options.worker_threads);
   if (const char* env = std::getenv("WEFT_DEBUG"); env != nullptr && std::string_view(env) == "1") {
     options.debug = true;
@@ -53,6 +76,8 @@ runtime_options validated(runtime_options options) {
 
 runtime_core::runtime_core(runtime_options opts)
     : options(validated(std::move(opts))),
+      sim(options.deterministic_seed ? std::make_unique<simulation>(*options.deterministic_seed)
+                                     : nullptr),
       idle(options.worker_threads),
       registry(options.worker_threads),
       poller(*this),
@@ -65,11 +90,13 @@ runtime_core::runtime_core(runtime_options opts)
 }
 
 runtime_core::runtime_core(runtime_options opts, hosted_t)
-    : options(validated([&] {
-        opts.worker_threads = 1;
-        opts.virtual_time = false;  // its clock would wait for a pool that never parks
-        return std::move(opts);
-      }())),
+    : options(validated(
+          [&] {
+            opts.worker_threads = 1;
+            opts.virtual_time = false;  // its clock would wait for a pool that never parks
+            return std::move(opts);
+          }(),
+          /*hosted=*/true)),
       idle(1),
       registry(1),
       poller(*this),
@@ -301,6 +328,22 @@ void runtime_core::inject_batch(void* const* tasks, std::size_t count) {
 }
 
 void runtime_core::report(std::string_view message) const noexcept {
+  if (sim != nullptr) [[unlikely]] {
+    // Deterministic mode: every report names the seed, so a failure can be replayed.
+    try {
+      const std::string seed = std::to_string(sim->seed());
+      const std::string named = "weft [deterministic seed " + seed +
+                                "; replay with WEFT_SEED=" + seed + "]: " + std::string(message);
+      report_plain(named);
+      return;
+    } catch (...) {
+      // Out of memory composing the prefix: report the message without it.
+    }
+  }
+  report_plain(message);
+}
+
+void runtime_core::report_plain(std::string_view message) const noexcept {
   if (options.log) {
     try {
       options.log(message);
@@ -375,6 +418,16 @@ std::size_t runtime::shutdown(std::chrono::milliseconds grace) {
 std::size_t runtime::worker_count() const noexcept { return core_->workers.size(); }
 
 runtime_stats runtime::stats() const noexcept { return core_->stats(); }
+
+std::optional<std::uint64_t> runtime::seed() const noexcept {
+  if (core_->sim == nullptr) return std::nullopt;
+  return core_->sim->seed();
+}
+
+std::vector<task_event> runtime::event_log() const {
+  if (core_->sim == nullptr) return {};
+  return core_->sim->events();
+}
 
 std::vector<task_info> runtime::tasks() const {
   using namespace std::chrono_literals;

@@ -25,6 +25,7 @@
 #include "injector.hpp"
 #include "poller.hpp"
 #include "registry.hpp"
+#include "simulation.hpp"
 #include "visitors.hpp"
 #include "worker.hpp"
 
@@ -75,6 +76,8 @@ class runtime_core {
   // stderr, and report_composed turns a failure to compose the message (out of memory) into a
   // line on stderr.
   void report(std::string_view message) const noexcept;
+  // report without the deterministic mode's seed prefix.
+  void report_plain(std::string_view message) const noexcept;
   template <class Compose>
   void report_composed(Compose compose) const noexcept {
     try {
@@ -96,6 +99,9 @@ class runtime_core {
   [[nodiscard]] runtime_stats stats() const noexcept;
 
   const runtime_options options;
+  // Deterministic mode (simulation.hpp), or null. Set before any thread starts, never changed:
+  // the branches on it in the task lifecycle are as predictable as a constant.
+  const std::unique_ptr<simulation> sim;
   std::vector<std::unique_ptr<worker>> workers;
   detail::injector injector;
   detail::idle idle;

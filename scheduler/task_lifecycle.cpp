@@ -46,6 +46,9 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
     }
   }
   task->runtime = rt;
+  // Deterministic mode logs the spawn (simulation.hpp); one predictable branch otherwise.
+  if (rt->sim != nullptr) [[unlikely]]
+    rt->sim->spawned(task->frame.address(), rt->poller.now_tick());
   if (self != nullptr && &self->runtime() == rt) {
     // A worker of this runtime. During shutdown's graceful phase the new task starts cancelled:
     // it runs to its first cancellation point and ends there (a task cleaning up after its own
@@ -217,6 +220,9 @@ std::coroutine_handle<> complete_root(task_header* task) noexcept {
   runtime_core* home = nullptr;
   if (task->visiting) [[unlikely]]
     home = rt->visitors.leave(task);
+  // Deterministic mode logs the end while the frame is alive (simulation.hpp).
+  if (rt->sim != nullptr) [[unlikely]]
+    rt->sim->completed(task->frame.address(), rt->poller.now_tick());
   std::coroutine_handle<> next = finish_root(task);
   if (group != nullptr) {
     if (const std::coroutine_handle<> joiner = group->child_done(group, task);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "runtime_core.hpp"
+#include "simulation.hpp"
 
 namespace weft::detail {
 
@@ -143,6 +144,10 @@ void worker::order_batch() {
 }
 
 void worker::run() {
+  if (runtime_.sim != nullptr) [[unlikely]] {
+    run_deterministic();  // once per thread, not per task: the loop below is unchanged
+    return;
+  }
   this_worker = this;
   while (!runtime_.stopping()) {
     void* task = next_task();
@@ -206,8 +211,7 @@ void worker::resume_timed(void* task) {
   }
 }
 
-void* worker::next_task() {
-  ++tick_;
+inline void worker::serve_requests() {
   // Unlink (and maybe free) this worker's tasks that finished on other workers.
   registry::drain_remote(shard_);
   if (shard_.list_request.load(std::memory_order_relaxed) !=
@@ -227,6 +231,11 @@ void* worker::next_task() {
     }
     registry::answer_listing(shard_);
   }
+}
+
+void* worker::next_task() {
+  ++tick_;
+  serve_requests();
   if (tick_ % injector_interval == 0) {
     // Maintenance tick. The tasks that yielded since the last tick go to the injection queue:
     // behind everything already waiting there, visible to every worker, and taken by this one at
@@ -358,8 +367,63 @@ void worker::park_until_notified() {
   searching_ = runtime_.idle.transition_from_parked(index_);
 }
 
+// ---- deterministic mode (simulation.hpp) ----
+
+void worker::collect_ready(std::vector<void*>& ready) {
+  // Every source of runnable tasks, in a fixed order; the order matters only as the input of the
+  // generator's pick, and it is the same on every run of the same seed.
+  if (lifo_slot_ != nullptr) ready.push_back(std::exchange(lifo_slot_, nullptr));
+  while (void* task = deque_.pop())
+    ready.push_back(task);
+  ready.insert(ready.end(), yielded_.begin(), yielded_.end());
+  yielded_.clear();
+  void* batch[injector_batch];
+  while (const std::size_t n = runtime_.injector.pop_bulk(injector_token_, batch, injector_batch))
+    ready.insert(ready.end(), batch, batch + n);
+}
+
+void worker::run_deterministic() {
+  this_worker = this;
+  simulation& sim = *runtime_.sim;
+  std::vector<timer_entry*> callbacks;
+  while (!runtime_.stopping()) {
+    serve_requests();
+    collect_ready(sim.ready);
+    if (sim.ready.empty()) {
+      // Nothing runnable: time moves to the next deadline, here rather than on the poller thread
+      // (whose wake-up is a real-time moment). Timeout callbacks run in a seeded order; what they
+      // wake lands in the LIFO slot or the deque, and the next collect_ready takes it.
+      callbacks.clear();
+      if (runtime_.poller.advance_deterministic(sim.ready, callbacks)) {
+        sim.shuffle(callbacks);
+        for (timer_entry* entry : callbacks)
+          poller::fire_callback(entry);
+        continue;
+      }
+      // No task and no timer: only another thread can bring work (a spawn, I/O, to_thread).
+      park_until_notified();
+      continue;
+    }
+    if (searching_) {
+      // Woken from parking as a searcher (idle.hpp): found work, stop counting as one, as run().
+      searching_ = false;
+      if (runtime_.idle.transition_from_searching()) runtime_.notify_one_if_needed();
+    }
+    void* task = sim.pick();
+    sim.resumed(task, runtime_.poller.now_tick());
+    budget_ = task_budget;
+    if (runtime_.options.debug) [[unlikely]] {
+      resume_timed(task);
+    } else {
+      run_batch(task);
+    }
+  }
+  this_worker = nullptr;
+}
+
 void worker::clear_queues() {
   lifo_slot_ = nullptr;
+  if (runtime_.sim != nullptr) runtime_.sim->ready.clear();
   yielded_.clear();
   while (deque_.pop() != nullptr) {
   }

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,16 @@ struct runtime_options {
   // timeouts and backoffs complete at once and in a reproducible order. weft::now() reads it;
   // sleep, sleep_until, timeout and wait use it. Real time still governs I/O readiness.
   bool virtual_time = false;
+  // Deterministic simulation (docs/embedding.md): one worker thread, virtual time, and every
+  // choice the scheduler makes (which ready task runs next, which of several timers due at the
+  // same instant fires first) drawn from a generator seeded with this value, so the same program
+  // with the same seed runs its tasks in the same order, bit for bit, on every run; runtime::
+  // event_log() records that order. The environment variable WEFT_SEED (decimal or 0x-hex)
+  // overrides the seed of every deterministic runtime, to replay a failing seed; reports through
+  // `log` name the seed. Spawns from other threads, I/O readiness, to_thread, compute and
+  // resume_on arrive at real-time moments and are outside the guarantee. Implies worker_threads
+  // = 1 and virtual_time. Ignored by a frame_executor (its host thread is its scheduler).
+  std::optional<std::uint64_t> deterministic_seed;
   // Debug checks, as asyncio's debug mode (also turned on by the environment variable
   // WEFT_DEBUG=1): reports, through `log`, a join_handle dropped while its task still runs (use
   // detach() to mean it), a task that finished normally after a cancellation was delivered to it
@@ -96,6 +107,23 @@ struct runtime_stats {
   std::uint64_t blocking_queued = 0;   // calls waiting for a thread (at most blocking_queue)
   std::uint64_t blocking_held = 0;     // submits waiting for a queue slot (back-pressure)
   std::uint64_t compute_running = 0;   // compute() calls submitted and not yet ended
+};
+
+// One entry of a deterministic runtime's event log (runtime::event_log()). Ids are given in the
+// order tasks are spawned, from 1, so they are the same on every run of the same seed; a resumed
+// coroutine that is not a task's own frame (a nested co_await woken inside a task) gets an id from
+// the same counter when it is first resumed.
+struct task_event {
+  enum class kind : unsigned char {
+    spawned,    // `task` was spawned by `parent` (0: from outside the runtime)
+    resumed,    // the scheduler picked `task` and resumed it
+    completed,  // `task` finished
+  };
+  kind what = kind::spawned;
+  std::uint64_t task = 0;
+  std::uint64_t parent = 0;
+  std::uint64_t time_ms = 0;  // the virtual clock, in milliseconds since the runtime started
+  friend bool operator==(const task_event&, const task_event&) = default;
 };
 
 // One live task as runtime::tasks() reports it.
@@ -170,6 +198,13 @@ class WEFT_API runtime {
   // tasks are missing from the list. Meant for diagnostics, not for hot paths.
   [[nodiscard]] std::vector<task_info> tasks() const;
   [[nodiscard]] runtime_stats stats() const noexcept;
+
+  // Deterministic mode only (runtime_options::deterministic_seed): the seed in use (WEFT_SEED's,
+  // if set), and the events so far. A log is comparable between runs when the program's tasks
+  // have all ended (a task still running when block_on returns races with the shutdown). Without
+  // deterministic mode: no seed and an empty log.
+  [[nodiscard]] std::optional<std::uint64_t> seed() const noexcept;
+  [[nodiscard]] std::vector<task_event> event_log() const;
 
  private:
   friend class io_source;
