@@ -7,7 +7,8 @@
 //   async with aiofiles.open("notes.txt") as f:           co_await weft::read_file(path);
 //       content = await f.read()
 //   async for line in f: ...                              auto lines = weft::read_lines(path);
-//                                                          while (auto line = co_await lines.next())
+//                                                          while (auto line = co_await
+//                                                          lines.next())
 
 #include <unistd.h>
 
@@ -46,8 +47,8 @@ weft::task<bool> async_main(std::string path) {
   std::printf("read %zu bytes\n", content.size());
 
   // Iterate the lines (async for line in f), here through a stream combinator.
-  std::vector<std::string> notes = co_await weft::collect<std::vector<std::string>>(
-      weft::filter(weft::read_lines(path), [](const std::string& l) { return l.starts_with("note"); }));
+  std::vector<std::string> notes = co_await weft::collect<std::vector<std::string>>(weft::filter(
+      weft::read_lines(path), [](const std::string& l) { return l.starts_with("note"); }));
   for (const auto& n : notes)
     std::printf("  %s\n", n.c_str());
 

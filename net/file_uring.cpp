@@ -286,7 +286,7 @@ class uring_ring final : public runtime_extension {
           if (op == self) {
             own = true;
           } else if (!closing_) {
-            wake(runtime_, op->waiter);
+            wake(op->home != nullptr ? op->home : runtime_, op->waiter);
           }
         }
       }

@@ -48,6 +48,7 @@ struct uring_op {
   std::atomic<int> refs{1};
   std::int32_t result = 0;           // the CQE's res: bytes or -errno; written by the reaper
   std::coroutine_handle<> waiter;    // set before submission
+  runtime_core* home = nullptr;      // the waiting task's runtime (null: the ring's), idem
   std::shared_ptr<file_state> file;  // keeps the descriptor open while the kernel uses it
   std::uint64_t offset = 0;
   std::uint32_t size = 0;  // bytes of data
@@ -81,6 +82,7 @@ class [[nodiscard]] uring_wait : private cancellable_wait {
     on_cancel = &cancel_op;
     op_->waiter = self;  // before begin() publishes the hook: on_cancel may wake it
     if (begin(root_of(self))) return false;
+    op_->home = root() != nullptr ? root()->runtime : nullptr;
     uring_op::state_type state;
     try {
       state = uring_submit(ring_, op_);

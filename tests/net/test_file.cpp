@@ -62,7 +62,6 @@ struct scoped_file {
 
 void round_trip(weft::file_backend backend) {
   scoped_file tmp(temp_path("round-trip"));
-  const weft::open_options with{.backend = backend};
   weft::run(
       [](std::string path, weft::open_options with) -> weft::task<void> {
         weft::file out = co_await weft::file::open(path, weft::open_mode::write, with);
@@ -90,13 +89,13 @@ void round_trip(weft::file_backend backend) {
         co_await more.write("again\n");
         co_await more.close();
         CHECK(co_await weft::read_file(path, with) == "Hello file\nagain\n");
-      }(tmp.path, with),
+      }(tmp.path, {.backend = backend}),
       options());
 }
 
 void large_file(weft::file_backend backend) {
   scoped_file tmp(temp_path("large"));
-  const std::string content = pattern(6 * 1024 * 1024 + 123);  // several max_io_size chunks
+  const std::string expected = pattern(6 * 1024 * 1024 + 123);  // several max_io_size chunks
   weft::run(
       [](std::string path, weft::open_options with,
          const std::string& content) -> weft::task<void> {
@@ -107,13 +106,13 @@ void large_file(weft::file_backend backend) {
         const std::string back = co_await weft::read_file(path, with);
         CHECK(back.size() == content.size());
         CHECK(back == content);
-      }(tmp.path, {.backend = backend}, content),
+      }(tmp.path, {.backend = backend}, expected),
       options());
 }
 
 void concurrent_reads(weft::file_backend backend) {
   scoped_file tmp(temp_path("concurrent"));
-  const std::string content = pattern(2 * 1024 * 1024);
+  const std::string expected = pattern(2 * 1024 * 1024);
   weft::run(
       [](std::string path, weft::open_options with,
          const std::string& content) -> weft::task<void> {
@@ -123,14 +122,14 @@ void concurrent_reads(weft::file_backend backend) {
         std::vector<weft::join_handle<int>> readers;
         for (int t = 0; t < 64; ++t) {
           readers.push_back(weft::spawn(
-              [](weft::file& f, const std::string& content, int t) -> weft::task<int> {
+              [](weft::file& shared, const std::string& whole, int index) -> weft::task<int> {
                 int wrong = 0;
                 std::array<char, 4096> block{};
                 for (int i = 0; i < 256; ++i) {
-                  const std::uint64_t offset = ((t * 131 + i * 17) % 512) * 4096ULL;
-                  const std::size_t n = co_await f.read_at(block, offset);
+                  const std::uint64_t offset = ((index * 131 + i * 17) % 512) * 4096ULL;
+                  const std::size_t n = co_await shared.read_at(block, offset);
                   if (n != block.size() || std::string_view(block.data(), n) !=
-                                               std::string_view(content).substr(offset, n)) {
+                                               std::string_view(whole).substr(offset, n)) {
                     ++wrong;
                   }
                 }
@@ -143,13 +142,13 @@ void concurrent_reads(weft::file_backend backend) {
           wrong += co_await r;
         CHECK(wrong == 0);
         co_await f.close();
-      }(tmp.path, {.backend = backend}, content),
+      }(tmp.path, {.backend = backend}, expected),
       options());
 }
 
 void missing_file(weft::file_backend backend) {
-  const std::string path = temp_path("does-not-exist");
-  ::unlink(path.c_str());
+  const std::string missing = temp_path("does-not-exist");
+  ::unlink(missing.c_str());
   weft::run(
       [](std::string path, weft::open_options with) -> weft::task<void> {
         bool thrown = false;
@@ -166,7 +165,7 @@ void missing_file(weft::file_backend backend) {
         CHECK_THROWS_AS(co_await weft::read_file(path, with), weft::file_not_found);
         // A directory cannot be written: a file_error naming the path, not a crash.
         CHECK_THROWS_AS(co_await weft::write_file("/proc", "x", with), weft::file_error);
-      }(path, {.backend = backend}),
+      }(missing, {.backend = backend}),
       options());
 }
 
@@ -214,7 +213,7 @@ void helpers_and_lines(weft::file_backend backend) {
 // (ASan would see a write into freed memory).
 void cancelled_reads(weft::file_backend backend) {
   scoped_file tmp(temp_path("cancel"));
-  const std::string content = pattern(4 * 1024 * 1024);
+  const std::string expected = pattern(4 * 1024 * 1024);
   const int cancelled = weft::run(
       [](std::string path, weft::open_options with, const std::string& content) -> weft::task<int> {
         co_await weft::write_file(path, content, with);
@@ -224,8 +223,11 @@ void cancelled_reads(weft::file_backend backend) {
         for (int attempt = 0; attempt < 100000; ++attempt) {
           std::vector<char> buffer(256 * 1024);
           try {
-            const std::size_t n =
-                co_await weft::timeout(std::chrono::microseconds(attempt % 7 * 20), f.read(buffer));
+            // Every fourth attempt has time to finish, so the loop progresses even where every
+            // read is slower than the short timeouts (sanitizer builds).
+            const auto limit = attempt % 4 == 3 ? std::chrono::microseconds(10s)
+                                                : std::chrono::microseconds(attempt % 4 * 300);
+            const std::size_t n = co_await weft::timeout(limit, f.read(buffer));
             if (n == 0) break;
             back.append(buffer.data(), n);
           } catch (const weft::timeout_error&) {
@@ -235,7 +237,7 @@ void cancelled_reads(weft::file_backend backend) {
         CHECK(back == content);
         co_await f.close();
         co_return timeouts;
-      }(tmp.path, {.backend = backend}, content),
+      }(tmp.path, {.backend = backend}, expected),
       options());
   MESSAGE("reads cancelled by the timeout: " << cancelled);
 }
@@ -243,12 +245,12 @@ void cancelled_reads(weft::file_backend backend) {
 // A read that cannot complete (an empty FIFO) is cancelled while it waits in the kernel or on a
 // pool thread: the task gets cancelled_error at once.
 void cancel_blocked_read(weft::file_backend backend) {
-  const std::string path = temp_path("fifo");
-  ::unlink(path.c_str());
-  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  const std::string fifo = temp_path("fifo");
+  ::unlink(fifo.c_str());
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   // A writer end held here, so that the test can unblock a pool thread's read at the end.
-  const int writer = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  REQUIRE(writer >= 0);
+  const int writer_end = ::open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(writer_end >= 0);
   weft::run(
       [](std::string path, weft::open_options with, int writer) -> weft::task<void> {
         weft::file f = co_await weft::file::open(path, weft::open_mode::read_write, with);
@@ -274,28 +276,28 @@ void cancel_blocked_read(weft::file_backend backend) {
           REQUIRE(::write(writer, "abc", 3) == 3);
         }
         co_await f.close();
-      }(path, {.backend = backend}, writer),
+      }(fifo, {.backend = backend}, writer_end),
       options());
-  ::close(writer);
-  ::unlink(path.c_str());
+  ::close(writer_end);
+  ::unlink(fifo.c_str());
 }
 
 // The runtime is destroyed while reads are in flight: nothing leaks (ASan) or crashes.
 void shutdown_in_flight(weft::file_backend backend) {
   scoped_file tmp(temp_path("shutdown"));
-  const std::string content = pattern(1024 * 1024);
+  const std::string expected = pattern(1024 * 1024);
   {
     weft::runtime rt(options());
-    rt.block_on(weft::write_file(tmp.path, content, {.backend = backend}));
+    rt.block_on(weft::write_file(tmp.path, expected, {.backend = backend}));
     std::atomic<int> reads{0};
     for (int t = 0; t < 16; ++t) {
       rt.spawn(
             [](std::string path, weft::open_options with,
-               std::atomic<int>& reads) -> weft::task<void> {
+               std::atomic<int>& counter) -> weft::task<void> {
               weft::file f = co_await weft::file::open(path, weft::open_mode::read, with);
               std::vector<char> buffer(64 * 1024);
               for (;;) {
-                (void)co_await f.read_at(buffer, (reads.fetch_add(1) % 16) * 65536ULL);
+                (void)co_await f.read_at(buffer, (counter.fetch_add(1) % 16) * 65536ULL);
               }
             },
             tmp.path, weft::open_options{.backend = backend}, std::ref(reads))
