@@ -359,14 +359,13 @@ std::error_code io_uring_status() noexcept {
 }
 
 file_backend default_file_backend() noexcept {
-  static const file_backend chosen = [] {
-    if (const char* env = std::getenv("WEFT_IO_URING");
-        env != nullptr && std::strcmp(env, "0") == 0) {
-      return file_backend::threads;
-    }
-    return io_uring_status() ? file_backend::threads : file_backend::io_uring;
-  }();
-  return chosen;
+  // Read at every call (each open with `automatic`), so a program or test may set it late; the
+  // probe itself runs once.
+  if (const char* env = std::getenv("WEFT_IO_URING");
+      env != nullptr && std::strcmp(env, "0") == 0) {
+    return file_backend::threads;
+  }
+  return io_uring_status() ? file_backend::threads : file_backend::io_uring;
 }
 
 }  // namespace weft

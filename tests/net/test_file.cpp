@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -324,6 +325,25 @@ TEST_CASE("file: the io_uring probe agrees with a direct io_uring_queue_init") {
   } else {
     CHECK(!weft::io_uring_status());
   }
+}
+
+TEST_CASE("file: WEFT_IO_URING=0 makes the blocking pool the default backend") {
+  weft_test::watchdog dog(60s);
+  const char* before = std::getenv("WEFT_IO_URING");
+  const std::string saved = before != nullptr ? before : "";
+  ::setenv("WEFT_IO_URING", "0", 1);
+  CHECK(weft::default_file_backend() == weft::file_backend::threads);
+  const weft::file_backend opened = weft::run([]() -> weft::task<weft::file_backend> {
+    weft::file f = co_await weft::file::open("/proc/self/status");
+    const std::string head = co_await f.read(4);
+    CHECK(head == "Name");  // a /proc file: a stream of unknown size, read all the same
+    co_return f.backend();
+  }());
+  CHECK(opened == weft::file_backend::threads);
+  ::unsetenv("WEFT_IO_URING");
+  CHECK(weft::default_file_backend() ==
+        (weft::io_uring_status() ? weft::file_backend::threads : weft::file_backend::io_uring));
+  if (before != nullptr) ::setenv("WEFT_IO_URING", saved.c_str(), 1);
 }
 
 TEST_CASE("file: asking for io_uring where it is refused is a file_error") {

@@ -100,7 +100,8 @@ struct open_options {
 // check of the opcodes weft uses). Empty error: available. Does not look at WEFT_IO_URING.
 WEFT_API std::error_code io_uring_status() noexcept;
 
-// The backend `automatic` resolves to in this process (io_uring or threads).
+// The backend `automatic` resolves to now: threads if the environment variable WEFT_IO_URING is
+// "0" (read at each call) or the probe failed, else io_uring.
 WEFT_API file_backend default_file_backend() noexcept;
 
 namespace detail {
