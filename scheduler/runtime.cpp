@@ -211,6 +211,9 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
   // started are dropped, running ones get blocking_shutdown_timeout to end, then are reported and
   // left to their threads, which touch the runtime no more.
   blocking->shutdown(options.blocking_shutdown_timeout);
+  // The layers' per-runtime state (the net layer's io_uring ring): no awaiter refers to it any
+  // more, and its io_sources deregister from the stopped poller as usual.
+  destroy_extensions();
   poller.clear_for_shutdown();
   {
     std::lock_guard lock(live_runtimes_mutex);

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include <weft/scheduler/detail/runtime_extension.hpp>
 #include <weft/scheduler/runtime.hpp>
 
 #include "blocking_pool.hpp"
@@ -126,6 +127,11 @@ class runtime_core {
   std::atomic<int> reporters{0};
   // runtime::tasks() callers, one at a time (each worker has one listing buffer).
   std::mutex listing_mutex;
+  // State of the layers above, one per key (detail/runtime_extension.hpp), in order of creation;
+  // guarded by extensions_mutex. Shutdown destroys them after the task sweep.
+  std::mutex extensions_mutex;
+  std::vector<std::pair<const void*, std::unique_ptr<runtime_extension>>> extensions;
+  void destroy_extensions() noexcept;
 
  private:
   // The last step of shutdown, on the calling thread with every runtime thread stopped. Returns

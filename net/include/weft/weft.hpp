@@ -23,6 +23,7 @@
 #include <weft/net/address.hpp>
 #include <weft/net/dns.hpp>
 #include <weft/net/errors.hpp>
+#include <weft/net/file.hpp>
 #include <weft/net/http/message.hpp>
 #include <weft/net/http/parser.hpp>
 #include <weft/net/http/serializer.hpp>
