@@ -42,8 +42,8 @@ bool bodiless_status(int status) { return status < 200 || status == 204 || statu
 
 }  // namespace
 
-connection::connection(server_state& state, connection_record& record,
-                       std::unique_ptr<transport> t, clock::time_point accepted)
+connection::connection(server_state& state, connection_record& record, std::unique_ptr<transport> t,
+                       clock::time_point accepted)
     : state_(state),
       record_(record),
       transport_(std::move(t)),
@@ -128,15 +128,17 @@ task<connection::head_result> connection::read_head(request& req, bool first) {
   // first byte, and until that byte comes the connection is idle (keep_alive_timeout).
   bool got_byte = begin_ != end_ || !pending_.empty();
   clock::time_point deadline =
-      first ? accepted_ + state_.options.header_timeout
-            : weft::now() + (got_byte ? state_.options.header_timeout
-                                      : std::chrono::milliseconds(state_.options.keep_alive_timeout));
+      first
+          ? accepted_ + state_.options.header_timeout
+          : weft::now() + (got_byte ? state_.options.header_timeout
+                                    : std::chrono::milliseconds(state_.options.keep_alive_timeout));
   if (got_byte) mark_idle(false);
   for (;;) {
     const std::string_view bytes = unconsumed();
     parse_step step = parser_.parse(bytes);
     switch (step.event) {
       case parse_event::need_more: {
+        begin_ += step.consumed;
         co_await flush();  // the batch goes out before waiting for the client
         if (!got_byte) {
           mark_idle(true);
@@ -225,6 +227,7 @@ task<std::string_view> connection::read_body() {
         body_done_ = true;
         co_return std::string_view{};
       case parse_event::need_more: {
+        begin_ += step.consumed;
         if (expect_continue_ && !continue_sent_) {
           continue_sent_ = true;
           co_await flush();
@@ -234,12 +237,12 @@ task<std::string_view> connection::read_body() {
         try {
           n = co_await read_more(body_deadline(), body_read_size);
         } catch (const timeout_error&) {
-          close_after_ = true;
+          close_after_ = linger_ = true;
           throw;
         }
         body_received_ += n;
         if (n == 0) {
-          close_after_ = true;
+          close_after_ = linger_ = true;
           const parse_step end = parser_.finish();
           throw bad_message(end.event == parse_event::error ? parser_.error()
                                                             : parse_error::truncated);
@@ -247,7 +250,7 @@ task<std::string_view> connection::read_body() {
         break;
       }
       case parse_event::error:
-        close_after_ = true;
+        close_after_ = linger_ = true;
         throw bad_message(parser_.error());
       case parse_event::head:
       case parse_event::closed:
@@ -268,6 +271,7 @@ bool connection::drain_buffered_body() {
       begin_ += step.consumed;
       body_done_ = true;
     } else {
+      begin_ += step.event == parse_event::need_more ? step.consumed : 0;
       return false;
     }
   }
@@ -295,6 +299,7 @@ task<void> connection::answer_error(int status) {
     broken_ = true;  // the client is gone or does not read: nothing more to say
   }
   close_after_ = true;
+  linger_ = true;
 }
 
 task<void> connection::watch(const join_handle<response>* handler) {
@@ -359,9 +364,9 @@ task<void> connection::respond(request& req, response& resp, clock::time_point s
       if (!head_only) co_await resp.stream(writer);
       sent = writer.written();
     } else {
-      write_response_head(out_, line, used,
-                          chunked ? framing::chunked()
-                                  : framing::content_length(*resp.stream_length));
+      write_response_head(
+          out_, line, used,
+          chunked ? framing::chunked() : framing::content_length(*resp.stream_length));
       co_await flush();
       body_writer writer(this, chunked);
       if (!head_only) {
@@ -434,9 +439,8 @@ task<void> connection::run() {
       first = false;
       if (got != head_result::request) break;
       const clock::time_point started = weft::now();
-      const bool watchable =
-          body_done_ || (parser_.head().framing == body_framing::length &&
-                         end_ - begin_ >= parser_.head().content_length);
+      const bool watchable = body_done_ || (parser_.head().framing == body_framing::length &&
+                                            end_ - begin_ >= parser_.head().content_length);
 
       // The handler, started at once on this worker: one that finishes without suspending (the
       // usual case) costs no scheduling and needs no watcher.
@@ -474,25 +478,28 @@ task<void> connection::run() {
           throw;  // this connection is being cancelled (shutdown's deadline)
         } catch (const std::exception& e) {
           if (broken_) throw;
-          weft::detail::report_to_log(weft::detail::current_runtime_core(), "weft::http::server: the handler of " +
-                                                    std::string(req.method) + " " +
-                                                    std::string(req.target) +
-                                                    " failed: " + e.what());
+          weft::detail::report_to_log(weft::detail::current_runtime_core(),
+                                      "weft::http::server: the handler of " +
+                                          std::string(req.method) + " " + std::string(req.target) +
+                                          " failed: " + e.what());
         }
-        resp = response::text(status, std::to_string(status) + " " +
-                                          std::string(reason_phrase(status)) + "\n");
+        resp = response::text(
+            status, std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n");
       }
-      if (!drain_buffered_body()) close_after_ = true;
+      if (!drain_buffered_body()) close_after_ = linger_ = true;
       co_await respond(req, resp, started);
       if (close_after_) break;
     }
     co_await flush();
+    if (close_after_ && !linger_) transport_->shutdown_write();
   } catch (const cancelled_error&) {
     cancelled = true;
   } catch (const std::exception&) {
     broken_ = true;  // timed out writing, reset, or a handler's broken stream
   }
-  const bool linger_first = close_after_ && !broken_ && !cancelled && !client_gone_;
+  // Lingering matters only where the client may still be sending (an error, an unread body):
+  // closing with unread bytes would reset the connection under the answer.
+  const bool linger_first = linger_ && !broken_ && !cancelled && !client_gone_;
   if (linger_first) {
     try {
       co_await linger();

@@ -70,12 +70,13 @@ class connection {
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
 
-  std::string out_;              // responses not yet written (a pipelined batch)
-  std::size_t batched_ = 0;      // responses in out_
-  std::string pending_;          // bytes the watcher read while a handler ran
-  bool client_gone_ = false;     // the watcher saw the end of the stream or an error
-  bool close_after_ = false;     // answer this request, then close
-  bool broken_ = false;          // the transport failed: close at once, no linger
+  std::string out_;           // responses not yet written (a pipelined batch)
+  std::size_t batched_ = 0;   // responses in out_
+  std::string pending_;       // bytes the watcher read while a handler ran
+  bool client_gone_ = false;  // the watcher saw the end of the stream or an error
+  bool close_after_ = false;  // answer this request, then close
+  bool broken_ = false;       // the transport failed: close at once, no linger
+  bool linger_ = false;       // read and drop the client's bytes a moment before closing
 
   // The body of the current request.
   bool body_done_ = true;

@@ -97,8 +97,8 @@ struct unregister_on_exit {
   std::list<connection_record>::iterator record;
 };
 
-task<void> serve(std::shared_ptr<server_state> state,
-                 std::list<connection_record>::iterator record, tcp_stream stream) {
+task<void> serve(std::shared_ptr<server_state> state, std::list<connection_record>::iterator record,
+                 tcp_stream stream) {
   leave_on_exit leave{state};
   unregister_on_exit unregister{*state, record};
   const clock::time_point accepted = weft::now();
@@ -227,9 +227,9 @@ task<void> accept_loop(std::shared_ptr<server_state> state, tcp_listener listene
       closed = state->closed;
     }
     if (!closed) {
-      weft::detail::report_to_log(weft::detail::current_runtime_core(), "weft::http::server: accepting on " +
-                                                state->address.to_string() +
-                                                " failed: " + e.what());
+      weft::detail::report_to_log(weft::detail::current_runtime_core(),
+                                  "weft::http::server: accepting on " + state->address.to_string() +
+                                      " failed: " + e.what());
     }
   }
 }

@@ -31,9 +31,7 @@ class WEFT_API router {
 
   router& route(std::string method, std::string_view pattern, handler h);
   router& get(std::string_view pattern, handler h) { return route("GET", pattern, std::move(h)); }
-  router& post(std::string_view pattern, handler h) {
-    return route("POST", pattern, std::move(h));
-  }
+  router& post(std::string_view pattern, handler h) { return route("POST", pattern, std::move(h)); }
   router& put(std::string_view pattern, handler h) { return route("PUT", pattern, std::move(h)); }
   router& del(std::string_view pattern, handler h) {
     return route("DELETE", pattern, std::move(h));

@@ -158,7 +158,7 @@ struct access_log_entry {
   std::string_view target;
   const socket_address* peer = nullptr;
   int status = 0;
-  std::uint64_t body_bytes = 0;  // response body bytes sent
+  std::uint64_t body_bytes = 0;         // response body bytes sent
   std::chrono::nanoseconds duration{};  // from the head's arrival to the response's last byte
 };
 

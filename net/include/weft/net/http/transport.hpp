@@ -51,9 +51,7 @@ class WEFT_API tcp_transport final : public transport {
  public:
   explicit tcp_transport(tcp_stream stream) noexcept : stream_(std::move(stream)) {}
 
-  task<std::size_t> read_some(std::span<char> buffer) override {
-    return stream_.read_some(buffer);
-  }
+  task<std::size_t> read_some(std::span<char> buffer) override { return stream_.read_some(buffer); }
   task<void> write_all(std::string_view data) override { return stream_.write_all(data); }
   void shutdown_write() noexcept override;
   void close() noexcept override { stream_.close(); }
