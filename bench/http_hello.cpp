@@ -12,12 +12,12 @@
 // measured rate (so per_op_ns is the time per request, and the ratio weft/nginx below 1.0 means
 // weft served more). Extra fields: requests_per_s and p99_ms (medians over runs). A response
 // other than 2xx, a socket error reported by wrk or a wrong body fails the process.
+#include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -74,9 +74,9 @@ std::string lua_script(const std::filesystem::path& dir, long depth) {
 
 wrk_result run_wrk(std::uint16_t port, const bench::options& opts, long seconds,
                    const std::string& script) {
-  std::string cmd = "taskset -c 1 wrk -t" + std::to_string(opts.param("wrk_threads", 1)) +
-                    " -c" + std::to_string(opts.param("conns", 50)) + " -d" +
-                    std::to_string(seconds) + "s --latency";
+  std::string cmd = "taskset -c 1 wrk -t" + std::to_string(opts.param("wrk_threads", 1)) + " -c" +
+                    std::to_string(opts.param("conns", 50)) + " -d" + std::to_string(seconds) +
+                    "s --latency";
   if (!script.empty()) cmd += " -s " + script;
   cmd += " http://127.0.0.1:" + std::to_string(port) + "/ 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
@@ -129,10 +129,10 @@ void check_answer(std::uint16_t port) {
   }
   ::close(fd);
   bench::check(reply.rfind("HTTP/1.1 200", 0) == 0, "status 200");
-  bench::check(reply.size() >= hello_body.size() &&
-                   reply.compare(reply.size() - hello_body.size(), hello_body.size(),
-                                 hello_body) == 0,
-               "the 13-byte body");
+  bench::check(
+      reply.size() >= hello_body.size() &&
+          reply.compare(reply.size() - hello_body.size(), hello_body.size(), hello_body) == 0,
+      "the 13-byte body");
 }
 
 std::uint16_t free_port() {
@@ -150,8 +150,8 @@ std::uint16_t free_port() {
 pid_t start_nginx(const std::filesystem::path& dir, std::uint16_t port) {
   const auto conf = dir / "nginx.conf";
   std::ofstream out(conf);
-  out << "worker_processes 1;\ndaemon off;\npid " << (dir / "nginx.pid").string()
-      << ";\nerror_log " << (dir / "error.log").string()
+  out << "worker_processes 1;\ndaemon off;\npid " << (dir / "nginx.pid").string() << ";\nerror_log "
+      << (dir / "error.log").string()
       << " error;\nevents { worker_connections 4096; }\n"
          "http {\n  access_log off;\n  keepalive_requests 100000000;\n"
          "  client_body_temp_path "
@@ -162,8 +162,8 @@ pid_t start_nginx(const std::filesystem::path& dir, std::uint16_t port) {
       << ";\n    location / { return 200 \"Hello, world!\"; }\n  }\n}\n";
   out.close();
   const char* nginx = std::filesystem::exists("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
-  std::vector<std::string> args = {"taskset", "-c", "0", nginx, "-p", dir.string(),
-                                   "-c", conf.string()};
+  std::vector<std::string> args = {"taskset", "-c",         "0",  nginx,
+                                   "-p",      dir.string(), "-c", conf.string()};
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());
@@ -187,8 +187,8 @@ int main(int argc, char** argv) {
   const bench::options opts = bench::parse(argc, argv);
   const long seconds = opts.param("seconds", 10);
   const long depth = opts.param("depth", BENCH_DEFAULT_DEPTH);
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("weft-http-bench-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("weft-http-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string script = depth > 1 ? lua_script(dir, depth) : std::string();
 
