@@ -10,7 +10,9 @@
 //
 // Each timed run is one wrk invocation; it prints the time 1,000,000 requests take at the
 // measured rate (so per_op_ns is the time per request, and the ratio weft/nginx below 1.0 means
-// weft served more). Extra fields: requests_per_s and p99_ms (medians over runs). A response
+// weft served more). Extra fields: requests_per_s and p99_ms (medians over runs), and
+// idle_conn_bytes: the serving process's resident memory per idle keep-alive connection (--idle
+// connections, default 1,000, each after one request; for nginx its worker process). A response
 // other than 2xx, a socket error reported by wrk or a wrong body fails the process.
 #include <netinet/in.h>
 #include <sched.h>
@@ -147,11 +149,54 @@ std::uint16_t free_port() {
   return ntohs(at.sin_port);
 }
 
+long rss_bytes_of(pid_t pid) {
+  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
+  long size = 0;
+  long resident = 0;
+  statm >> size >> resident;
+  return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+// nginx's worker process: the child of its master.
+pid_t nginx_worker(pid_t master) {
+  std::ifstream children("/proc/" + std::to_string(master) + "/task/" + std::to_string(master) +
+                         "/children");
+  pid_t worker = 0;
+  children >> worker;
+  return worker;
+}
+
+// Memory per idle keep-alive connection: the serving process's resident memory before and after
+// `count` connections each made one request and stayed open (blocking client sockets here).
+long idle_connection_bytes(std::uint16_t port, pid_t server, long count) {
+  const long before = rss_bytes_of(server);
+  std::vector<int> fds;
+  const std::string_view req = "GET / HTTP/1.1\r\nHost: b\r\n\r\n";
+  for (long i = 0; i < count; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bench::check(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0,
+                 "connect an idle connection");
+    bench::check(::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size()), "send");
+    std::array<char, 1024> buffer{};
+    bench::check(::recv(fd, buffer.data(), buffer.size(), 0) > 0, "an answer");
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const long after = rss_bytes_of(server);
+  for (const int fd : fds)
+    ::close(fd);
+  return (after - before) / count;
+}
+
 pid_t start_nginx(const std::filesystem::path& dir, std::uint16_t port) {
   const auto conf = dir / "nginx.conf";
   std::ofstream out(conf);
-  out << "worker_processes 1;\ndaemon off;\npid " << (dir / "nginx.pid").string() << ";\nerror_log "
-      << (dir / "error.log").string()
+  out << "worker_processes 1;\nworker_rlimit_nofile 16384;\ndaemon off;\npid "
+      << (dir / "nginx.pid").string() << ";\nerror_log " << (dir / "error.log").string()
       << " error;\nevents { worker_connections 4096; }\n"
          "http {\n  access_log off;\n  keepalive_requests 100000000;\n"
          "  client_body_temp_path "
@@ -185,6 +230,11 @@ void pin_to_cpu0() {
 
 int main(int argc, char** argv) {
   const bench::options opts = bench::parse(argc, argv);
+  // The idle connections' two ends both live in this process (weft's case).
+  rlimit files{};
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  files.rlim_cur = files.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &files);
   const long seconds = opts.param("seconds", 10);
   const long depth = opts.param("depth", BENCH_DEFAULT_DEPTH);
   const auto dir =
@@ -194,7 +244,9 @@ int main(int argc, char** argv) {
 
   std::vector<double> rates;
   std::vector<double> p99s;
-  auto measure = [&](std::uint16_t port) {
+  const long idle = opts.param("idle", 1000);
+  long idle_bytes = 0;
+  auto measure = [&](std::uint16_t port, pid_t server) {
     check_answer(port);
     run_wrk(port, opts, 1, script);  // warm-up: connections, caches, the CPU's clock
     for (int i = 0; i < opts.warmup; ++i)
@@ -206,6 +258,7 @@ int main(int argc, char** argv) {
       bench::emit_run(1e6 / r.requests_per_s * 1000.0);
     }
     check_answer(port);
+    if (idle > 0) idle_bytes = idle_connection_bytes(port, server, idle);
   };
 
   if (opts.system == "weft") {
@@ -221,14 +274,15 @@ int main(int argc, char** argv) {
               },
               "127.0.0.1", 0, server_options);
           const std::uint16_t port = srv.port();
-          co_await weft::to_thread([&] { measure(port); });
+          co_await weft::to_thread([&] { measure(port, ::getpid()); });
           co_await srv.shutdown(std::chrono::milliseconds(1000));
         }(),
         options);
   } else if (opts.system == "nginx") {
     const std::uint16_t port = free_port();
     const pid_t pid = start_nginx(dir, port);
-    measure(port);
+    check_answer(port);
+    measure(port, nginx_worker(pid));
     ::kill(pid, SIGQUIT);
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -241,9 +295,10 @@ int main(int argc, char** argv) {
     std::sort(v.begin(), v.end());
     return v.empty() ? 0.0 : v[v.size() / 2];
   };
-  char extra[128];
-  std::snprintf(extra, sizeof extra, "\"requests_per_s\":%.0f,\"p99_ms\":%.3f", median(rates),
-                median(p99s));
+  char extra[160];
+  std::snprintf(extra, sizeof extra,
+                "\"requests_per_s\":%.0f,\"p99_ms\":%.3f,\"idle_conn_bytes\":%ld", median(rates),
+                median(p99s), idle_bytes);
   bench::emit_end(extra);
   return 0;
 }
