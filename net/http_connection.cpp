@@ -71,8 +71,8 @@ void connection::ensure_room(std::size_t min_free) {
   }
   if (cap_ - end_ >= min_free) return;
   const std::size_t cap = std::max({cap_ * 2, end_ + min_free, initial_buffer});
-  auto bigger = std::make_unique<char[]>(cap);
-  std::memcpy(bigger.get(), buf_.get() + begin_, end_ - begin_);
+  auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+  if (end_ > begin_) std::memcpy(bigger.get(), buf_.get() + begin_, end_ - begin_);
   end_ -= begin_;
   begin_ = 0;
   buf_ = std::move(bigger);
