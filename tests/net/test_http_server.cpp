@@ -13,6 +13,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/net.hpp"
 #include "support/raw_http.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
@@ -389,6 +390,7 @@ TEST_SUITE("http_server") {
   TEST_CASE(
       "http server: slowloris clients are cut off at the header deadline while others are served") {
     weft_test::watchdog dog(60s);
+    weft_test::fd_limit files(65536);  // both ends of every connection live in this process
     weft::http::server_options options;
     options.header_timeout = 600ms;
     with_server(options, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
