@@ -272,6 +272,10 @@ TEST_SUITE("http_server") {
         got += n;
       }
       CHECK(got == total);
+      // Bounded memory: at full scale (1 GiB each way) the process stays far below the body size.
+      rusage usage{};
+      ::getrusage(RUSAGE_SELF, &usage);
+      if (total >= (std::size_t{256} << 20)) CHECK(usage.ru_maxrss < 256 * 1024);
     });
   }
 
