@@ -26,7 +26,10 @@
 #include <weft/net/file.hpp>
 #include <weft/net/http/message.hpp>
 #include <weft/net/http/parser.hpp>
+#include <weft/net/http/router.hpp>
 #include <weft/net/http/serializer.hpp>
+#include <weft/net/http/server.hpp>
+#include <weft/net/http/transport.hpp>
 #include <weft/net/process_codec.hpp>
 #include <weft/net/process_pool.hpp>
 #include <weft/net/stream_socket.hpp>

@@ -1,0 +1,120 @@
+// net/http_router.cpp: weft::http::router: routes tried in order, `{name}` segments captured.
+#include <weft/net/http/router.hpp>
+
+#include <stdexcept>
+
+namespace weft::http {
+
+namespace {
+
+// A pattern segment: a literal or a parameter name.
+struct segment {
+  std::string text;
+  bool parameter = false;
+};
+
+std::vector<segment> split_pattern(std::string_view pattern) {
+  if (pattern.empty() || pattern.front() != '/') {
+    throw std::invalid_argument("weft::http::router: a pattern starts with '/': \"" +
+                                std::string(pattern) + "\"");
+  }
+  std::vector<segment> out;
+  std::size_t at = 1;
+  while (at <= pattern.size()) {
+    std::size_t end = pattern.find('/', at);
+    if (end == std::string_view::npos) end = pattern.size();
+    std::string_view part = pattern.substr(at, end - at);
+    if (part.size() >= 2 && part.front() == '{' && part.back() == '}') {
+      out.push_back({std::string(part.substr(1, part.size() - 2)), true});
+    } else {
+      out.push_back({std::string(part), false});
+    }
+    at = end + 1;
+  }
+  return out;
+}
+
+// Matches `path` against `pattern`, appending the parameters to `params` (left as they were on
+// a mismatch).
+bool match(const std::vector<segment>& pattern, std::string_view path,
+           std::vector<std::pair<std::string_view, std::string_view>>& params) {
+  if (path.empty() || path.front() != '/') return false;
+  const std::size_t before = params.size();
+  std::size_t at = 1;
+  for (const segment& seg : pattern) {
+    if (at > path.size()) {
+      params.resize(before);
+      return false;
+    }
+    std::size_t end = path.find('/', at);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view part = path.substr(at, end - at);
+    if (seg.parameter) {
+      if (part.empty()) {
+        params.resize(before);
+        return false;
+      }
+      params.emplace_back(seg.text, part);
+    } else if (part != seg.text) {
+      params.resize(before);
+      return false;
+    }
+    at = end + 1;
+  }
+  if (at <= path.size()) {  // segments left over
+    params.resize(before);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct router::table {
+  struct entry {
+    std::string method;
+    std::vector<segment> pattern;
+    handler h;
+  };
+  std::vector<entry> routes;
+};
+
+router::router() : table_(std::make_shared<table>()) {}
+
+router& router::route(std::string method, std::string_view pattern, handler h) {
+  if (!h) throw std::invalid_argument("weft::http::router: an empty handler for " + method);
+  table_->routes.push_back({std::move(method), split_pattern(pattern), std::move(h)});
+  return *this;
+}
+
+task<response> router::operator()(request& req) const {
+  std::string allow;
+  const table::entry* fallback = nullptr;  // a GET route for a HEAD request
+  for (const table::entry& e : table_->routes) {
+    if (!match(e.pattern, req.path, req.params)) continue;
+    if (e.method == req.method) co_return co_await e.h(req);
+    if (req.method == "HEAD" && e.method == "GET" && fallback == nullptr) {
+      fallback = &e;
+      req.params.clear();
+      continue;
+    }
+    req.params.clear();
+    if (allow.find(e.method) == std::string::npos) {
+      if (!allow.empty()) allow += ", ";
+      allow += e.method;
+    }
+  }
+  if (fallback != nullptr) {
+    req.params.clear();
+    match(fallback->pattern, req.path, req.params);
+    co_return co_await fallback->h(req);
+  }
+  if (!allow.empty()) {
+    response r = response::text(405, "method not allowed\n");
+    r.header("Allow", std::move(allow));
+    co_return r;
+  }
+  co_return response::text(404, "not found\n");
+}
+
+}  // namespace weft::http

@@ -1,0 +1,310 @@
+// net/http_server.cpp: weft::http::server: the accept loop, the connection registry that
+// graceful shutdown walks, the 503 beyond max_connections, and the small public types
+// (body_reader, body_writer, request, response).
+#include <weft/net/http/server.hpp>
+
+#include <sys/socket.h>
+
+#include <array>
+#include <exception>
+
+#include <weft/primitives/timeout.hpp>
+#include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/spawn.hpp>
+
+#include "http_connection.hpp"
+
+namespace weft::http {
+
+// ---- the small public types ----
+
+task<std::string_view> body_reader::read() {
+  if (done_ || conn_ == nullptr) co_return std::string_view{};
+  const std::string_view piece = co_await conn_->read_body();
+  if (piece.empty()) done_ = true;
+  co_return piece;
+}
+
+task<std::string> body_reader::read_all(std::size_t limit) {
+  std::string all;
+  for (;;) {
+    const std::string_view piece = co_await read();
+    if (piece.empty()) co_return all;
+    if (all.size() + piece.size() > limit) throw bad_message(parse_error::body_too_large);
+    all += piece;
+  }
+}
+
+task<void> body_writer::write(std::string_view data) {
+  co_await conn_->write_body(data, chunked_);
+  written_ += data.size();
+}
+
+std::string_view request::param(std::string_view name) const noexcept {
+  for (const auto& [key, value] : params)
+    if (key == name) return value;
+  return {};
+}
+
+response response::text(int status, std::string body, std::string content_type) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers.push_back({"Content-Type", std::move(content_type)});
+  return r;
+}
+
+void tcp_transport::shutdown_write() noexcept {
+  try {
+    stream_.shutdown_write();
+  } catch (const std::exception&) {
+    // Already reset: there is nothing left to end.
+  }
+}
+
+namespace detail {
+
+namespace {
+
+struct leave_on_exit {
+  explicit leave_on_exit(std::shared_ptr<server_state> s) noexcept : state(std::move(s)) {}
+  leave_on_exit(const leave_on_exit&) = delete;
+  leave_on_exit& operator=(const leave_on_exit&) = delete;
+  ~leave_on_exit() { state->leave(); }
+  std::shared_ptr<server_state> state;
+};
+
+// Removes the connection's record when its task ends (however it ends), detaching the task's
+// handle; if the accept loop has not stored the handle yet, it finds `finished` and does it.
+struct unregister_on_exit {
+  unregister_on_exit(server_state& s, std::list<connection_record>::iterator r) noexcept
+      : state(s), record(r) {}
+  unregister_on_exit(const unregister_on_exit&) = delete;
+  unregister_on_exit& operator=(const unregister_on_exit&) = delete;
+  ~unregister_on_exit() {
+    std::lock_guard lock(state.mutex);
+    record->fd = -1;
+    state.open.fetch_sub(1, std::memory_order_relaxed);
+    if (record->handle) {
+      record->handle->detach();
+      state.connections.erase(record);
+    } else {
+      record->finished = true;
+    }
+  }
+  server_state& state;
+  std::list<connection_record>::iterator record;
+};
+
+task<void> serve(std::shared_ptr<server_state> state, std::list<connection_record>::iterator record,
+                 tcp_stream stream) {
+  leave_on_exit leave{state};
+  unregister_on_exit unregister{*state, record};
+  const clock::time_point accepted = weft::now();
+  std::unique_ptr<transport> t;
+  if (state->options.wrap) {
+    const int fd = stream.native_handle();
+    try {
+      t = co_await weft::timeout(state->options.header_timeout,
+                                 state->options.wrap(std::move(stream)));
+    } catch (const cancelled_error&) {
+      throw;
+    } catch (const std::exception&) {
+      // A failed handshake (a client speaking something else, or too slowly): the factory owns
+      // the stream and has closed it; nothing to answer.
+    }
+    if (!t) {
+      std::lock_guard lock(state->mutex);
+      record->fd = -1;
+      (void)fd;
+      co_return;
+    }
+  } else {
+    t = std::make_unique<tcp_transport>(std::move(stream));
+  }
+  connection conn(*state, *record, std::move(t), accepted);
+  co_await conn.run();
+}
+
+// Beyond max_connections: a 503 and a close. Best effort, bounded: it waits at most a moment
+// for the client to take the answer.
+task<void> reject(std::shared_ptr<server_state> state, tcp_stream stream) {
+  leave_on_exit leave{state};
+  static constexpr std::string_view busy =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
+      "Connection: close\r\nRetry-After: 1\r\n\r\n503 server is full\r\n";
+  try {
+    co_await weft::timeout(std::chrono::milliseconds(200), stream.write_all(busy));
+    stream.shutdown_write();
+    std::array<char, 1024> scratch{};
+    const auto until = weft::now() + std::chrono::milliseconds(200);
+    for (;;) {
+      if (co_await weft::timeout_at(until, stream.read_some(scratch)) == 0) break;
+    }
+  } catch (const cancelled_error&) {
+    throw;
+  } catch (const std::exception&) {
+  }
+}
+
+}  // namespace
+
+task<void> wait_all_done(server_state& state) { co_await state.all_done.wait(); }
+
+namespace {
+
+struct forget_listener {
+  explicit forget_listener(server_state& s) noexcept : state(s) {}
+  forget_listener(const forget_listener&) = delete;
+  forget_listener& operator=(const forget_listener&) = delete;
+  ~forget_listener() {
+    std::lock_guard lock(state.mutex);
+    state.listener_fd = -1;
+  }
+  server_state& state;
+};
+
+task<void> accept_loop(std::shared_ptr<server_state> state, tcp_listener listener) {
+  leave_on_exit leave{state};
+  {
+    std::lock_guard lock(state->mutex);
+    state->listener_fd = state->closed ? -1 : listener.native_handle();
+    if (state->closed) co_return;
+  }
+  forget_listener forget(*state);
+  try {
+    for (;;) {
+      tcp_stream stream = co_await listener.accept();
+      if (state->options.nodelay) {
+        try {
+          stream.set_nodelay(true);
+        } catch (const std::exception&) {
+          continue;  // the connection died already
+        }
+      }
+      std::list<connection_record>::iterator record;
+      bool full = false;
+      {
+        std::lock_guard lock(state->mutex);
+        if (state->connections.size() >= state->options.max_connections) {
+          full = true;
+        } else {
+          record = state->connections.emplace(state->connections.end());
+          record->fd = stream.native_handle();
+          state->open.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      state->active.fetch_add(1, std::memory_order_relaxed);
+      if (full) {
+        weft::spawn(reject(state, std::move(stream))).detach();
+        continue;
+      }
+      join_handle<void> handle;
+      try {
+        handle = weft::spawn(serve(state, record, std::move(stream)));
+      } catch (...) {
+        state->leave();
+        std::lock_guard lock(state->mutex);
+        state->open.fetch_sub(1, std::memory_order_relaxed);
+        state->connections.erase(record);
+        throw;
+      }
+      std::lock_guard lock(state->mutex);
+      if (record->finished) {
+        handle.detach();
+        state->connections.erase(record);
+      } else {
+        record->handle.emplace(std::move(handle));
+      }
+    }
+  } catch (const cancelled_error&) {
+    // close(): stop accepting.
+  } catch (const std::exception& e) {
+    bool closed = false;
+    {
+      std::lock_guard lock(state->mutex);
+      closed = state->closed;
+    }
+    if (!closed) {
+      weft::detail::report_to_log(weft::detail::current_runtime_core(),
+                                  "weft::http::server: accepting on " + state->address.to_string() +
+                                      " failed: " + e.what());
+    }
+  }
+}
+
+}  // namespace
+
+}  // namespace detail
+
+server::server(std::shared_ptr<detail::server_state> state) noexcept : state_(std::move(state)) {}
+
+server::~server() {
+  if (state_) close();
+}
+
+const socket_address& server::address() const noexcept { return state_->address; }
+
+std::size_t server::connections() const noexcept {
+  return state_->open.load(std::memory_order_relaxed);
+}
+
+void server::close() {
+  std::lock_guard lock(state_->mutex);
+  if (state_->closed) return;
+  state_->closed = true;
+  if (state_->listener_fd >= 0) ::shutdown(state_->listener_fd, SHUT_RD);
+  if (state_->loop) {
+    state_->loop->cancel();
+    state_->loop->detach();
+    state_->loop.reset();
+  }
+}
+
+task<void> server::shutdown(std::chrono::milliseconds grace) {
+  auto state = state_;
+  close();
+  // Ordering: seq_cst store before the seq_cst loads of each record's `idle`
+  // (connection_record::idle has the argument).
+  state->draining.store(true, std::memory_order_seq_cst);
+  {
+    std::lock_guard lock(state->mutex);
+    for (detail::connection_record& r : state->connections) {
+      // An idle connection's pending read sees the end of the stream and the connection ends.
+      if (r.fd >= 0 && r.idle.load(std::memory_order_seq_cst)) ::shutdown(r.fd, SHUT_RD);
+    }
+  }
+  try {
+    co_await weft::timeout(grace, detail::wait_all_done(*state));
+    co_return;
+  } catch (const timeout_error&) {
+  }
+  {
+    std::lock_guard lock(state->mutex);
+    for (detail::connection_record& r : state->connections)
+      if (r.handle) r.handle->cancel();
+  }
+  co_await state->all_done.wait();
+}
+
+task<void> server::wait_closed() {
+  auto state = state_;
+  co_await state->all_done.wait();
+}
+
+task<server> server::start(handler h, std::string host, std::uint16_t port,
+                           server_options options) {
+  if (!h) throw std::invalid_argument("weft::http::server::start: an empty handler");
+  tcp_listener listener = co_await tcp_listener::bind(std::move(host), port, options.listen);
+  auto state = std::make_shared<detail::server_state>(std::move(h), std::move(options),
+                                                      listener.local_address());
+  auto loop = weft::spawn(detail::accept_loop(state, std::move(listener)));
+  {
+    std::lock_guard lock(state->mutex);
+    state->loop.emplace(std::move(loop));
+  }
+  co_return server(std::move(state));
+}
+
+}  // namespace weft::http

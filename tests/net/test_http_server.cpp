@@ -1,0 +1,589 @@
+// tests/net/test_http_server.cpp: weft::http::server and router over loopback, driven by a raw
+// TCP client (support/raw_http.hpp): round trips of each feature, pipelining order, chunked
+// bodies both ways, streaming in bounded pieces, the limits and timeouts, graceful shutdown,
+// cancellation when the client goes away, and hostile clients while a well-behaved one is served.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "support/net.hpp"
+#include "support/raw_http.hpp"
+#include "support/stress.hpp"
+#include "support/watchdog.hpp"
+
+using namespace std::chrono_literals;
+using weft::http::request;
+using weft::http::response;
+using weft_test::raw_client;
+
+namespace {
+
+std::string get(std::string_view path, std::string_view extra = {}) {
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: t\r\n" + std::string(extra) + "\r\n";
+}
+
+weft::task<response> hello(request&) { co_return response::text(200, "Hello, world!"); }
+
+// A router with the routes most tests use.
+weft::http::router test_routes() {
+  weft::http::router r;
+  r.get("/", hello);
+  r.get("/users/{id}", [](request& req) -> weft::task<response> {
+    co_return response::text(200, "user " + std::string(req.param("id")));
+  });
+  r.get("/users/{id}/posts/{post}", [](request& req) -> weft::task<response> {
+    co_return response::text(200, std::string(req.param("id")) + "/" +
+                                      std::string(req.param("post")) + "?" +
+                                      std::string(req.query));
+  });
+  r.get("/sleep/{ms}", [](request& req) -> weft::task<response> {
+    co_await weft::sleep(std::chrono::milliseconds(std::stoi(std::string(req.param("ms")))));
+    co_return response::text(200, "slept " + std::string(req.param("ms")));
+  });
+  r.post("/echo", [](request& req) -> weft::task<response> {
+    co_return response::text(200, co_await req.body.read_all(64 << 20));
+  });
+  r.get("/big/{bytes}", [](request& req) -> weft::task<response> {
+    co_return response::text(200, std::string(std::stoul(std::string(req.param("bytes"))), 'b'));
+  });
+  r.get("/fail", [](request&) -> weft::task<response> {
+    throw std::runtime_error("handler failure on purpose");
+    co_return response{};
+  });
+  return r;
+}
+
+// Runs `body(port)` against a server with `options` and `h`, then shuts the server down.
+template <class Body>
+void with_server(weft::http::server_options options, weft::http::handler h, Body body) {
+  auto main_task = [&]() -> weft::task<void> {
+    auto srv = co_await weft::http::server::start(h, "127.0.0.1", 0, options);
+    co_await body(srv);
+    co_await srv.shutdown(2s);
+    CHECK(srv.connections() == 0);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+// A well-behaved client: one keep-alive request answered within a second.
+weft::task<void> check_served(std::uint16_t port) {
+  auto c = co_await raw_client::connect(port);
+  co_await c.send(get("/"));
+  auto r = co_await c.read("GET", 2000ms);
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == "Hello, world!");
+}
+
+}  // namespace
+
+TEST_SUITE("http_server") {
+  TEST_CASE("http server: a GET round trip matches routes with path parameters") {
+    weft_test::watchdog dog(30s);
+    with_server({}, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      co_await c.send(get("/"));
+      auto r = co_await c.read();
+      REQUIRE(r);
+      CHECK(r->status == 200);
+      CHECK(r->body == "Hello, world!");
+      CHECK(r->header("Content-Type") == "text/plain; charset=utf-8");
+      co_await c.send(get("/users/42"));
+      r = co_await c.read();
+      REQUIRE(r);
+      CHECK(r->body == "user 42");
+      co_await c.send(get("/users/7/posts/9?full=1"));
+      r = co_await c.read();
+      REQUIRE(r);
+      CHECK(r->body == "7/9?full=1");
+      co_await c.send(get("/nowhere"));
+      r = co_await c.read();
+      REQUIRE(r);
+      CHECK(r->status == 404);
+      co_await c.send("DELETE /users/1 HTTP/1.1\r\nHost: t\r\n\r\n");
+      r = co_await c.read();
+      REQUIRE(r);
+      CHECK(r->status == 405);
+      CHECK(r->header("Allow") == "GET");
+      co_await c.send("HEAD /users/5 HTTP/1.1\r\nHost: t\r\n\r\n");
+      r = co_await c.read("HEAD");
+      REQUIRE(r);
+      CHECK(r->status == 200);
+      CHECK(r->header("Content-Length") == "6");
+      CHECK(r->body.empty());
+      CHECK(r->keep_alive);
+    });
+  }
+
+  TEST_CASE(
+      "http server: HTTP/1.0 closes unless keep-alive is asked for and Connection close is "
+      "honoured") {
+    weft_test::watchdog dog(30s);
+    with_server({}, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto a = co_await raw_client::connect(srv.port());
+      co_await a.send("GET / HTTP/1.0\r\n\r\n");
+      auto r = co_await a.read();
+      REQUIRE(r);
+      CHECK(r->status == 200);
+      CHECK(co_await a.closed_within(2000ms));
+      auto b = co_await raw_client::connect(srv.port());
+      co_await b.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+      r = co_await b.read();
+      REQUIRE(r);
+      CHECK(r->header("Connection") == "keep-alive");
+      co_await b.send("GET /users/3 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+      r = co_await b.read();
+      REQUIRE(r);
+      CHECK(r->body == "user 3");
+      auto c = co_await raw_client::connect(srv.port());
+      co_await c.send(get("/", "Connection: close\r\n"));
+      r = co_await c.read();
+      REQUIRE(r);
+      CHECK(r->header("Connection") == "close");
+      CHECK(co_await c.closed_within(2000ms));
+    });
+  }
+
+  TEST_CASE("http server: pipelined responses come back in request order") {
+    weft_test::watchdog dog(30s);
+    with_server({}, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      // Later requests finish sooner: the order must still be the request order.
+      std::string batch;
+      const int n = 40;
+      for (int i = 0; i < n; ++i)
+        batch += get(i % 4 == 0 ? "/sleep/" + std::to_string(20 - i / 4)
+                                : "/users/" + std::to_string(i));
+      co_await c.send(batch);
+      for (int i = 0; i < n; ++i) {
+        auto r = co_await c.read();
+        REQUIRE(r);
+        CHECK(r->body ==
+              (i % 4 == 0 ? "slept " + std::to_string(20 - i / 4) : "user " + std::to_string(i)));
+      }
+    });
+  }
+
+  TEST_CASE("http server: a chunked request body is read and a chunked response is streamed") {
+    weft_test::watchdog dog(30s);
+    weft::http::router r = test_routes();
+    r.get("/count/{n}", [](request& req) -> weft::task<response> {
+      response resp;
+      const int n = std::stoi(std::string(req.param("n")));
+      resp.stream = [n](weft::http::body_writer& w) -> weft::task<void> {
+        for (int i = 0; i < n; ++i)
+          co_await w.write(std::to_string(i) + "\n");
+      };
+      co_return resp;
+    });
+    with_server({}, r, [](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      co_await c.send(
+          "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\nTrailer: x\r\n\r\n");
+      auto reply = co_await c.read();
+      REQUIRE(reply);
+      CHECK(reply->body == "hello world");
+      co_await c.send(get("/count/100"));
+      reply = co_await c.read();
+      REQUIRE(reply);
+      CHECK(reply->header("Transfer-Encoding") == "chunked");
+      std::string expected;
+      for (int i = 0; i < 100; ++i)
+        expected += std::to_string(i) + "\n";
+      CHECK(reply->body == expected);
+      // The connection stays usable after a chunked response.
+      co_await c.send(get("/users/1"));
+      reply = co_await c.read();
+      REQUIRE(reply);
+      CHECK(reply->body == "user 1");
+    });
+  }
+
+  TEST_CASE("http server: a large upload and a large download stream in bounded pieces") {
+    weft_test::watchdog dog(120s);
+    const std::size_t total = weft_test::stress_count(8u << 20, 1u << 30);
+    std::atomic<std::size_t> largest_piece{0};
+    weft::http::router r;
+    r.post("/upload", [&](request& req) -> weft::task<response> {
+      std::uint64_t sum = 0;
+      std::size_t bytes = 0;
+      for (;;) {
+        const std::string_view piece = co_await req.body.read();
+        if (piece.empty()) break;
+        if (piece.size() > largest_piece.load()) largest_piece.store(piece.size());
+        for (const char ch : piece)
+          sum += static_cast<unsigned char>(ch);
+        bytes += piece.size();
+      }
+      co_return response::text(200, std::to_string(bytes) + " " + std::to_string(sum));
+    });
+    r.get("/download", [&](request&) -> weft::task<response> {
+      response resp;
+      resp.stream_length = total;
+      resp.stream = [&](weft::http::body_writer& w) -> weft::task<void> {
+        std::string piece(64 * 1024, 'd');
+        while (w.written() < total)
+          co_await w.write(std::string_view(piece).substr(0, total - w.written()));
+      };
+      co_return resp;
+    });
+    weft::http::server_options options;
+    options.limits.max_body_bytes = std::uint64_t{1} << 40;
+    with_server(options, r, [&](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      co_await c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                      std::to_string(total) + "\r\n\r\n");
+      std::string block(1 << 20, '\0');
+      std::uint64_t sum = 0;
+      for (std::size_t i = 0; i < block.size(); ++i) {
+        block[i] = static_cast<char>(i * 7);
+        sum += static_cast<unsigned char>(block[i]);
+      }
+      for (std::size_t sent = 0; sent < total; sent += block.size())
+        co_await c.stream().write_all(block);
+      auto reply = co_await c.read("POST", 60000ms);
+      REQUIRE(reply);
+      CHECK(reply->body == std::to_string(total) + " " + std::to_string(sum * (total >> 20)));
+      CHECK(largest_piece.load() <= 64 * 1024);
+
+      // The download, read piece by piece without keeping it.
+      co_await c.send(get("/download"));
+      std::array<char, 65536> scratch{};
+      std::size_t got = 0;
+      std::string head;
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        const std::size_t n = co_await c.stream().read_some(scratch);
+        REQUIRE(n > 0);
+        head.append(scratch.data(), n);
+      }
+      got = head.size() - (head.find("\r\n\r\n") + 4);
+      CHECK(head.find("Content-Length: " + std::to_string(total)) != std::string::npos);
+      while (got < total) {
+        const std::size_t n = co_await c.stream().read_some(scratch);
+        REQUIRE(n > 0);
+        got += n;
+      }
+      CHECK(got == total);
+      // Bounded memory: at full scale (1 GiB each way) the process stays far below the body size.
+      rusage usage{};
+      ::getrusage(RUSAGE_SELF, &usage);
+      if (total >= (std::size_t{256} << 20)) CHECK(usage.ru_maxrss < 256 * 1024);
+    });
+  }
+
+  TEST_CASE("http server: Expect 100-continue is answered when the handler reads the body") {
+    weft_test::watchdog dog(30s);
+    weft::http::router r = test_routes();
+    r.post("/refuse",
+           [](request&) -> weft::task<response> { co_return response::text(403, "no"); });
+    with_server({}, r, [](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      co_await c.send(
+          "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+      auto interim = co_await c.read("POST");
+      REQUIRE(interim);
+      CHECK(interim->status == 100);
+      co_await c.send("ping");
+      auto reply = co_await c.read("POST");
+      REQUIRE(reply);
+      CHECK(reply->status == 200);
+      CHECK(reply->body == "ping");
+      // A handler that answers without reading: no 100, the final answer, then the close.
+      auto d = co_await raw_client::connect(srv.port());
+      co_await d.send(
+          "POST /refuse HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+      reply = co_await d.read("POST");
+      REQUIRE(reply);
+      CHECK(reply->status == 403);
+      CHECK(co_await d.closed_within(3000ms));
+    });
+  }
+
+  TEST_CASE("http server: limits answer 431 413 and 503 and a failing handler 500") {
+    weft_test::watchdog dog(30s);
+    weft::http::server_options options;
+    options.limits.max_head_bytes = 4096;
+    options.limits.max_body_bytes = 1000;
+    options.max_connections = 3;
+    with_server(options, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto a = co_await raw_client::connect(srv.port());
+      co_await a.send(get("/", "X-Big: " + std::string(5000, 'x') + "\r\n"));
+      auto r = co_await a.read();
+      REQUIRE(r);
+      CHECK(r->status == 431);
+      CHECK(r->header("Connection") == "close");
+      CHECK(co_await a.closed_within(3000ms));
+      a.close();
+
+      auto b = co_await raw_client::connect(srv.port());
+      co_await b.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
+      r = co_await b.read("POST");
+      REQUIRE(r);
+      CHECK(r->status == 413);
+      CHECK(co_await b.closed_within(3000ms));
+      b.close();
+
+      auto e = co_await raw_client::connect(srv.port());
+      co_await e.send(get("/fail"));
+      r = co_await e.read();
+      REQUIRE(r);
+      CHECK(r->status == 500);
+
+      // Three connections open (e and two more): the fourth is turned away.
+      auto f = co_await raw_client::connect(srv.port());
+      auto g = co_await raw_client::connect(srv.port());
+      co_await f.send(get("/"));
+      CHECK((co_await f.read())->status == 200);
+      co_await g.send(get("/"));
+      CHECK((co_await g.read())->status == 200);
+      auto h = co_await raw_client::connect(srv.port());
+      co_await h.send(get("/"));
+      r = co_await h.read();
+      REQUIRE(r);
+      CHECK(r->status == 503);
+    });
+  }
+
+  TEST_CASE("http server: request smuggling vectors are answered 400 and the connection closed") {
+    weft_test::watchdog dog(60s);
+    with_server({}, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      const std::vector<std::string> vectors = {
+          "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: "
+          "chunked\r\n\r\n0\r\n\r\n",
+          "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+          "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+          "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+          "chunked\r\n\r\n0\r\n\r\n",
+          "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n  folded\r\n\r\n",
+          "GET / HTTP/1.1\r\nHost: t\r\nContent-Length : 0\r\n\r\n",
+          "GET / HTTP/1.1\r\nHost: t\rX: y\r\n\r\n",
+          "GET / HTTP/1.1\nHost: t\n\n",
+          "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+          "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "10000000000000000\r\n",
+          "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+          "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n",
+          "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1, 2\r\n\r\n",
+          "GET / HTTP/1.1\r\n\r\n",
+          "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+          "GET /\x01 HTTP/1.1\r\nHost: t\r\n\r\n",
+          "G@T / HTTP/1.1\r\nHost: t\r\n\r\n",
+          "GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      };
+      for (const std::string& v : vectors) {
+        auto c = co_await raw_client::connect(srv.port());
+        co_await c.send(v);
+        auto r = co_await c.read(v.rfind("POST", 0) == 0 ? "POST" : "GET");
+        REQUIRE_MESSAGE(r, v);
+        CHECK_MESSAGE(r->status == 400, v);
+        CHECK(r->header("Connection") == "close");
+        CHECK(co_await c.closed_within(3000ms));
+      }
+      co_await check_served(srv.port());
+    });
+  }
+
+  TEST_CASE(
+      "http server: slowloris clients are cut off at the header deadline while others are served") {
+    weft_test::watchdog dog(60s);
+    weft_test::fd_limit files(65536);  // both ends of every connection live in this process
+    weft::http::server_options options;
+    options.header_timeout = 600ms;
+    with_server(options, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      const std::size_t n = weft_test::stress_count(50, 1000);
+      std::atomic<std::size_t> cut_off{0};
+      const auto port = srv.port();
+      std::vector<weft::join_handle<void>> slow;
+      const auto start = std::chrono::steady_clock::now();
+      for (std::size_t i = 0; i < n; ++i) {
+        slow.push_back(weft::spawn([&cut_off, port]() -> weft::task<void> {
+          auto c = co_await raw_client::connect(port);
+          const std::string req = get("/", "X-Slow: " + std::string(200, 's') + "\r\n");
+          try {
+            for (const char ch : req) {
+              co_await c.send(std::string(1, ch));
+              co_await weft::sleep(50ms);
+            }
+          } catch (const std::exception&) {
+            cut_off.fetch_add(1);  // the server closed under the write
+            co_return;
+          }
+        }));
+      }
+      // The well-behaved client meanwhile.
+      for (int i = 0; i < 5; ++i) {
+        co_await check_served(port);
+        co_await weft::sleep(50ms);
+      }
+      for (auto& h : slow)
+        co_await h;
+      const auto elapsed = std::chrono::steady_clock::now() - start;
+      CHECK(cut_off.load() == n);
+      CHECK(elapsed < 10s);  // each was cut off near 600 ms, not after its 10 s of trickling
+    });
+  }
+
+  TEST_CASE(
+      "http server: a client that never reads a large response is closed after the write timeout") {
+    weft_test::watchdog dog(60s);
+    weft::http::server_options options;
+    options.write_timeout = 300ms;
+    with_server(options, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      ::setsockopt(c.stream().native_handle(), SOL_SOCKET, SO_RCVBUF, "\0\x10\0\0", 4);
+      co_await c.send(get("/big/" + std::to_string(32 << 20)));
+      co_await weft::sleep(100ms);
+      co_await check_served(srv.port());
+      // The server gives up on it: its connection count drops back to the served client's zero.
+      const auto until = std::chrono::steady_clock::now() + 5s;
+      while (srv.connections() > 1 && std::chrono::steady_clock::now() < until)
+        co_await weft::sleep(50ms);
+      CHECK(srv.connections() <= 1);
+      c.close();
+    });
+  }
+
+  TEST_CASE("http server: a pipeline flood that is never read does not stop other clients") {
+    weft_test::watchdog dog(60s);
+    with_server({}, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto flood = co_await raw_client::connect(srv.port());
+      std::string burst;
+      for (int i = 0; i < 1000; ++i)
+        burst += get("/big/1000");
+      // Writes until the server stops reading (its responses back up): bounded by the kernel's
+      // buffers and one batch on the server, not by the flood's size.
+      auto writer = weft::spawn([&]() -> weft::task<void> {
+        try {
+          for (int i = 0; i < 200; ++i)
+            co_await flood.send(burst);
+        } catch (const std::exception&) {
+        }
+      });
+      co_await weft::sleep(300ms);
+      co_await check_served(srv.port());
+      co_await check_served(srv.port());
+      CHECK(!writer.done());  // the flood is held back, not swallowed
+      writer.cancel();
+      try {
+        co_await writer;
+      } catch (const weft::cancelled_error&) {
+      }
+      flood.close();
+    });
+  }
+
+  TEST_CASE("http server: idle keep-alive connections are closed after the idle timeout") {
+    weft_test::watchdog dog(30s);
+    weft::http::server_options options;
+    options.keep_alive_timeout = 300ms;
+    with_server(options, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      co_await c.send(get("/"));
+      REQUIRE(co_await c.read());
+      const auto start = std::chrono::steady_clock::now();
+      CHECK(co_await c.closed_within(5000ms));
+      CHECK(std::chrono::steady_clock::now() - start >= 250ms);
+    });
+  }
+
+  TEST_CASE("http server: a body slower than the minimum rate ends the connection") {
+    weft_test::watchdog dog(30s);
+    weft::http::server_options options;
+    options.min_body_rate = 1000;
+    options.body_rate_grace = 200ms;
+    with_server(options, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nabc");
+      auto r = co_await c.read("POST", 5000ms);
+      REQUIRE(r);
+      CHECK(r->status == 408);
+      CHECK(co_await c.closed_within(3000ms));
+      co_await check_served(srv.port());
+    });
+  }
+
+  TEST_CASE("http server: the handler is cancelled when its client goes away") {
+    weft_test::watchdog dog(30s);
+    weft::event cancelled;
+    weft::http::router r;
+    r.get("/wait", [&](request&) -> weft::task<response> {
+      try {
+        co_await weft::sleep(20s);
+      } catch (const weft::cancelled_error&) {
+        cancelled.set();
+        throw;
+      }
+      co_return response::text(200, "late");
+    });
+    r.get("/", hello);
+    with_server({}, r, [&](weft::http::server& srv) -> weft::task<void> {
+      {
+        auto c = co_await raw_client::connect(srv.port());
+        co_await c.send(get("/wait"));
+        co_await weft::sleep(100ms);
+      }  // closed here
+      co_await weft::timeout(5s, [&]() -> weft::task<void> { co_await cancelled.wait(); }());
+      co_await check_served(srv.port());
+    });
+  }
+
+  TEST_CASE("http server: graceful shutdown finishes requests in progress and closes idle ones") {
+    weft_test::watchdog dog(30s);
+    std::vector<int> statuses;
+    weft::http::server_options options;
+    options.access_log = [&](const weft::http::access_log_entry& e) {
+      statuses.push_back(e.status);
+    };
+    auto main_task = [&]() -> weft::task<void> {
+      auto srv = co_await weft::http::server::start(test_routes(), "127.0.0.1", 0, options);
+      const auto port = srv.port();
+      auto idle = co_await raw_client::connect(port);
+      co_await idle.send(get("/"));
+      REQUIRE(co_await idle.read());
+      auto busy = co_await raw_client::connect(port);
+      co_await busy.send(get("/sleep/300"));
+      co_await weft::sleep(50ms);
+      auto stopping = weft::spawn([&]() -> weft::task<void> { co_await srv.shutdown(5s); });
+      CHECK(co_await idle.closed_within(2000ms));
+      auto r = co_await busy.read();
+      REQUIRE(r);
+      CHECK(r->body == "slept 300");
+      CHECK(r->header("Connection") == "close");
+      co_await stopping;
+      CHECK(srv.connections() == 0);
+      bool refused = false;
+      try {
+        auto late = co_await raw_client::connect(port);
+      } catch (const std::exception&) {
+        refused = true;
+      }
+      CHECK(refused);
+    };
+    weft::run(main_task(), {.worker_threads = 2});
+    CHECK(statuses == std::vector<int>{200, 200});
+  }
+
+  TEST_CASE("http server: shutdown cancels handlers that outlive the grace period") {
+    weft_test::watchdog dog(30s);
+    auto main_task = [&]() -> weft::task<void> {
+      auto srv = co_await weft::http::server::start(test_routes(), "127.0.0.1", 0);
+      auto c = co_await raw_client::connect(srv.port());
+      co_await c.send(get("/sleep/20000"));
+      co_await weft::sleep(50ms);
+      const auto start = std::chrono::steady_clock::now();
+      co_await srv.shutdown(200ms);
+      CHECK(std::chrono::steady_clock::now() - start < 5s);
+      CHECK(co_await c.closed_within(2000ms));
+    };
+    weft::run(main_task(), {.worker_threads = 2});
+  }
+
+}  // TEST_SUITE
