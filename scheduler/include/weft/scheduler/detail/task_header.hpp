@@ -29,6 +29,7 @@
 #include <thread>
 
 #include <weft/scheduler/detail/atomic.hpp>
+#include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/export.hpp>
 
 namespace weft::detail {
@@ -134,6 +135,17 @@ class task_header {
   bool visiting = false;
   // The cancellable wait the task is suspended in, if any.
   atomic<cancel_hook*> hook{nullptr};
+  // The message of the latest cancel("reason") not thrown yet (errors.hpp, cancel_message.cpp),
+  // or null. Invariant: the slot owns one reference to what it holds, and every move in or out is
+  // one exchange, so each message has exactly one owner at a time whatever threads race: a
+  // canceller exchanges its new message in (and releases the one it displaced: the latest
+  // wins), the cancellation point that throws exchanges it out into the cancelled_error, and the
+  // task's uncancel() of its last request, or the frame's destruction, drops it.
+  // Ordering: the canceller's exchange is sequenced before its seq_cst RMW of cancel_state, and the
+  // task acquires cancel_state when it takes the pending bit (take_pending_cancel), so a message
+  // written before a request is visible to the delivery of that request; the exchanges themselves
+  // are acq_rel so that the text the canceller wrote is visible to whoever takes the pointer.
+  atomic<cancel_message*> cancel_message_slot{nullptr};
   // The task group the task belongs to, if any; set before the task is published.
   group_link* group = nullptr;
   // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
@@ -147,6 +159,27 @@ class task_header {
 
   static constexpr std::uint32_t cancel_pending = 1;
   static constexpr std::uint32_t cancel_request = 2;
+
+  task_header() noexcept = default;
+  task_header(const task_header&) = delete;
+  task_header& operator=(const task_header&) = delete;
+  ~task_header() {
+    // A message nobody threw (the task finished first, or was never cancelled at a point).
+    if (cancel_message_slot.load(std::memory_order_relaxed) != nullptr) {
+      release_cancel_message(cancel_message_slot.exchange(nullptr, std::memory_order_acquire));
+    }
+  }
+
+  // Takes the message for the cancelled_error a cancellation point is about to throw (null:
+  // none). Called by the task itself, after take_pending_cancel delivered (or when it throws a
+  // cancellation whose request was taken back). The relaxed look first keeps the common case, no
+  // message, to one plain load: a message written before the delivered request happens-before
+  // the delivery's acquire (see cancel_message_slot), so it cannot be missed here.
+  cancel_message* take_cancel_message() noexcept {
+    if (cancel_message_slot.load(std::memory_order_relaxed) == nullptr) return nullptr;
+    // Ordering: acq_rel exchange, see cancel_message_slot.
+    return cancel_message_slot.exchange(nullptr, std::memory_order_acq_rel);
+  }
 
   // Consumes a pending cancellation: true means the caller throws cancelled_error now.
   bool take_pending_cancel() noexcept {
@@ -271,6 +304,18 @@ WEFT_API void release_root(task_header* task, bool result_taken,
 // Requests cancellation of `task` from any thread: marks it, and if it is suspended in a
 // cancellable wait, runs that wait's on_cancel. Idempotent until the cancellation is delivered.
 WEFT_API void request_cancel(task_header* task) noexcept;
+
+// request_cancel with a message (cancel("reason")): the message is published in the task's header
+// before the request, so the cancellation point that delivers this request throws it (unless a
+// later message replaced it first: the latest wins). Nothing happens to a task that finished.
+// std::bad_alloc (and no cancellation) if the message cannot be made.
+WEFT_API void request_cancel(task_header* task, std::string_view message);
+
+// The cancelled_error for `task`'s cancellation point to throw, with the message if one is waiting
+// (task_header::take_cancel_message). Null `task`: no message.
+inline cancelled_error cancellation_of(task_header* task) noexcept {
+  return cancelled_error(adopt_message, task != nullptr ? task->take_cancel_message() : nullptr);
+}
 
 // Takes back one request made by request_cancel (timeouts); returns the requests still standing.
 WEFT_API std::uint32_t withdraw_cancel_request(task_header* task) noexcept;
