@@ -1,8 +1,11 @@
 // weft/primitives/timeout.hpp: weft::timeout, timeout_at and wait_for (asyncio.timeout and
-// asyncio.wait_for).
+// asyncio.wait_for), and weft::timeout_scope, a timeout whose deadline the work can move
+// (asyncio.Timeout's reschedule, when, expired, and timeout(None)).
 //
 //   auto page = co_await weft::timeout(5s, fetch(url));          // a task
 //   auto value = co_await weft::wait_for(std::move(handle), 5s);  // or a spawned task's handle
+//   weft::timeout_scope idle(std::nullopt);                       // no deadline yet
+//   co_await weft::timeout(idle, serve(conn, idle));              // serve calls idle.reschedule
 //
 // On expiry the inner work is cancelled, its cleanup runs (including co_await inside cleanup),
 // and only then does the timeout throw weft::timeout_error. Only the cancellation that the
