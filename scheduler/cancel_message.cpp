@@ -1,16 +1,35 @@
 // scheduler/cancel_message.cpp: the message a cancellation carries (cancel("reason"), asyncio's
 // Task.cancel(msg)) and weft::cancelled_error, which carries it.
 //
-// A message is made once by the canceller, published in the task's header
-// (task_header::cancel_message_slot), taken by the cancellation point that throws, and then
-// shared by every copy of the cancelled_error (an exception is copied by std::exception_ptr,
-// by rethrows into a join_handle, by exception groups): a reference count, so that copying a
-// cancelled_error never allocates or throws, as an exception's copy must not.
+// A message is made once by the canceller, published in the message table below, taken by the
+// cancellation point that throws, and then shared by every copy of the cancelled_error (an
+// exception is copied by std::exception_ptr, by rethrows into a join_handle, by exception
+// groups): a reference count, so that copying a cancelled_error never allocates or throws, as an
+// exception's copy must not.
+//
+// The table maps a task to its waiting message. It is one map under one mutex for the process,
+// not a field of the task header: the header has no byte to spare (bytes per suspended task,
+// tests/scheduler/test_task.cpp's budgets), messages are rare, and a task that moved to another
+// runtime (resume_on) keeps its entry. The header has one bit, task_header::cancel_has_message,
+// so that the common case, a cancellation without a message, never takes the lock.
+//
+// Invariant: a task's entry exists exactly when its cancel_has_message bit is set, both changed
+// only under the table's lock; the entry owns one reference to its message.
+// Ordering: the canceller sets the bit (under the lock) before its request (request_cancel's
+// seq_cst RMW of the same word); the delivery takes the pending bit with an acq_rel RMW, which
+// reads a value later in that word's modification order, so it sees the bit of every message
+// written before the request it delivers, and the lock then orders the entry itself (the text
+// included) before the taker's read.
 #include <weft/scheduler/errors.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
+
+#include <weft/scheduler/detail/task_header.hpp>
 
 namespace weft {
 
@@ -49,7 +68,53 @@ cancel_message* share(cancel_message* message) noexcept {
   if (message != nullptr) message->refs.fetch_add(1, std::memory_order_relaxed);
   return message;
 }
+
+struct message_table {
+  std::mutex lock;
+  std::unordered_map<const task_header*, cancel_message*> entries;
+};
+
+// Never destroyed: tasks (and their headers' destructors) may outlive static destruction.
+message_table& messages() {
+  static auto* table = new message_table;
+  return *table;
+}
+
 }  // namespace
+
+cancel_message* take_cancel_message_of(task_header* task) noexcept {
+  message_table& table = messages();
+  std::lock_guard guard(table.lock);
+  auto it = table.entries.find(task);
+  if (it == table.entries.end()) return nullptr;
+  cancel_message* message = it->second;
+  table.entries.erase(it);
+  // Ordering: relaxed; the lock orders the bit with the entry (file comment).
+  task->cancel_state.fetch_and(~task_header::cancel_has_message, std::memory_order_relaxed);
+  return message;
+}
+
+void request_cancel(task_header* task, std::string_view message) {
+  // asyncio's cancel() on a done task does nothing; so here, and the message is not even made.
+  if (task->finished()) return;
+  cancel_message* made = make_cancel_message(message);  // may throw: nothing requested yet
+  cancel_message* displaced = nullptr;
+  {
+    message_table& table = messages();
+    std::lock_guard guard(table.lock);
+    try {
+      auto [it, inserted] = table.entries.try_emplace(task, made);
+      if (!inserted) displaced = std::exchange(it->second, made);  // the latest message wins
+    } catch (...) {
+      release_cancel_message(made);
+      throw;  // no cancellation either
+    }
+    // Ordering: relaxed under the lock; sequenced before the request below (file comment).
+    task->cancel_state.fetch_or(task_header::cancel_has_message, std::memory_order_relaxed);
+  }
+  release_cancel_message(displaced);
+  request_cancel(task);
+}
 
 }  // namespace detail
 

@@ -340,18 +340,6 @@ void request_cancel(task_header* task) noexcept {
   }
 }
 
-void request_cancel(task_header* task, std::string_view message) {
-  // asyncio's cancel() on a done task does nothing; so here, and the message is not even made.
-  if (task->finished()) return;
-  cancel_message* made = make_cancel_message(message);  // may throw: nothing requested yet
-  // Ordering: acq_rel exchange (task_header::cancel_message_slot): release publishes the text to
-  // the task's taking exchange; the displaced message, if any, came from another canceller and
-  // is now ours alone to release. Sequenced before request_cancel's seq_cst RMW, so the delivery
-  // of this request sees this message or a later one.
-  release_cancel_message(task->cancel_message_slot.exchange(made, std::memory_order_acq_rel));
-  request_cancel(task);
-}
-
 std::uint32_t withdraw_cancel_request(task_header* task) noexcept {
   std::uint32_t state = task->cancel_state.load(std::memory_order_relaxed);
   for (;;) {

@@ -39,6 +39,10 @@ class task_header;
 struct registry_shard;
 struct lazy_timeout;
 
+// Takes `task`'s entry out of the message table (cancel_message.cpp) and clears
+// cancel_has_message; null if it has none. Any thread; takes the table's lock.
+WEFT_API cancel_message* take_cancel_message_of(task_header* task) noexcept;
+
 // Arms `task->timeout_to_arm` (see there) and clears it; a deadline that has passed fires at once,
 // on the calling thread. Called by the task itself, at a cancellation point or when a timeout
 // nests inside the pending one. Defined in runtime.cpp.
@@ -116,7 +120,9 @@ class task_header {
   task_header* remote_next = nullptr;
 
   // Cancellation. Bit 0: a cancellation waits to be delivered (thrown at the next cancellation
-  // point); bits 1..31: how many times cancel was requested and not taken back (timeouts take
+  // point); bit 1: a cancel("reason") message waits in the runtime's message table for this task
+  // (cancel_message.cpp; kept out of the header, which has no byte to spare, since messages are
+  // rare); bits 2..31: how many times cancel was requested and not taken back (timeouts take
   // back the request they made, like asyncio's uncancel()).
   // (Declared before hook only for packing: with the two flags below it fills one 8-byte word.)
   atomic<std::uint32_t> cancel_state{0};
@@ -135,17 +141,6 @@ class task_header {
   bool visiting = false;
   // The cancellable wait the task is suspended in, if any.
   atomic<cancel_hook*> hook{nullptr};
-  // The message of the latest cancel("reason") not thrown yet (errors.hpp, cancel_message.cpp),
-  // or null. Invariant: the slot owns one reference to what it holds, and every move in or out is
-  // one exchange, so each message has exactly one owner at a time whatever threads race: a
-  // canceller exchanges its new message in (and releases the one it displaced: the latest
-  // wins), the cancellation point that throws exchanges it out into the cancelled_error, and the
-  // task's uncancel() of its last request, or the frame's destruction, drops it.
-  // Ordering: the canceller's exchange is sequenced before its seq_cst RMW of cancel_state, and the
-  // task acquires cancel_state when it takes the pending bit (take_pending_cancel), so a message
-  // written before a request is visible to the delivery of that request; the exchanges themselves
-  // are acq_rel so that the text the canceller wrote is visible to whoever takes the pointer.
-  atomic<cancel_message*> cancel_message_slot{nullptr};
   // The task group the task belongs to, if any; set before the task is published.
   group_link* group = nullptr;
   // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
@@ -158,27 +153,27 @@ class task_header {
   lazy_timeout* timeout_to_arm = nullptr;
 
   static constexpr std::uint32_t cancel_pending = 1;
-  static constexpr std::uint32_t cancel_request = 2;
+  static constexpr std::uint32_t cancel_has_message = 2;
+  static constexpr std::uint32_t cancel_request = 4;
 
   task_header() noexcept = default;
   task_header(const task_header&) = delete;
   task_header& operator=(const task_header&) = delete;
   ~task_header() {
     // A message nobody threw (the task finished first, or was never cancelled at a point).
-    if (cancel_message_slot.load(std::memory_order_relaxed) != nullptr) {
-      release_cancel_message(cancel_message_slot.exchange(nullptr, std::memory_order_acquire));
+    if ((cancel_state.load(std::memory_order_relaxed) & cancel_has_message) != 0) {
+      release_cancel_message(take_cancel_message_of(this));
     }
   }
 
   // Takes the message for the cancelled_error a cancellation point is about to throw (null:
   // none). Called by the task itself, after take_pending_cancel delivered (or when it throws a
-  // cancellation whose request was taken back). The relaxed look first keeps the common case, no
-  // message, to one plain load: a message written before the delivered request happens-before
-  // the delivery's acquire (see cancel_message_slot), so it cannot be missed here.
+  // cancellation whose request was taken back). The common case, no message, is one plain load:
+  // the canceller sets cancel_has_message before its request (both RMWs of cancel_state), and
+  // the delivery acquired the request, so the bit of a message written before it is seen here.
   cancel_message* take_cancel_message() noexcept {
-    if (cancel_message_slot.load(std::memory_order_relaxed) == nullptr) return nullptr;
-    // Ordering: acq_rel exchange, see cancel_message_slot.
-    return cancel_message_slot.exchange(nullptr, std::memory_order_acq_rel);
+    if ((cancel_state.load(std::memory_order_relaxed) & cancel_has_message) == 0) return nullptr;
+    return take_cancel_message_of(this);
   }
 
   // Consumes a pending cancellation: true means the caller throws cancelled_error now.
@@ -305,10 +300,10 @@ WEFT_API void release_root(task_header* task, bool result_taken,
 // cancellable wait, runs that wait's on_cancel. Idempotent until the cancellation is delivered.
 WEFT_API void request_cancel(task_header* task) noexcept;
 
-// request_cancel with a message (cancel("reason")): the message is published in the task's header
-// before the request, so the cancellation point that delivers this request throws it (unless a
-// later message replaced it first: the latest wins). Nothing happens to a task that finished.
-// std::bad_alloc (and no cancellation) if the message cannot be made.
+// request_cancel with a message (cancel("reason")): the message is published in the message table
+// (cancel_message.cpp) before the request, so the cancellation point that delivers this request
+// throws it (unless a later message replaced it first: the latest wins). Nothing happens to a task
+// that finished. std::bad_alloc (and no cancellation) if the message cannot be made.
 WEFT_API void request_cancel(task_header* task, std::string_view message);
 
 // The cancelled_error for `task`'s cancellation point to throw, with the message if one is waiting
