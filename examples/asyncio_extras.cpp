@@ -1,7 +1,8 @@
 // examples/asyncio_extras.cpp: the smaller asyncio APIs weft also has: PriorityQueue and
-// LifoQueue, eager tasks, current_task() with cancelling()/uncancel(), Condition.notify(n) and
-// Semaphore.locked(). Docs: docs/patterns/queues.md, docs/patterns/create-task.md,
-// docs/cancellation.md, docs/patterns/locks-and-semaphores.md.
+// LifoQueue, eager tasks, current_task() with cancelling()/uncancel(), Condition.notify(n),
+// Semaphore.locked(), cancel messages and a timeout whose deadline moves. Docs:
+// docs/patterns/queues.md, docs/patterns/create-task.md, docs/cancellation.md,
+// docs/patterns/locks-and-semaphores.md, docs/patterns/timeouts.md.
 //
 //   Python                                          weft
 //   jobs = asyncio.PriorityQueue()                  weft::priority_queue<std::pair<int, job>> jobs;
@@ -9,6 +10,9 @@
 //   create_task(lookup(k), eager_start=True)        weft::spawn_eager(lookup, k)
 //   asyncio.current_task().uncancel()               (co_await weft::current_task()).uncancel()
 //   cond.notify(2); sem.locked()                    cv.notify(2); sem.locked()
+//   task.cancel("reason"); err.args[0]              handle.cancel("reason"); err.message()
+//   async with asyncio.timeout(None) as cm:         weft::timeout_scope cm(std::nullopt);
+//       cm.reschedule(loop.time() + 1)              co_await weft::timeout(cm, work(cm));
 
 #include <chrono>
 #include <cstdio>
@@ -77,14 +81,25 @@ weft::task<int> skip_a_step() {
   co_return steps;
 }
 
+// Keeps a watch alive while heartbeats come: each one moves the deadline 100 ms ahead; after the
+// third the heartbeats stop and the deadline passes.
+weft::task<int> watch(weft::timeout_scope& alive) {
+  int beats = 0;
+  for (;;) {
+    alive.reschedule(weft::now() + 100ms);
+    co_await weft::sleep(beats < 3 ? 20ms : 1s);  // the heartbeat, then silence
+    ++beats;
+  }
+}
+
 weft::task<bool> async_main() {
   bool ok = true;
   const auto done = co_await run_jobs();
   std::printf("jobs in priority order: %s; %s; %s\n", done[0].c_str(), done[1].c_str(),
               done[2].c_str());
-  ok &= check(done == std::vector<std::string>{"page the on-call", "resize images",
-                                               "send newsletter"},
-              "the priority queue serves the smallest priority first");
+  ok &= check(
+      done == std::vector<std::string>{"page the on-call", "resize images", "send newsletter"},
+      "the priority queue serves the smallest priority first");
 
   const std::string undone = co_await undo_last_two();
   std::printf("undo: %s\n", undone.c_str());
@@ -99,6 +114,26 @@ weft::task<bool> async_main() {
   const int steps = co_await skip_a_step();
   std::printf("steps done after skipping one: %d\n", steps);
   ok &= check(steps == 2, "uncancel() absorbed the task's own cancellation");
+
+  auto worker = weft::spawn([]() -> weft::task<> { co_await weft::sleep(10s); }());
+  co_await weft::sleep(5ms);
+  worker.cancel("the user pressed stop");
+  try {
+    co_await worker;
+  } catch (const weft::cancelled_error& e) {
+    std::printf("cancelled: %s\n", e.what());
+    ok &= check(e.message() == "the user pressed stop", "the cancel message reaches the awaiter");
+  }
+
+  weft::timeout_scope alive(std::nullopt);  // no deadline until the watch sets one
+  const auto start = weft::now();
+  try {
+    co_await weft::timeout(alive, watch(alive));
+  } catch (const weft::timeout_error&) {
+    std::printf("watch expired %lld ms after it began\n",
+                static_cast<long long>((weft::now() - start) / 1ms));
+  }
+  ok &= check(alive.expired(), "the rescheduled timeout expired once the heartbeats stopped");
 
   weft::semaphore slots(1);
   {

@@ -36,6 +36,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -571,7 +572,7 @@ task<std::string> run_process_request(std::shared_ptr<process_pool_core> core,
   // Receive.
   read_result result = read_result::end_of_file;
   bool timed_out = false;
-  bool cancelled = false;
+  std::optional<cancelled_error> cancelled;  // kept to rethrow it with its message
   slot.reason = "the call was cancelled (process_pool_options::on_cancel::kill_worker)";
   try {
     if (c.options.call_timeout.count() > 0) {
@@ -582,8 +583,8 @@ task<std::string> run_process_request(std::shared_ptr<process_pool_core> core,
     }
   } catch (const timeout_error&) {
     timed_out = true;
-  } catch (const cancelled_error&) {
-    cancelled = true;
+  } catch (const cancelled_error& error) {
+    cancelled = error;
   }
   if (cancelled) {
     if (c.options.cancel == process_pool_options::on_cancel::finish) {
@@ -591,7 +592,7 @@ task<std::string> run_process_request(std::shared_ptr<process_pool_core> core,
     } else {
       c.stats_killed.fetch_add(1, std::memory_order_relaxed);
     }
-    throw cancelled_error();
+    throw *cancelled;
   }
   if (timed_out) {
     slot.reason = "the call ran past process_pool_options::call_timeout";

@@ -23,8 +23,6 @@
 
 namespace weft {
 
-cancelled_error::~cancelled_error() = default;
-
 namespace detail {
 
 std::mutex live_runtimes_mutex;

@@ -355,6 +355,10 @@ std::uint32_t withdraw_cancel_request(task_header* task) noexcept {
     if (next < task_header::cancel_request) next &= ~task_header::cancel_pending;
     if (task->cancel_state.compare_exchange_weak(state, next, std::memory_order_acq_rel,
                                                  std::memory_order_relaxed)) {
+      // No request stands any more: neither does its message (it would otherwise ride on the
+      // next, unrelated cancellation). A cancel("reason") racing with this uncancel may lose its
+      // message here if it wrote it before its request was counted (it is still delivered).
+      if (next < task_header::cancel_request) release_cancel_message(task->take_cancel_message());
       return next / task_header::cancel_request;
     }
   }

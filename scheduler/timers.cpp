@@ -42,18 +42,23 @@ void fire_lazy_timeout(timer_entry* entry) noexcept {
 }
 }  // namespace
 
-void arm_lazy_timeout(task_header* task) noexcept {
-  lazy_timeout* timeout = task->timeout_to_arm;
-  task->timeout_to_arm = nullptr;
+void arm_timeout_now(task_header* task, lazy_timeout* timeout) noexcept {
   timeout->armed = true;
   timeout->entry.on_fire = &fire_lazy_timeout;
   // The task runs on a worker of its own runtime. Arming takes the wheel's lock; once the entry is
   // linked, the poller may fire it at any moment: that only touches `fired` and the task's header,
-  // and the awaiter is not destroyed before its disarm_timer waited for the callback.
+  // and the awaiter is not destroyed before its disarm_timer waited for the callback. (An entry
+  // taken out by disarm_timer, timeout_scope::reschedule, is unlinked and may be armed again.)
   timeout->entry.owner = task->runtime;
   if (task->runtime->poller.arm(&timeout->entry, timeout->deadline) != arm_result::armed) {
     fire_lazy_timeout(&timeout->entry);  // due already (cancel_timer is never used on these)
   }
+}
+
+void arm_lazy_timeout(task_header* task) noexcept {
+  lazy_timeout* timeout = task->timeout_to_arm;
+  task->timeout_to_arm = nullptr;
+  arm_timeout_now(task, timeout);
 }
 
 }  // namespace weft::detail

@@ -186,7 +186,7 @@ task<body_result_t<Body, Arg>> with_entered(Res& res, Body& body, Arg& arg) {
   const bool cancel_taken = co_await take_pending_cancel_awaiter{};
   co_await exit_of(res, error);
   if (error) std::rethrow_exception(error);
-  if (cancel_taken) throw cancelled_error();
+  if (cancel_taken) throw detail::cancellation_of(co_await detail::current_root_awaiter{});
   if constexpr (!std::is_void_v<R>) co_return std::move(*result);
 }
 
@@ -272,7 +272,7 @@ task<body_result_t<Body, T>> resource_with(resource<T> res, Body body) {
   co_await resume_resource<T>{frame};  // clean up: runs from the co_yield to the end
   if (promise.exception) std::rethrow_exception(promise.exception);
   if (error) std::rethrow_exception(error);
-  if (cancel_taken) throw cancelled_error();
+  if (cancel_taken) throw detail::cancellation_of(co_await detail::current_root_awaiter{});
   if constexpr (!std::is_void_v<R>) co_return std::move(*result);
 }
 

@@ -158,7 +158,7 @@ inline task<void> condition_variable::wait(mutex::guard& guard) {
     detail::task_header* root = co_await detail::current_root_awaiter{};
     if (root != nullptr && root->take_pending_cancel()) {
       notify_one();
-      throw cancelled_error();
+      throw detail::cancellation_of(root);
     }
   }
   if (error) std::rethrow_exception(error);

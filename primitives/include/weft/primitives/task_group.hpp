@@ -34,6 +34,7 @@
 #include <functional>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -58,6 +59,8 @@ class group_handle {
   [[nodiscard]] bool done() const noexcept { return promise_->finished(); }
   [[nodiscard]] bool cancelled() const noexcept { return done() && promise_->ended_cancelled; }
   void cancel() const noexcept { detail::request_cancel(promise_); }
+  // With a reason (Task.cancel(msg)), as join_handle::cancel(message).
+  void cancel(std::string_view message) const { detail::request_cancel(promise_, message); }
 
   // The child's value (moved out) or its exception rethrown. Requires: done().
   decltype(auto) result() {

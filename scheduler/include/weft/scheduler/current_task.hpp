@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
@@ -45,6 +46,8 @@ class task_ref {
 
   // Requests cancellation (Task.cancel()). Any thread. Requires: *this is not empty.
   void cancel() const noexcept { detail::request_cancel(task_); }
+  // The same with a reason (Task.cancel(msg)), as join_handle::cancel(message).
+  void cancel(std::string_view message) const { detail::request_cancel(task_, message); }
 
   // The cancellation requests standing (Task.cancelling()). Requires: *this is not empty.
   [[nodiscard]] std::uint32_t cancelling() const noexcept {

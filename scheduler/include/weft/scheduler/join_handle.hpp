@@ -18,6 +18,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -105,6 +106,13 @@ class [[nodiscard]] join_handle {
   // finished. A task that never reaches a cancellation point is not interrupted.
   void cancel() const noexcept {
     if (frame_) detail::request_cancel(&frame_.promise());
+  }
+  // The same with a reason (Task.cancel(msg)): the cancelled_error that the task sees carries it
+  // as message(), and so does awaiting this handle if the task ends by rethrowing it. When two
+  // cancels race to one delivery, the latest message wins (docs/cancellation.md). Any thread;
+  // std::bad_alloc (and no cancellation) if the message cannot be stored.
+  void cancel(std::string_view message) const {
+    if (frame_) detail::request_cancel(&frame_.promise(), message);
   }
 
   // True once the task finished by throwing weft::cancelled_error.

@@ -47,7 +47,9 @@ class yield_awaiter {
     return true;
   }
   void await_resume() const {
-    if (cancelled_ || (root_ != nullptr && root_->take_pending_cancel())) throw cancelled_error();
+    if (cancelled_ || (root_ != nullptr && root_->take_pending_cancel())) {
+      throw detail::cancellation_of(root_);
+    }
   }
 
  private:

@@ -39,9 +39,9 @@ class cancellable_wait : public cancel_hook {
   // An awaiter destroyed while its hook is still published: its frame is destroyed while suspended
   // (the runtime shut down and destroyed the task). The hook is taken back first, waiting for a
   // canceller that holds it, so that no on_cancel runs against freed memory. After finish() or
-  // abandon() root_ is null and this costs one branch.
+  // abandon() nothing is published and this costs one branch.
   ~cancellable_wait() {
-    if (root_ != nullptr) root_->withdraw_hook(this);
+    if (published_) root_->withdraw_hook(this);
   }
 
   // True if the wait must not suspend because a cancellation is already pending.
@@ -49,52 +49,56 @@ class cancellable_wait : public cancel_hook {
     root_ = root;
     if (root_ == nullptr) return false;
     if (root_->take_pending_cancel()) {
-      cancelled_ = true;
-      root_ = nullptr;  // no hook was published
+      cancelled_ = true;  // no hook was published
       return true;
     }
     if (!root_->publish_hook(this)) {
       // A cancel arrived while publishing and this call took the hook back.
       root_->take_pending_cancel();
       cancelled_ = true;
-      root_ = nullptr;
       return true;
     }
+    published_ = true;
     return false;
   }
 
-  // For await_resume: withdraws the hook and throws cancelled_error if the wait was cancelled or
-  // a cancellation is pending.
+  // For await_resume: withdraws the hook and throws cancelled_error (with the cancel message, if
+  // one was given) if the wait was cancelled or a cancellation is pending.
   void finish() {
-    if (root_ != nullptr) {
+    if (published_) {
       root_->withdraw_hook(this);
+      published_ = false;  // withdrawn: the destructor has nothing to do
       if (root_->take_pending_cancel()) cancelled_ = true;
-      root_ = nullptr;  // withdrawn: the destructor has nothing to do
     }
-    if (cancelled_) throw cancelled_error();
+    if (cancelled_) throw cancellation_of(root_);
   }
 
   // The wait ended without suspending (it completed at once): withdraw the hook, deliver nothing.
   void abandon() noexcept {
-    if (root_ != nullptr) root_->withdraw_hook(this);
-    root_ = nullptr;
+    if (published_) root_->withdraw_hook(this);
+    published_ = false;
   }
 
  protected:
   // For on_cancel implementations.
   void mark_cancelled() noexcept { cancelled_ = true; }
+  // The task that waits (null outside a spawned task). Unlike before finish(), it stays set.
   [[nodiscard]] task_header* root() const noexcept { return root_; }
 
  private:
-  // The flag first: it fits in the tail padding of cancel_hook (a non-POD base, whose
+  // The flags first: they fit in the tail padding of cancel_hook (a non-POD base, whose
   // padding the Itanium C++ ABI lets a derived class use), which keeps every awaiter 8 bytes
   // smaller; awaiters live in coroutine frames, so this is bytes per suspended task. For the same
   // reason the awaiting coroutine's handle is not kept here: every awaiter already records it
   // where its wake-up needs it (the timer entry, the wait node, the fd slot), and its on_cancel
   // reads it from there.
   bool cancelled_ = false;
+  bool published_ = false;  // the hook is published in root_ (and not withdrawn yet)
   task_header* root_ = nullptr;
 };
+
+// Every awaiter embeds one: the flags ride in cancel_hook's tail padding (see above).
+static_assert(sizeof(cancellable_wait) == sizeof(cancel_hook) + sizeof(task_header*));
 
 // `co_await current_root_awaiter{}` gives the spawned task that the awaiting coroutine runs as
 // part of (null for a coroutine that is not a weft::task), without suspending.

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include <weft/scheduler/detail/atomic.hpp>
+#include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/export.hpp>
 
 namespace weft::detail {
@@ -37,6 +38,10 @@ class runtime_core;
 class task_header;
 struct registry_shard;
 struct lazy_timeout;
+
+// Takes `task`'s entry out of the message table (cancel_message.cpp) and clears
+// cancel_has_message; null if it has none. Any thread; takes the table's lock.
+WEFT_API cancel_message* take_cancel_message_of(task_header* task) noexcept;
 
 // Arms `task->timeout_to_arm` (see there) and clears it; a deadline that has passed fires at once,
 // on the calling thread. Called by the task itself, at a cancellation point or when a timeout
@@ -115,7 +120,9 @@ class task_header {
   task_header* remote_next = nullptr;
 
   // Cancellation. Bit 0: a cancellation waits to be delivered (thrown at the next cancellation
-  // point); bits 1..31: how many times cancel was requested and not taken back (timeouts take
+  // point); bit 1: a cancel("reason") message waits in the runtime's message table for this task
+  // (cancel_message.cpp; kept out of the header, which has no byte to spare, since messages are
+  // rare); bits 2..31: how many times cancel was requested and not taken back (timeouts take
   // back the request they made, like asyncio's uncancel()).
   // (Declared before hook only for packing: with the two flags below it fills one 8-byte word.)
   atomic<std::uint32_t> cancel_state{0};
@@ -146,7 +153,28 @@ class task_header {
   lazy_timeout* timeout_to_arm = nullptr;
 
   static constexpr std::uint32_t cancel_pending = 1;
-  static constexpr std::uint32_t cancel_request = 2;
+  static constexpr std::uint32_t cancel_has_message = 2;
+  static constexpr std::uint32_t cancel_request = 4;
+
+  task_header() noexcept = default;
+  task_header(const task_header&) = delete;
+  task_header& operator=(const task_header&) = delete;
+  ~task_header() {
+    // A message nobody threw (the task finished first, or was never cancelled at a point).
+    if ((cancel_state.load(std::memory_order_relaxed) & cancel_has_message) != 0) {
+      release_cancel_message(take_cancel_message_of(this));
+    }
+  }
+
+  // Takes the message for the cancelled_error a cancellation point is about to throw (null:
+  // none). Called by the task itself, after take_pending_cancel delivered (or when it throws a
+  // cancellation whose request was taken back). The common case, no message, is one plain load:
+  // the canceller sets cancel_has_message before its request (both RMWs of cancel_state), and
+  // the delivery acquired the request, so the bit of a message written before it is seen here.
+  cancel_message* take_cancel_message() noexcept {
+    if ((cancel_state.load(std::memory_order_relaxed) & cancel_has_message) == 0) return nullptr;
+    return take_cancel_message_of(this);
+  }
 
   // Consumes a pending cancellation: true means the caller throws cancelled_error now.
   bool take_pending_cancel() noexcept {
@@ -271,6 +299,18 @@ WEFT_API void release_root(task_header* task, bool result_taken,
 // Requests cancellation of `task` from any thread: marks it, and if it is suspended in a
 // cancellable wait, runs that wait's on_cancel. Idempotent until the cancellation is delivered.
 WEFT_API void request_cancel(task_header* task) noexcept;
+
+// request_cancel with a message (cancel("reason")): the message is published in the message table
+// (cancel_message.cpp) before the request, so the cancellation point that delivers this request
+// throws it (unless a later message replaced it first: the latest wins). Nothing happens to a task
+// that finished. std::bad_alloc (and no cancellation) if the message cannot be made.
+WEFT_API void request_cancel(task_header* task, std::string_view message);
+
+// The cancelled_error for `task`'s cancellation point to throw, with the message if one is waiting
+// (task_header::take_cancel_message). Null `task`: no message.
+inline cancelled_error cancellation_of(task_header* task) noexcept {
+  return cancelled_error(adopt_message, task != nullptr ? task->take_cancel_message() : nullptr);
+}
 
 // Takes back one request made by request_cancel (timeouts); returns the requests still standing.
 WEFT_API std::uint32_t withdraw_cancel_request(task_header* task) noexcept;

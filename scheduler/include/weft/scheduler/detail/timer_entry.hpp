@@ -73,6 +73,13 @@ struct lazy_timeout {
   bool armed = false;
 };
 
+// Arms `timeout` of `task` now, whatever the task's pending lazy timeout (timeout_scope::reschedule
+// from inside the work): a deadline that has passed fires at once, on the calling thread, and the
+// cancellation it requests is delivered at the task's next cancellation point. Called by the task
+// itself; the entry is not linked (never armed, or taken out by disarm_timer). Defined in
+// timers.cpp, as arm_lazy_timeout (task_header.hpp), which arms the pending one through it.
+WEFT_API void arm_timeout_now(task_header* task, lazy_timeout* timeout) noexcept;
+
 // The time of the calling worker's runtime (virtual or real); clock::now() outside a runtime.
 WEFT_API clock::time_point runtime_now() noexcept;
 
