@@ -16,13 +16,16 @@
 //
 // The task is woken by exactly one party: the completing thread (running -> done) or the
 // canceller (queued/held -> removed, running -> detached), never both, because each transition
-// happens under the lock and only from the states named.
+// happens under the lock and only from the states named. The completing thread decides under the
+// lock and wakes after dropping it (the woken task's next submit takes the lock at once); such a
+// wake is counted in wakes_in_flight_, which shutdown waits to see at zero after clearing core_.
 //
 // The pool object is shared (std::shared_ptr) by the runtime and every pool thread: a thread whose
 // call outlives the runtime's shutdown (a straggler) still finds the pool, sees that the runtime is
 // gone (`core_` null), wakes nobody and exits.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -94,6 +97,9 @@ class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
   std::size_t running_ = 0;
   bool closed_ = false;
   std::condition_variable changed_;  // a thread exited or finished a call (shutdown waits)
+  // Wakes of awaiting tasks begun under the lock while core_ was set and not yet returned (a pool
+  // thread wakes its task after dropping the lock); shutdown waits for zero after clearing core_.
+  std::atomic<int> wakes_in_flight_{0};
 };
 
 }  // namespace weft::detail

@@ -2,6 +2,7 @@
 #include "worker.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <coroutine>
@@ -159,9 +160,17 @@ void worker::run() {
     if (searching_) {
       // Found work (wherever it came from): stop counting as a searcher, or producers would keep
       // assuming someone is looking and never wake a parked worker. The last searcher to find
-      // work wakes another, so the pool ramps up one worker at a time.
+      // work wakes another if more work is visible, so the pool ramps up one worker at a time.
+      // Only then: a lone task woken from outside (a to_thread or compute completion, a timer)
+      // used to wake a second worker each time, which searched for 50 us and parked again, two
+      // futex calls per wake-up (bench_to_thread: 26 -> 7.5 us of CPU per round trip). Work
+      // published after the re-check is not lost: the re-check is the parking one (seq_cst RMW,
+      // then seq_cst loads of every queue; idle.hpp's argument, model-checked in
+      // test_model_parking.cpp), so either it sees the work or the producer sees no searcher.
       searching_ = false;
-      if (runtime_.idle.transition_from_searching()) runtime_.notify_one_if_needed();
+      if (runtime_.idle.transition_from_searching() && work_visible()) {
+        runtime_.notify_one_if_needed();
+      }
     }
     run_task(task);
   }
@@ -337,13 +346,32 @@ void* worker::search() {
     if (task == nullptr) task = take_injected();
     if (task != nullptr) return task;
     if (runtime_.stopping()) return nullptr;
-    // The clock is read every 16 rounds (it costs about as much as a round).
-    if (((round & 15) == 15 || runtime_.options.spin_before_park.count() == 0) &&
+    // The clock is read every 16 rounds while spinning (it costs about as much as a round), and
+    // every round once they yield (a yield may take a whole time slice).
+    if (((round & 15) == 15 || round >= search_pause_rounds ||
+         runtime_.options.spin_before_park.count() == 0) &&
         std::chrono::steady_clock::now() >= give_up) {
       return nullptr;
     }
-    __builtin_ia32_pause();
+    // A few rounds of pure spinning, then each round gives the CPU away: the thread that will
+    // produce the work (a blocking-pool thread, the poller, a foreign spawner) may be waiting
+    // for this very core, and a spin that does not yield holds it for the whole spin_before_park
+    // (to_thread round trips with the pool thread on the same core: 58-110 us, 5.6 with the
+    // yield). On an idle core sched_yield returns at once.
+    if (round < search_pause_rounds) {
+      __builtin_ia32_pause();
+    } else {
+      sched_yield();
+    }
   }
+}
+
+bool worker::work_visible() const noexcept {
+  // seq_cst loads (length(), size_estimate()): the re-check half of idle.hpp's Dekker pattern.
+  bool work_left = runtime_.injector.length() > 0;
+  for (const auto& other : runtime_.workers)
+    work_left = work_left || other->has_stealable_work();
+  return work_left;
 }
 
 void worker::park_until_notified() {
@@ -353,10 +381,7 @@ void worker::park_until_notified() {
   (void)last_searcher;
   // Re-check everything after the seq_cst transition (idle.hpp): work published before it is
   // visible now; work published after it will find this worker parked and wake one.
-  bool work_left = runtime_.injector.length() > 0;
-  for (const auto& other : runtime_.workers)
-    work_left = work_left || other->has_stealable_work();
-  if (work_left || runtime_.stopping()) runtime_.notify_one_if_needed();
+  if (work_visible() || runtime_.stopping()) runtime_.notify_one_if_needed();
   // Virtual time moves only when the pool is idle: the last worker to park tells the poller.
   if (runtime_.poller.virtual_time() && runtime_.idle.all_parked())
     runtime_.poller.pool_went_idle();

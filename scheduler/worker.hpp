@@ -48,6 +48,8 @@ inline constexpr std::uint32_t max_lifo_polls = 3;
 inline constexpr int task_budget = 128;  // ready awaits before a forced yield
 inline constexpr std::size_t injector_batch = 32;
 inline constexpr std::size_t max_steal_batch = local_queue_capacity / 2;
+// Rounds of search() that spin with `pause` before each further round yields the CPU.
+inline constexpr std::uint32_t search_pause_rounds = 4;
 
 struct worker_counters {
   // Written only by the owning worker (relaxed); read by stats() from any thread.
@@ -89,6 +91,8 @@ class alignas(64) worker {
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
   [[nodiscard]] runtime_core& runtime() const noexcept { return runtime_; }
   [[nodiscard]] bool has_stealable_work() const noexcept { return deque_.size_estimate() > 0; }
+  // Work in the injection queue or any worker's deque (seq_cst loads, for idle.hpp's re-checks).
+  [[nodiscard]] bool work_visible() const noexcept;
 
   worker_counters counters;
   parker park;

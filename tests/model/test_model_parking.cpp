@@ -63,6 +63,14 @@ struct pool {
 // worker::has_stealable_work
 bool has_stealable_work(const deque& q) { return q.size_estimate() > 0; }
 
+// worker::work_visible (the injector is one of the deques here)
+bool work_visible(pool& p, std::size_t queues) {
+  bool work_left = false;
+  for (std::size_t i = 0; i < queues; ++i)
+    work_left = work_left || has_stealable_work(p.deques[i]);
+  return work_left;
+}
+
 // A worker with nothing to do: searches, parks, and runs the first task it finds.
 // Restates worker::run / search / park_until_notified.
 void idle_worker(pool& p, std::size_t self, std::size_t queues) {
@@ -76,7 +84,9 @@ void idle_worker(pool& p, std::size_t self, std::size_t queues) {
     if (task != nullptr) {
       if (searching) {
         searching = false;
-        if (p.idle.transition_from_searching()) p.notify_one_if_needed();
+        // worker::run: the last searcher wakes another only if it sees work left
+        // (worker::work_visible, the same seq_cst re-check as parking).
+        if (p.idle.transition_from_searching() && work_visible(p, queues)) p.notify_one_if_needed();
       }
       p.runs.fetch_add(1, std::memory_order_release);  // run the task
       return;
@@ -84,10 +94,7 @@ void idle_worker(pool& p, std::size_t self, std::size_t queues) {
     // park_until_notified
     p.idle.transition_to_parked(self, searching);
     searching = false;
-    bool work_left = false;
-    for (std::size_t i = 0; i < queues; ++i)
-      work_left = work_left || has_stealable_work(p.deques[i]);
-    if (work_left) p.notify_one_if_needed();
+    if (work_visible(p, queues)) p.notify_one_if_needed();
     p.parkers[self].park();
     searching = p.idle.transition_from_parked(self);
   }
@@ -159,11 +166,33 @@ model::result injection_against_two_parking_workers() {
   });
 }
 
+// Two tasks published one after the other from outside while two workers go idle: whichever
+// worker finds the first as the last searcher must see the second (or its producer must see no
+// searcher and wake the other worker). Each worker runs one task and leaves, so the producer waits
+// for ever if the second wake-up is lost.
+model::result two_injections_against_a_searcher_stopping() {
+  return explore([] {
+    pool p(2);
+    const int a = model::spawn([&] { idle_worker(p, 0, 3); });
+    const int b = model::spawn([&] { idle_worker(p, 1, 3); });
+    p.deques[2].push(&task_storage);
+    p.notify_one_if_needed();
+    p.deques[2].push(&task_storage);
+    p.notify_one_if_needed();
+    while (p.runs.load(std::memory_order_acquire) < 2) {
+    }
+    model::join(a);
+    model::join(b);
+  });
+}
+
 const std::initializer_list<scenario> scenarios = {
     {"parking: a local push against a worker going to sleep", local_push_against_parking},
     {"parking: an injection against the only worker going to sleep", injection_against_parking},
     {"parking: an injection against two workers going to sleep",
      injection_against_two_parking_workers},
+    {"parking: a second injection against the last searcher stopping",
+     two_injections_against_a_searcher_stopping},
 };
 
 }  // namespace

@@ -169,15 +169,20 @@ TEST_CASE("compute: the awaiting worker stays free while fn runs") {
   weft_test::watchdog dog(30s);
   // One weft worker. fn waits for a flag that only another weft task sets: if the worker were
   // blocked inside TBB, neither could finish.
+  // The setter waits until fn has started (a fixed 10 ms sleep failed under TSan on a loaded
+  // machine: the TBB thread started fn after the flag was set, and fn returned 0).
   auto main_task = []() -> weft::task<int> {
     auto flag = std::make_shared<std::atomic<bool>>(false);
-    auto setter = weft::spawn([flag]() -> weft::task<void> {
-      co_await weft::sleep(10ms);
+    auto started = std::make_shared<std::atomic<bool>>(false);
+    auto setter = weft::spawn([flag, started]() -> weft::task<void> {
+      while (!started->load())
+        co_await weft::sleep(1ms);
       flag->store(true);
     });
-    auto wait_for_flag = [flag] {  // named: g++ 12 and lambda temporaries in co_await
+    auto wait_for_flag = [flag, started] {  // named: g++ 12 and lambda temporaries in co_await
       int n = 0;
       while (!flag->load()) {
+        started->store(true);  // only once fn has seen the flag unset, so n ends above zero
         std::this_thread::sleep_for(100us);
         ++n;
       }

@@ -399,6 +399,29 @@ TEST_CASE("to_thread: the stall report of debug mode points at to_thread") {
 }
 
 TEST_SUITE("stress") {
+  // A pool thread decides under the pool's lock to wake its task and wakes it after dropping the
+  // lock; shutdown must wait for such wakes before the runtime goes (ASan and TSan see a wake that
+  // touches a destroyed runtime).
+  TEST_CASE(
+      "to_thread: runtimes destroyed while pool threads wake their tasks outlive every wake") {
+    weft_test::watchdog dog(120s);
+    const std::size_t rounds = weft_test::stress_count(20, 400);
+    std::atomic<long> calls{0};
+    for (std::size_t round = 0; round < rounds; ++round) {
+      weft::runtime rt({.worker_threads = 2, .blocking_threads = 4});
+      for (int t = 0; t < 6; ++t) {
+        rt.spawn([&calls]() -> weft::task<void> {
+            for (;;)
+              co_await weft::to_thread([&calls] { calls.fetch_add(1, std::memory_order_relaxed); });
+          }).detach();
+      }
+      const long before = calls.load();
+      CHECK(eventually([&] { return calls.load() > before + 20; }));
+      // Odd rounds destroy the tasks where they wait; even ones cancel them first.
+      rt.shutdown(round % 2 == 0 ? std::chrono::milliseconds(100) : std::chrono::milliseconds(0));
+    }
+  }
+
   TEST_CASE(
       "to_thread: cancellations racing with starts and ends wake every awaiter exactly once") {
     weft_test::watchdog dog(120s);
