@@ -28,9 +28,15 @@ using weft::detail::wait_node;
 using weft::detail::wait_queue;
 using weft_model_test::scenario;
 
-// The model tests do not link libweft, where cancelled_error's key function (its destructor)
-// lives; finish() throws one, so this test defines it.
+// The model tests do not link libweft, where cancelled_error's out-of-line members (its key
+// function, the destructor, and what()) live; finish() throws one, so this test defines them. The
+// cancellations here carry no message (scheduler/cancel_message.cpp keeps those).
 weft::cancelled_error::~cancelled_error() = default;
+const char* weft::cancelled_error::what() const noexcept { return "weft: the task was cancelled"; }
+weft::detail::cancel_message* weft::detail::take_cancel_message_of(task_header*) noexcept {
+  return nullptr;  // no cancel(message) here: cancel_has_message is never set
+}
+void weft::detail::release_cancel_message(cancel_message*) noexcept {}
 
 namespace {
 
