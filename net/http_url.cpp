@@ -97,13 +97,10 @@ url url::parse(std::string_view text) {
       bad(text, "a port that is not a number from 1 to 65535");
     u.port = static_cast<std::uint16_t>(value);
   }
-  if (target.empty()) {
-    u.target = "/";
-  } else if (target.front() == '?') {
-    u.target = "/" + std::string(target);
-  } else {
-    u.target = std::string(target);
-  }
+  // (Built by append: GCC 12 warns falsely (-Wrestrict) about "/" + std::string.)
+  u.target.clear();
+  if (target.empty() || target.front() == '?') u.target.push_back('/');
+  u.target.append(target);
   return u;
 }
 
