@@ -398,6 +398,8 @@ task<std::string> response_stream::read_all() {
   }
 }
 
+client::client() : client(client_options{}) {}
+
 client::client(client_options options) : state_(std::make_shared<client_state>()) {
   state_->options = std::move(options);
 }

@@ -155,6 +155,8 @@ std::string tls_engine::drain_outgoing() {
 
 }  // namespace detail
 
+tls_context tls_context::client() { return client(tls_client_options{}); }
+
 tls_context tls_context::client(const tls_client_options& options) {
   auto state = new_state(TLS_client_method(), false);
   SSL_CTX* ctx = state->ctx;

@@ -110,7 +110,10 @@ class WEFT_API tls_context {
  public:
   tls_context() noexcept = default;
   // Throws tls_error naming the file or the PEM that does not load.
-  static tls_context client(const tls_client_options& options = {});
+  // (Two overloads rather than a default argument: GCC 12 destroys a default argument's
+  // temporary twice when the call sits inside a co_await expression.)
+  static tls_context client();
+  static tls_context client(const tls_client_options& options);
   static tls_context server(const tls_server_options& options);
 
   [[nodiscard]] bool is_server() const noexcept;

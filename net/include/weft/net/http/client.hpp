@@ -158,7 +158,8 @@ struct client_options {
 
 class WEFT_API client {
  public:
-  explicit client(client_options options = {});
+  client();
+  explicit client(client_options options);
   client(client&&) noexcept;
   client& operator=(client&&) noexcept;
   ~client();
