@@ -294,6 +294,7 @@ struct detail::client_access {
       rs.done_ = false;
       rs.received_ = 0;
       const auto location = rs.header("location");
+      rs.max_body_ = s->options.max_body_bytes;
       if (s->options.max_redirects <= 0 || !is_redirect(rs.status) || !location) co_return rs;
       if (redirects >= s->options.max_redirects)
         fail(rs.lease_->label,
@@ -406,6 +407,12 @@ client::client(client_options options) : state_(std::make_shared<client_state>()
 client::client(client&&) noexcept = default;
 client& client::operator=(client&&) noexcept = default;
 client::~client() = default;
+
+task<response> client::get(std::string url) { return get(std::move(url), std::vector<field>{}); }
+
+task<response> client::post(std::string url, std::string body, std::string content_type) {
+  return post(std::move(url), std::move(body), std::move(content_type), std::vector<field>{});
+}
 
 task<response> client::get(std::string url, std::vector<field> headers) {
   return request(

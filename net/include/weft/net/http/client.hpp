@@ -66,7 +66,7 @@ class WEFT_API client_error : public net_error {
 };
 
 // An http or https URL, split.
-struct url {
+struct WEFT_API url {
   std::string scheme;  // "http" or "https" (lower case)
   std::string host;    // a name, an IPv4 literal, or an IPv6 literal without brackets
   std::uint16_t port = 0;
@@ -97,7 +97,7 @@ struct request {
 };
 
 // The part of a response known once its head arrived.
-struct response_head_info {
+struct WEFT_API response_head_info {
   int status = 0;
   std::string reason;
   std::vector<field> headers;
@@ -164,10 +164,13 @@ class WEFT_API client {
   client& operator=(client&&) noexcept;
   ~client();
 
-  task<response> get(std::string url, std::vector<field> headers = {});
-  task<response> post(std::string url, std::string body,
-                      std::string content_type = "application/octet-stream",
-                      std::vector<field> headers = {});
+  // (Overloads, not default arguments: GCC 12 destroys a default argument's temporary twice
+  // when the call sits inside a co_await expression.)
+  task<response> get(std::string url);
+  task<response> get(std::string url, std::vector<field> headers);
+  task<response> post(std::string url, std::string body, std::string content_type);
+  task<response> post(std::string url, std::string body, std::string content_type,
+                      std::vector<field> headers);
   // Any method; the whole body is read (bounded by max_body_bytes).
   task<response> request(http::request req);
   // The same, returning once the head arrived; the body is read from the response_stream.

@@ -44,7 +44,9 @@ inline task<nlohmann::json> post_json(client& session, std::string url, nlohmann
 
 // GETs `url` and returns its body parsed as JSON (a non-2xx status is client_error, as above).
 inline task<nlohmann::json> get_json(client& session, std::string url) {
-  response r = co_await session.get(std::move(url), {{"Accept", "application/json"}});
+  std::vector<field> headers;  // (not a braced list: GCC 12 rejects one inside a coroutine)
+  headers.emplace_back("Accept", "application/json");
+  response r = co_await session.get(std::move(url), std::move(headers));
   if (r.status < 200 || r.status > 299)
     throw client_error(std::make_error_code(std::errc::protocol_error),
                        "weft: GET " + r.url + ": status " + std::to_string(r.status));
