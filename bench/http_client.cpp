@@ -80,7 +80,8 @@ int serve() {
     while (::read(0, &c, 1) > 0) {
     }
     std::_Exit(0);
-  }).detach();
+  })
+      .detach();
   for (;;) {
     const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd >= 0) std::thread(serve_connection, fd).detach();
