@@ -260,6 +260,11 @@ task<void> read_head(lease& l, response_head_info& info) {
   }
 }
 
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
+         method == "DELETE" || method == "TRACE";
+}
+
 bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -288,7 +293,10 @@ struct detail::client_access {
         }
         // A pooled connection the server closed while idle (a race the peek cannot see): try once
         // more on a new connection, but only if nothing of a response came back.
-        if (!(l->reused && !l->conn->received_any && attempt == 0)) std::rethrow_exception(failure);
+        // Idempotent methods only (RFC 9110 9.2.2): a POST the server may have acted on is not sent
+        // twice.
+        if (!(l->reused && !l->conn->received_any && attempt == 0 && idempotent(req.method)))
+          std::rethrow_exception(failure);
       }
       rs.url = u.to_string();
       rs.done_ = false;

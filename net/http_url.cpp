@@ -84,7 +84,8 @@ url url::parse(std::string_view text) {
     const std::size_t c = authority.rfind(':');
     u.host = lower(authority.substr(0, c));
     if (c != std::string_view::npos) port_text = authority.substr(c + 1);
-    if (u.host.find_first_of("[]") != std::string::npos) bad(text, "a bracket in the host");
+    if (u.host.find_first_of("[]:") != std::string::npos)
+      bad(text, "a bracket or colon in the host (an IPv6 literal needs brackets)");
   }
   if (u.host.empty()) bad(text, "no host");
   u.port = u.https() ? 443 : 80;
@@ -105,7 +106,12 @@ url url::parse(std::string_view text) {
 }
 
 url url::resolve(std::string_view reference) const {
-  if (reference.find("://") != std::string_view::npos) return parse(reference);
+  // Absolute if a scheme ("https://") comes before any '/', '?' or '#': "/next?u=http://x" is a
+  // path whose query holds a URL.
+  const std::size_t scheme_end = reference.find("://");
+  if (scheme_end != std::string_view::npos &&
+      reference.substr(0, scheme_end).find_first_of("/?#") == std::string_view::npos)
+    return parse(reference);
   if (reference.starts_with("//")) return parse(scheme + ":" + std::string(reference));
   url out = *this;
   if (const std::size_t hash = reference.find('#'); hash != std::string_view::npos)

@@ -199,6 +199,8 @@ TEST_CASE("http client: urls split into scheme host port and target") {
   CHECK(base.resolve("?z=2").to_string() == "http://h:81/a/b/c?z=2");
   CHECK(base.resolve("//other/p").to_string() == "http://other/p");
   CHECK(base.resolve("https://s/").to_string() == "https://s/");
+  CHECK(base.resolve("/next?u=http://x/").to_string() == "http://h:81/next?u=http://x/");
+  CHECK_THROWS_AS(http::url::parse("http://::1/"), http::url_error);
 }
 
 TEST_CASE("http client: get and post round trips reuse one keep-alive connection") {
