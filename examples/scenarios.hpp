@@ -52,5 +52,9 @@ int run();
 namespace offload {
 int run();
 }
+// Declared for its own program; not (yet) part of weft_demo.
+namespace http_client {
+int run();
+}
 
 }  // namespace examples

@@ -15,7 +15,8 @@
 //   int main() { return weft::run(async_main()) == 6 ? 0 : 1; }
 //
 // The layers, each including only those below it: net (sockets, streams, DNS, HTTP parsing, worker
-// processes; <weft/net/process_codec_json.hpp> is not included here: it needs nlohmann-json),
+// processes, TLS, the HTTP client; <weft/net/process_codec_json.hpp> and
+// <weft/net/http/client_json.hpp> are not included here: they need nlohmann-json),
 // primitives (gather and the synchronization and stream types), scheduler (tasks, the runtime,
 // timers).
 #pragma once
@@ -24,6 +25,7 @@
 #include <weft/net/dns.hpp>
 #include <weft/net/errors.hpp>
 #include <weft/net/file.hpp>
+#include <weft/net/http/client.hpp>
 #include <weft/net/http/message.hpp>
 #include <weft/net/http/parser.hpp>
 #include <weft/net/http/router.hpp>
@@ -35,6 +37,7 @@
 #include <weft/net/stream_socket.hpp>
 #include <weft/net/streams.hpp>
 #include <weft/net/tcp.hpp>
+#include <weft/net/tls.hpp>
 #include <weft/net/udp.hpp>
 #include <weft/net/unix.hpp>
 #include <weft/primitives/async_iterator.hpp>
