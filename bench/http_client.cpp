@@ -125,7 +125,7 @@ int start_server_process() {
 weft::task<long> one_connection(weft::http::client& session, std::string url, long count) {
   long ok = 0;
   for (long i = 0; i < count; ++i) {
-    const weft::http::response r = co_await session.get(url);
+    const weft::http::client_response r = co_await session.get(url);
     if (r.status == 200 && r.body == "Hello, world!") ++ok;
   }
   co_return ok;
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
     weft::http::client session(options);
     bench::run_timed(opts, [&] {
       bench::check(rt.block_on(weft_run(session, url, requests, conns)) == requests,
-                   "every weft request answered");
+                   "every weft client_request answered");
     });
     bench::emit_end("\"connections_opened\":" + std::to_string(session.connections_opened()));
   } else {

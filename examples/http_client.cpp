@@ -67,7 +67,7 @@ weft::task<> serve(weft::stream_reader reader, weft::stream_writer writer) {
 
 // aiohttp's fetch_url: GET and parse the JSON body.
 weft::task<nlohmann::json> fetch_url(weft::http::client& session, std::string url) {
-  const weft::http::response r = co_await session.get(std::move(url));
+  const weft::http::client_response r = co_await session.get(std::move(url));
   co_return weft::http::json(r);
 }
 

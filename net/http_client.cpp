@@ -202,20 +202,21 @@ bool has_body_method(std::string_view method) {
   return method == "POST" || method == "PUT" || method == "PATCH";
 }
 
-task<void> send_request(connection& c, const url& u, const request& r, const client_options& o) {
+task<void> send_request(connection& c, const url& u, const client_request& r,
+                        const client_options& o) {
   std::vector<header> headers;
   headers.reserve(r.headers.size() + 2);
   const std::string host = u.authority();
   bool has_host = false;
   bool has_agent = false;
   for (const field& f : r.headers) {
-    has_host = has_host || iequals(f.first, "host");
-    has_agent = has_agent || iequals(f.first, "user-agent");
+    has_host = has_host || iequals(f.name, "host");
+    has_agent = has_agent || iequals(f.name, "user-agent");
   }
   if (!has_host) headers.push_back({"Host", host});
   if (!has_agent && !o.user_agent.empty()) headers.push_back({"User-Agent", o.user_agent});
   for (const field& f : r.headers)
-    headers.push_back({f.first, f.second});
+    headers.push_back({f.name, f.value});
   const framing body = !r.body.empty() || has_body_method(r.method)
                            ? framing::content_length(r.body.size())
                            : framing::none();
@@ -238,7 +239,8 @@ task<void> read_head(lease& l, response_head_info& info) {
         if (head.status < 200) {
           // An interim response (100 Continue, 103): its `complete` follows; skip both.
           const parse_step end = co_await next_event(c);
-          if (end.event != parse_event::complete) fail(l.label, "a bad interim (1xx) response");
+          if (end.event != parse_event::complete)
+            fail(l.label, "a bad interim (1xx) client_response");
           continue;
         }
         info.status = head.status;
@@ -252,10 +254,10 @@ task<void> read_head(lease& l, response_head_info& info) {
       case parse_event::closed:
         fail(l.label, "the server closed the connection without answering");
       case parse_event::error:
-        fail(l.label,
-             "the response is not valid HTTP/1.1: " + std::string(describe(c.parser.error())));
+        fail(l.label, "the client_response is not valid HTTP/1.1: " +
+                          std::string(describe(c.parser.error())));
       default:
-        fail(l.label, "the response is not valid HTTP/1.1");
+        fail(l.label, "the client_response is not valid HTTP/1.1");
     }
   }
 }
@@ -273,7 +275,7 @@ bool is_redirect(int status) {
 
 // Sends `req` (following redirects) and returns once the final response head arrived.
 struct detail::client_access {
-  static task<response_stream> start(std::shared_ptr<client_state> s, request req,
+  static task<response_stream> start(std::shared_ptr<client_state> s, client_request req,
                                      response_stream rs) {
     url u = url::parse(req.url);
     for (int redirects = 0;; ++redirects) {
@@ -318,11 +320,11 @@ struct detail::client_access {
       if (rs.status == 303 || ((rs.status == 301 || rs.status == 302) && req.method == "POST")) {
         req.method = "GET";
         req.body.clear();
-        std::erase_if(req.headers, [](const field& f) { return iequals(f.first, "content-type"); });
+        std::erase_if(req.headers, [](const field& f) { return iequals(f.name, "content-type"); });
       }
       if (next.origin() != u.origin())  // credentials stay with the origin they were meant for
         std::erase_if(req.headers, [](const field& f) {
-          return iequals(f.first, "authorization") || iequals(f.first, "cookie");
+          return iequals(f.name, "authorization") || iequals(f.name, "cookie");
         });
       u = next;
       rs.lease_.reset();
@@ -332,14 +334,14 @@ struct detail::client_access {
 
 namespace {
 
-task<response_stream> start_stream(std::shared_ptr<client_state> s, request req) {
+task<response_stream> start_stream(std::shared_ptr<client_state> s, client_request req) {
   response_stream rs;
   co_return co_await detail::client_access::start(std::move(s), std::move(req), std::move(rs));
 }
 
-task<response> fetch_whole(std::shared_ptr<client_state> s, request req) {
+task<client_response> fetch_whole(std::shared_ptr<client_state> s, client_request req) {
   response_stream rs = co_await start_stream(s, std::move(req));
-  response r;
+  client_response r;
   r.body = co_await rs.read_all();
   static_cast<response_head_info&>(r) = std::move(static_cast<response_head_info&>(rs));
   co_return r;
@@ -349,7 +351,7 @@ task<response> fetch_whole(std::shared_ptr<client_state> s, request req) {
 
 std::optional<std::string_view> response_head_info::header(std::string_view name) const {
   for (const field& f : headers)
-    if (iequals(f.first, name)) return std::string_view(f.second);
+    if (iequals(f.name, name)) return std::string_view(f.value);
   return std::nullopt;
 }
 
@@ -387,7 +389,8 @@ task<std::string> response_stream::read_chunk() {
         if (error == parse_error::truncated)
           fail(label, "the server closed the connection in the middle of the body (after " +
                           std::to_string(received_) + " bytes)");
-        fail(label, "the response body is not valid HTTP/1.1: " + std::string(describe(error)));
+        fail(label,
+             "the client_response body is not valid HTTP/1.1: " + std::string(describe(error)));
       }
     }
   }
@@ -416,19 +419,21 @@ client::client(client&&) noexcept = default;
 client& client::operator=(client&&) noexcept = default;
 client::~client() = default;
 
-task<response> client::get(std::string url) { return get(std::move(url), std::vector<field>{}); }
+task<client_response> client::get(std::string url) {
+  return get(std::move(url), std::vector<field>{});
+}
 
-task<response> client::post(std::string url, std::string body, std::string content_type) {
+task<client_response> client::post(std::string url, std::string body, std::string content_type) {
   return post(std::move(url), std::move(body), std::move(content_type), std::vector<field>{});
 }
 
-task<response> client::get(std::string url, std::vector<field> headers) {
+task<client_response> client::get(std::string url, std::vector<field> headers) {
   return request(
       {.method = "GET", .url = std::move(url), .headers = std::move(headers), .body = {}});
 }
 
-task<response> client::post(std::string url, std::string body, std::string content_type,
-                            std::vector<field> headers) {
+task<client_response> client::post(std::string url, std::string body, std::string content_type,
+                                   std::vector<field> headers) {
   headers.emplace_back("Content-Type", std::move(content_type));
   return request({.method = "POST",
                   .url = std::move(url),
@@ -436,13 +441,13 @@ task<response> client::post(std::string url, std::string body, std::string conte
                   .body = std::move(body)});
 }
 
-task<response> client::request(http::request req) {
+task<client_response> client::request(http::client_request req) {
   auto s = state_;
   const auto limit = s->options.request_timeout;
   co_return co_await weft::timeout(limit, fetch_whole(std::move(s), std::move(req)));
 }
 
-task<response_stream> client::stream(http::request req) {
+task<response_stream> client::stream(http::client_request req) {
   auto s = state_;
   const auto limit = s->options.request_timeout;
   co_return co_await weft::timeout(limit, start_stream(std::move(s), std::move(req)));

@@ -210,15 +210,16 @@ TEST_CASE("http client: get and post round trips reuse one keep-alive connection
     {
       http::client session;
       for (int i = 0; i < 5; ++i) {
-        const http::response r = co_await session.get(t.base + "/hello");
+        const http::client_response r = co_await session.get(t.base + "/hello");
         CHECK(r.status == 200);
         CHECK(r.body == "Hello, world!");
         CHECK(r.header("content-type") == "text/plain");
         CHECK(r.url == t.base + "/hello");
       }
-      const http::response p = co_await session.post(t.base + "/echo", "payload", "text/plain");
+      const http::client_response p =
+          co_await session.post(t.base + "/echo", "payload", "text/plain");
       CHECK(p.body == "POST:payload");
-      const http::response missing = co_await session.get(t.base + "/nothing");
+      const http::client_response missing = co_await session.get(t.base + "/nothing");
       CHECK(missing.status == 404);  // a status is a response, not an error
       CHECK(t.log->connections.load() == 1);
       CHECK(session.connections_opened() == 1);
@@ -239,7 +240,7 @@ TEST_CASE("http client: the pool opens at most its limit of connections to one o
       std::atomic<int> ok{0};
       for (int i = 0; i < 8; ++i)
         group.spawn([&session, &ok, url = t.base + "/pause"]() -> weft::task<void> {
-          const http::response r = co_await session.get(url);
+          const http::client_response r = co_await session.get(url);
           if (r.body == "paused") ok.fetch_add(1);
         });
       co_await group.join();
@@ -278,7 +279,7 @@ TEST_CASE("http client: chunked bodies are reassembled and streamed bodies arriv
     {
       http::client session;
       CHECK((co_await session.get(t.base + "/chunked")).body == "Hello, world!");
-      http::request req;
+      http::client_request req;
       req.url = t.base + "/stream";
       http::response_stream s = co_await session.stream(req);
       CHECK(s.status == 200);
@@ -302,7 +303,7 @@ TEST_CASE("http client: redirects are followed only when asked and within the li
     auto t = co_await start_test_server();
     {
       http::client no_follow;
-      const http::response r = co_await no_follow.get(t.base + "/redirect");
+      const http::client_response r = co_await no_follow.get(t.base + "/redirect");
       CHECK(r.status == 302);
       CHECK(r.header("location") == "/echo");
     }
@@ -310,11 +311,12 @@ TEST_CASE("http client: redirects are followed only when asked and within the li
       http::client_options options;
       options.max_redirects = 3;
       http::client session(options);
-      const http::response r = co_await session.post(t.base + "/redirect", "data", "text/plain");
+      const http::client_response r =
+          co_await session.post(t.base + "/redirect", "data", "text/plain");
       CHECK(r.status == 200);
       CHECK(r.body == "GET:");  // a 302 turns a POST into a GET without body
       CHECK(r.url == t.base + "/echo");
-      const http::response s = co_await session.get(t.base + "/see-other");
+      const http::client_response s = co_await session.get(t.base + "/see-other");
       CHECK(s.body == "Hello, world!");
       std::string message;
       try {
@@ -331,7 +333,7 @@ TEST_CASE("http client: redirects are followed only when asked and within the li
   weft::run(main_task(), {.worker_threads = 2});
 }
 
-TEST_CASE("http client: connect and request timeouts throw timeout_error") {
+TEST_CASE("http client: connect and client_request timeouts throw timeout_error") {
   weft_test::watchdog dog(30s);
   auto main_task = []() -> weft::task<void> {
     auto t = co_await start_test_server();

@@ -45,6 +45,7 @@
 #include <vector>
 
 #include <weft/net/errors.hpp>
+#include <weft/net/http/message.hpp>
 #include <weft/net/tls.hpp>
 #include <weft/scheduler/export.hpp>
 #include <weft/scheduler/task.hpp>
@@ -86,10 +87,7 @@ struct WEFT_API url {
   [[nodiscard]] std::string to_string() const { return origin() + target; }
 };
 
-// A header to send: name and value (owned).
-using field = std::pair<std::string, std::string>;
-
-struct request {
+struct client_request {
   std::string method = "GET";
   std::string url;
   std::vector<field> headers;  // Host, Content-Length and Transfer-Encoding are the client's
@@ -107,7 +105,7 @@ struct WEFT_API response_head_info {
   [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const;
 };
 
-struct response : response_head_info {
+struct client_response : response_head_info {
   std::string body;
 };
 
@@ -166,15 +164,15 @@ class WEFT_API client {
 
   // (Overloads, not default arguments: GCC 12 destroys a default argument's temporary twice
   // when the call sits inside a co_await expression.)
-  task<response> get(std::string url);
-  task<response> get(std::string url, std::vector<field> headers);
-  task<response> post(std::string url, std::string body, std::string content_type);
-  task<response> post(std::string url, std::string body, std::string content_type,
-                      std::vector<field> headers);
+  task<client_response> get(std::string url);
+  task<client_response> get(std::string url, std::vector<field> headers);
+  task<client_response> post(std::string url, std::string body, std::string content_type);
+  task<client_response> post(std::string url, std::string body, std::string content_type,
+                             std::vector<field> headers);
   // Any method; the whole body is read (bounded by max_body_bytes).
-  task<response> request(http::request req);
+  task<client_response> request(http::client_request req);
   // The same, returning once the head arrived; the body is read from the response_stream.
-  task<response_stream> stream(http::request req);
+  task<response_stream> stream(http::client_request req);
 
   // Connections opened so far (a measure of reuse).
   [[nodiscard]] std::uint64_t connections_opened() const noexcept;

@@ -19,11 +19,12 @@
 namespace weft::http {
 
 // The body of a response, parsed.
-inline nlohmann::json json(const response& r) { return nlohmann::json::parse(r.body); }
+inline nlohmann::json json(const client_response& r) { return nlohmann::json::parse(r.body); }
 
 // A request whose body is `value` as JSON (Content-Type: application/json).
-inline request json_request(std::string method, std::string url, const nlohmann::json& value) {
-  request req;
+inline client_request json_request(std::string method, std::string url,
+                                   const nlohmann::json& value) {
+  client_request req;
   req.method = std::move(method);
   req.url = std::move(url);
   req.headers.emplace_back("Content-Type", "application/json");
@@ -35,7 +36,7 @@ inline request json_request(std::string method, std::string url, const nlohmann:
 // POSTs `value` as JSON and returns the response parsed as JSON. A status other than 2xx is a
 // client_error naming the status (its body is not parsed).
 inline task<nlohmann::json> post_json(client& session, std::string url, nlohmann::json value) {
-  response r = co_await session.request(json_request("POST", std::move(url), value));
+  client_response r = co_await session.request(json_request("POST", std::move(url), value));
   if (r.status < 200 || r.status > 299)
     throw client_error(std::make_error_code(std::errc::protocol_error),
                        "weft: POST " + r.url + ": status " + std::to_string(r.status));
@@ -46,7 +47,7 @@ inline task<nlohmann::json> post_json(client& session, std::string url, nlohmann
 inline task<nlohmann::json> get_json(client& session, std::string url) {
   std::vector<field> headers;  // (not a braced list: GCC 12 rejects one inside a coroutine)
   headers.emplace_back("Accept", "application/json");
-  response r = co_await session.get(std::move(url), std::move(headers));
+  client_response r = co_await session.get(std::move(url), std::move(headers));
   if (r.status < 200 || r.status > 299)
     throw client_error(std::make_error_code(std::errc::protocol_error),
                        "weft: GET " + r.url + ": status " + std::to_string(r.status));

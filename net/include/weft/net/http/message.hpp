@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include <weft/scheduler/export.hpp>
@@ -26,6 +27,13 @@ namespace weft::http {
 struct header {
   std::string_view name;
   std::string_view value;
+};
+
+// One header field to send, owned: a response's (server) or a request's (client). The server and
+// the client frame the message themselves (Content-Length, Transfer-Encoding).
+struct field {
+  std::string name;
+  std::string value;
 };
 
 // The two versions weft speaks; anything else is 505 (requests) or an error (responses).

@@ -128,11 +128,6 @@ class WEFT_API body_writer {
   std::uint64_t written_ = 0;
 };
 
-struct field {
-  std::string name;
-  std::string value;
-};
-
 struct WEFT_API response {
   int status = 200;
   std::vector<field> headers;  // no Content-Length or Transfer-Encoding: the server frames
