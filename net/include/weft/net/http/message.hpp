@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <weft/scheduler/export.hpp>
 
@@ -31,7 +32,12 @@ struct header {
 
 // One header field to send, owned: a response's (server) or a request's (client). The server and
 // the client frame the message themselves (Content-Length, Transfer-Encoding).
+// (A constructor, not an aggregate: clang 14 has no parenthesized aggregate initialization, so
+// `headers.emplace_back(name, value)` needs one.)
 struct field {
+  field() = default;
+  field(std::string field_name, std::string field_value) noexcept
+      : name(std::move(field_name)), value(std::move(field_value)) {}
   std::string name;
   std::string value;
 };
