@@ -21,9 +21,10 @@ namespace weft::http {
 
 namespace detail {
 
-// One connection to an origin: the transport (plain or TLS), the bytes read and not yet parsed,
+// One connection to an origin (named apart from the server's detail::connection: one library,
+// one definition per name): the transport (plain or TLS), the bytes read and not yet parsed,
 // and the response parser that reads them.
-struct connection {
+struct client_connection {
   std::optional<tcp_stream> plain;
   std::optional<tls_stream> tls;
   std::string in;  // bytes read; [pos, size) not yet consumed by the parser
@@ -31,7 +32,7 @@ struct connection {
   response_parser parser;
   bool received_any = false;  // a byte of the current response arrived
 
-  explicit connection(const parser_limits& limits) : parser(limits) {}
+  explicit client_connection(const parser_limits& limits) : parser(limits) {}
 
   task<std::size_t> read_some(std::span<char> buffer) {
     if (tls) co_return co_await tls->read_some(buffer);
@@ -59,7 +60,7 @@ struct origin_pool {
   explicit origin_pool(std::size_t limit) : permits(limit) {}
   semaphore permits;  // one per connection in use or being opened
   std::mutex lock;    // guards idle
-  std::vector<std::unique_ptr<connection>> idle;
+  std::vector<std::unique_ptr<client_connection>> idle;
 };
 
 inline tls_client_options http11_tls() {
@@ -98,7 +99,7 @@ struct client_state {
 struct lease {
   std::shared_ptr<origin_pool> pool;
   std::optional<semaphore::permit> permit;
-  std::unique_ptr<connection> conn;
+  std::unique_ptr<client_connection> conn;
   std::string label;  // "GET http://host/x", for messages
   bool reused = false;
   bool keep_alive = false;  // the response head allowed another request
@@ -122,7 +123,7 @@ struct lease {
 namespace {
 
 using detail::client_state;
-using detail::connection;
+using detail::client_connection;
 using detail::lease;
 
 [[noreturn]] void fail(const std::string& label, std::string_view why) {
@@ -139,7 +140,7 @@ parser_limits response_limits() {
 
 // The parser's next event, reading from the connection as needed. A body event's data points
 // into c.in and stays valid until the next call.
-task<parse_step> next_event(connection& c) {
+task<parse_step> next_event(client_connection& c) {
   constexpr std::size_t read_size = 16 * 1024;
   for (;;) {
     const parse_step step = c.parser.parse(std::string_view(c.in).substr(c.pos));
@@ -163,8 +164,8 @@ task<parse_step> next_event(connection& c) {
   }
 }
 
-task<std::unique_ptr<connection>> open_connection(client_state& s, const url& u) {
-  auto c = std::make_unique<connection>(response_limits());
+task<std::unique_ptr<client_connection>> open_connection(client_state& s, const url& u) {
+  auto c = std::make_unique<client_connection>(response_limits());
   tcp_stream tcp =
       co_await tcp_stream::connect(u.host, u.port, {.timeout = s.options.connect_timeout});
   tcp.set_nodelay(true);
@@ -202,7 +203,7 @@ bool has_body_method(std::string_view method) {
   return method == "POST" || method == "PUT" || method == "PATCH";
 }
 
-task<void> send_request(connection& c, const url& u, const client_request& r,
+task<void> send_request(client_connection& c, const url& u, const client_request& r,
                         const client_options& o) {
   std::vector<header> headers;
   headers.reserve(r.headers.size() + 2);
@@ -230,7 +231,7 @@ task<void> send_request(connection& c, const url& u, const client_request& r,
 
 // Reads up to the final (non-1xx) response head and copies it into `info`.
 task<void> read_head(lease& l, response_head_info& info) {
-  connection& c = *l.conn;
+  client_connection& c = *l.conn;
   for (;;) {
     const parse_step step = co_await next_event(c);
     switch (step.event) {
@@ -362,7 +363,7 @@ response_stream::~response_stream() = default;
 
 task<std::string> response_stream::read_chunk() {
   if (done_ || !lease_) co_return std::string();
-  connection& c = *lease_->conn;
+  client_connection& c = *lease_->conn;
   for (;;) {
     parse_step step;
     try {
