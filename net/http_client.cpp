@@ -122,8 +122,8 @@ struct lease {
 
 namespace {
 
-using detail::client_state;
 using detail::client_connection;
+using detail::client_state;
 using detail::lease;
 
 [[noreturn]] void fail(const std::string& label, std::string_view why) {

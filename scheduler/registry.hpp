@@ -27,8 +27,8 @@
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/runtime.hpp>
 
-#include "parker.hpp"
 #include <weft/scheduler/detail/spinlock.hpp>
+#include "parker.hpp"
 
 namespace weft::detail {
 

@@ -49,8 +49,8 @@
 #include <utility>
 
 #include <weft/primitives/detail/ring_buffer.hpp>
-#include <weft/scheduler/detail/spinlock.hpp>
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/spinlock.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/task.hpp>

@@ -31,8 +31,8 @@
 #include <coroutine>
 #include <cstddef>
 
-#include <weft/scheduler/detail/spinlock.hpp>
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/spinlock.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 namespace weft::detail {
