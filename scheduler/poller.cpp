@@ -113,6 +113,24 @@ bool poller::advance_virtual_time() {
   return true;
 }
 
+namespace {
+
+// A timer the wheel just unlinked as due, under timers_mutex_: a plain waiter goes to `ready`, a
+// callback entry to `callbacks` (run after the unlock). The one copy for the poller's advance and
+// the deterministic worker's.
+void sort_due(timer_entry* entry, std::vector<void*>& ready, std::vector<timer_entry*>& callbacks) {
+  entry->linked = false;
+  if (entry->has_callback) {
+    // Relaxed: published to cancel_timer (which reads it under timers_mutex_) by the unlock.
+    entry->firing.store(true, std::memory_order_relaxed);
+    callbacks.push_back(entry);
+  } else {
+    ready.push_back(entry->waiter.address());
+  }
+}
+
+}  // namespace
+
 bool poller::advance_deterministic(std::vector<void*>& ready,
                                    std::vector<timer_entry*>& callbacks) {
   std::lock_guard lock(timers_mutex_);
@@ -129,15 +147,7 @@ bool poller::advance_deterministic(std::vector<void*>& ready,
       // readers are the worker itself and the poller (which reads it under this lock anyway).
       virtual_ticks_.store(*next, std::memory_order_release);
     }
-    wheel_.advance(*next, SIZE_MAX, [&](timer_entry* entry) {
-      entry->linked = false;
-      if (entry->has_callback) {
-        entry->firing.store(true, std::memory_order_relaxed);  // published by the unlock
-        callbacks.push_back(entry);
-      } else {
-        ready.push_back(entry->waiter.address());
-      }
-    });
+    wheel_.advance(*next, SIZE_MAX, [&](timer_entry* entry) { sort_due(entry, ready, callbacks); });
   }
   sleeping_until_ = wheel_.next_expiration().value_or(no_timer);
   return true;
@@ -213,15 +223,8 @@ std::size_t poller::timer_count() {
 void poller::fire_timers(std::vector<void*>& ready, std::vector<timer_entry*>& callbacks,
                          bool& more) {
   std::lock_guard lock(timers_mutex_);
-  const std::size_t fired = wheel_.advance(now_tick(), fire_batch, [&](timer_entry* entry) {
-    entry->linked = false;
-    if (entry->has_callback) {
-      entry->firing.store(true, std::memory_order_relaxed);  // published by the unlock
-      callbacks.push_back(entry);
-    } else {
-      ready.push_back(entry->waiter.address());
-    }
-  });
+  const std::size_t fired = wheel_.advance(
+      now_tick(), fire_batch, [&](timer_entry* entry) { sort_due(entry, ready, callbacks); });
   more = fired == fire_batch;
   sleeping_until_ = more ? 0 : wheel_.next_expiration().value_or(no_timer);
 }
