@@ -345,22 +345,28 @@ TEST_CASE("spawn: spawn_eager runs the task until its first suspension before re
 TEST_CASE("spawn: eager tasks nest and their failures reach the handle") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
+    // The inner task waits on an event the outer one sets after its third push: a sleep here
+    // raced with that push (TSan saw it in CI under load, where the timer fired on the other
+    // worker before the outer task had pushed 3), and the event both orders the pushes and
+    // gives the happens-before edge between the two workers.
     std::vector<int> order;
+    weft::event pushed_three;
     auto outer = weft::spawn_eager(
-        [](std::vector<int>& o) -> weft::task<int> {
+        [](std::vector<int>& o, weft::event& go) -> weft::task<int> {
           o.push_back(1);
           auto inner = weft::spawn_eager(
-              [](std::vector<int>& o2) -> weft::task<int> {
+              [](std::vector<int>& o2, weft::event& go2) -> weft::task<int> {
                 o2.push_back(2);
-                co_await weft::sleep(1ms);
+                co_await go2.wait();
                 o2.push_back(4);
                 co_return 20;
               },
-              std::ref(o));
+              std::ref(o), std::ref(go));
           o.push_back(3);
+          go.set();
           co_return 1 + co_await inner;
         },
-        std::ref(order));
+        std::ref(order), std::ref(pushed_three));
     auto failing = weft::spawn_eager([]() -> weft::task<int> {
       throw std::runtime_error("eager failure");
       co_return 0;
