@@ -15,8 +15,6 @@
 #include <weft/scheduler/detail/duration.hpp>
 #include <weft/scheduler/io.hpp>
 
-#include "runtime_core.hpp"
-
 namespace weft::detail {
 
 namespace {
@@ -28,8 +26,11 @@ constexpr int max_events = 256;
 }
 }  // namespace
 
-poller::poller(runtime_core& runtime)
-    : runtime_(runtime), epoch_(clock::now()), virtual_(runtime.options.virtual_time) {
+poller::poller(poller_host& host, config cfg)
+    : host_(host),
+      epoch_(clock::now()),
+      virtual_(cfg.virtual_time),
+      deterministic_(cfg.deterministic) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw_errno("weft: epoll_create1 for the poller");
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -100,10 +101,10 @@ clock::time_point poller::now() const noexcept {
 bool poller::advance_virtual_time() {
   // Idle: every worker parked and nothing queued. A task that is running, or queued, may still
   // arm an earlier timer, so time must not move then.
-  if (!runtime_.idle.all_parked() || runtime_.injector.length() > 0) return false;
+  if (!host_.pool_idle()) return false;
   // Deterministic mode: the worker moves the clock itself (advance_deterministic), at a point of
   // its loop that does not depend on when this thread wakes.
-  if (runtime_.sim != nullptr) return false;
+  if (deterministic_) return false;
   std::lock_guard lock(timers_mutex_);
   const auto next = wheel_.next_expiration();
   if (!next) return false;
@@ -241,7 +242,7 @@ void poller::run() {
     ready.clear();
     callbacks.clear();
     fire_timers(ready, callbacks, more);
-    if (!ready.empty()) runtime_.inject_batch(ready.data(), ready.size());
+    if (!ready.empty()) host_.inject_batch(ready.data(), ready.size());
     for (timer_entry* entry : callbacks) {
       static_cast<callback_timer_entry*>(entry)->on_fire(entry);
       // Ordering: release; disarm's acquire load then sees on_fire's effects, and the entry may
@@ -274,8 +275,8 @@ void poller::run() {
     const int n = ::epoll_wait(epoll_fd_, events, max_events, timeout_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
-      runtime_.report("weft: epoll_wait failed in the poller: " +
-                      std::system_error(errno, std::generic_category()).code().message());
+      host_.report("weft: epoll_wait failed in the poller: " +
+                   std::system_error(errno, std::generic_category()).code().message());
       continue;
     }
     ready.clear();
@@ -287,7 +288,7 @@ void poller::run() {
       }
       dispatch_io(static_cast<io_registration*>(events[i].data.ptr), events[i].events, ready);
     }
-    if (!ready.empty()) runtime_.inject_batch(ready.data(), ready.size());
+    if (!ready.empty()) host_.inject_batch(ready.data(), ready.size());
   }
 }
 

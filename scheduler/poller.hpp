@@ -3,8 +3,13 @@
 // One thread per runtime loops on epoll_wait. Its wake-up sources are an eventfd (written when a
 // worker arms a timer earlier than the one the poller sleeps on, and at shutdown), the timeout of
 // epoll_wait (the earliest timer), and registered descriptors (edge-triggered). Each loop turns
-// expired timers and ready descriptors into runnable tasks and hands them to the injection queue
-// in one batch, with one wake-up of the pool per batch.
+// expired timers and ready descriptors into runnable tasks and hands them to its host (the pool's
+// injection queue) in one batch, with one wake-up of the pool per batch.
+//
+// The poller knows the pool only through `poller_host`: a batch to run, whether the pool is idle
+// (for virtual time), and where to report. It does not include the runtime's core, so another
+// readiness backend can stand beside this one behind the same three calls, and the poller's
+// tests drive it with a host of their own.
 //
 // Timers: the wheel (timer_wheel.hpp) is guarded by a mutex that workers take to arm or disarm a
 // timer and the poller takes to advance it, in batches of at most `fire_batch` entries. This is a
@@ -27,6 +32,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -36,8 +42,26 @@
 
 namespace weft::detail {
 
-class runtime_core;
 enum class io_direction : unsigned char;
+
+// What the poller needs from the pool it feeds. runtime_core implements it.
+class poller_host {
+ public:
+  // Makes a batch of coroutine addresses runnable, with at most one wake-up of the pool. Called
+  // on the poller thread (and on the worker in deterministic mode, which does not go through it).
+  virtual void inject_batch(void* const* tasks, std::size_t count) = 0;
+  // Every worker is parked and nothing is queued: the only moment virtual time may move, because
+  // a task that runs or is queued may still arm an earlier timer.
+  [[nodiscard]] virtual bool pool_idle() const noexcept = 0;
+  // Reports a failure of the poller (the runtime's log hook, or stderr). Never throws.
+  virtual void report(std::string_view message) const noexcept = 0;
+
+ protected:
+  poller_host() = default;
+  ~poller_host() = default;
+  poller_host(const poller_host&) = default;
+  poller_host& operator=(const poller_host&) = default;
+};
 
 struct io_registration {
   static constexpr std::uintptr_t idle = 0;
@@ -62,7 +86,13 @@ class poller {
  public:
   static constexpr std::size_t fire_batch = 4096;
 
-  explicit poller(runtime_core& runtime);
+  struct config {
+    bool virtual_time = false;  // runtime_options::virtual_time
+    // Deterministic mode (simulation.hpp): the worker moves the virtual clock itself
+    // (advance_deterministic), so this thread never does.
+    bool deterministic = false;
+  };
+  poller(poller_host& host, config cfg);
   ~poller();
   poller(const poller&) = delete;
   poller& operator=(const poller&) = delete;
@@ -108,9 +138,10 @@ class poller {
   // Advances the virtual clock to the next deadline if every worker is idle; true if it did.
   bool advance_virtual_time();
 
-  runtime_core& runtime_;
+  poller_host& host_;
   clock::time_point epoch_;
   const bool virtual_;
+  const bool deterministic_;
   // Virtual time: milliseconds since epoch_, written by the poller thread only (by the worker
   // instead in deterministic mode, where the poller leaves it alone).
   std::atomic<std::uint64_t> virtual_ticks_{0};

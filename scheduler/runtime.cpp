@@ -78,7 +78,7 @@ runtime_core::runtime_core(runtime_options opts)
                                      : nullptr),
       idle(options.worker_threads),
       registry(options.worker_threads),
-      poller(*this),
+      poller(*this, {.virtual_time = options.virtual_time, .deterministic = sim != nullptr}),
       blocking(std::make_shared<blocking_pool>(*this, options)),
       compute(make_compute_arena(*this, options.compute_threads)) {
   workers.reserve(options.worker_threads);
@@ -97,7 +97,7 @@ runtime_core::runtime_core(runtime_options opts, hosted_t)
           /*hosted=*/true)),
       idle(1),
       registry(1),
-      poller(*this),
+      poller(*this, {.virtual_time = options.virtual_time}),
       // A frame executor's tasks offload too (a game loop loads assets with to_thread). Both are
       // lazy: no thread and no oneTBB arena until the first call.
       blocking(std::make_shared<blocking_pool>(*this, options)),

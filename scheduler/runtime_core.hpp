@@ -42,7 +42,9 @@ extern std::vector<runtime_core*> live_runtimes;
 // an exception thrown out of a destructor (spawn_root).
 extern thread_local runtime_core* sweeping;
 
-class runtime_core {
+// The poller reaches the pool through poller_host alone (poller.hpp); `final` lets the calls the
+// workers make on their own core (inject_batch, report) bind directly, without the virtual hop.
+class runtime_core final : public poller_host {
  public:
   explicit runtime_core(runtime_options options);
   // A frame_executor's core (frame_executor.hpp): one worker without a thread, driven by the host
@@ -62,7 +64,11 @@ class runtime_core {
   // Makes `task` runnable from a thread that is not one of this runtime's workers.
   void inject(void* task);
   // Makes a batch runnable (the poller's expired timers and ready descriptors).
-  void inject_batch(void* const* tasks, std::size_t count);
+  void inject_batch(void* const* tasks, std::size_t count) override;
+  // poller_host: every worker parked and the injection queue empty.
+  [[nodiscard]] bool pool_idle() const noexcept override {
+    return idle.all_parked() && injector.length() == 0;
+  }
   // Wakes one parked worker if the idle protocol says one should be woken.
   void notify_one_if_needed();
   // The same for work a worker pushed onto its own deque (see idle.hpp for why it may be cheaper).
@@ -76,7 +82,7 @@ class runtime_core {
   // Reports through options.log (or stderr). Never throws: a hook that throws falls back to
   // stderr, and report_composed turns a failure to compose the message (out of memory) into a
   // line on stderr.
-  void report(std::string_view message) const noexcept;
+  void report(std::string_view message) const noexcept override;
   // report without the deterministic mode's seed prefix.
   void report_plain(std::string_view message) const noexcept;
   template <class Compose>

@@ -6,31 +6,34 @@
 // deadline), stop and clear_for_shutdown. Multi-threaded: threads arm and disarm timers against
 // the running poller; every arm either fires exactly once or is disarmed, never both.
 //
-// The poller runs inside a runtime_core that is built but not started: only the poller thread
-// runs. What it makes runnable lands in the core's injection queue, where the test reads it;
-// the "waiters" are addresses of bytes the test owns (nothing ever resumes them; under TSan the
-// injection queue marks its edge on the item's address, which must be real memory).
+// The poller runs alone, on a fake host (poller_host, the seam between the poller and the pool):
+// what it makes runnable lands in the host's list, where the test reads it; the "waiters" are
+// addresses of bytes the test owns (nothing ever resumes them).
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <weft/scheduler/io.hpp>
 
-#include "runtime_core.hpp"
+#include "poller.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -56,32 +59,57 @@ std::coroutine_handle<> fake_waiter(std::size_t id) {
   return std::coroutine_handle<>::from_address(arena() + id);
 }
 
-// A runtime_core whose workers never start; the test drives the poller and reads the injector.
+// The poller's host, as the runtime's core would be (poller_host in poller.hpp): what the poller
+// makes runnable is kept until the test takes it, and the pool counts as idle when the test has
+// "parked" it and nothing injected is still untaken (the core: every worker parked and the
+// injection queue empty). An injection "wakes" the pool, as the core's would wake a worker.
+class fake_host final : public weft::detail::poller_host {
+ public:
+  void inject_batch(void* const* tasks, std::size_t count) override {
+    std::lock_guard lock(mutex_);
+    pending_.insert(pending_.end(), tasks, tasks + count);
+    parked_ = false;
+  }
+  [[nodiscard]] bool pool_idle() const noexcept override {
+    std::lock_guard lock(mutex_);
+    return parked_ && pending_.empty();
+  }
+  void report(std::string_view message) const noexcept override {
+    std::lock_guard lock(mutex_);
+    reports_.emplace_back(message);
+  }
+  void park() {
+    std::lock_guard lock(mutex_);
+    parked_ = true;
+  }
+  [[nodiscard]] bool parked() const {
+    std::lock_guard lock(mutex_);
+    return parked_;
+  }
+  std::vector<void*> take() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(pending_, {});
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<void*> pending_;
+  bool parked_ = false;
+  mutable std::vector<std::string> reports_;
+};
+
+// A poller with a fake host; the test drives the poller and reads what it injected.
 struct rig {
-  weft::detail::runtime_core core;
-  weft::detail::injector::consumer_token token;
+  fake_host host;
+  poller poll;
 
-  explicit rig(bool virtual_time = false, std::size_t workers = 1)
-      : core(weft::runtime_options{.worker_threads = workers,
-                                   .thread_name = "tpoll",
-                                   .virtual_time = virtual_time,
-                                   .shutdown_timeout = 0ms}),
-        token(core.injector.make_token()) {}
+  explicit rig(bool virtual_time = false) : poll(host, {.virtual_time = virtual_time}) {}
 
-  poller& p() { return core.poller; }
-  void start() { core.poller.start("tpoll"); }
+  poller& p() { return poll; }
+  void start() { poll.start("tpoll"); }
 
   // Everything injected so far.
-  std::vector<void*> take() {
-    std::vector<void*> out;
-    void* batch[64];
-    for (;;) {
-      const std::size_t n = core.injector.pop_bulk(token, batch, 64);
-      if (n == 0) break;
-      out.insert(out.end(), batch, batch + n);
-    }
-    return out;
-  }
+  std::vector<void*> take() { return host.take(); }
   // Waits until at least `count` items were injected (or `limit` passed); returns them.
   std::vector<void*> take_at_least(std::size_t count, std::chrono::milliseconds limit = 5s) {
     std::vector<void*> out;
@@ -410,7 +438,7 @@ TEST_CASE("poller: clear_for_shutdown orphans live registrations and frees dereg
 
 TEST_CASE("poller: virtual time stands still while the pool is busy then jumps to the deadline") {
   weft_test::watchdog dog(30s);
-  rig r(true, 1);
+  rig r(true);
   CHECK(r.p().virtual_time());
   CHECK(r.p().now_tick() == 0);
   r.start();
@@ -426,21 +454,19 @@ TEST_CASE("poller: virtual time stands still while the pool is busy then jumps t
   CHECK(r.take().empty());
 
   // It parks: the poller jumps to the first deadline (not the second) and fires it, which wakes
-  // the worker again (the core's idle state says so).
-  auto& idle = r.core.idle;
-  CHECK_FALSE(idle.transition_to_parked(0, false));
+  // the pool again (the host's injection does).
+  r.host.park();
   r.p().pool_went_idle();
   const auto fired = r.take_at_least(1);
   REQUIRE(fired.size() == 1);
   CHECK(fired[0] == first.waiter.address());
   CHECK(r.p().now_tick() == 1000);
-  REQUIRE(eventually([&] { return !idle.all_parked(); }));
-  CHECK(idle.transition_from_parked(0));  // woken by the injection, as a searcher
+  CHECK_FALSE(r.host.parked());  // woken by the injection
 
   // Parked again but with work still queued (not yet taken): time must not move.
   waiter_timer queued_marker(3);
-  r.core.injector.push(queued_marker.waiter.address());
-  CHECK(idle.transition_to_parked(0, true));
+  r.host.inject_batch(std::array<void*, 1>{queued_marker.waiter.address()}.data(), 1);
+  r.host.park();
   r.p().pool_went_idle();
   std::this_thread::sleep_for(30ms);
   CHECK(r.p().now_tick() == 1000);
@@ -454,9 +480,9 @@ TEST_CASE("poller: virtual time stands still while the pool is busy then jumps t
 
 TEST_CASE("poller: virtual time stays put with no timer at all") {
   weft_test::watchdog dog(30s);
-  rig r(true, 1);
+  rig r(true);
   r.start();
-  CHECK_FALSE(r.core.idle.transition_to_parked(0, false));
+  r.host.park();
   r.p().pool_went_idle();
   std::this_thread::sleep_for(20ms);
   CHECK(r.p().now_tick() == 0);
