@@ -117,7 +117,9 @@ blocking_call* blocking_pool::next_queued_locked() noexcept {
 blocking_submit_result blocking_pool::submit(blocking_call* call) {
   std::unique_lock lock(mutex_);
   // A cancel that ran between the hook's publication and this lock marked the call removed.
-  if (call->state == removed || closed_) return blocking_submit_result::cancelled;
+  if (call->state == removed || closed_ || starting_stopped_) {
+    return blocking_submit_result::cancelled;
+  }
   call->pool = this;
   // Ordering: relaxed; the pool's reference is taken before the call is visible to any thread
   // (the hand-off below is a release, the lists are under the lock).
@@ -265,7 +267,7 @@ void blocking_pool::thread_main(thread_state* self) {
       call->in_pool.store(false, std::memory_order_release);
       self->current = nullptr;
       --running_;
-      if (!closed_) next = next_queued_locked();
+      if (!closed_ && !starting_stopped_) next = next_queued_locked();
       if (next != nullptr) {
         start_locked(next, self);
       } else if (closed_) {
@@ -338,6 +340,11 @@ blocking_call* blocking_pool::wait_for_work(thread_state* self) {
       return nullptr;
     }
   }
+}
+
+void blocking_pool::stop_starting() noexcept {
+  std::lock_guard lock(mutex_);
+  starting_stopped_ = true;
 }
 
 void blocking_pool::shutdown(std::chrono::milliseconds timeout) {

@@ -51,6 +51,12 @@ class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
   bool cancel(blocking_call* call) noexcept;
   void release(blocking_call* call) noexcept;
 
+  // runtime shutdown, when its workers stop (after the grace): no queued call starts from now on,
+  // and new submits are refused as cancelled. No task can take a result any more, so a queued
+  // call started now would only run for nothing, whenever a running one happened to end before
+  // shutdown() below removed it.
+  void stop_starting() noexcept;
+
   // runtime shutdown, after the task sweep: calls never started are removed, idle threads exit,
   // running calls get up to `timeout` to end; each one still running then is reported. From then
   // on no thread of the pool touches the runtime.
@@ -96,6 +102,7 @@ class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
   std::vector<thread_state*> all_;   // every live thread (for shutdown reports)
   std::size_t running_ = 0;
   bool closed_ = false;
+  bool starting_stopped_ = false;    // stop_starting ran: queued calls stay queued until shutdown
   std::condition_variable changed_;  // a thread exited or finished a call (shutdown waits)
   // Wakes of awaiting tasks begun under the lock while core_ was set and not yet returned (a pool
   // thread wakes its task after dropping the lock); shutdown waits for zero after clearing core_.

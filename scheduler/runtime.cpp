@@ -190,6 +190,9 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
   // Ordering: release pairs with the workers' acquire in stopping(). A parked worker is woken by
   // the unpark below, which synchronizes with its park (parker.cpp), so it sees the flag; a
   // running one sees it at its next check. No fence argument runs through this flag.
+  // From here on no task takes a to_thread result: the blocking pool starts no queued call (one
+  // would otherwise start whenever a running call ended before the sweep below dropped it).
+  blocking->stop_starting();
   stopping_.store(true, std::memory_order_release);
   for (auto& w : workers)
     w->park.unpark();
