@@ -241,6 +241,8 @@ void poller::run() {
     ready.clear();
     callbacks.clear();
     fire_timers(ready, callbacks, more);
+    if (runtime_.trace != nullptr && !ready.empty()) [[unlikely]]
+      runtime_.trace->timers_fired(ready.data(), ready.size());
     if (!ready.empty()) runtime_.inject_batch(ready.data(), ready.size());
     for (timer_entry* entry : callbacks) {
       static_cast<callback_timer_entry*>(entry)->on_fire(entry);
@@ -287,6 +289,8 @@ void poller::run() {
       }
       dispatch_io(static_cast<io_registration*>(events[i].data.ptr), events[i].events, ready);
     }
+    if (runtime_.trace != nullptr && !ready.empty()) [[unlikely]]
+      runtime_.trace->io_ready(ready.data(), ready.size());
     if (!ready.empty()) runtime_.inject_batch(ready.data(), ready.size());
   }
 }

@@ -76,6 +76,7 @@ runtime_core::runtime_core(runtime_options opts)
     : options(validated(std::move(opts))),
       sim(options.deterministic_seed ? std::make_unique<simulation>(*options.deterministic_seed)
                                      : nullptr),
+      trace(tracer::make(*this)),
       idle(options.worker_threads),
       registry(options.worker_threads),
       poller(*this),
@@ -95,6 +96,7 @@ runtime_core::runtime_core(runtime_options opts, hosted_t)
             return std::move(opts);
           }(),
           /*hosted=*/true)),
+      trace(tracer::make(*this)),
       idle(1),
       registry(1),
       poller(*this),
@@ -213,6 +215,7 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
   // more, and its io_sources deregister from the stopped poller as usual.
   destroy_extensions();
   poller.clear_for_shutdown();
+  if (trace != nullptr) trace->finish();  // every thread of the runtime is joined (trace.hpp)
   {
     std::lock_guard lock(live_runtimes_mutex);
     std::erase(live_runtimes, this);

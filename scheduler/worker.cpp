@@ -111,7 +111,11 @@ void worker::run_eager(void* task) {
 
 void worker::run_batch(void* task) {
   batch_pushed_ = 0;
+  if (runtime_.trace != nullptr) [[unlikely]]
+    runtime_.trace->run_begin(index_, task);
   resume(task);
+  if (runtime_.trace != nullptr) [[unlikely]]
+    runtime_.trace->run_end(index_);
   if (batch_pushed_ > 1) [[unlikely]] {
     order_batch();
   }
@@ -255,6 +259,10 @@ void* worker::next_task() {
     // newest first, so yielders pushed there at every tick ran ahead of older tasks, and 250
     // yield_now() loops kept the other 250 tasks of a task group from ever starting (a livelock
     // the task_group S4 stress hit in CI: the fix of bug 5 caused it).
+    if (runtime_.trace != nullptr) [[unlikely]]
+      runtime_.trace->ready_sample(
+          index_, static_cast<std::size_t>(std::max<std::int64_t>(0, deque_.size_estimate())),
+          static_cast<std::size_t>(std::max<std::int64_t>(0, runtime_.injector.length())));
     if (!yielded_.empty()) {
       runtime_.inject_batch(yielded_.data(), yielded_.size());
       yielded_.clear();
@@ -387,7 +395,11 @@ void worker::park_until_notified() {
     runtime_.poller.pool_went_idle();
   if (!runtime_.stopping()) {
     worker_counters::bump(counters.parked);
+    if (runtime_.trace != nullptr) [[unlikely]]
+      runtime_.trace->park_begin(index_);
     park.park();
+    if (runtime_.trace != nullptr) [[unlikely]]
+      runtime_.trace->park_end(index_);
   }
   searching_ = runtime_.idle.transition_from_parked(index_);
 }
@@ -505,7 +517,10 @@ bool budget_exhausted() noexcept {
 }
 
 void schedule_yield(std::coroutine_handle<> waiter) noexcept {
-  current_worker()->push_yielded(waiter.address());
+  worker* self = current_worker();
+  if (self->runtime().trace != nullptr) [[unlikely]]
+    self->runtime().trace->yielded(self->index(), waiter.address());
+  self->push_yielded(waiter.address());
 }
 
 }  // namespace weft::detail

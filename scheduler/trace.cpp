@@ -1,0 +1,671 @@
+// scheduler/trace.cpp: recording into per-thread buffers, the writer thread that spills full
+// chunks, and the final merge into Chrome trace event JSON (trace.hpp has the design).
+#include "trace.hpp"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <queue>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+
+#include "runtime_core.hpp"
+#include "worker.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+enum trace_kind : std::uint8_t {
+  run_begin_kind,    // frame
+  run_end_kind,      //
+  park_begin_kind,   //
+  park_end_kind,     //
+  counter_kind,      // text: the counter, frame: its value, value: the series (a worker, or none)
+  spawn_kind,        // frame, text: its name (or null), value: 1 if eager (no flow)
+  complete_kind,     // frame
+  flow_kind,         // frame, value: the flow's kind (flow_names)
+  batch_begin_kind,  // text: what the poller does, value: how many tasks it makes ready
+  batch_end_kind,    //
+  call_begin_kind,   // text: the type_info name of a to_thread callable
+  call_end_kind,     //
+};
+
+enum flow_type : std::uint32_t { spawn_flow, wake_flow, yield_flow, timer_flow, io_flow };
+constexpr const char* flow_names[] = {"spawn", "wake", "yield", "timer", "I/O"};
+
+constexpr std::uint32_t no_series = ~0U;
+
+std::uint64_t now_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// Ordering: relaxed; the ids only have to differ (the thread-local cache's key).
+std::atomic<std::uint64_t> next_tracer_id{1};
+// WEFT_TRACE names one file; a second runtime of the same process writes "<stem>.2<ext>", ...
+// Ordering: relaxed; only the uniqueness of the numbers matters.
+std::atomic<unsigned> environment_uses{0};
+
+struct local_cache {
+  std::uint64_t tracer_id = 0;
+  void* buffer = nullptr;
+};
+thread_local local_cache cache;
+
+std::string numbered(const std::string& path, unsigned n) {
+  if (n <= 1) return path;
+  const std::size_t slash = path.rfind('/');
+  std::size_t dot = path.rfind('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) dot = path.size();
+  return path.substr(0, dot) + "." + std::to_string(n) + path.substr(dot);
+}
+
+}  // namespace
+
+struct tracer::chunk {
+  std::size_t count = 0;
+  trace_event events[chunk_events];
+};
+
+struct tracer::buffer {
+  std::uint32_t tid = 0;
+  std::string name;
+  // A thread that is not a worker: records take `lock`, and stop once `closed`.
+  bool locked = false;
+  std::mutex lock;
+  bool closed = false;
+  std::thread::id thread;
+  chunk* current = nullptr;
+  std::vector<spilled> spills;  // the writer's, then finish's
+  std::vector<chunk*> kept;     // full chunks never spilled (finish)
+  ~buffer() {
+    delete current;
+    for (chunk* c : kept)
+      delete c;
+  }
+};
+
+std::shared_ptr<tracer> tracer::make(runtime_core& rt) {
+  std::string path = rt.options.trace_file;
+  if (const char* env = std::getenv("WEFT_TRACE"); env != nullptr && *env != '\0') {
+    path = numbered(env, environment_uses.fetch_add(1, std::memory_order_relaxed) + 1);
+  }
+  if (path.empty()) return nullptr;
+  std::FILE* out = std::fopen(path.c_str(), "w");
+  if (out == nullptr) {
+    throw std::system_error(errno, std::generic_category(),
+                            "weft: cannot create the trace file '" + path + "'");
+  }
+  try {
+    return std::make_shared<tracer>(rt, std::move(path), out);
+  } catch (...) {
+    std::fclose(out);
+    throw;
+  }
+}
+
+tracer::tracer(const runtime_core& rt, std::string path, std::FILE* out)
+    : rt_(rt),
+      path_(std::move(path)),
+      out_(out),
+      id_(next_tracer_id.fetch_add(1, std::memory_order_relaxed)),
+      epoch_(now_ns()),
+      pid_(static_cast<int>(::getpid())) {
+  const std::size_t workers = rt.options.worker_threads;
+  buffers_.reserve(workers + 8);
+  for (std::size_t i = 0; i < workers; ++i) {
+    auto b = std::make_unique<buffer>();
+    b->tid = static_cast<std::uint32_t>(i + 1);
+    b->name = rt.options.thread_name + "-w" + std::to_string(i);
+    b->current = new chunk;
+    buffers_.push_back(std::move(b));
+  }
+  writer_ = std::thread([this] { writer_main(); });
+}
+
+tracer::~tracer() {
+  finish();
+  if (scratch_ != nullptr) std::fclose(scratch_);
+}
+
+// ---- recording ----
+
+void tracer::record(buffer& b, const trace_event& e) noexcept {
+  chunk* c = b.current;
+  c->events[c->count++] = e;
+  if (c->count == chunk_events) [[unlikely]]
+    rotate(b);
+}
+
+void tracer::rotate(buffer& b) noexcept {
+  chunk* fresh = new (std::nothrow) chunk;
+  if (fresh == nullptr) {
+    b.current->count = 0;  // out of memory: this chunk's events are lost, the file stays valid
+    return;
+  }
+  {
+    std::lock_guard guard(mutex_);
+    full_.emplace_back(&b, b.current);
+  }
+  wake_writer_.notify_one();
+  b.current = fresh;
+}
+
+tracer::buffer* tracer::local() noexcept {
+  if (cache.tracer_id == id_) return static_cast<buffer*>(cache.buffer);
+  std::lock_guard guard(mutex_);
+  if (finished_) return nullptr;
+  const std::thread::id self = std::this_thread::get_id();
+  buffer* found = nullptr;
+  for (std::size_t i = rt_.options.worker_threads; i < buffers_.size(); ++i) {
+    if (buffers_[i]->thread == self) found = buffers_[i].get();
+  }
+  if (found == nullptr) {
+    try {
+      auto b = std::make_unique<buffer>();
+      b->tid = static_cast<std::uint32_t>(buffers_.size() + 1);
+      b->locked = true;
+      b->thread = self;
+      char name[32] = {};
+      if (::pthread_getname_np(::pthread_self(), name, sizeof name) != 0) name[0] = '\0';
+      b->name = std::string(name[0] != '\0' ? name : "thread") + " (" +
+                std::to_string(static_cast<long>(::gettid())) + ")";
+      b->current = new chunk;
+      buffers_.push_back(std::move(b));
+      found = buffers_.back().get();
+    } catch (...) {
+      return nullptr;  // out of memory: this thread records nothing
+    }
+  }
+  cache = {id_, found};
+  return found;
+}
+
+void tracer::record_local(const trace_event& e) noexcept {
+  buffer* b = local();
+  if (b == nullptr) return;
+  std::lock_guard guard(b->lock);
+  if (!b->closed) record(*b, e);
+}
+
+void tracer::record_any(worker* self, const trace_event& e) noexcept {
+  if (self != nullptr && &self->runtime() == &rt_) {
+    record(worker_buffer(self->index()), e);
+  } else {
+    record_local(e);
+  }
+}
+
+void tracer::run_begin(std::size_t w, void* frame) noexcept {
+  record(worker_buffer(w),
+         {now_ns(), reinterpret_cast<std::uintptr_t>(frame), nullptr, 0, run_begin_kind});
+}
+
+void tracer::run_end(std::size_t w) noexcept {
+  record(worker_buffer(w), {now_ns(), 0, nullptr, 0, run_end_kind});
+}
+
+void tracer::park_begin(std::size_t w) noexcept {
+  // Ordering: relaxed; a gauge for the file, read by nobody else. Each RMW still sees the latest
+  // value in the counter's modification order, so the count itself is exact.
+  const int parked = parked_.fetch_add(1, std::memory_order_relaxed) + 1;
+  buffer& b = worker_buffer(w);
+  const std::uint64_t t = now_ns();
+  record(b, {t, static_cast<std::uint64_t>(parked), "parked workers", no_series, counter_kind});
+  record(b, {t, 0, nullptr, 0, park_begin_kind});
+}
+
+void tracer::park_end(std::size_t w) noexcept {
+  // Ordering: relaxed, as in park_begin.
+  const int parked = parked_.fetch_sub(1, std::memory_order_relaxed) - 1;
+  buffer& b = worker_buffer(w);
+  const std::uint64_t t = now_ns();
+  record(b, {t, 0, nullptr, 0, park_end_kind});
+  record(b, {t, static_cast<std::uint64_t>(std::max(parked, 0)), "parked workers", no_series,
+             counter_kind});
+}
+
+void tracer::ready_sample(std::size_t w, std::size_t local_ready, std::size_t injected) noexcept {
+  buffer& b = worker_buffer(w);
+  const std::uint64_t t = now_ns();
+  record(b, {t, local_ready, "ready tasks", static_cast<std::uint32_t>(w), counter_kind});
+  record(b, {t, injected, "injection queue", no_series, counter_kind});
+}
+
+void tracer::spawned(worker* self, void* frame, const char* name, bool eager) noexcept {
+  record_any(
+      self, {now_ns(), reinterpret_cast<std::uintptr_t>(frame), name, eager ? 1U : 0U, spawn_kind});
+}
+
+void tracer::completed(worker* self, void* frame) noexcept {
+  record_any(self, {now_ns(), reinterpret_cast<std::uintptr_t>(frame), nullptr, 0, complete_kind});
+}
+
+void tracer::woke(worker* self, void* frame) noexcept {
+  record_any(self,
+             {now_ns(), reinterpret_cast<std::uintptr_t>(frame), nullptr, wake_flow, flow_kind});
+}
+
+void tracer::yielded(std::size_t w, void* frame) noexcept {
+  record(worker_buffer(w),
+         {now_ns(), reinterpret_cast<std::uintptr_t>(frame), nullptr, yield_flow, flow_kind});
+}
+
+void tracer::poller_batch(const char* what, std::uint32_t flow, void* const* frames,
+                          std::size_t count) noexcept {
+  buffer* b = local();
+  if (b == nullptr) return;
+  std::lock_guard guard(b->lock);
+  if (b->closed) return;
+  const std::uint64_t t = now_ns();
+  record(*b, {t, 0, what, static_cast<std::uint32_t>(count), batch_begin_kind});
+  for (std::size_t i = 0; i < count; ++i)
+    record(*b, {t, reinterpret_cast<std::uintptr_t>(frames[i]), nullptr, flow, flow_kind});
+  record(*b, {now_ns(), 0, nullptr, 0, batch_end_kind});
+}
+
+void tracer::timers_fired(void* const* frames, std::size_t count) noexcept {
+  poller_batch("timers fired", timer_flow, frames, count);
+}
+
+void tracer::io_ready(void* const* frames, std::size_t count) noexcept {
+  poller_batch("I/O ready", io_flow, frames, count);
+}
+
+void tracer::call_begin(const std::type_info* type) noexcept {
+  record_local({now_ns(), 0, type != nullptr ? type->name() : nullptr, 0, call_begin_kind});
+}
+
+void tracer::call_end() noexcept { record_local({now_ns(), 0, nullptr, 0, call_end_kind}); }
+
+// ---- the writer thread ----
+
+void tracer::writer_main() {
+  std::unique_lock guard(mutex_);
+  for (;;) {
+    wake_writer_.wait(guard, [this] { return stop_ || !full_.empty(); });
+    if (stop_) return;  // finish() takes what is left
+    std::vector<std::pair<buffer*, chunk*>> batch;
+    batch.swap(full_);
+    guard.unlock();
+    for (auto [b, c] : batch)
+      spill(*b, c);
+    guard.lock();
+  }
+}
+
+void tracer::spill(buffer& b, chunk* c) {
+  // Writer thread (or finish, after joining it). A chunk that cannot be spilled stays in memory.
+  if (scratch_ == nullptr && !scratch_failed_) {
+    scratch_ = std::tmpfile();
+    if (scratch_ == nullptr) {
+      scratch_failed_ = true;
+      writer_error_ = std::string("cannot create a scratch file: ") + std::strerror(errno);
+    }
+  }
+  if (scratch_ != nullptr) {
+    const long offset = std::ftell(scratch_);
+    if (offset >= 0 &&
+        std::fwrite(c->events, sizeof(trace_event), c->count, scratch_) == c->count) {
+      b.spills.push_back({offset, c->count});
+      delete c;
+      return;
+    }
+  }
+  b.kept.push_back(c);
+}
+
+// ---- the final merge ----
+
+// One buffer's events in order: its spilled chunks, then those kept in memory, then its last.
+struct tracer::stream {
+  buffer* b = nullptr;
+  std::FILE* scratch = nullptr;
+  std::size_t next_spill = 0;
+  std::size_t next_kept = 0;
+  bool current_done = false;
+  std::vector<trace_event> loaded;
+  const trace_event* at = nullptr;
+  const trace_event* end = nullptr;
+
+  bool load_next() {
+    while (at == end) {
+      if (next_spill < b->spills.size()) {
+        const spilled s = b->spills[next_spill++];
+        loaded.resize(s.count);
+        if (std::fseek(scratch, s.offset, SEEK_SET) != 0 ||
+            std::fread(loaded.data(), sizeof(trace_event), s.count, scratch) != s.count) {
+          loaded.clear();  // unreadable: the chunk is skipped
+        }
+        at = loaded.data();
+        end = at + loaded.size();
+      } else if (next_kept < b->kept.size()) {
+        const chunk* c = b->kept[next_kept++];
+        at = c->events;
+        end = at + c->count;
+      } else if (!current_done) {
+        current_done = true;
+        at = b->current->events;
+        end = at + b->current->count;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+namespace {
+
+class json_out {
+ public:
+  json_out(std::FILE* f, int pid) : f_(f), pid_(pid) {}
+
+  void begin_event() {
+    std::fputs(first_ ? "\n" : ",\n", f_);
+    first_ = false;
+  }
+  void str(std::string_view s) {
+    std::fputc('"', f_);
+    for (const char ch : s) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c == '"' || c == '\\') {
+        std::fputc('\\', f_);
+        std::fputc(ch, f_);
+      } else if (c < 0x20) {
+        std::fprintf(f_, "\\u%04x", c);
+      } else {
+        std::fputc(ch, f_);
+      }
+    }
+    std::fputc('"', f_);
+  }
+  // Microseconds with nanosecond digits.
+  void ts(std::uint64_t ns) {
+    std::fprintf(f_, "%llu.%03llu", static_cast<unsigned long long>(ns / 1000),
+                 static_cast<unsigned long long>(ns % 1000));
+  }
+  void head(const char* ph, std::uint32_t tid, std::uint64_t t) {
+    begin_event();
+    std::fprintf(f_, "{\"ph\":\"%s\",\"pid\":%d,\"tid\":%u,\"ts\":", ph, pid_, tid);
+    ts(t);
+  }
+  void raw(const char* s) { std::fputs(s, f_); }
+  std::FILE* file() { return f_; }
+
+ private:
+  std::FILE* f_;
+  int pid_;
+  bool first_ = true;
+};
+
+std::string demangled(const char* mangled) {
+  if (mangled == nullptr) return "?";
+  int status = 0;
+  char* readable = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  std::string name = status == 0 && readable != nullptr ? readable : mangled;
+  std::free(readable);
+  return name;
+}
+
+}  // namespace
+
+void tracer::finish() noexcept {
+  {
+    std::lock_guard guard(mutex_);
+    if (finished_) return;
+    finished_ = true;
+    stop_ = true;
+  }
+  wake_writer_.notify_one();
+  if (writer_.joinable()) writer_.join();
+  try {
+    // No buffer is added from now on (local() sees finished_); close the other threads' buffers.
+    std::vector<buffer*> all;
+    {
+      std::lock_guard guard(mutex_);
+      for (auto& b : buffers_)
+        all.push_back(b.get());
+    }
+    for (buffer* b : all) {
+      if (!b->locked) continue;  // a worker's: its thread was joined
+      std::lock_guard guard(b->lock);
+      b->closed = true;
+    }
+    // Chunks handed over after the writer stopped follow their buffers' spilled ones.
+    std::vector<std::pair<buffer*, chunk*>> rest;
+    {
+      std::lock_guard guard(mutex_);
+      rest.swap(full_);
+    }
+    for (auto [b, c] : rest)
+      b->kept.push_back(c);
+    write_json(all);
+  } catch (const std::exception& e) {
+    rt_.report(std::string("weft: writing the trace file '") + path_ + "' failed: " + e.what());
+  }
+  const bool failed = std::ferror(out_) != 0;
+  if (std::fclose(out_) != 0 || failed) {
+    rt_.report("weft: writing the trace file '" + path_ + "' failed: " + std::strerror(errno));
+  }
+  if (!writer_error_.empty()) {
+    rt_.report("weft: trace file '" + path_ + "': " + writer_error_ +
+               "; the events were kept in memory");
+  }
+}
+
+void tracer::write_json(std::vector<buffer*>& all) {
+  json_out out(out_, pid_);
+  out.raw("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"weft\"},\"traceEvents\":[");
+  out.begin_event();
+  std::fprintf(out_,
+               "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{\"name\":", pid_);
+  out.str(rt_.options.thread_name);
+  out.raw("}}");
+  const auto thread_meta = [&](std::uint32_t tid, const std::string& name, std::size_t order) {
+    out.begin_event();
+    std::fprintf(out_,
+                 "{\"ph\":\"M\",\"pid\":%d,\"tid\":%u,\"name\":\"thread_name\",\"args\":{\"name\":",
+                 pid_, tid);
+    out.str(name);
+    out.raw("}}");
+    out.begin_event();
+    std::fprintf(out_,
+                 "{\"ph\":\"M\",\"pid\":%d,\"tid\":%u,\"name\":\"thread_sort_index\",\"args\":{"
+                 "\"sort_index\":%zu}}",
+                 pid_, tid, order);
+  };
+  for (std::size_t i = 0; i < all.size(); ++i)
+    thread_meta(all[i]->tid, all[i]->name, i);
+
+  // The k-way merge, by timestamp; at equal timestamps, flow starts first (a wake and the
+  // resumption it causes may read the same clock value on two cores).
+  std::vector<stream> streams(all.size());
+  struct head_entry {
+    std::uint64_t ts;
+    int rank;
+    std::size_t stream;
+    bool operator>(const head_entry& o) const {
+      return ts != o.ts ? ts > o.ts : rank != o.rank ? rank > o.rank : stream > o.stream;
+    }
+  };
+  const auto rank_of = [](const trace_event& e) {
+    return e.kind == flow_kind || e.kind == spawn_kind ? 0 : 1;
+  };
+  std::priority_queue<head_entry, std::vector<head_entry>, std::greater<>> heads;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    streams[i].b = all[i];
+    streams[i].scratch = scratch_;
+    if (streams[i].load_next()) heads.push({streams[i].at->ts, rank_of(*streams[i].at), i});
+  }
+
+  struct thread_state {
+    std::uint64_t last = 0;  // the last timestamp written on this track (kept non-decreasing)
+    int depth = 0;           // open slices
+  };
+  std::vector<thread_state> threads(all.size());
+  std::unordered_map<std::uint64_t, const char*> names;  // spawned frames (null: no name)
+  struct open_flow {
+    std::uint64_t id;
+    std::uint32_t type;
+  };
+  std::unordered_map<std::uint64_t, open_flow> pending;  // frame -> flow not finished yet
+  std::vector<open_flow> unfinished;                     // replaced before they finished
+  std::unordered_map<const char*, std::string> type_names;
+  std::uint64_t next_flow = 0;
+  std::uint64_t last_ts = epoch_;
+
+  while (!heads.empty()) {
+    const head_entry h = heads.top();
+    heads.pop();
+    stream& s = streams[h.stream];
+    const trace_event e = *s.at++;
+    if (s.load_next()) heads.push({s.at->ts, rank_of(*s.at), h.stream});
+
+    thread_state& th = threads[h.stream];
+    const std::uint32_t tid = all[h.stream]->tid;
+    std::uint64_t t = std::max(e.ts > epoch_ ? e.ts - epoch_ : 0, th.last);
+    last_ts = std::max(last_ts, e.ts);
+    const auto start_flow = [&](std::uint32_t type) {
+      const open_flow flow{++next_flow, type};
+      if (auto it = pending.find(e.frame); it != pending.end()) {
+        unfinished.push_back(it->second);
+        it->second = flow;
+      } else {
+        pending.emplace(e.frame, flow);
+      }
+      if (th.depth == 0) {
+        // Outside any slice (a thread that is not a worker, or a worker between tasks): a short
+        // slice of its own, which the arrow starts from.
+        out.head("X", tid, t);
+        std::fprintf(out_, ",\"dur\":0.002,\"name\":\"%s\",\"cat\":\"weft\"}", flow_names[type]);
+        ++t;
+        out.head("s", tid, t);
+        std::fprintf(out_, ",\"name\":\"%s\",\"cat\":\"flow\",\"id\":%llu}", flow_names[type],
+                     static_cast<unsigned long long>(flow.id));
+        ++t;
+      } else {
+        out.head("s", tid, t);
+        std::fprintf(out_, ",\"name\":\"%s\",\"cat\":\"flow\",\"id\":%llu}", flow_names[type],
+                     static_cast<unsigned long long>(flow.id));
+      }
+    };
+    switch (e.kind) {
+      case run_begin_kind: {
+        out.head("B", tid, t);
+        out.raw(",\"name\":");
+        const auto it = names.find(e.frame);
+        out.str(it != names.end() && it->second != nullptr ? it->second : "task");
+        std::fprintf(out_, ",\"cat\":\"task\",\"args\":{\"frame\":\"0x%llx\"}}",
+                     static_cast<unsigned long long>(e.frame));
+        ++th.depth;
+        if (auto flow = pending.find(e.frame); flow != pending.end()) {
+          ++t;  // inside the slice just begun
+          out.head("f", tid, t);
+          std::fprintf(out_, ",\"bp\":\"e\",\"name\":\"%s\",\"cat\":\"flow\",\"id\":%llu}",
+                       flow_names[flow->second.type],
+                       static_cast<unsigned long long>(flow->second.id));
+          pending.erase(flow);
+        }
+        break;
+      }
+      case run_end_kind:
+      case park_end_kind:
+      case batch_end_kind:
+      case call_end_kind:
+        if (th.depth > 0) {
+          out.head("E", tid, t);
+          out.raw("}");
+          --th.depth;
+        }
+        break;
+      case park_begin_kind:
+        out.head("B", tid, t);
+        out.raw(",\"name\":\"parked\",\"cat\":\"idle\"}");
+        ++th.depth;
+        break;
+      case counter_kind:
+        out.head("C", tid, t);
+        out.raw(",\"name\":");
+        out.str(static_cast<const char*>(e.text));
+        if (e.value == no_series) {
+          std::fprintf(out_, ",\"args\":{\"value\":%llu}}",
+                       static_cast<unsigned long long>(e.frame));
+        } else {
+          std::fprintf(out_, ",\"args\":{\"w%u\":%llu}}", e.value,
+                       static_cast<unsigned long long>(e.frame));
+        }
+        break;
+      case spawn_kind:
+        names[e.frame] = static_cast<const char*>(e.text);
+        if (e.value == 0) start_flow(spawn_flow);
+        break;
+      case complete_kind:
+        names.erase(e.frame);
+        break;
+      case flow_kind:
+        start_flow(e.value);
+        break;
+      case batch_begin_kind:
+        out.head("B", tid, t);
+        out.raw(",\"name\":");
+        out.str(static_cast<const char*>(e.text));
+        std::fprintf(out_, ",\"cat\":\"poller\",\"args\":{\"tasks\":%u}}", e.value);
+        ++th.depth;
+        break;
+      case call_begin_kind: {
+        const char* mangled = static_cast<const char*>(e.text);
+        auto it = type_names.find(mangled);
+        if (it == type_names.end()) it = type_names.emplace(mangled, demangled(mangled)).first;
+        out.head("B", tid, t);
+        out.raw(",\"name\":\"to_thread\",\"cat\":\"blocking\",\"args\":{\"call\":");
+        out.str(it->second);
+        out.raw("}}");
+        ++th.depth;
+        break;
+      }
+      default:
+        break;
+    }
+    th.last = t;
+  }
+
+  // Slices still open (a blocking call that outlived the runtime) end with their thread's last
+  // event; flows whose task never ran again (queued when the runtime stopped, or woken twice
+  // before running) finish on a track of their own at the end of the trace.
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    for (; threads[i].depth > 0; --threads[i].depth) {
+      out.head("E", all[i]->tid, threads[i].last);
+      out.raw("}");
+    }
+  }
+  for (auto& [frame, flow] : pending)
+    unfinished.push_back(flow);
+  if (!unfinished.empty()) {
+    const auto tid = static_cast<std::uint32_t>(all.size() + 1);
+    thread_meta(tid, "not run before shutdown", all.size());
+    const std::uint64_t end = last_ts - epoch_ + 1000;
+    out.head("B", tid, end);
+    out.raw(",\"name\":\"queued at shutdown\",\"cat\":\"weft\"}");
+    for (const open_flow& flow : unfinished) {
+      out.head("f", tid, end + 1);
+      std::fprintf(out_, ",\"bp\":\"e\",\"name\":\"%s\",\"cat\":\"flow\",\"id\":%llu}",
+                   flow_names[flow.type], static_cast<unsigned long long>(flow.id));
+    }
+    out.head("E", tid, end + 2);
+    out.raw("}");
+  }
+  out.raw("\n]}\n");
+}
+
+}  // namespace weft::detail
