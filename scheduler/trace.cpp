@@ -375,20 +375,23 @@ class json_out {
     std::fputs(first_ ? "\n" : ",\n", f_);
     first_ = false;
   }
-  void str(std::string_view s) {
-    std::fputc('"', f_);
+  void str(std::string_view s) { std::fputs(quoted(s).c_str(), f_); }
+  static std::string quoted(std::string_view s) {
+    std::string q = "\"";
     for (const char ch : s) {
       const auto c = static_cast<unsigned char>(ch);
       if (c == '"' || c == '\\') {
-        std::fputc('\\', f_);
-        std::fputc(ch, f_);
+        q += '\\';
+        q += ch;
       } else if (c < 0x20) {
-        std::fprintf(f_, "\\u%04x", c);
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+        q += escaped;
       } else {
-        std::fputc(ch, f_);
+        q += ch;
       }
     }
-    std::fputc('"', f_);
+    return q + "\"";
   }
   // Microseconds with nanosecond digits.
   void ts(std::uint64_t ns) {
@@ -511,7 +514,9 @@ void tracer::write_json(std::vector<buffer*>& all) {
 
   struct thread_state {
     std::uint64_t last = 0;  // the last timestamp written on this track (kept non-decreasing)
-    int depth = 0;           // open slices
+    // The open slices' name, category and arguments: an E repeats its B's (speedscope matches
+    // them by name).
+    std::vector<std::string> open;
   };
   std::vector<thread_state> threads(all.size());
   std::unordered_map<std::uint64_t, const char*> names;  // spawned frames (null: no name)
@@ -535,6 +540,11 @@ void tracer::write_json(std::vector<buffer*>& all) {
     thread_state& th = threads[h.stream];
     const std::uint32_t tid = all[h.stream]->tid;
     std::uint64_t t = std::max(e.ts > epoch_ ? e.ts - epoch_ : 0, th.last);
+    const auto begin = [&](std::string tail) {
+      out.head("B", tid, t);
+      out.raw(tail.c_str());
+      th.open.push_back(std::move(tail));
+    };
     last_ts = std::max(last_ts, e.ts);
     const auto start_flow = [&](std::uint32_t type) {
       const open_flow flow{++next_flow, type};
@@ -544,7 +554,7 @@ void tracer::write_json(std::vector<buffer*>& all) {
       } else {
         pending.emplace(e.frame, flow);
       }
-      if (th.depth == 0) {
+      if (th.open.empty()) {
         // Outside any slice (a thread that is not a worker, or a worker between tasks): a short
         // slice of its own, which the arrow starts from.
         out.head("X", tid, t);
@@ -562,13 +572,10 @@ void tracer::write_json(std::vector<buffer*>& all) {
     };
     switch (e.kind) {
       case run_begin_kind: {
-        out.head("B", tid, t);
-        out.raw(",\"name\":");
         const auto it = names.find(e.frame);
-        out.str(it != names.end() && it->second != nullptr ? it->second : "task");
-        std::fprintf(out_, ",\"cat\":\"task\",\"args\":{\"frame\":\"0x%llx\"}}",
-                     static_cast<unsigned long long>(e.frame));
-        ++th.depth;
+        begin(",\"name\":" +
+              json_out::quoted(it != names.end() && it->second != nullptr ? it->second : "task") +
+              ",\"cat\":\"task\"}");
         if (auto flow = pending.find(e.frame); flow != pending.end()) {
           ++t;  // inside the slice just begun
           out.head("f", tid, t);
@@ -583,16 +590,14 @@ void tracer::write_json(std::vector<buffer*>& all) {
       case park_end_kind:
       case batch_end_kind:
       case call_end_kind:
-        if (th.depth > 0) {
+        if (!th.open.empty()) {
           out.head("E", tid, t);
-          out.raw("}");
-          --th.depth;
+          out.raw(th.open.back().c_str());
+          th.open.pop_back();
         }
         break;
       case park_begin_kind:
-        out.head("B", tid, t);
-        out.raw(",\"name\":\"parked\",\"cat\":\"idle\"}");
-        ++th.depth;
+        begin(",\"name\":\"parked\",\"cat\":\"idle\"}");
         break;
       case counter_kind:
         out.head("C", tid, t);
@@ -617,21 +622,15 @@ void tracer::write_json(std::vector<buffer*>& all) {
         start_flow(e.value);
         break;
       case batch_begin_kind:
-        out.head("B", tid, t);
-        out.raw(",\"name\":");
-        out.str(static_cast<const char*>(e.text));
-        std::fprintf(out_, ",\"cat\":\"poller\",\"args\":{\"tasks\":%u}}", e.value);
-        ++th.depth;
+        begin(",\"name\":" + json_out::quoted(static_cast<const char*>(e.text)) +
+              ",\"cat\":\"poller\",\"args\":{\"tasks\":" + std::to_string(e.value) + "}}");
         break;
       case call_begin_kind: {
         const char* mangled = static_cast<const char*>(e.text);
         auto it = type_names.find(mangled);
         if (it == type_names.end()) it = type_names.emplace(mangled, demangled(mangled)).first;
-        out.head("B", tid, t);
-        out.raw(",\"name\":\"to_thread\",\"cat\":\"blocking\",\"args\":{\"call\":");
-        out.str(it->second);
-        out.raw("}}");
-        ++th.depth;
+        begin(",\"name\":\"to_thread\",\"cat\":\"blocking\",\"args\":{\"call\":" +
+              json_out::quoted(it->second) + "}}");
         break;
       }
       default:
@@ -644,9 +643,9 @@ void tracer::write_json(std::vector<buffer*>& all) {
   // event; flows whose task never ran again (queued when the runtime stopped, or woken twice
   // before running) finish on a track of their own at the end of the trace.
   for (std::size_t i = 0; i < all.size(); ++i) {
-    for (; threads[i].depth > 0; --threads[i].depth) {
+    for (; !threads[i].open.empty(); threads[i].open.pop_back()) {
       out.head("E", all[i]->tid, threads[i].last);
-      out.raw("}");
+      out.raw(threads[i].open.back().c_str());
     }
   }
   for (auto& [frame, flow] : pending)
@@ -656,14 +655,15 @@ void tracer::write_json(std::vector<buffer*>& all) {
     thread_meta(tid, "not run before shutdown", all.size());
     const std::uint64_t end = last_ts - epoch_ + 1000;
     out.head("B", tid, end);
-    out.raw(",\"name\":\"queued at shutdown\",\"cat\":\"weft\"}");
+    const char* tail = ",\"name\":\"queued at shutdown\",\"cat\":\"weft\"}";
+    out.raw(tail);
     for (const open_flow& flow : unfinished) {
       out.head("f", tid, end + 1);
       std::fprintf(out_, ",\"bp\":\"e\",\"name\":\"%s\",\"cat\":\"flow\",\"id\":%llu}",
                    flow_names[flow.type], static_cast<unsigned long long>(flow.id));
     }
     out.head("E", tid, end + 2);
-    out.raw("}");
+    out.raw(tail);
   }
   out.raw("\n]}\n");
 }

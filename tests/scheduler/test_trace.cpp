@@ -92,7 +92,12 @@ summary validate(const json& doc) {
       ++out.slices[e["name"]];
     } else if (ph == "E") {
       CHECK_MESSAGE(!th.open.empty(), "an E without its B on thread ", e["tid"]);
-      if (!th.open.empty()) th.open.pop_back();
+      if (!th.open.empty()) {
+        // speedscope matches an E to its B by name.
+        CHECK_MESSAGE(e.value("name", "") == th.open.back(), "an E names ", e.value("name", ""),
+                      " but ends ", th.open.back());
+        th.open.pop_back();
+      }
     } else if (ph == "X") {
       CHECK(e["dur"].get<double>() >= 0);
       th.x_end = ts + e["dur"].get<double>();
@@ -119,11 +124,16 @@ summary validate(const json& doc) {
       FAIL("an event of an unknown phase: ", e.dump());
     }
   }
-  for (const auto& [tid, th] : threads)
-    CHECK_MESSAGE(th.open.empty(), "thread ", tid, " ends with ", th.open.size(), " open slices");
-  for (const auto& [id, f] : flows) {
-    CHECK_MESSAGE(f.starts == 1, "flow ", id, " started ", f.starts, " times");
-    CHECK_MESSAGE(f.finishes == 1, "flow ", id, " (", f.name, ") finished ", f.finishes, " times");
+  // (Not structured bindings: clang 14 cannot capture them in doctest's lambdas.)
+  for (const auto& thread : threads) {
+    CHECK_MESSAGE(thread.second.open.empty(), "thread ", thread.first, " ends with ",
+                  thread.second.open.size(), " open slices");
+  }
+  for (const auto& entry : flows) {
+    const flow_state& f = entry.second;
+    CHECK_MESSAGE(f.starts == 1, "flow ", entry.first, " started ", f.starts, " times");
+    CHECK_MESSAGE(f.finishes == 1, "flow ", entry.first, " (", f.name, ") finished ", f.finishes,
+                  " times");
     if (f.starts == 1 && f.finishes == 1) ++out.flows[f.name];
   }
   return out;
