@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -37,10 +38,12 @@ std::string temp_path(const char* name) {
 }
 
 json load(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   REQUIRE_MESSAGE(in.good(), "no trace file at ", path);
+  // Read whole, then parse: nlohmann's parser reads a stream one character at a time.
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   json doc;
-  REQUIRE_NOTHROW(doc = json::parse(in));
+  REQUIRE_NOTHROW(doc = json::parse(text));
   return doc;
 }
 
@@ -51,15 +54,22 @@ struct summary {
   std::set<std::string> thread_names;
   std::set<std::string> counters;
   std::map<std::string, int> instants;
+  std::vector<std::string> broken;  // the rules broken (the first few)
 };
 
-// The format's rules, as the viewers apply them (file order is the order within a thread).
-summary validate(const json& doc) {
+// The format's rules, as the viewers apply them (file order is the order within a thread). Every
+// broken rule is collected (the first few are printed) and checked once at the end: a doctest
+// assertion per event would cost more than the run under the sanitizers.
+summary check_rules(const json& doc) {
   summary out;
   REQUIRE(doc.is_object());
   REQUIRE(doc.contains("traceEvents"));
   const json& events = doc["traceEvents"];
   REQUIRE(events.is_array());
+  std::vector<std::string>& broken = out.broken;
+  const auto expect = [&](bool ok, const std::string& rule, const json& e) {
+    if (!ok && broken.size() < 10) broken.push_back(rule + ": " + e.dump());
+  };
   struct thread_state {
     std::vector<std::string> open;  // B names not yet ended
     double last_ts = -1;
@@ -74,36 +84,40 @@ summary validate(const json& doc) {
   };
   std::map<unsigned long long, flow_state> flows;
   for (const json& e : events) {
-    REQUIRE(e.contains("ph"));
+    if (!e.contains("ph")) {
+      expect(false, "an event without a phase", e);
+      continue;
+    }
     const std::string ph = e["ph"];
     if (ph == "M") {
       if (e["name"] == "thread_name") out.thread_names.insert(e["args"]["name"].get<std::string>());
       continue;
     }
-    REQUIRE(e.contains("ts"));
-    REQUIRE(e.contains("tid"));
+    if (!e.contains("ts") || !e.contains("tid")) {
+      expect(false, "an event without a time or a thread", e);
+      continue;
+    }
     const double ts = e["ts"].get<double>();
     thread_state& th = threads[e["tid"].get<long>()];
-    CHECK_MESSAGE(ts >= th.last_ts, "timestamps go back on thread ", e["tid"], ": ", e.dump());
+    expect(ts >= th.last_ts, "timestamps go back on a thread", e);
     th.last_ts = ts;
     const bool in_slice = !th.open.empty() || ts <= th.x_end;
     if (ph == "B") {
       th.open.push_back(e["name"]);
       ++out.slices[e["name"]];
     } else if (ph == "E") {
-      CHECK_MESSAGE(!th.open.empty(), "an E without its B on thread ", e["tid"]);
+      expect(!th.open.empty(), "an E without its B", e);
       if (!th.open.empty()) {
         // speedscope matches an E to its B by name.
-        CHECK_MESSAGE(e.value("name", "") == th.open.back(), "an E names ", e.value("name", ""),
-                      " but ends ", th.open.back());
+        expect(e.value("name", "") == th.open.back(), "an E names another slice than its B", e);
         th.open.pop_back();
       }
     } else if (ph == "X") {
-      CHECK(e["dur"].get<double>() >= 0);
+      expect(e["dur"].get<double>() >= 0, "a negative duration", e);
       th.x_end = ts + e["dur"].get<double>();
       ++out.slices[e["name"]];
     } else if (ph == "s" || ph == "f") {
-      CHECK_MESSAGE(in_slice, "a flow event outside any slice: ", e.dump());
+      expect(in_slice, "a flow event outside any slice", e);
       flow_state& f = flows[e["id"].get<unsigned long long>()];
       if (ph == "s") {
         ++f.starts;
@@ -111,31 +125,33 @@ summary validate(const json& doc) {
         f.start_ts = ts;
       } else {
         ++f.finishes;
-        CHECK(e["name"] == f.name);
-        CHECK(ts >= f.start_ts);
-        CHECK(e["bp"] == "e");
+        expect(e["name"] == f.name && ts >= f.start_ts, "a flow finishes before its start", e);
+        expect(e["bp"] == "e", "a flow finish not bound to its enclosing slice", e);
       }
     } else if (ph == "C") {
       out.counters.insert(e["name"].get<std::string>());
-      CHECK(e["args"].is_object());
+      expect(e["args"].is_object(), "a counter without values", e);
     } else if (ph == "i") {
       ++out.instants[e["name"]];
     } else {
-      FAIL("an event of an unknown phase: ", e.dump());
+      expect(false, "an event of an unknown phase", e);
     }
   }
-  // (Not structured bindings: clang 14 cannot capture them in doctest's lambdas.)
-  for (const auto& thread : threads) {
-    CHECK_MESSAGE(thread.second.open.empty(), "thread ", thread.first, " ends with ",
-                  thread.second.open.size(), " open slices");
-  }
-  for (const auto& entry : flows) {
-    const flow_state& f = entry.second;
-    CHECK_MESSAGE(f.starts == 1, "flow ", entry.first, " started ", f.starts, " times");
-    CHECK_MESSAGE(f.finishes == 1, "flow ", entry.first, " (", f.name, ") finished ", f.finishes,
-                  " times");
+  for (const auto& [tid, th] : threads)
+    expect(th.open.empty(), "a thread ends with open slices", json(tid));
+  for (const auto& [id, f] : flows) {
+    expect(f.starts == 1, "a flow started other than once", json(id));
+    expect(f.finishes == 1, "a flow finished other than once", json(id));
     if (f.starts == 1 && f.finishes == 1) ++out.flows[f.name];
   }
+  return out;
+}
+
+summary validate(const json& doc) {
+  summary out = check_rules(doc);
+  for (const std::string& rule : out.broken)
+    MESSAGE(rule);
+  CHECK(out.broken.empty());
   return out;
 }
 
@@ -248,6 +264,32 @@ TEST_SUITE("trace") {
     CHECK(s.flows.at("wake") >= 1);  // the to_thread completion, joins, the mutex
     CHECK(s.counters.count("parked workers") == 1);
     std::remove(path.c_str());
+  }
+
+  TEST_CASE("the checks catch a trace that breaks each rule") {
+    // The checks themselves: each event below breaks one rule the cases rely on.
+    const json bad = json::parse(R"({"traceEvents":[
+      {"ph":"B","pid":1,"tid":1,"ts":5,"name":"a"},
+      {"ph":"E","pid":1,"tid":1,"ts":4,"name":"a"},
+      {"ph":"E","pid":1,"tid":2,"ts":1,"name":"x"},
+      {"ph":"B","pid":1,"tid":3,"ts":1,"name":"b"},
+      {"ph":"E","pid":1,"tid":3,"ts":2,"name":"c"},
+      {"ph":"s","pid":1,"tid":4,"ts":1,"name":"wake","id":7},
+      {"ph":"B","pid":1,"tid":5,"ts":1,"name":"open"},
+      {"ph":"s","pid":1,"tid":5,"ts":2,"name":"wake","id":8}
+    ]})");
+    const summary s = check_rules(bad);
+    const auto found = [&](const std::string& rule) {
+      for (const std::string& b : s.broken)
+        if (b.rfind(rule, 0) == 0) return true;
+      return false;
+    };
+    CHECK(found("timestamps go back"));
+    CHECK(found("an E without its B"));
+    CHECK(found("an E names another slice"));
+    CHECK(found("a flow event outside any slice"));
+    CHECK(found("a thread ends with open slices"));
+    CHECK(found("a flow finished other than once"));
   }
 
   TEST_CASE("a trace larger than the buffers spills and still holds every resumption") {
