@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -322,6 +324,55 @@ TEST_SUITE("trace") {
     }
     const summary s = validate(load(path));
     CHECK(s.flows.at("spawn") == 551);
+    std::remove(path.c_str());
+  }
+
+  TEST_CASE("threads outside the pool record while the runtime shuts down and a call outlives it") {
+    // Spawns from other threads race with the final write (their buffers are locked and closed
+    // by it), and a blocking call outlives the runtime: its end is recorded after the file was
+    // written, into a tracer kept alive by the blocking pool, and dropped. The sanitizer runs
+    // check the races and the lifetimes; the file must still be well formed.
+    weft_test::watchdog dog(60s);
+    const std::string path = temp_path("outside");
+    std::atomic<bool> straggler_done{false};
+    {
+      weft::runtime rt({.worker_threads = 2,
+                        .shutdown_timeout = 50ms,
+                        .blocking_shutdown_timeout = 10ms,
+                        .trace_file = path,
+                        .log = [](std::string_view) {}});
+      rt.spawn([&]() -> weft::task<> {
+          co_await weft::to_thread([&] {
+            std::this_thread::sleep_for(300ms);
+            straggler_done = true;
+          });
+        }).detach();
+      std::atomic<bool> stop{false};
+      std::vector<std::thread> spawners;
+      for (int t = 0; t < 4; ++t) {
+        spawners.emplace_back([&] {
+          while (!stop) {
+            try {
+              rt.spawn(sleeper(0)).detach();
+            } catch (const weft::runtime_stopped&) {
+              return;
+            }
+            std::this_thread::yield();
+          }
+        });
+      }
+      std::this_thread::sleep_for(20ms);
+      rt.shutdown(50ms);
+      stop = true;
+      for (auto& t : spawners)
+        t.join();
+    }
+    while (!straggler_done)
+      std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(20ms);  // its thread records the call's end, and exits
+    const summary s = validate(load(path));
+    CHECK(s.slices.at("to_thread") == 1);
+    CHECK(s.flows.at("spawn") >= 1);
     std::remove(path.c_str());
   }
 
