@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <cpuid.h>
 #include <cxxabi.h>
+#include <x86intrin.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -25,30 +27,65 @@ namespace weft::detail {
 namespace {
 
 enum trace_kind : std::uint8_t {
-  run_begin_kind,    // frame
-  run_end_kind,      //
-  park_begin_kind,   //
-  park_end_kind,     //
-  counter_kind,      // text: the counter, frame: its value, value: the series (a worker, or none)
-  spawn_kind,        // frame, text: its name (or null), value: 1 if eager (no flow)
-  complete_kind,     // frame
-  flow_kind,         // frame, value: the flow's kind (flow_names)
-  batch_begin_kind,  // text: what the poller does, value: how many tasks it makes ready
-  batch_end_kind,    //
-  call_begin_kind,   // text: the type_info name of a to_thread callable
-  call_end_kind,     //
+  run_begin_kind,     // data: the frame
+  run_end_kind,       // no time of its own: stamped by the next event of its buffer
+  park_begin_kind,    //
+  park_end_kind,      //
+  idle_kind,          // a worker starts searching: only a time (for the run_end before it)
+  ready_kind,         // data: a worker's ready tasks (the counter's series is the buffer's)
+  parked_kind,        // data: parked workers
+  injected_kind,      // data: the injection queue's length
+  spawn_kind,         // data: the frame
+  spawn_eager_kind,   // data: the frame (runs at once, nested: no arrow)
+  name_kind,          // data: the name of the frame of the spawn just before (a static string)
+  complete_kind,      // data: the frame
+  timers_begin_kind,  // data: how many tasks the expired timers make ready
+  io_begin_kind,      // data: how many tasks the ready descriptors make ready
+  batch_end_kind,     //
+  call_begin_kind,    // data: the type_info name of a to_thread callable
+  call_end_kind,      //
+  flow_kind,          // flow_kind + flow_type: an arrow starts; data: the frame it goes to
 };
 
-enum flow_type : std::uint32_t { spawn_flow, wake_flow, yield_flow, timer_flow, io_flow };
+// The kinds of arrow, and the event kind that starts each.
+constexpr std::uint8_t spawn_flow = 0, wake_flow = 1, yield_flow = 2, timer_flow = 3, io_flow = 4;
 constexpr const char* flow_names[] = {"spawn", "wake", "yield", "timer", "I/O"};
+constexpr std::uint8_t flow_start(std::uint8_t type) noexcept {
+  return static_cast<std::uint8_t>(flow_kind + type);
+}
 
-constexpr std::uint32_t no_series = ~0U;
+constexpr std::uint8_t kind_of(std::uint64_t head) noexcept {
+  return static_cast<std::uint8_t>(head & 0xff);
+}
+constexpr std::uint64_t ticks_of(std::uint64_t head) noexcept { return head >> 8; }
 
-std::uint64_t now_ns() noexcept {
+std::uint64_t steady_ns() noexcept {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                         std::chrono::steady_clock::now().time_since_epoch())
                                         .count());
 }
+
+// The time-stamp counter, if it ticks at a constant rate through every power state (CPUID
+// 0x80000007, EDX bit 8): about a third of the cost of reading the steady clock.
+bool invariant_tsc() noexcept {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0x80000000U, &eax, &ebx, &ecx, &edx) == 0 || eax < 0x80000007U) return false;
+  __get_cpuid(0x80000007U, &eax, &ebx, &ecx, &edx);
+  return (edx & (1U << 8)) != 0;
+}
+const bool use_tsc = invariant_tsc();
+
+std::uint64_t raw_ticks() noexcept { return use_tsc ? __rdtsc() : steady_ns(); }
+// Ticks count from the process's start, so that 56 bits (event heads) last for months.
+const std::uint64_t tick_base = raw_ticks();
+inline std::uint64_t ticks() noexcept { return raw_ticks() - tick_base; }
+
+inline trace_event event(std::uint8_t kind, std::uint64_t data,
+                         std::uint64_t at = ticks()) noexcept {
+  return {at << 8 | kind, data};
+}
+
+std::uint64_t address(const void* p) noexcept { return reinterpret_cast<std::uintptr_t>(p); }
 
 // Ordering: relaxed; the ids only have to differ (the thread-local cache's key).
 std::atomic<std::uint64_t> next_tracer_id{1};
@@ -86,6 +123,10 @@ struct tracer::buffer {
   bool closed = false;
   std::thread::id thread;
   chunk* current = nullptr;
+  // The ticks of the run being recorded (0: none); a yield's arrow takes them.
+  std::uint64_t run_ticks = 0;
+  // The last run_end, waiting for the next event's time (in `current`: rotate() stamps it first).
+  trace_event* open_end = nullptr;
   std::vector<spilled> spills;  // the writer's, then finish's
   std::vector<chunk*> kept;     // full chunks never spilled (finish)
   ~buffer() {
@@ -119,7 +160,8 @@ tracer::tracer(const runtime_core& rt, std::string path, std::FILE* out)
       path_(std::move(path)),
       out_(out),
       id_(next_tracer_id.fetch_add(1, std::memory_order_relaxed)),
-      epoch_(now_ns()),
+      epoch_(ticks()),
+      epoch_ns_(steady_ns()),
       pid_(static_cast<int>(::getpid())) {
   const std::size_t workers = rt.options.worker_threads;
   buffers_.reserve(workers + 8);
@@ -136,23 +178,37 @@ tracer::tracer(const runtime_core& rt, std::string path, std::FILE* out)
 tracer::~tracer() {
   finish();
   if (scratch_ != nullptr) std::fclose(scratch_);
+  for (chunk* c : spare_)
+    delete c;
 }
 
 // ---- recording ----
 
-void tracer::record(buffer& b, const trace_event& e) noexcept {
-  chunk* c = b.current;
-  c->events[c->count++] = e;
-  if (c->count == chunk_events) [[unlikely]]
+void tracer::record(buffer& b, trace_event e) noexcept {
+  if (b.open_end != nullptr) {
+    b.open_end->head = (e.head & ~std::uint64_t{0xff}) | run_end_kind;
+    b.open_end = nullptr;
+  }
+  if (b.current->count == chunk_events) [[unlikely]]
     rotate(b);
+  b.current->events[b.current->count++] = e;
 }
 
 void tracer::rotate(buffer& b) noexcept {
-  chunk* fresh = new (std::nothrow) chunk;
+  chunk* fresh = nullptr;
+  {
+    std::lock_guard guard(mutex_);
+    if (!spare_.empty()) {
+      fresh = spare_.back();
+      spare_.pop_back();
+    }
+  }
+  if (fresh == nullptr) fresh = new (std::nothrow) chunk;
   if (fresh == nullptr) {
     b.current->count = 0;  // out of memory: this chunk's events are lost, the file stays valid
     return;
   }
+  fresh->count = 0;
   {
     std::lock_guard guard(mutex_);
     full_.emplace_back(&b, b.current);
@@ -191,102 +247,135 @@ tracer::buffer* tracer::local() noexcept {
   return found;
 }
 
-void tracer::record_local(const trace_event& e) noexcept {
+void tracer::record_local(std::uint8_t kind, std::uint64_t data) noexcept {
   buffer* b = local();
   if (b == nullptr) return;
   std::lock_guard guard(b->lock);
-  if (!b->closed) record(*b, e);
+  if (!b->closed) record(*b, event(kind, data));
 }
 
-void tracer::record_any(worker* self, const trace_event& e) noexcept {
+void tracer::record_any(worker* self, std::uint8_t kind, std::uint64_t data) noexcept {
   if (self != nullptr && &self->runtime() == &rt_) {
-    record(worker_buffer(self->index()), e);
+    record(worker_buffer(self->index()), event(kind, data));
   } else {
-    record_local(e);
+    record_local(kind, data);
   }
 }
 
 void tracer::run_begin(std::size_t w, void* frame) noexcept {
-  record(worker_buffer(w),
-         {now_ns(), reinterpret_cast<std::uintptr_t>(frame), nullptr, 0, run_begin_kind});
+  buffer& b = worker_buffer(w);
+  const std::uint64_t now = ticks();
+  b.run_ticks = now;
+  record(b, event(run_begin_kind, address(frame), now));
 }
 
 void tracer::run_end(std::size_t w) noexcept {
-  record(worker_buffer(w), {now_ns(), 0, nullptr, 0, run_end_kind});
+  buffer& b = worker_buffer(w);
+  b.run_ticks = 0;
+  // No clock read: the next event of this buffer stamps it (record()).
+  record(b, {run_end_kind, 0});
+  b.open_end = &b.current->events[b.current->count - 1];
 }
+
+void tracer::search_begin(std::size_t w) noexcept { record(worker_buffer(w), event(idle_kind, 0)); }
 
 void tracer::park_begin(std::size_t w) noexcept {
   // Ordering: relaxed; a gauge for the file, read by nobody else. Each RMW still sees the latest
   // value in the counter's modification order, so the count itself is exact.
   const int parked = parked_.fetch_add(1, std::memory_order_relaxed) + 1;
   buffer& b = worker_buffer(w);
-  const std::uint64_t t = now_ns();
-  record(b, {t, static_cast<std::uint64_t>(parked), "parked workers", no_series, counter_kind});
-  record(b, {t, 0, nullptr, 0, park_begin_kind});
+  const std::uint64_t now = ticks();
+  record(b, event(parked_kind, static_cast<std::uint64_t>(parked), now));
+  record(b, event(park_begin_kind, 0, now));
 }
 
 void tracer::park_end(std::size_t w) noexcept {
   // Ordering: relaxed, as in park_begin.
   const int parked = parked_.fetch_sub(1, std::memory_order_relaxed) - 1;
   buffer& b = worker_buffer(w);
-  const std::uint64_t t = now_ns();
-  record(b, {t, 0, nullptr, 0, park_end_kind});
-  record(b, {t, static_cast<std::uint64_t>(std::max(parked, 0)), "parked workers", no_series,
-             counter_kind});
+  const std::uint64_t now = ticks();
+  record(b, event(park_end_kind, 0, now));
+  record(b, event(parked_kind, static_cast<std::uint64_t>(std::max(parked, 0)), now));
 }
 
 void tracer::ready_sample(std::size_t w, std::size_t local_ready, std::size_t injected) noexcept {
   buffer& b = worker_buffer(w);
-  const std::uint64_t t = now_ns();
-  record(b, {t, local_ready, "ready tasks", static_cast<std::uint32_t>(w), counter_kind});
-  record(b, {t, injected, "injection queue", no_series, counter_kind});
+  const std::uint64_t now = ticks();
+  record(b, event(ready_kind, local_ready, now));
+  record(b, event(injected_kind, injected, now));
 }
 
 void tracer::spawned(worker* self, void* frame, const char* name, bool eager) noexcept {
-  record_any(
-      self, {now_ns(), reinterpret_cast<std::uintptr_t>(frame), name, eager ? 1U : 0U, spawn_kind});
+  if (self != nullptr && &self->runtime() == &rt_) {
+    buffer& b = worker_buffer(self->index());
+    const std::uint64_t now = ticks();
+    record(b, event(eager ? spawn_eager_kind : spawn_kind, address(frame), now));
+    if (name != nullptr) record(b, event(name_kind, address(name), now));
+    return;
+  }
+  buffer* b = local();
+  if (b == nullptr) return;
+  std::lock_guard guard(b->lock);
+  if (b->closed) return;
+  const std::uint64_t now = ticks();
+  record(*b, event(eager ? spawn_eager_kind : spawn_kind, address(frame), now));
+  if (name != nullptr) record(*b, event(name_kind, address(name), now));
 }
 
 void tracer::completed(worker* self, void* frame) noexcept {
-  record_any(self, {now_ns(), reinterpret_cast<std::uintptr_t>(frame), nullptr, 0, complete_kind});
+  if (self != nullptr && &self->runtime() == &rt_) {
+    // The run's begin will do (names only need the order against later spawns, which read the
+    // clock): no clock read.
+    buffer& b = worker_buffer(self->index());
+    record(b, b.run_ticks != 0 ? event(complete_kind, address(frame), b.run_ticks)
+                               : event(complete_kind, address(frame)));
+    return;
+  }
+  record_local(complete_kind, address(frame));
 }
 
 void tracer::woke(worker* self, void* frame) noexcept {
-  record_any(self,
-             {now_ns(), reinterpret_cast<std::uintptr_t>(frame), nullptr, wake_flow, flow_kind});
+  record_any(self, flow_start(wake_flow), address(frame));
 }
 
 void tracer::yielded(std::size_t w, void* frame) noexcept {
-  record(worker_buffer(w),
-         {now_ns(), reinterpret_cast<std::uintptr_t>(frame), nullptr, yield_flow, flow_kind});
+  buffer& b = worker_buffer(w);
+  // The running frame yields itself: its next run follows this one, whatever this time says.
+  record(b, b.run_ticks != 0 ? event(flow_start(yield_flow), address(frame), b.run_ticks)
+                             : event(flow_start(yield_flow), address(frame)));
 }
 
-void tracer::poller_batch(const char* what, std::uint32_t flow, void* const* frames,
+void tracer::poller_batch(std::uint8_t begin_kind, std::uint8_t flow, void* const* frames,
                           std::size_t count) noexcept {
   buffer* b = local();
   if (b == nullptr) return;
   std::lock_guard guard(b->lock);
   if (b->closed) return;
-  const std::uint64_t t = now_ns();
-  record(*b, {t, 0, what, static_cast<std::uint32_t>(count), batch_begin_kind});
+  const std::uint64_t now = ticks();
+  record(*b, event(begin_kind, count, now));
   for (std::size_t i = 0; i < count; ++i)
-    record(*b, {t, reinterpret_cast<std::uintptr_t>(frames[i]), nullptr, flow, flow_kind});
-  record(*b, {now_ns(), 0, nullptr, 0, batch_end_kind});
+    record(*b, event(flow, address(frames[i]), now));
+  record(*b, event(batch_end_kind, 0));
 }
 
 void tracer::timers_fired(void* const* frames, std::size_t count) noexcept {
-  poller_batch("timers fired", timer_flow, frames, count);
+  poller_batch(timers_begin_kind, flow_start(timer_flow), frames, count);
 }
 
 void tracer::io_ready(void* const* frames, std::size_t count) noexcept {
-  poller_batch("I/O ready", io_flow, frames, count);
+  poller_batch(io_begin_kind, flow_start(io_flow), frames, count);
 }
 
 void tracer::call_begin(const std::type_info* type) noexcept {
-  record_local({now_ns(), 0, type != nullptr ? type->name() : nullptr, 0, call_begin_kind});
+  record_local(call_begin_kind, type != nullptr ? address(type->name()) : 0);
 }
 
-void tracer::call_end() noexcept { record_local({now_ns(), 0, nullptr, 0, call_end_kind}); }
+void tracer::call_end() noexcept { record_local(call_end_kind, 0); }
+
+std::uint64_t tracer::to_ns(std::uint64_t t) const noexcept {
+  if (t <= epoch_) return 0;
+  return static_cast<std::uint64_t>(static_cast<double>(t - epoch_) * ns_per_tick_);
+}
 
 // ---- the writer thread ----
 
@@ -318,7 +407,12 @@ void tracer::spill(buffer& b, chunk* c) {
     if (offset >= 0 &&
         std::fwrite(c->events, sizeof(trace_event), c->count, scratch_) == c->count) {
       b.spills.push_back({offset, c->count});
-      delete c;
+      std::lock_guard guard(mutex_);
+      if (spare_.size() < 64) {
+        spare_.push_back(c);
+      } else {
+        delete c;
+      }
       return;
     }
   }
@@ -453,6 +547,13 @@ void tracer::finish() noexcept {
     }
     for (auto [b, c] : rest)
       b->kept.push_back(c);
+    // Ticks to nanoseconds: the counter's rate over the whole trace, against the steady clock.
+    const std::uint64_t end_ticks = ticks();
+    const std::uint64_t end_ns = steady_ns();
+    if (use_tsc && end_ticks > epoch_ && end_ns > epoch_ns_) {
+      ns_per_tick_ =
+          static_cast<double>(end_ns - epoch_ns_) / static_cast<double>(end_ticks - epoch_);
+    }
     write_json(all);
   } catch (const std::exception& e) {
     rt_.report(std::string("weft: writing the trace file '") + path_ + "' failed: " + e.what());
@@ -491,35 +592,39 @@ void tracer::write_json(std::vector<buffer*>& all) {
   for (std::size_t i = 0; i < all.size(); ++i)
     thread_meta(all[i]->tid, all[i]->name, i);
 
-  // The k-way merge, by timestamp; at equal timestamps, flow starts first (a wake and the
-  // resumption it causes may read the same clock value on two cores).
+  // The k-way merge, by time; at equal times, arrows start first (a wake and the run it causes
+  // may read the same clock value on two cores). A run_end not stamped (its buffer's last event)
+  // sorts first and ends its slice at its thread's last time.
   std::vector<stream> streams(all.size());
   struct head_entry {
-    std::uint64_t ts;
+    std::uint64_t ns;
     int rank;
     std::size_t stream;
     bool operator>(const head_entry& o) const {
-      return ts != o.ts ? ts > o.ts : rank != o.rank ? rank > o.rank : stream > o.stream;
+      return ns != o.ns ? ns > o.ns : rank != o.rank ? rank > o.rank : stream > o.stream;
     }
   };
-  const auto rank_of = [](const trace_event& e) {
-    return e.kind == flow_kind || e.kind == spawn_kind ? 0 : 1;
+  const auto entry_of = [this](const trace_event& e, std::size_t i) {
+    const std::uint8_t kind = kind_of(e.head);
+    const int rank = kind >= flow_kind || kind == spawn_kind || kind == spawn_eager_kind ? 0 : 1;
+    return head_entry{to_ns(ticks_of(e.head)), rank, i};
   };
   std::priority_queue<head_entry, std::vector<head_entry>, std::greater<>> heads;
   for (std::size_t i = 0; i < all.size(); ++i) {
     streams[i].b = all[i];
     streams[i].scratch = scratch_;
-    if (streams[i].load_next()) heads.push({streams[i].at->ts, rank_of(*streams[i].at), i});
+    if (streams[i].load_next()) heads.push(entry_of(*streams[i].at, i));
   }
 
   struct thread_state {
-    std::uint64_t last = 0;  // the last timestamp written on this track (kept non-decreasing)
+    std::uint64_t last = 0;  // the last time written on this track (kept non-decreasing)
     // The open slices' name, category and arguments: an E repeats its B's (speedscope matches
     // them by name).
     std::vector<std::string> open;
   };
   std::vector<thread_state> threads(all.size());
   std::unordered_map<std::uint64_t, const char*> names;  // spawned frames (null: no name)
+  std::uint64_t last_spawn = 0;                          // the frame a name_kind names
   struct open_flow {
     std::uint64_t id;
     std::uint32_t type;
@@ -528,31 +633,37 @@ void tracer::write_json(std::vector<buffer*>& all) {
   std::vector<open_flow> unfinished;                     // replaced before they finished
   std::unordered_map<const char*, std::string> type_names;
   std::uint64_t next_flow = 0;
-  std::uint64_t last_ts = epoch_;
+  std::uint64_t last_ns = 0;
 
   while (!heads.empty()) {
     const head_entry h = heads.top();
     heads.pop();
     stream& s = streams[h.stream];
     const trace_event e = *s.at++;
-    if (s.load_next()) heads.push({s.at->ts, rank_of(*s.at), h.stream});
+    if (s.load_next()) heads.push(entry_of(*s.at, h.stream));
 
     thread_state& th = threads[h.stream];
     const std::uint32_t tid = all[h.stream]->tid;
-    std::uint64_t t = std::max(e.ts > epoch_ ? e.ts - epoch_ : 0, th.last);
+    const std::uint8_t kind = kind_of(e.head);
+    std::uint64_t t = std::max(h.ns, th.last);
+    last_ns = std::max(last_ns, t);
     const auto begin = [&](std::string tail) {
       out.head("B", tid, t);
       out.raw(tail.c_str());
       th.open.push_back(std::move(tail));
     };
-    last_ts = std::max(last_ts, e.ts);
+    const auto counter = [&](const char* name, const std::string& series) {
+      out.head("C", tid, t);
+      std::fprintf(out_, ",\"name\":\"%s\",\"args\":{\"%s\":%llu}}", name, series.c_str(),
+                   static_cast<unsigned long long>(e.data));
+    };
     const auto start_flow = [&](std::uint32_t type) {
       const open_flow flow{++next_flow, type};
-      if (auto it = pending.find(e.frame); it != pending.end()) {
+      if (auto it = pending.find(e.data); it != pending.end()) {
         unfinished.push_back(it->second);
         it->second = flow;
       } else {
-        pending.emplace(e.frame, flow);
+        pending.emplace(e.data, flow);
       }
       if (th.open.empty()) {
         // Outside any slice (a thread that is not a worker, or a worker between tasks): a short
@@ -570,13 +681,13 @@ void tracer::write_json(std::vector<buffer*>& all) {
                      static_cast<unsigned long long>(flow.id));
       }
     };
-    switch (e.kind) {
+    switch (kind) {
       case run_begin_kind: {
-        const auto it = names.find(e.frame);
+        const auto it = names.find(e.data);
         begin(",\"name\":" +
               json_out::quoted(it != names.end() && it->second != nullptr ? it->second : "task") +
               ",\"cat\":\"task\"}");
-        if (auto flow = pending.find(e.frame); flow != pending.end()) {
+        if (auto flow = pending.find(e.data); flow != pending.end()) {
           ++t;  // inside the slice just begun
           out.head("f", tid, t);
           std::fprintf(out_, ",\"bp\":\"e\",\"name\":\"%s\",\"cat\":\"flow\",\"id\":%llu}",
@@ -599,34 +710,35 @@ void tracer::write_json(std::vector<buffer*>& all) {
       case park_begin_kind:
         begin(",\"name\":\"parked\",\"cat\":\"idle\"}");
         break;
-      case counter_kind:
-        out.head("C", tid, t);
-        out.raw(",\"name\":");
-        out.str(static_cast<const char*>(e.text));
-        if (e.value == no_series) {
-          std::fprintf(out_, ",\"args\":{\"value\":%llu}}",
-                       static_cast<unsigned long long>(e.frame));
-        } else {
-          std::fprintf(out_, ",\"args\":{\"w%u\":%llu}}", e.value,
-                       static_cast<unsigned long long>(e.frame));
-        }
+      case ready_kind:
+        counter("ready tasks", all[h.stream]->name);
+        break;
+      case parked_kind:
+        counter("parked workers", "value");
+        break;
+      case injected_kind:
+        counter("injection queue", "value");
         break;
       case spawn_kind:
-        names[e.frame] = static_cast<const char*>(e.text);
-        if (e.value == 0) start_flow(spawn_flow);
+      case spawn_eager_kind:
+        names[e.data] = nullptr;
+        last_spawn = e.data;
+        if (kind == spawn_kind) start_flow(spawn_flow);
+        break;
+      case name_kind:
+        names[last_spawn] = reinterpret_cast<const char*>(e.data);
         break;
       case complete_kind:
-        names.erase(e.frame);
+        names.erase(e.data);
         break;
-      case flow_kind:
-        start_flow(e.value);
-        break;
-      case batch_begin_kind:
-        begin(",\"name\":" + json_out::quoted(static_cast<const char*>(e.text)) +
-              ",\"cat\":\"poller\",\"args\":{\"tasks\":" + std::to_string(e.value) + "}}");
+      case timers_begin_kind:
+      case io_begin_kind:
+        begin(std::string(",\"name\":\"") +
+              (kind == timers_begin_kind ? "timers fired" : "I/O ready") +
+              "\",\"cat\":\"poller\",\"args\":{\"tasks\":" + std::to_string(e.data) + "}}");
         break;
       case call_begin_kind: {
-        const char* mangled = static_cast<const char*>(e.text);
+        const auto* mangled = reinterpret_cast<const char*>(e.data);
         auto it = type_names.find(mangled);
         if (it == type_names.end()) it = type_names.emplace(mangled, demangled(mangled)).first;
         begin(",\"name\":\"to_thread\",\"cat\":\"blocking\",\"args\":{\"call\":" +
@@ -634,6 +746,7 @@ void tracer::write_json(std::vector<buffer*>& all) {
         break;
       }
       default:
+        if (kind >= flow_kind && kind <= flow_start(io_flow)) start_flow(kind - flow_kind);
         break;
     }
     th.last = t;
@@ -653,7 +766,7 @@ void tracer::write_json(std::vector<buffer*>& all) {
   if (!unfinished.empty()) {
     const auto tid = static_cast<std::uint32_t>(all.size() + 1);
     thread_meta(tid, "not run before shutdown", all.size());
-    const std::uint64_t end = last_ts - epoch_ + 1000;
+    const std::uint64_t end = last_ns + 1000;
     out.head("B", tid, end);
     const char* tail = ",\"name\":\"queued at shutdown\",\"cat\":\"weft\"}";
     out.raw(tail);

@@ -156,7 +156,11 @@ void worker::run() {
   this_worker = this;
   while (!runtime_.stopping()) {
     void* task = next_task();
-    if (task == nullptr) task = search();
+    if (task == nullptr) {
+      if (runtime_.trace != nullptr) [[unlikely]]
+        runtime_.trace->search_begin(index_);
+      task = search();
+    }
     if (task == nullptr) {
       park_until_notified();
       continue;
