@@ -28,7 +28,7 @@ namespace {
 
 enum trace_kind : std::uint8_t {
   run_begin_kind,     // data: the frame
-  run_end_kind,       // no time of its own: stamped by the next event of its buffer
+  run_end_kind,       // recorded late, with the time of the event after it (record())
   park_begin_kind,    //
   park_end_kind,      //
   idle_kind,          // a worker starts searching: only a time (for the run_end before it)
@@ -48,8 +48,8 @@ enum trace_kind : std::uint8_t {
 };
 
 // The kinds of arrow, and the event kind that starts each.
-constexpr std::uint8_t spawn_flow = 0, wake_flow = 1, yield_flow = 2, timer_flow = 3, io_flow = 4;
-constexpr const char* flow_names[] = {"spawn", "wake", "yield", "timer", "I/O"};
+constexpr std::uint8_t spawn_flow = 0, wake_flow = 1, timer_flow = 2, io_flow = 3;
+constexpr const char* flow_names[] = {"spawn", "wake", "timer", "I/O"};
 constexpr std::uint8_t flow_start(std::uint8_t type) noexcept {
   return static_cast<std::uint8_t>(flow_kind + type);
 }
@@ -123,10 +123,11 @@ struct tracer::buffer {
   bool closed = false;
   std::thread::id thread;
   chunk* current = nullptr;
-  // The ticks of the run being recorded (0: none); a yield's arrow takes them.
+  // The ticks of the run being recorded (0: none).
   std::uint64_t run_ticks = 0;
-  // The last run_end, waiting for the next event's time (in `current`: rotate() stamps it first).
-  trace_event* open_end = nullptr;
+  // A run ended and its run_end is not recorded yet: the next event records it with its own time,
+  // unless that event is the next run's begin, which implies it (one event per run when busy).
+  bool end_pending = false;
   std::vector<spilled> spills;  // the writer's, then finish's
   std::vector<chunk*> kept;     // full chunks never spilled (finish)
   ~buffer() {
@@ -185,9 +186,10 @@ tracer::~tracer() {
 // ---- recording ----
 
 void tracer::record(buffer& b, trace_event e) noexcept {
-  if (b.open_end != nullptr) {
-    b.open_end->head = (e.head & ~std::uint64_t{0xff}) | run_end_kind;
-    b.open_end = nullptr;
+  if (b.end_pending) {
+    b.end_pending = false;
+    if (kind_of(e.head) != run_begin_kind)
+      record(b, {(e.head & ~std::uint64_t{0xff}) | run_end_kind, 0});
   }
   if (b.current->count == chunk_events) [[unlikely]]
     rotate(b);
@@ -272,9 +274,8 @@ void tracer::run_begin(std::size_t w, void* frame) noexcept {
 void tracer::run_end(std::size_t w) noexcept {
   buffer& b = worker_buffer(w);
   b.run_ticks = 0;
-  // No clock read: the next event of this buffer stamps it (record()).
-  record(b, {run_end_kind, 0});
-  b.open_end = &b.current->events[b.current->count - 1];
+  // No clock read and no event yet: the next event of this buffer records it (record()).
+  b.end_pending = true;
 }
 
 void tracer::search_begin(std::size_t w) noexcept { record(worker_buffer(w), event(idle_kind, 0)); }
@@ -336,13 +337,6 @@ void tracer::completed(worker* self, void* frame) noexcept {
 
 void tracer::woke(worker* self, void* frame) noexcept {
   record_any(self, flow_start(wake_flow), address(frame));
-}
-
-void tracer::yielded(std::size_t w, void* frame) noexcept {
-  buffer& b = worker_buffer(w);
-  // The running frame yields itself: its next run follows this one, whatever this time says.
-  record(b, b.run_ticks != 0 ? event(flow_start(yield_flow), address(frame), b.run_ticks)
-                             : event(flow_start(yield_flow), address(frame)));
 }
 
 void tracer::poller_batch(std::uint8_t begin_kind, std::uint8_t flow, void* const* frames,
@@ -621,6 +615,7 @@ void tracer::write_json(std::vector<buffer*>& all) {
     // The open slices' name, category and arguments: an E repeats its B's (speedscope matches
     // them by name).
     std::vector<std::string> open;
+    bool run_open = false;  // the top slice is a task run (the next run's begin ends it)
   };
   std::vector<thread_state> threads(all.size());
   std::unordered_map<std::uint64_t, const char*> names;  // spawned frames (null: no name)
@@ -683,6 +678,13 @@ void tracer::write_json(std::vector<buffer*>& all) {
     };
     switch (kind) {
       case run_begin_kind: {
+        if (th.run_open && !th.open.empty()) {
+          // A busy worker records no end: the next run's begin is the previous one's end.
+          out.head("E", tid, t);
+          out.raw(th.open.back().c_str());
+          th.open.pop_back();
+        }
+        th.run_open = true;
         const auto it = names.find(e.data);
         begin(",\"name\":" +
               json_out::quoted(it != names.end() && it->second != nullptr ? it->second : "task") +
@@ -698,6 +700,8 @@ void tracer::write_json(std::vector<buffer*>& all) {
         break;
       }
       case run_end_kind:
+        th.run_open = false;
+        [[fallthrough]];
       case park_end_kind:
       case batch_end_kind:
       case call_end_kind:

@@ -25,9 +25,10 @@
 // invariant (scaled to the steady clock at the end), else the steady clock. A task run reads it
 // once: at its begin. Its end is stamped with the next event its worker records (the next run's
 // begin, when busy; the search or park that follows, when not), so a slice includes the few
-// instructions that pick the next task. A yield's arrow takes its slice's begin as its time (the
-// frame is the running one, so the order stays right); every other arrow reads the clock, since a
-// wake stamped earlier than it happened could be paired with a run that came before it.
+// instructions that pick the next task, and a busy worker records one event per run. A yield draws
+// no arrow (the task is back in a later run; the event would double the cost of yield-heavy code).
+// Every arrow reads the clock: a wake stamped earlier than it happened could be paired with a run
+// of the same frame that came before it.
 #pragma once
 
 #include <atomic>
@@ -73,11 +74,10 @@ class tracer {
   void search_begin(std::size_t w) noexcept;
   // Worker `w`'s maintenance tick: its ready tasks and the injection queue's length.
   void ready_sample(std::size_t w, std::size_t local_ready, std::size_t injected) noexcept;
-  // A task spawned, completed, woken, or yielded, on the calling thread (`self`: its worker).
+  // A task spawned, completed, or woken, on the calling thread (`self`: its worker).
   void spawned(worker* self, void* frame, const char* name, bool eager) noexcept;
   void completed(worker* self, void* frame) noexcept;
   void woke(worker* self, void* frame) noexcept;
-  void yielded(std::size_t w, void* frame) noexcept;
   // The poller makes `count` tasks ready: timers that expired, or descriptors that became ready.
   void timers_fired(void* const* frames, std::size_t count) noexcept;
   void io_ready(void* const* frames, std::size_t count) noexcept;

@@ -521,10 +521,7 @@ bool budget_exhausted() noexcept {
 }
 
 void schedule_yield(std::coroutine_handle<> waiter) noexcept {
-  worker* self = current_worker();
-  if (self->runtime().trace != nullptr) [[unlikely]]
-    self->runtime().trace->yielded(self->index(), waiter.address());
-  self->push_yielded(waiter.address());
+  current_worker()->push_yielded(waiter.address());
 }
 
 }  // namespace weft::detail

@@ -262,7 +262,6 @@ TEST_SUITE("trace") {
     CHECK(s.flows.at("spawn") >= 13);
     CHECK(s.flows.at("timer") >= 8);
     CHECK(s.flows.at("I/O") >= 1);
-    CHECK(s.flows.at("yield") >= 200);
     CHECK(s.flows.at("wake") >= 1);  // the to_thread completion, joins, the mutex
     CHECK(s.counters.count("parked workers") == 1);
     std::remove(path.c_str());
@@ -298,13 +297,12 @@ TEST_SUITE("trace") {
     weft_test::watchdog dog(60s);
     const std::string path = temp_path("spill");
     constexpr int tasks = 20;
-    constexpr int yields = 1000;  // about 60,000 events: several chunks per worker
+    constexpr int yields = 1000;  // about 20,000 runs: several chunks per worker
     {
       weft::runtime rt({.worker_threads = 2, .thread_name = "sp", .trace_file = path});
       rt.block_on(yield_root(tasks, yields));
     }
     const summary s = validate(load(path));
-    CHECK(s.flows.at("yield") == tasks * yields);
     CHECK(s.slices.at("yielder") == tasks * (yields + 1));
     CHECK(s.flows.at("spawn") == tasks + 1);  // and the root, spawned by block_on
     CHECK(s.counters.count("ready tasks") == 1);
