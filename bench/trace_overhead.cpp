@@ -1,7 +1,7 @@
 // bench/trace_overhead.cpp: what recording a trace (runtime_options::trace_file) costs the
 // scheduler's busiest path. yield_many's work: `tasks` tasks each yield `yields` times; operations
-// = tasks * yields. `weft`: tracing on, three events per yield (the yield's arrow, the slice's
-// begin and end); `off`: the same program without a trace file, where each hook is one branch.
+// = tasks * yields. `weft`: tracing on, a task run per yield (one 16-byte event and one clock read
+// on a busy worker); `off`: the same program without a trace file, where each hook is one branch.
 // The peer is weft itself without the feature (benchmarks.md: target ratio <= 1.5).
 //
 // The trace goes to /dev/null by default (`--file path` keeps it): the runs time the recording
