@@ -87,7 +87,8 @@ blocking_pool::blocking_pool(runtime_core& core, const runtime_options& options)
       queue_capacity_(options.blocking_queue),
       keep_alive_(options.blocking_keep_alive),
       spin_(options.spin_before_park),
-      thread_name_(options.thread_name.substr(0, 13) + "-b") {}
+      thread_name_(options.thread_name.substr(0, 13) + "-b"),
+      trace_(core.trace) {}
 
 void blocking_pool::unref(blocking_call* call) noexcept {
   // Ordering: acq_rel; the last owner's acquire sees everything the other owner did to the call
@@ -243,7 +244,11 @@ void blocking_pool::thread_main(thread_state* self) {
   pthread_setname_np(pthread_self(), thread_name_.c_str());
   blocking_call* call = self->handoff.exchange(nullptr, std::memory_order_acquire);
   for (;;) {
+    if (trace_ != nullptr) [[unlikely]]
+      trace_->call_begin(call->what);
     call->run(call);
+    if (trace_ != nullptr) [[unlikely]]
+      trace_->call_end();
     blocking_call* next = nullptr;
     bool leave = false;
     runtime_core* wake_core = nullptr;  // set if this thread must wake the task (after the lock)

@@ -40,6 +40,7 @@
 namespace weft::detail {
 
 class runtime_core;
+class tracer;
 
 class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
  public:
@@ -94,6 +95,9 @@ class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
   const std::chrono::milliseconds keep_alive_;
   const std::chrono::microseconds spin_;
   const std::string thread_name_;
+  // The runtime's trace recorder (trace.hpp), or null; shared, since a thread may outlive the
+  // runtime (its records after the trace was written are dropped).
+  const std::shared_ptr<tracer> trace_;
 
   mutable std::mutex mutex_;
   call_list queue_;                  // submitted, waiting for a thread (at most queue_capacity_)

@@ -1,5 +1,6 @@
 // scheduler/poller.cpp: the poller thread (see poller.hpp).
 #include "poller.hpp"
+#include "trace.hpp"
 
 #include <pthread.h>
 #include <sys/epoll.h>
@@ -30,7 +31,8 @@ poller::poller(poller_host& host, config cfg)
     : host_(host),
       epoch_(clock::now()),
       virtual_(cfg.virtual_time),
-      deterministic_(cfg.deterministic) {
+      deterministic_(cfg.deterministic),
+      trace_(cfg.trace) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw_errno("weft: epoll_create1 for the poller");
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -242,6 +244,8 @@ void poller::run() {
     ready.clear();
     callbacks.clear();
     fire_timers(ready, callbacks, more);
+    if (trace_ != nullptr && !ready.empty()) [[unlikely]]
+      trace_->timers_fired(ready.data(), ready.size());
     if (!ready.empty()) host_.inject_batch(ready.data(), ready.size());
     for (timer_entry* entry : callbacks) {
       static_cast<callback_timer_entry*>(entry)->on_fire(entry);
@@ -288,6 +292,8 @@ void poller::run() {
       }
       dispatch_io(static_cast<io_registration*>(events[i].data.ptr), events[i].events, ready);
     }
+    if (trace_ != nullptr && !ready.empty()) [[unlikely]]
+      trace_->io_ready(ready.data(), ready.size());
     if (!ready.empty()) host_.inject_batch(ready.data(), ready.size());
   }
 }

@@ -44,6 +44,8 @@ namespace weft::detail {
 
 enum class io_direction : unsigned char;
 
+class tracer;
+
 // What the poller needs from the pool it feeds. runtime_core implements it.
 class poller_host {
  public:
@@ -91,6 +93,8 @@ class poller {
     // Deterministic mode (simulation.hpp): the worker moves the virtual clock itself
     // (advance_deterministic), so this thread never does.
     bool deterministic = false;
+    // The trace file's recorder (trace.hpp), or null: timers fired and descriptors ready.
+    tracer* trace = nullptr;
   };
   poller(poller_host& host, config cfg);
   ~poller();
@@ -142,6 +146,7 @@ class poller {
   clock::time_point epoch_;
   const bool virtual_;
   const bool deterministic_;
+  tracer* const trace_;
   // Virtual time: milliseconds since epoch_, written by the poller thread only (by the worker
   // instead in deterministic mode, where the poller leaves it alone).
   std::atomic<std::uint64_t> virtual_ticks_{0};

@@ -76,9 +76,12 @@ runtime_core::runtime_core(runtime_options opts)
     : options(validated(std::move(opts))),
       sim(options.deterministic_seed ? std::make_unique<simulation>(*options.deterministic_seed)
                                      : nullptr),
+      trace(tracer::make(*this)),
       idle(options.worker_threads),
       registry(options.worker_threads),
-      poller(*this, {.virtual_time = options.virtual_time, .deterministic = sim != nullptr}),
+      poller(*this, {.virtual_time = options.virtual_time,
+                     .deterministic = sim != nullptr,
+                     .trace = trace.get()}),
       blocking(std::make_shared<blocking_pool>(*this, options)),
       compute(make_compute_arena(*this, options.compute_threads)) {
   workers.reserve(options.worker_threads);
@@ -95,9 +98,10 @@ runtime_core::runtime_core(runtime_options opts, hosted_t)
             return std::move(opts);
           }(),
           /*hosted=*/true)),
+      trace(tracer::make(*this)),
       idle(1),
       registry(1),
-      poller(*this, {.virtual_time = options.virtual_time}),
+      poller(*this, {.virtual_time = options.virtual_time, .trace = trace.get()}),
       // A frame executor's tasks offload too (a game loop loads assets with to_thread). Both are
       // lazy: no thread and no oneTBB arena until the first call.
       blocking(std::make_shared<blocking_pool>(*this, options)),
@@ -216,6 +220,7 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
   // more, and its io_sources deregister from the stopped poller as usual.
   destroy_extensions();
   poller.clear_for_shutdown();
+  if (trace != nullptr) trace->finish();  // every thread of the runtime is joined (trace.hpp)
   {
     std::lock_guard lock(live_runtimes_mutex);
     std::erase(live_runtimes, this);

@@ -27,6 +27,7 @@
 #include "poller.hpp"
 #include "registry.hpp"
 #include "simulation.hpp"
+#include "trace.hpp"
 #include "visitors.hpp"
 #include "worker.hpp"
 
@@ -109,6 +110,9 @@ class runtime_core final : public poller_host {
   // Deterministic mode (simulation.hpp), or null. Set before any thread starts, never changed:
   // the branches on it in the task lifecycle are as predictable as a constant.
   const std::unique_ptr<simulation> sim;
+  // The trace file's recorder (trace.hpp), or null; as `sim`, set before any thread starts and
+  // never changed. Shared with the blocking pool, whose threads may outlive the runtime.
+  const std::shared_ptr<tracer> trace;
   std::vector<std::unique_ptr<worker>> workers;
   detail::injector injector;
   detail::idle idle;

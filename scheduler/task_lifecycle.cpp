@@ -62,6 +62,8 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
     task->state.store(task_header::listed_bit, std::memory_order_relaxed);
     registry::insert(rt->registry.worker_shard(self->index()), task);
     worker_counters::bump(self->counters.spawned);
+    if (rt->trace != nullptr) [[unlikely]]
+      rt->trace->spawned(self, task->frame.address(), task->name, eager);
     if (eager) {
       self->run_eager(task->frame.address());
     } else {
@@ -89,6 +91,8 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
   // Not yet visible to any other thread: the injection below publishes it (release).
   task->state.store(task_header::listed_bit, std::memory_order_relaxed);
   registry::insert_locked(shard, task);
+  if (rt->trace != nullptr) [[unlikely]]  // before the task can run (trace.hpp)
+    rt->trace->spawned(self, task->frame.address(), task->name, false);
   try {
     rt->inject(task->frame.address());
   } catch (...) {
@@ -223,6 +227,8 @@ std::coroutine_handle<> complete_root(task_header* task) noexcept {
   // Deterministic mode logs the end while the frame is alive (simulation.hpp).
   if (rt->sim != nullptr) [[unlikely]]
     rt->sim->completed(task->frame.address(), rt->poller.now_tick());
+  if (rt->trace != nullptr) [[unlikely]]
+    rt->trace->completed(current_worker(), task->frame.address());
   std::coroutine_handle<> next = finish_root(task);
   if (group != nullptr) {
     if (const std::coroutine_handle<> joiner = group->child_done(group, task);
@@ -366,6 +372,8 @@ std::uint32_t withdraw_cancel_request(task_header* task) noexcept {
 
 void wake(runtime_core* rt, std::coroutine_handle<> waiter) noexcept {
   worker* self = current_worker();
+  if (rt->trace != nullptr) [[unlikely]]
+    rt->trace->woke(self, waiter.address());
   if (self != nullptr && &self->runtime() == rt) {
     self->push_lifo(waiter.address());  // a deque overflow also goes to the injector
     return;

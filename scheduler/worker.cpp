@@ -111,7 +111,11 @@ void worker::run_eager(void* task) {
 
 void worker::run_batch(void* task) {
   batch_pushed_ = 0;
+  if (runtime_.trace != nullptr) [[unlikely]]
+    runtime_.trace->run_begin(index_, task);
   resume(task);
+  if (runtime_.trace != nullptr) [[unlikely]]
+    runtime_.trace->run_end(index_);
   if (batch_pushed_ > 1) [[unlikely]] {
     order_batch();
   }
@@ -152,7 +156,11 @@ void worker::run() {
   this_worker = this;
   while (!runtime_.stopping()) {
     void* task = next_task();
-    if (task == nullptr) task = search();
+    if (task == nullptr) {
+      if (runtime_.trace != nullptr) [[unlikely]]
+        runtime_.trace->search_begin(index_);
+      task = search();
+    }
     if (task == nullptr) {
       park_until_notified();
       continue;
@@ -255,6 +263,10 @@ void* worker::next_task() {
     // newest first, so yielders pushed there at every tick ran ahead of older tasks, and 250
     // yield_now() loops kept the other 250 tasks of a task group from ever starting (a livelock
     // the task_group S4 stress hit in CI: the fix of bug 5 caused it).
+    if (runtime_.trace != nullptr) [[unlikely]]
+      runtime_.trace->ready_sample(
+          index_, static_cast<std::size_t>(std::max<std::int64_t>(0, deque_.size_estimate())),
+          static_cast<std::size_t>(std::max<std::int64_t>(0, runtime_.injector.length())));
     if (!yielded_.empty()) {
       runtime_.inject_batch(yielded_.data(), yielded_.size());
       yielded_.clear();
@@ -387,7 +399,11 @@ void worker::park_until_notified() {
     runtime_.poller.pool_went_idle();
   if (!runtime_.stopping()) {
     worker_counters::bump(counters.parked);
+    if (runtime_.trace != nullptr) [[unlikely]]
+      runtime_.trace->park_begin(index_);
     park.park();
+    if (runtime_.trace != nullptr) [[unlikely]]
+      runtime_.trace->park_end(index_);
   }
   searching_ = runtime_.idle.transition_from_parked(index_);
 }

@@ -87,6 +87,13 @@ struct runtime_options {
   // Threads of the oneTBB arena of weft::compute (compute.hpp); 0 means the CPUs this process may
   // use: its affinity mask, capped by the cgroup's CPU quota.
   std::size_t compute_threads = 0;
+  // A trace of the run (docs/diagnostics.md, "Tracing"): the Chrome trace event format (JSON) that
+  // Perfetto (ui.perfetto.dev), chrome://tracing and speedscope open, with a track per worker, the
+  // poller and each blocking-pool thread, a slice per task run, arrows from spawn to first run and
+  // from wake to resume, timers, I/O and counters. Written when the runtime shuts down. Empty: no
+  // trace, and each hook costs one predictable branch. The environment variable WEFT_TRACE=path
+  // overrides it for every runtime of the process (the second writes path.2, and so on).
+  std::string trace_file;
   // Where the runtime reports problems nobody else can see (an exception of a detached task that
   // nobody retrieved). Called from any thread. Default: a line on stderr.
   std::function<void(std::string_view)> log;
