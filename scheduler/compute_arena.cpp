@@ -19,16 +19,31 @@
 // context if there is one. Both sides read and write the record's context pointer only under the
 // lock, so a cancel never touches a context that is gone, and a context published after a cancel
 // starts cancelled.
+//
+// Priority: the arena's threads run at nice 19 while they work in it (arena_priority below). The
+// arena has as many threads as the process has CPUs, so while compute() jobs run every core is
+// busy with them; at equal priority a weft worker or the poller thread that wakes (a timer, a
+// socket) waits for the running TBB thread's time slice to end (EEVDF protects a running task
+// until its slice is used: milliseconds), and the event loop's latency grows by that much.
+// At nice 19 the waking weft thread has about 70 times the TBB thread's weight and takes the
+// core at once, while the arena still gets every cycle the event loop leaves (bench
+// offload_latency). The cost: beside other busy processes of equal priority, compute() jobs get a
+// small share of the CPU. A thread leaves the arena with its old priority put back; lowering a
+// nice value needs CAP_SYS_NICE or RLIMIT_NICE, so without them a TBB thread that later works
+// for another arena of the program stays at nice 19.
 #include "compute_arena.hpp"
 
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
+#include <oneapi/tbb/task_scheduler_observer.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -78,6 +93,50 @@ std::size_t cgroup_cpu_limit() noexcept {
   return 0;
 }
 
+// The nice value of a TBB thread while it works in the runtime's arena (the file comment).
+constexpr int arena_nice = 19;
+
+// Lowers the priority of every TBB worker thread while it is in the arena and puts it back when the
+// thread leaves. TBB calls entry and exit on the thread itself, in pairs; the saved value is per
+// thread, so no synchronization is needed.
+class arena_priority final : public tbb::task_scheduler_observer {
+ public:
+  explicit arena_priority(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) {
+    observe(true);
+  }
+  // Before the base's destructor: TBB must stop calling this object while it is still whole.
+  ~arena_priority() override { observe(false); }
+  arena_priority(const arena_priority&) = delete;
+  arena_priority& operator=(const arena_priority&) = delete;
+
+  void on_scheduler_entry(bool is_worker) override {
+    if (!is_worker) return;  // weft threads never join; a thread of the program keeps its own
+    saved& s = state();
+    errno = 0;
+    const int old = ::getpriority(PRIO_PROCESS, 0);  // this thread (Linux: 0 is the caller's tid)
+    if (errno != 0 || old >= arena_nice) return;
+    s.nice = old;
+    s.lowered = ::setpriority(PRIO_PROCESS, 0, arena_nice) == 0;
+  }
+  void on_scheduler_exit(bool is_worker) override {
+    if (!is_worker) return;
+    saved& s = state();
+    if (!s.lowered) return;
+    s.lowered = false;
+    (void)::setpriority(PRIO_PROCESS, 0, s.nice);  // EPERM without CAP_SYS_NICE: stays at 19
+  }
+
+ private:
+  struct saved {
+    int nice = 0;
+    bool lowered = false;
+  };
+  static saved& state() {
+    thread_local saved s;
+    return s;
+  }
+};
+
 }  // namespace
 
 std::size_t allowed_cpus() noexcept {
@@ -117,6 +176,7 @@ class compute_arena {
       // No slot reserved for an outside thread: weft threads only enqueue.
       arena_.emplace(static_cast<int>(threads_), 0);
       arena_->initialize();
+      priority_.emplace(*arena_);
     });
     {
       std::lock_guard lock(mutex_);
@@ -208,6 +268,7 @@ class compute_arena {
   std::once_flag init_;
   std::optional<tbb::global_control> control_;
   std::optional<tbb::task_arena> arena_;
+  std::optional<arena_priority> priority_;  // after arena_: stops observing before it goes
   mutable std::mutex mutex_;
   std::condition_variable ended_;
   compute_record* running_head_ = nullptr;

@@ -5,12 +5,15 @@
 // waits for a running fn before destroying its frame.
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/parallel_reduce.h>
 #include <oneapi/tbb/task_arena.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -116,6 +119,33 @@ TEST_CASE("compute: fn runs inside an arena of compute_threads threads") {
   CHECK(weft::run(main_task(), {.worker_threads = 1, .compute_threads = 3}) == 3);
   // The default is the CPUs the process may use: at least one.
   CHECK(weft::run(main_task(), {.worker_threads = 1}) >= 1);
+}
+
+TEST_CASE("compute: arena threads run at nice 19 while weft workers keep their priority") {
+  // The event loop must win the cores from CPU-bound jobs (bench offload_latency): every thread
+  // that runs a chunk of the arena's work is lowered, and the weft worker that awaits is not.
+  weft_test::watchdog dog(30s);
+  auto main_task = []() -> weft::task<void> {
+    errno = 0;
+    const int worker_nice = ::getpriority(PRIO_PROCESS, 0);
+    REQUIRE(errno == 0);
+    const int lowest = co_await weft::compute([] {
+      // The least nice value any chunk ran at; read after parallel_for joined every chunk.
+      std::atomic<int> least{19};
+      tbb::parallel_for(0, 64, [&](int) {
+        const int nice = ::getpriority(PRIO_PROCESS, 0);
+        int seen = least.load();
+        while (nice < seen && !least.compare_exchange_weak(seen, nice)) {
+        }
+        std::this_thread::sleep_for(1ms);  // long enough for the other arena threads to join
+      });
+      return least.load();
+    });
+    CHECK(lowest == 19);
+    errno = 0;
+    CHECK(::getpriority(PRIO_PROCESS, 0) == worker_nice);
+  };
+  weft::run(main_task(), {.worker_threads = 2, .compute_threads = arena_threads(2)});
 }
 
 TEST_CASE("compute: an exception in one chunk of a parallel_for reaches the awaiter") {
