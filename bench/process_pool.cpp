@@ -50,9 +50,12 @@ weft::task<std::string> measure(const bench::options& opts) {
   std::string extra;
   weft::process_pool_options options;
   options.workers = static_cast<std::size_t>(opts.threads);
+  // --depth: process_pool_options::pipeline_depth (its default unless given), for A/B runs.
+  options.pipeline_depth =
+      static_cast<std::size_t>(opts.param("depth", static_cast<long>(options.pipeline_depth)));
   {
     weft::process_pool pool(options);
-    const long lanes = 2 * opts.threads;
+    const long lanes = opts.param("lanes", 2 * opts.threads);
     for (int run = 0; run < opts.warmup + opts.runs; ++run) {
       const auto start = clock_type::now();
       std::vector<weft::task<long>> tasks;

@@ -189,7 +189,7 @@ struct worker_process {
   std::string backlog;            // request bytes the socket did not take yet
   std::size_t backlog_sent = 0;   // of backlog
   std::deque<std::pair<pending_ptr, std::size_t>> backlog_ends;  // (call, end offset in backlog)
-  bool flushing = false;          // a flush task owns the backlog
+  bool flushing = false;                                         // a flush task owns the backlog
 
   // The read buffer: touched only by the holder of the reading role (the role passes under
   // queue_mutex, which orders one holder's writes before the next one's reads).
@@ -434,7 +434,6 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
   std::atomic<std::uint64_t> stats_killed{0};
   std::atomic<std::uint64_t> stats_recycled{0};
   std::atomic<std::uint64_t> stats_calls{0};
-
 };
 
 namespace {
@@ -666,7 +665,8 @@ enum class send_result { queued, gone };
 
 // Queues `entry` on `p` and sends `request`, all of it now or the rest through the backlog.
 // `gone`: the worker was dead before it took a byte (the entry is not queued).
-send_result send_request(const worker_ptr& p, const pending_ptr& entry, const std::string& request) {
+send_result send_request(const worker_ptr& p, const pending_ptr& entry,
+                         const std::string& request) {
   bool start_flush = false;
   {
     std::lock_guard lock(p->queue_mutex);
@@ -869,9 +869,8 @@ task<std::string> run_process_request(std::shared_ptr<process_pool_core> core,
       c.drop(held.index(), p);
       break_worker(*p);
       throw timeout_error("weft::process_pool: " + quoted(fn) + " ran longer than " +
-                          std::to_string(c.options.call_timeout.count()) +
-                          " ms; its worker (pid " + std::to_string(p->pid) +
-                          ") was killed and will be replaced");
+                          std::to_string(c.options.call_timeout.count()) + " ms; its worker (pid " +
+                          std::to_string(p->pid) + ") was killed and will be replaced");
     }
     if (result == read_result::malformed) p->kill("it sent a malformed reply");
     if (result != read_result::complete) {
