@@ -562,7 +562,9 @@ void set_all(std::vector<pending_ptr>& wake) {
     e->turn.set();
 }
 
-// Hands the reading role on and wakes whoever gets it.
+// Hands the reading role on and wakes whoever gets it. A drain task counts as an active call (the
+// continuation of the cancelled calls it reads for), so close() waits for it as it waits for them.
+// Called only by a call that is itself still active, so `active` cannot have reached zero.
 void hand_over(const std::shared_ptr<process_pool_core>& core, const worker_ptr& p) {
   std::vector<pending_ptr> wake;
   bool need_drain = false;
@@ -571,7 +573,13 @@ void hand_over(const std::shared_ptr<process_pool_core>& core, const worker_ptr&
     hand_over_locked(*p, wake, need_drain);
   }
   set_all(wake);
-  if (need_drain) weft::spawn(drain, core, p).detach();
+  if (need_drain) {
+    {
+      std::lock_guard lock(core->mutex);
+      ++core->active;
+    }
+    weft::spawn(drain, core, p).detach();
+  }
 }
 
 // The worker is gone or being killed: it takes no more requests and the reading role ends. The
@@ -608,6 +616,17 @@ pending_call::state state_of(worker_process& p, const pending_call& entry) {
 // Reads and drops the replies of abandoned calls until a waiting call can take the role or the
 // queue is empty.
 task<void> drain(std::shared_ptr<process_pool_core> core, worker_ptr p) {
+  struct active_guard {  // the count hand_over took for this task
+    process_pool_core& c;
+    ~active_guard() {
+      bool done = false;
+      {
+        std::lock_guard lock(c.mutex);
+        done = --c.active == 0 && c.closed;
+      }
+      if (done) c.drained.set();
+    }
+  } guard{*core};
   for (;;) {
     const read_result r = co_await next_frame(*p, core->options.max_message_size);
     if (r != read_result::complete) {
@@ -661,16 +680,17 @@ task<void> flush(worker_ptr p) {
   }
 }
 
-enum class send_result { queued, gone };
+enum class send_result { queued, gone, broken };
 
 // Queues `entry` on `p` and sends `request`, all of it now or the rest through the backlog.
-// `gone`: the worker was dead before it took a byte (the entry is not queued).
+// `gone`: the worker was dead before it took a byte; `broken`: the pool already gave it up (a call
+// before this one saw it die). Either way the entry is not queued.
 send_result send_request(const worker_ptr& p, const pending_ptr& entry,
                          const std::string& request) {
   bool start_flush = false;
   {
     std::lock_guard lock(p->queue_mutex);
-    if (p->broken) return send_result::gone;
+    if (p->broken) return send_result::broken;
     std::size_t sent = 0;
     if (!p->flushing) {
       while (sent < request.size()) {
@@ -799,6 +819,7 @@ task<std::string> run_process_request(std::shared_ptr<process_pool_core> core,
     send_result sent = send_result::gone;
     auto entry = std::make_shared<pending_call>();
     if (p->ready_ok.load(std::memory_order_relaxed)) sent = send_request(p, entry, request);
+    if (sent == send_result::broken) continue;  // assign starts or picks another
     if (sent == send_result::gone) {
       p->signal(SIGKILL);  // dead already, or not a weft worker: make sure
       c.drop(held.index(), p);
