@@ -339,15 +339,18 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
     for (std::size_t i = 1; i < slots.size(); ++i)
       if (slot_load[i] < slot_load[index]) index = i;
     worker_ptr& p = slots[index];
-    if (p && p->ready.is_set() && slot_load[index] == 0) {
-      // An idle worker may have died since its last call: find out now, so that a death while
-      // idle fails no call. Not while a drain task still reads from it.
+    if (p) {
+      bool broken = false;
       bool quiet = false;
       {
         std::lock_guard queue_lock(p->queue_mutex);
+        broken = p->broken;  // given up by a call or a drain task that saw it die
         quiet = p->queue.empty();
       }
-      if (quiet && (!p->ready_ok.load(std::memory_order_relaxed) || p->dead())) {
+      // An idle worker may have died since its last call: find out now, so that a death while
+      // idle fails no call. Not while a drain task still reads from it.
+      const bool idle = p->ready.is_set() && slot_load[index] == 0 && quiet;
+      if (broken || (idle && (!p->ready_ok.load(std::memory_order_relaxed) || p->dead()))) {
         p->signal(SIGKILL);  // dead already, or a worker that closed its socket: make sure
         p.reset();
       }
