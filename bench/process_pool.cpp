@@ -1,7 +1,10 @@
 // bench/process_pool.cpp: round trips to worker processes through weft::process_pool, a 64-byte
 // argument and a 64-byte result (design/benchmarks.md, row process_pool).
 //
-//   bench_process_pool --system weft --calls 100000
+//   bench_process_pool --system weft --calls 100000 [--depth D] [--lanes L]
+//
+// --depth sets process_pool_options::pipeline_depth (default: the option's default) and --lanes
+// the number of calling tasks (default 2 x workers), for A/B runs of the pipelining.
 //
 // A timed run makes `calls` calls from 2 x workers tasks at once (workers = WEFT_BENCH_THREADS),
 // so every worker always has a request waiting: throughput. The extra fields come from one more
