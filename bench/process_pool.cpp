@@ -1,7 +1,10 @@
 // bench/process_pool.cpp: round trips to worker processes through weft::process_pool, a 64-byte
 // argument and a 64-byte result (design/benchmarks.md, row process_pool).
 //
-//   bench_process_pool --system weft --calls 100000
+//   bench_process_pool --system weft --calls 100000 [--depth D] [--lanes L]
+//
+// --depth sets process_pool_options::pipeline_depth (default: the option's default) and --lanes
+// the number of calling tasks (default 2 x workers), for A/B runs of the pipelining.
 //
 // A timed run makes `calls` calls from 2 x workers tasks at once (workers = WEFT_BENCH_THREADS),
 // so every worker always has a request waiting: throughput. The extra fields come from one more
@@ -50,9 +53,12 @@ weft::task<std::string> measure(const bench::options& opts) {
   std::string extra;
   weft::process_pool_options options;
   options.workers = static_cast<std::size_t>(opts.threads);
+  // --depth: process_pool_options::pipeline_depth (its default unless given), for A/B runs.
+  options.pipeline_depth =
+      static_cast<std::size_t>(opts.param("depth", static_cast<long>(options.pipeline_depth)));
   {
     weft::process_pool pool(options);
-    const long lanes = 2 * opts.threads;
+    const long lanes = opts.param("lanes", 2 * opts.threads);
     for (int run = 0; run < opts.warmup + opts.runs; ++run) {
       const auto start = clock_type::now();
       std::vector<weft::task<long>> tasks;

@@ -1,27 +1,41 @@
 // net/process_pool.cpp: the parent side of weft::process_pool.
 //
-// The pool has `workers` slots. A call takes a slot (a semaphore counts the idle ones; a list
-// under the pool's mutex names them), makes sure the slot has a live worker (starting one if the
-// slot is empty or its worker died while idle), sends its request, reads the reply (try first,
-// wait on the socket's io_source on EAGAIN), and gives the slot back. One request is outstanding
-// per worker, so nothing on the wire needs matching.
+// The pool has `workers` slots, each with at most one worker process. A call takes one of
+// workers x pipeline_depth permits (a semaphore), picks the least loaded slot (starting its worker
+// if the slot is empty), appends itself to that worker's queue and sends its request at once, even
+// while the worker is busy with earlier ones: the worker reads the next request without sleeping,
+// and one wake-up of the parent can find several replies (docs/patterns/process-pool.md).
 //
-// Invariant: a worker goes back to the idle list only after a complete request and reply. Any
-// other way out of a call (a crash, a timeout, a cancellation, a malformed reply, an exception
-// of ours) kills the worker and empties the slot (lease's destructor), so a worker can never
-// hand one call's bytes to the next. The one exception is on_cancel::finish, which moves the
-// lease to a task that reads the reply to its end first.
+// Replies come back in the order of the requests. The calls of one worker share its socket through
+// the *reading role*, held by one task at a time: the first call of the queue that still waits for
+// its reply (a call cancelled meanwhile is "abandoned": its reply is read and dropped). The holder
+// reads frames into the worker's buffer, drops those of abandoned calls ahead of it, takes its
+// own, and hands the role to the next waiting call, or to a drain task when only abandoned calls
+// are left. The role is handed under the worker's queue mutex, so exactly one task reads at a time.
 //
-// Invariant: every process the pool starts has exactly one watcher task, which reaps it
-// (waitpid) on every path: when its pidfd turns readable (or, before Linux 5.3, polling
-// waitpid), and in its frame's destructor if the runtime destroys the watcher first, which then
-// kills and reaps synchronously. Only the watcher calls waitpid, and kill() is sent under the same
-// mutex that marks the process reaped, so a signal can never reach a recycled pid. No zombies.
+// Invariant (a crash fails only its own call): the worker reads one request, runs it, writes the
+// whole reply, then reads the next. So when its socket ends, every call whose reply came is done,
+// only the first call of the queue can have been running, and every call behind it never started.
+// The first one fails with worker_crashed (if its whole request was sent; if not, the worker never
+// had it and it is retried), the ones behind it are sent again to another worker. The same holds
+// when the pool kills a worker (timeout, cancellation of the running call, a malformed reply).
+//
+// Invariant: a request is sent whole or not at all as far as any call can see: the first bytes go
+// out under the queue mutex in queue order; bytes the socket does not take go to the worker's
+// backlog, which one flush task writes in order. A call that leaves never leaves half a frame.
+//
+// Invariant: every process the pool starts has exactly one watcher task, which reads its ready
+// byte and reaps it (waitpid) on every path: when its pidfd turns readable (or, before Linux 5.3,
+// polling waitpid), and in its frame's destructor if the runtime destroys the watcher first, which
+// then kills and reaps synchronously. Only the watcher calls waitpid, and kill() is sent under the
+// same mutex that marks the process reaped, so a signal can never reach a recycled pid. No zombies.
 //
 // Invariant: a worker's descriptors (socket, pidfd) belong to its worker_process and close when
-// the last reference goes: the slot's, the running call's, the watcher's and the live list's.
-// close() waits until the watcher of every process has dropped its references, so when close()
-// returns every descriptor the pool opened is closed.
+// the last reference goes: the slot's, the calls', the watcher's, a drain or flush task's and the
+// live list's. close() waits until the watcher of every process has dropped its references, so when
+// close() returns every descriptor the pool opened is closed.
+//
+// Lock order: the core's mutex before a worker's queue_mutex; reap_mutex is taken alone.
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -34,6 +48,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -72,7 +87,20 @@ namespace detail {
 
 namespace {
 
-// One worker process. Shared by its slot, the call running on it, its watcher and the live list.
+// One call's place in a worker's queue. Shared by the call and the queue (an abandoned call's
+// entry stays queued until its reply was read).
+struct pending_call {
+  enum class state : unsigned char { queued, reader, retry, failed };
+  event turn;  // set when the call may go on: it got the reading role, must retry, or failed
+  // Under the worker's queue_mutex.
+  state st = state::queued;
+  bool abandoned = false;  // its task left; the reply is dropped
+  bool sent = false;       // its last request byte is in the socket
+};
+using pending_ptr = std::shared_ptr<pending_call>;
+
+// One worker process. Shared by its slot, the calls on it, its watcher, the live list and a drain
+// or flush task.
 struct worker_process {
   explicit worker_process(const spawned_worker& w) : pid(w.pid), socket(w.socket), pidfd(w.pidfd) {}
   worker_process(const worker_process&) = delete;
@@ -88,6 +116,15 @@ struct worker_process {
   void signal(int sig) {
     std::lock_guard lock(reap_mutex);
     if (!reaped) ::kill(pid, sig);
+  }
+  // Records why the pool kills it (for the running call's message), then kills it.
+  void kill(const char* reason) {
+    const char* none = nullptr;
+    // Ordering: release, pairs with the acquire load of the call that reports the death; the
+    // first reason wins.
+    kill_reason.compare_exchange_strong(none, reason, std::memory_order_release,
+                                        std::memory_order_relaxed);
+    signal(SIGKILL);
   }
   // waitpid without blocking; true once the process is reaped.
   bool try_reap() {
@@ -114,8 +151,8 @@ struct worker_process {
     status = st;
     reaped = true;
   }
-  // An idle worker that died or closed its socket: it never writes unasked, so any readiness for
-  // reading (end of file, an error, stray bytes) means it cannot take a request.
+  // An idle worker (nothing queued) that died or closed its socket: it never writes unasked, so
+  // any readiness for reading (end of file, an error, stray bytes) means it cannot take a request.
   bool dead() const {
     // Ordering: acquire, pairs with the watcher's release store after it reaped.
     if (exited.load(std::memory_order_acquire)) return true;
@@ -136,14 +173,34 @@ struct worker_process {
   std::atomic<bool> exited{false};
   event exited_event;
   // Why the pool killed it (a static string), for the message of the call it was running.
-  // Ordering: release before the kill, acquire by the call after the process is reaped (the
-  // event's and the reap mutex's ordering would do; the atomic keeps the reader race-free).
   std::atomic<const char*> kill_reason{nullptr};
 
-  // Touched only by the task that holds this worker's slot.
-  bool started = false;  // its ready byte was read
-  std::size_t calls = 0;
-  std::string buffer;
+  // The ready byte: the watcher reads it, stores `ready_ok`, then sets `ready`. Ordering:
+  // relaxed suffices for ready_ok, since readers look at it only after ready.wait() returned or
+  // ready.is_set() was true (the event's release/acquire orders the store before).
+  std::atomic<bool> ready_ok{false};
+  event ready;
+
+  // The queue of requests sent and not yet answered, and the write side. Under queue_mutex.
+  std::mutex queue_mutex;
+  std::deque<pending_ptr> queue;  // in send order
+  bool reading = false;           // a call or a drain task holds the reading role
+  bool broken = false;            // dead or killed: takes no more requests
+  std::string backlog;            // request bytes the socket did not take yet
+  std::size_t backlog_sent = 0;   // of backlog
+  std::deque<std::pair<pending_ptr, std::size_t>> backlog_ends;  // (call, end offset in backlog)
+  bool flushing = false;                                         // a flush task owns the backlog
+
+  // The read buffer: touched only by the holder of the reading role (the role passes under
+  // queue_mutex, which orders one holder's writes before the next one's reads).
+  std::string in;
+  std::size_t in_start = 0;
+  std::size_t in_end = 0;
+
+  // Under the core's mutex.
+  std::size_t load = 0;      // calls that picked it and have not left
+  std::size_t assigned = 0;  // calls ever given to it (max_calls_per_worker)
+  bool retired = false;      // out of its slot after max_calls_per_worker: closes when unloaded
 };
 
 using worker_ptr = std::shared_ptr<worker_process>;
@@ -161,6 +218,22 @@ std::size_t cpu_count() {
 
 task<void> wait_event(event& e) { co_await e.wait(); }
 
+// Reads a new worker's ready byte; false if it died (or wrote something else) first.
+task<bool> read_ready_byte(worker_process& p) {
+  for (;;) {
+    char byte = 0;
+    const ssize_t n = ::recv(p.socket, &byte, 1, 0);
+    if (n == 1) co_return byte == protocol::ready_byte;  // not a weft worker: killed by a call
+    if (n == 0) co_return false;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      co_await p.socket_source->readable();
+      continue;
+    }
+    co_return false;  // ECONNRESET or worse: the worker is gone
+  }
+}
+
 }  // namespace
 
 class process_pool_core : public std::enable_shared_from_this<process_pool_core> {
@@ -169,13 +242,12 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
       : options(std::move(o)),
         plan(make_spawn_plan(options)),
         slots(options.workers),
-        free_slots(options.workers) {
-    for (std::size_t i = options.workers; i > 0; --i)
-      idle.push_back(i - 1);
-  }
+        slot_load(options.workers, 0),
+        free_slots(options.workers * options.pipeline_depth) {}
 
   // Starts a worker and its watcher. Throws std::system_error (nothing is left behind).
-  worker_ptr start_worker() {
+  // `mutex_held`: the caller holds `mutex` (assign), so the live list is updated without it.
+  worker_ptr start_worker(bool mutex_held = false) {
     auto p = std::make_shared<worker_process>(spawn_worker(plan));
     try {
       p->socket_source = std::make_unique<io_source>(p->socket);
@@ -187,18 +259,22 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
     bool doomed = false;
     {
       // Before the watcher starts: it removes the process from this list when it is reaped.
-      std::lock_guard lock(mutex);
+      std::unique_lock lock(mutex, std::defer_lock);
+      if (!mutex_held) lock.lock();
       live.push_back(p);
       doomed = killing;
     }
     // Started while kill_all ran (it saw the live list before this process was on it): the call
-    // that started it sees it die before taking its request, and ready_worker refuses to retry.
+    // that started it sees it die before it is ready, and assign refuses to retry.
     if (doomed) p->signal(SIGKILL);
     try {
+      // Scheduled, not run here: the watcher takes `mutex` only when it ends.
       weft::spawn(watch, shared_from_this(), p).detach();
     } catch (...) {
       p->reap_now();
-      forget(p);
+      std::unique_lock lock(mutex, std::defer_lock);
+      if (!mutex_held) lock.lock();
+      std::erase(live, p);
       throw;
     }
     // Ordering: relaxed; statistics only.
@@ -206,7 +282,7 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
     return p;
   }
 
-  // The watcher: reaps `p` however the task ends (see the file comment).
+  // The watcher: reads the ready byte, then reaps `p` however the task ends (the file comment).
   static task<void> watch(std::shared_ptr<process_pool_core> core, worker_ptr p) {
     struct guard {
       std::shared_ptr<process_pool_core> core;
@@ -215,9 +291,14 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
         p->reap_now();  // nothing to do once reaped; otherwise kill and wait
         p->exited.store(true, std::memory_order_release);
         p->exited_event.set();
+        if (!p->ready.is_set()) p->ready.set();  // ready_ok stays false: the calls retry
         core->forget(std::move(p));
       }
     } g{std::move(core), std::move(p)};
+    const bool ok = co_await read_ready_byte(*g.p);
+    g.p->ready_ok.store(ok, std::memory_order_relaxed);
+    g.p->ready.set();
+    if (!ok) g.p->signal(SIGKILL);  // died, or not a weft worker
     while (!g.p->try_reap()) {
       if (g.p->pid_source) {
         co_await g.p->pid_source->readable();
@@ -248,55 +329,61 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
     if (last) all_reaped.set();
   }
 
-  // The slot's worker, started or replaced if needed. Only the slot's holder calls this.
-  worker_ptr ready_worker(std::size_t index) {
-    worker_ptr p;
-    {
-      std::lock_guard lock(mutex);
-      if (killing) throw process_pool_closed("weft::process_pool: the pool was closed");
-      p = slots[index];
-    }
-    // A worker not yet started is checked by awaiting its ready byte (run_process_request).
-    if (p && (!p->started || !p->dead())) return p;
-    if (p) {
-      p->signal(SIGKILL);  // dead already, or a worker that closed its socket: make sure
-      std::lock_guard lock(mutex);
-      slots[index].reset();
-    }
-    p = start_worker();
+  // Picks the least loaded slot for a call, starting or replacing its worker if needed, and
+  // counts the call on it. Throws process_pool_closed once kill_all ran, std::system_error if a
+  // worker cannot be started.
+  std::pair<std::size_t, worker_ptr> assign() {
     std::lock_guard lock(mutex);
-    slots[index] = p;
-    return p;
-  }
-
-  // Gives a slot back: a healthy worker stays (or is recycled), any other is killed.
-  void release(std::size_t index, bool healthy, const char* reason) {
-    worker_ptr gone;
-    {
-      std::lock_guard lock(mutex);
-      auto& p = slots[index];
-      if (p && !healthy) {
-        p->kill_reason.store(reason, std::memory_order_release);
-        p->signal(SIGKILL);
-        gone = std::move(p);
-      } else if (p && options.max_calls_per_worker != 0 &&
-                 p->calls >= options.max_calls_per_worker) {
-        ::shutdown(p->socket, SHUT_RDWR);  // end of file: the worker exits by itself
-        stats_recycled.fetch_add(1, std::memory_order_relaxed);
-        gone = std::move(p);
+    if (killing) throw process_pool_closed("weft::process_pool: the pool was closed");
+    std::size_t index = 0;
+    for (std::size_t i = 1; i < slots.size(); ++i)
+      if (slot_load[i] < slot_load[index]) index = i;
+    worker_ptr& p = slots[index];
+    if (p) {
+      bool broken = false;
+      bool quiet = false;
+      {
+        std::lock_guard queue_lock(p->queue_mutex);
+        broken = p->broken;  // given up by a call or a drain task that saw it die
+        quiet = p->queue.empty();
       }
-      idle.push_back(index);
+      // An idle worker may have died since its last call: find out now, so that a death while
+      // idle fails no call. Not while a drain task still reads from it.
+      const bool idle = p->ready.is_set() && slot_load[index] == 0 && quiet;
+      if (broken || (idle && (!p->ready_ok.load(std::memory_order_relaxed) || p->dead()))) {
+        p->signal(SIGKILL);  // dead already, or a worker that closed its socket: make sure
+        p.reset();
+      }
     }
+    if (!p) {
+      // Spawning under the mutex keeps two calls from starting two workers for one slot; it is
+      // a posix_spawn (vfork-like) and the rare path.
+      p = start_worker(/*mutex_held=*/true);
+    }
+    ++slot_load[index];
+    ++p->load;
+    if (options.max_calls_per_worker != 0 && ++p->assigned >= options.max_calls_per_worker) {
+      p->retired = true;  // this call is its last; it closes when its calls have left
+      stats_recycled.fetch_add(1, std::memory_order_relaxed);
+      worker_ptr mine = p;
+      p.reset();
+      return {index, mine};
+    }
+    return {index, p};
   }
 
-  // Empties a slot whose worker died before it took a request (it is reaped by its watcher).
-  void release_dead_worker(std::size_t index) {
-    worker_ptr gone;
-    {
-      std::lock_guard lock(mutex);
-      gone = std::move(slots[index]);
-    }
-    if (gone) gone->signal(SIGKILL);
+  // A call leaves worker `p` of slot `index`.
+  void unassign(std::size_t index, worker_process& p) {
+    std::lock_guard lock(mutex);
+    --slot_load[index];
+    // A retired worker gets end of file once unloaded, and exits after its last request.
+    if (--p.load == 0 && p.retired) ::shutdown(p.socket, SHUT_WR);
+  }
+
+  // Takes a worker that died or was killed out of its slot (the next call starts another).
+  void drop(std::size_t index, const worker_ptr& p) {
+    std::lock_guard lock(mutex);
+    if (slots[index] == p) slots[index].reset();
   }
 
   // Kills every worker still alive; calls running on them fail with worker_crashed naming
@@ -309,8 +396,7 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
       victims = live;
     }
     for (auto& p : victims) {
-      p->kill_reason.store(reason, std::memory_order_release);
-      p->signal(SIGKILL);
+      p->kill(reason);
       stats_killed.fetch_add(1, std::memory_order_relaxed);
     }
   }
@@ -334,16 +420,16 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
   const spawn_plan plan;
 
   mutable std::mutex mutex;
-  std::vector<worker_ptr> slots;  // under mutex; the process of each slot, or null
-  std::vector<std::size_t> idle;  // under mutex; slots no call holds
-  std::vector<worker_ptr> live;   // under mutex; started and not yet reaped
-  std::size_t active = 0;         // under mutex; calls and drains in progress
-  bool closed = false;            // under mutex; no new calls
-  bool killing = false;           // under mutex; queued calls fail instead of starting
-  bool retiring = false;          // under mutex; close() waits for `live` to empty
-  semaphore free_slots;           // permits = entries of `idle`
-  event drained;                  // closed and active == 0
-  event all_reaped;               // retiring and live is empty
+  std::vector<worker_ptr> slots;       // under mutex; the process of each slot, or null
+  std::vector<std::size_t> slot_load;  // under mutex; calls on each slot
+  std::vector<worker_ptr> live;        // under mutex; started and not yet reaped
+  std::size_t active = 0;              // under mutex; calls in progress
+  bool closed = false;                 // under mutex; no new calls
+  bool killing = false;                // under mutex; queued calls fail instead of starting
+  bool retiring = false;               // under mutex; close() waits for `live` to empty
+  semaphore free_slots;                // workers x pipeline_depth: calls that may hold a place
+  event drained;                       // closed and active == 0
+  event all_reaped;                    // retiring and live is empty
 
   // Ordering: relaxed, all of them; statistics only.
   std::atomic<std::uint64_t> stats_started{0};
@@ -363,11 +449,9 @@ class active_call {
     if (core.closed) throw process_pool_closed("weft::process_pool: the pool is closed");
     ++core.active;
   }
-  active_call(active_call&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
   active_call(const active_call&) = delete;
   active_call& operator=(const active_call&) = delete;
   ~active_call() {
-    if (core_ == nullptr) return;
     bool done = false;
     {
       std::lock_guard lock(core_->mutex);
@@ -380,89 +464,51 @@ class active_call {
   process_pool_core* core_;
 };
 
-// A slot held by one call. The destructor gives it back: kept if `healthy`, otherwise its worker
-// is killed with `reason`.
-class lease {
+// A call's hold on a worker (assign/unassign).
+class assignment {
  public:
-  lease(process_pool_core& core, semaphore::permit permit)
-      : core_(&core), permit_(std::move(permit)) {
-    std::lock_guard lock(core.mutex);
-    if (core.killing) {
-      core_ = nullptr;  // the permit goes back; no slot was taken
-      throw process_pool_closed("weft::process_pool: the pool was closed while the call waited");
-    }
-    index_ = core.idle.back();
-    core.idle.pop_back();
-  }
-  lease(lease&& other) noexcept
-      : core_(std::exchange(other.core_, nullptr)),
-        permit_(std::move(other.permit_)),
-        index_(other.index_),
-        healthy(other.healthy),
-        reason(other.reason) {}
-  lease(const lease&) = delete;
-  lease& operator=(const lease&) = delete;
-  ~lease() {
-    if (core_ != nullptr) core_->release(index_, healthy, reason);
-    // permit_ is released after this body, once the slot is back on the idle list
-  }
+  assignment(process_pool_core& core, std::pair<std::size_t, worker_ptr> picked)
+      : core_(&core), index_(picked.first), worker_(std::move(picked.second)) {}
+  assignment(const assignment&) = delete;
+  assignment& operator=(const assignment&) = delete;
+  ~assignment() { core_->unassign(index_, *worker_); }
 
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
+  [[nodiscard]] const worker_ptr& worker() const noexcept { return worker_; }
 
  private:
   process_pool_core* core_;
-  semaphore::permit permit_;
-  std::size_t index_ = 0;
-
- public:
-  bool healthy = false;
-  const char* reason = "the call ended without a reply";
+  std::size_t index_;
+  worker_ptr worker_;
 };
 
 enum class read_result { complete, end_of_file, malformed };
 
-// Waits for a new worker's ready byte; false if it died first. Not under call_timeout: starting
-// the program is not the call's time.
-task<bool> await_ready(worker_process& p) {
+// Reads until a whole reply frame starts the worker's buffer (at p.in_start): try first, wait on
+// EAGAIN. Only the holder of the reading role calls this. Bytes read stay in the buffer if the
+// wait is cancelled, for the next holder.
+task<read_result> next_frame(worker_process& p, std::size_t max_size) {
   for (;;) {
-    char byte = 0;
-    const ssize_t n = ::recv(p.socket, &byte, 1, 0);
-    if (n == 1) {
-      if (byte != protocol::ready_byte) co_return false;  // not a weft worker: killed below
-      p.started = true;
-      co_return true;
+    const std::size_t have = p.in_end - p.in_start;
+    if (have >= protocol::reply_header_size) {
+      const std::size_t length = protocol::read_length(p.in.data() + p.in_start);
+      if (length == 0 || length > max_size) co_return read_result::malformed;
+      if (have >= protocol::length_size + length) co_return read_result::complete;
     }
-    if (n == 0) co_return false;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      co_await p.socket_source->readable();
-      continue;
+    // Room for more: move what is left to the front; grow for a large frame.
+    if (p.in_start != 0) {
+      std::memmove(p.in.data(), p.in.data() + p.in_start, have);
+      p.in_start = 0;
+      p.in_end = have;
     }
-    co_return false;  // ECONNRESET or worse: the worker is gone
-  }
-}
-
-// Reads one whole reply into p.buffer: try first, wait on EAGAIN.
-task<read_result> read_reply(worker_process& p, std::size_t max_size) {
-  std::string& out = p.buffer;
-  // The buffer is read into up to its capacity; one large reply must not make every later call
-  // zero-fill megabytes, so a big buffer is dropped.
-  if (out.capacity() > (std::size_t{1} << 16)) std::string().swap(out);
-  out.resize(std::max<std::size_t>(out.capacity(), 256));
-  std::size_t have = 0;
-  std::size_t need = protocol::reply_header_size;
-  bool length_known = false;
-  while (have < need) {
-    const ssize_t n = ::recv(p.socket, out.data() + have, out.size() - have, 0);
+    std::size_t want = 4096;
+    if (have >= protocol::length_size) {
+      want = std::max(want, protocol::length_size + protocol::read_length(p.in.data()));
+    }
+    if (p.in.size() < want) p.in.resize(want);
+    const ssize_t n = ::recv(p.socket, p.in.data() + p.in_end, p.in.size() - p.in_end, 0);
     if (n > 0) {
-      have += static_cast<std::size_t>(n);
-      if (!length_known && have >= protocol::length_size) {
-        const std::size_t length = protocol::read_length(out.data());
-        if (length == 0 || length > max_size) co_return read_result::malformed;
-        need = protocol::length_size + length;
-        length_known = true;
-        if (out.size() < need) out.resize(need);
-      }
+      p.in_end += static_cast<std::size_t>(n);
       continue;
     }
     if (n == 0) co_return read_result::end_of_file;
@@ -475,9 +521,229 @@ task<read_result> read_reply(worker_process& p, std::size_t max_size) {
     throw std::system_error(errno, std::generic_category(),
                             "weft::process_pool: reading from worker " + std::to_string(p.pid));
   }
-  if (have > need) co_return read_result::malformed;  // a second reply nobody asked for
-  out.resize(need);
-  co_return read_result::complete;
+}
+
+// The frame at the buffer's front: [length][status][payload].
+std::size_t frame_size(const worker_process& p) {
+  return protocol::length_size + protocol::read_length(p.in.data() + p.in_start);
+}
+void consume_frame(worker_process& p) {
+  p.in_start += frame_size(p);
+  if (p.in_start == p.in_end) {
+    p.in_start = p.in_end = 0;
+    // One large reply must not keep megabytes per worker.
+    if (p.in.size() > (std::size_t{1} << 16)) std::string().swap(p.in);
+  }
+}
+
+task<void> drain(std::shared_ptr<process_pool_core> core, worker_ptr p);
+
+// Gives up the reading role (queue_mutex held): to the first call still waiting (its turn is
+// appended to `wake`, set after the lock), or to a new drain task if only abandoned calls are
+// queued (`need_drain`). A worker that sent bytes nobody asked for is killed.
+void hand_over_locked(worker_process& p, std::vector<pending_ptr>& wake, bool& need_drain) {
+  p.reading = false;
+  for (auto& e : p.queue) {
+    if (!e->abandoned) {
+      p.reading = true;
+      e->st = pending_call::state::reader;
+      wake.push_back(e);
+      return;
+    }
+  }
+  if (!p.queue.empty()) {
+    p.reading = true;
+    need_drain = true;
+  } else if (p.in_end != p.in_start && !p.broken) {
+    p.broken = true;
+    p.kill("it sent a reply nobody asked for");
+  }
+}
+
+void set_all(std::vector<pending_ptr>& wake) {
+  for (auto& e : wake)
+    e->turn.set();
+}
+
+// Hands the reading role on and wakes whoever gets it. A drain task counts as an active call (the
+// continuation of the cancelled calls it reads for), so close() waits for it as it waits for them.
+// Called only by a call that is itself still active, so `active` cannot have reached zero.
+void hand_over(const std::shared_ptr<process_pool_core>& core, const worker_ptr& p) {
+  std::vector<pending_ptr> wake;
+  bool need_drain = false;
+  {
+    std::lock_guard lock(p->queue_mutex);
+    hand_over_locked(*p, wake, need_drain);
+  }
+  set_all(wake);
+  if (need_drain) {
+    {
+      std::lock_guard lock(core->mutex);
+      ++core->active;
+    }
+    weft::spawn(drain, core, p).detach();
+  }
+}
+
+// The worker is gone or being killed: it takes no more requests and the reading role ends. The
+// first queued call, if its whole request was sent, may have been running: it is marked failed;
+// every other waiting call never started and is marked to retry. Both are woken (a caller that
+// holds its own entry reads the verdict with state_of).
+void break_worker(worker_process& p) {
+  std::vector<pending_ptr> wake;
+  {
+    std::lock_guard lock(p.queue_mutex);
+    p.broken = true;
+    bool first = true;
+    for (auto& e : p.queue) {
+      const bool ran = first && e->sent;
+      first = false;
+      if (e->abandoned) continue;
+      e->st = ran ? pending_call::state::failed : pending_call::state::retry;
+      wake.push_back(e);
+    }
+    p.queue.clear();
+    p.reading = false;
+    p.backlog.clear();
+    p.backlog_sent = 0;
+    p.backlog_ends.clear();
+  }
+  set_all(wake);
+}
+
+pending_call::state state_of(worker_process& p, const pending_call& entry) {
+  std::lock_guard lock(p.queue_mutex);
+  return entry.st;
+}
+
+// Reads and drops the replies of abandoned calls until a waiting call can take the role or the
+// queue is empty.
+task<void> drain(std::shared_ptr<process_pool_core> core, worker_ptr p) {
+  struct active_guard {  // the count hand_over took for this task
+    process_pool_core& c;
+    ~active_guard() {
+      bool done = false;
+      {
+        std::lock_guard lock(c.mutex);
+        done = --c.active == 0 && c.closed;
+      }
+      if (done) c.drained.set();
+    }
+  } guard{*core};
+  for (;;) {
+    const read_result r = co_await next_frame(*p, core->options.max_message_size);
+    if (r != read_result::complete) {
+      if (r == read_result::malformed) p->kill("it sent a malformed reply");
+      break_worker(*p);
+      co_return;
+    }
+    consume_frame(*p);
+    std::vector<pending_ptr> wake;
+    bool more = false;
+    {
+      std::lock_guard lock(p->queue_mutex);
+      if (!p->queue.empty()) p->queue.pop_front();
+      hand_over_locked(*p, wake, more);
+    }
+    set_all(wake);
+    if (!more) co_return;
+  }
+}
+
+// Writes the backlog of `p` in order; one flush task per worker at a time.
+task<void> flush(worker_ptr p) {
+  for (;;) {
+    {
+      std::lock_guard lock(p->queue_mutex);
+      for (;;) {
+        if (p->broken || p->backlog_sent == p->backlog.size()) {
+          p->backlog.clear();
+          p->backlog_sent = 0;
+          p->backlog_ends.clear();
+          p->flushing = false;
+          co_return;
+        }
+        const ssize_t n = ::send(p->socket, p->backlog.data() + p->backlog_sent,
+                                 p->backlog.size() - p->backlog_sent, MSG_NOSIGNAL);
+        if (n > 0) {
+          p->backlog_sent += static_cast<std::size_t>(n);
+          while (!p->backlog_ends.empty() && p->backlog_ends.front().second <= p->backlog_sent) {
+            p->backlog_ends.front().first->sent = true;
+            p->backlog_ends.pop_front();
+          }
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        // EPIPE, ECONNRESET: the worker is gone; its reader sees the end of file.
+        p->backlog_sent = p->backlog.size();
+      }
+    }
+    co_await p->socket_source->writable();
+  }
+}
+
+enum class send_result { queued, gone, broken };
+
+// Queues `entry` on `p` and sends `request`, all of it now or the rest through the backlog.
+// `gone`: the worker was dead before it took a byte; `broken`: the pool already gave it up (a call
+// before this one saw it die). Either way the entry is not queued.
+send_result send_request(const worker_ptr& p, const pending_ptr& entry,
+                         const std::string& request) {
+  bool start_flush = false;
+  {
+    std::lock_guard lock(p->queue_mutex);
+    if (p->broken) return send_result::broken;
+    std::size_t sent = 0;
+    if (!p->flushing) {
+      while (sent < request.size()) {
+        const ssize_t n =
+            ::send(p->socket, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+        if (n > 0) {
+          sent += static_cast<std::size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          break;
+        } else if (sent == 0) {
+          return send_result::gone;  // EPIPE, ECONNRESET: it died while idle
+        } else {
+          sent = request.size();  // died mid-frame: the reader sees the end of file
+          break;
+        }
+      }
+    }
+    p->queue.push_back(entry);
+    if (!p->reading) {
+      p->reading = true;
+      entry->st = pending_call::state::reader;
+    }
+    if (sent == request.size()) {
+      entry->sent = true;
+    } else {
+      p->backlog.append(request, sent);
+      p->backlog_ends.emplace_back(entry, p->backlog.size());
+      start_flush = !p->flushing;
+      p->flushing = true;
+    }
+  }
+  if (start_flush) weft::spawn(flush, p).detach();
+  return send_result::queued;
+}
+
+// Leaves the queue of `p` without waiting for the reply (a cancellation): the reply is dropped.
+void abandon_call(const std::shared_ptr<process_pool_core>& core, const worker_ptr& p,
+                  pending_call& entry) {
+  bool had_role = false;
+  {
+    std::lock_guard lock(p->queue_mutex);
+    if (entry.st == pending_call::state::retry || entry.st == pending_call::state::failed) {
+      return;  // not queued any more
+    }
+    entry.abandoned = true;
+    had_role = entry.st == pending_call::state::reader;
+  }
+  if (had_role) hand_over(core, p);
 }
 
 // Waits until the watcher reaped `p` (it closed its socket, so it is exiting); a worker that
@@ -504,16 +770,33 @@ std::string quoted(const process_function_base* fn) {
   return text;
 }
 
-// A call cancelled under on_cancel::finish: read the reply to its end, drop it, keep the worker.
-task<void> drain(std::shared_ptr<process_pool_core> core, lease slot, active_call active,
-                 worker_ptr p) {
-  (void)core;
-  (void)active;
-  if (co_await read_reply(*p, core->options.max_message_size) == read_result::complete) {
-    const auto status = static_cast<protocol::reply_status>(p->buffer[protocol::length_size]);
-    slot.healthy = status != protocol::reply_status::out_of_memory;
-    ++p->calls;
+// Holding the reading role: drops the replies of abandoned calls ahead of `entry`, then reads its
+// own, which is left at the buffer's front.
+task<read_result> read_own_reply(worker_process& p, const pending_call* entry,
+                                 std::size_t max_size) {
+  for (;;) {
+    const read_result r = co_await next_frame(p, max_size);
+    if (r != read_result::complete) co_return r;
+    {
+      std::lock_guard lock(p.queue_mutex);
+      if (!p.queue.empty() && p.queue.front().get() == entry) co_return read_result::complete;
+      if (!p.queue.empty()) p.queue.pop_front();  // an abandoned call's reply
+    }
+    consume_frame(p);
   }
+}
+
+// Throws worker_crashed for the call that `p` was running when it died, once it is reaped.
+task<void> crashed(process_pool_core& c, worker_process& p, const process_function_base* fn) {
+  const int status = co_await exit_status(p);
+  c.stats_crashed.fetch_add(1, std::memory_order_relaxed);
+  // Ordering: acquire, pairs with worker_process::kill's release.
+  const char* why = p.kill_reason.load(std::memory_order_acquire);
+  std::string message = "weft::process_pool: the worker (pid " + std::to_string(p.pid) +
+                        ") running " + quoted(fn) + " " + describe_exit(status);
+  if (why != nullptr) message += std::string(" (killed by the pool: ") + why + ")";
+  throw worker_crashed(message, p.pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+                       WIFEXITED(status) ? WEXITSTATUS(status) : -1, false);
 }
 
 }  // namespace
@@ -529,139 +812,152 @@ task<std::string> run_process_request(std::shared_ptr<process_pool_core> core,
   }
   protocol::write_length(request.data(), static_cast<std::uint32_t>(body));
   active_call active(c);
-  lease slot(c, co_await c.free_slots.acquire());
+  const auto permit = co_await c.free_slots.acquire();
 
-  // Send. A worker that died before it had the whole request never ran it: try a fresh one.
-  worker_ptr p;
-  for (int attempt = 0;; ++attempt) {
-    p = c.ready_worker(slot.index());
-    slot.reason = "the call was cancelled while its worker was starting";
-    bool gone = false;
-    if (!p->started) gone = !(co_await await_ready(*p));
-    std::size_t sent = 0;
-    while (!gone && sent < request.size()) {
-      const ssize_t n =
-          ::send(p->socket, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-      if (n >= 0) {
-        sent += static_cast<std::size_t>(n);
-      } else if (errno == EINTR) {
-        continue;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        slot.reason = "the call was cancelled while its request was being sent";
-        co_await p->socket_source->writable();  // a cancellation here kills the worker
-      } else if (errno == EPIPE || errno == ECONNRESET) {
-        gone = true;
-        break;
-      } else {
-        throw std::system_error(errno, std::generic_category(),
-                                "weft::process_pool: sending to worker " + std::to_string(p->pid));
+  int dead_on_arrival = 0;  // workers in a row that died before taking the request
+  for (;;) {
+    assignment held(c, c.assign());
+    const worker_ptr& p = held.worker();
+    if (!p->ready.is_set()) co_await p->ready.wait();  // not under call_timeout
+    send_result sent = send_result::gone;
+    auto entry = std::make_shared<pending_call>();
+    if (p->ready_ok.load(std::memory_order_relaxed)) sent = send_request(p, entry, request);
+    if (sent == send_result::broken) continue;  // assign starts or picks another
+    if (sent == send_result::gone) {
+      p->signal(SIGKILL);  // dead already, or not a weft worker: make sure
+      c.drop(held.index(), p);
+      if (++dead_on_arrival == 3) {
+        throw worker_crashed("weft::process_pool: " + quoted(fn) +
+                                 ": three workers in a row died before taking the request (does "
+                                 "main() call weft::process_pool::serve_if_worker() first? the "
+                                 "executable is '" +
+                                 c.plan.executable + "')",
+                             p->pid, 0, -1, false);
+      }
+      continue;
+    }
+
+    // Wait for the reading role. A cancellation here leaves the call queued: the worker runs it
+    // later and its reply is dropped (killing the worker would fail the call it is running).
+    if (state_of(*p, *entry) == pending_call::state::queued) {
+      try {
+        co_await entry->turn.wait();
+      } catch (const cancelled_error&) {
+        abandon_call(core, p, *entry);
+        throw;
       }
     }
-    if (!gone) break;
-    c.release_dead_worker(slot.index());
-    if (attempt == 2) {
-      throw worker_crashed("weft::process_pool: " + quoted(fn) +
-                               ": three workers in a row died before taking the request (does "
-                               "main() call weft::process_pool::serve_if_worker() first? the "
-                               "executable is '" +
-                               c.plan.executable + "')",
-                           p->pid, 0, -1, false);
+    const auto verdict = state_of(*p, *entry);
+    if (verdict == pending_call::state::retry) continue;  // an earlier call's worker died
+    if (verdict == pending_call::state::failed) {
+      // The worker died while running this call (another task saw the end of its socket).
+      c.drop(held.index(), p);
+      co_await crashed(c, *p, fn);
     }
-  }
 
-  // Receive.
-  read_result result = read_result::end_of_file;
-  bool timed_out = false;
-  std::optional<cancelled_error> cancelled;  // kept to rethrow it with its message
-  slot.reason = "the call was cancelled (process_pool_options::on_cancel::kill_worker)";
-  try {
-    if (c.options.call_timeout.count() > 0) {
-      result = co_await weft::timeout(c.options.call_timeout,
-                                      read_reply(*p, c.options.max_message_size));
-    } else {
-      result = co_await read_reply(*p, c.options.max_message_size);
+    // Holding the reading role.
+    read_result result = read_result::end_of_file;
+    bool timed_out = false;
+    std::optional<cancelled_error> cancelled;  // kept to rethrow it with its message
+    try {
+      if (c.options.call_timeout.count() > 0) {
+        result = co_await weft::timeout(
+            c.options.call_timeout, read_own_reply(*p, entry.get(), c.options.max_message_size));
+      } else {
+        result = co_await read_own_reply(*p, entry.get(), c.options.max_message_size);
+      }
+    } catch (const timeout_error&) {
+      timed_out = true;
+    } catch (const cancelled_error& error) {
+      cancelled = error;
     }
-  } catch (const timeout_error&) {
-    timed_out = true;
-  } catch (const cancelled_error& error) {
-    cancelled = error;
-  }
-  if (cancelled) {
-    if (c.options.cancel == process_pool_options::on_cancel::finish) {
-      weft::spawn(drain, core, std::move(slot), std::move(active), p).detach();
-    } else {
+    if (cancelled) {
+      bool running = false;
+      {
+        std::lock_guard lock(p->queue_mutex);
+        running = !p->queue.empty() && p->queue.front() == entry && entry->sent;
+      }
+      if (running && c.options.cancel == process_pool_options::on_cancel::kill_worker) {
+        p->kill("the call was cancelled (process_pool_options::on_cancel::kill_worker)");
+        c.stats_killed.fetch_add(1, std::memory_order_relaxed);
+        c.drop(held.index(), p);
+        break_worker(*p);
+      } else {
+        abandon_call(core, p, *entry);  // runs to its end; the reply is dropped
+      }
+      throw *cancelled;
+    }
+    if (timed_out) {
+      p->kill("the call ran past process_pool_options::call_timeout");
       c.stats_killed.fetch_add(1, std::memory_order_relaxed);
+      c.drop(held.index(), p);
+      break_worker(*p);
+      throw timeout_error("weft::process_pool: " + quoted(fn) + " ran longer than " +
+                          std::to_string(c.options.call_timeout.count()) + " ms; its worker (pid " +
+                          std::to_string(p->pid) + ") was killed and will be replaced");
     }
-    throw *cancelled;
-  }
-  if (timed_out) {
-    slot.reason = "the call ran past process_pool_options::call_timeout";
-    c.stats_killed.fetch_add(1, std::memory_order_relaxed);
-    throw timeout_error("weft::process_pool: " + quoted(fn) + " ran longer than " +
-                        std::to_string(c.options.call_timeout.count()) + " ms; its worker (pid " +
-                        std::to_string(p->pid) + ") was killed and will be replaced");
-  }
-  if (result == read_result::malformed) {
-    slot.reason = "it sent a malformed reply";
-    c.stats_crashed.fetch_add(1, std::memory_order_relaxed);
-    throw worker_crashed("weft::process_pool: the worker (pid " + std::to_string(p->pid) +
-                             ") running " + quoted(fn) + " sent a malformed reply; it was killed",
-                         p->pid, 0, -1, false);
-  }
-  if (result == read_result::end_of_file) {
-    const int status = co_await exit_status(*p);
-    c.stats_crashed.fetch_add(1, std::memory_order_relaxed);
-    const char* why = p->kill_reason.load(std::memory_order_acquire);
-    std::string message = "weft::process_pool: the worker (pid " + std::to_string(p->pid) +
-                          ") running " + quoted(fn) + " " + describe_exit(status);
-    if (why != nullptr) message += std::string(" (killed by the pool: ") + why + ")";
-    throw worker_crashed(message, p->pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
-                         WIFEXITED(status) ? WEXITSTATUS(status) : -1, false);
-  }
+    if (result == read_result::malformed) p->kill("it sent a malformed reply");
+    if (result != read_result::complete) {
+      c.drop(held.index(), p);
+      break_worker(*p);
+      if (state_of(*p, *entry) == pending_call::state::retry) continue;  // never had it whole
+      co_await crashed(c, *p, fn);
+    }
 
-  // A complete reply.
-  c.stats_calls.fetch_add(1, std::memory_order_relaxed);
-  ++p->calls;
-  std::string& reply = p->buffer;
-  const auto status = static_cast<protocol::reply_status>(reply[protocol::length_size]);
-  std::string payload = reply.substr(protocol::reply_header_size);
-  switch (status) {
-    case protocol::reply_status::ok:
-      slot.healthy = true;
-      co_return payload;
-    case protocol::reply_status::error: {
-      slot.healthy = true;
-      std::uint16_t type_size = 0;
-      if (payload.size() >= sizeof type_size) std::memcpy(&type_size, payload.data(), 2);
-      const std::string type = payload.substr(2, type_size);
-      const std::string what =
-          payload.size() >= 2u + type_size ? payload.substr(2u + type_size) : "";
-      throw remote_error("weft::process_pool: " + quoted(fn) + " raised " + type + ": " + what,
-                         type);
-    }
-    case protocol::reply_status::codec:
-      slot.healthy = true;
-      throw codec_error(payload);
-    case protocol::reply_status::unknown_function:
-      slot.healthy = true;
-      throw std::logic_error(payload);
-    case protocol::reply_status::out_of_memory:
-      slot.reason = "it ran out of memory";
+    // A complete reply at the buffer's front: take it, then pass the role on.
+    const char* frame = p->in.data() + p->in_start;
+    const auto status = static_cast<protocol::reply_status>(frame[protocol::length_size]);
+    std::string payload(frame + protocol::reply_header_size,
+                        frame_size(*p) - protocol::reply_header_size);
+    consume_frame(*p);
+    if (status == protocol::reply_status::out_of_memory) {
+      // The worker exits after this reply: the calls behind it never started.
+      p->kill("it ran out of memory");
+      c.drop(held.index(), p);
+      break_worker(*p);
       c.stats_crashed.fetch_add(1, std::memory_order_relaxed);
       throw worker_crashed("weft::process_pool: the worker (pid " + std::to_string(p->pid) +
                                ") running " + quoted(fn) +
                                " ran out of memory (process_pool_options::memory_limit is " +
                                std::to_string(c.options.memory_limit) + " bytes); it was replaced",
                            p->pid, 0, -1, true);
+    }
+    {
+      std::lock_guard lock(p->queue_mutex);
+      if (!p->queue.empty() && p->queue.front() == entry) p->queue.pop_front();
+    }
+    hand_over(core, p);
+    c.stats_calls.fetch_add(1, std::memory_order_relaxed);
+    switch (status) {
+      case protocol::reply_status::ok:
+        co_return payload;
+      case protocol::reply_status::error: {
+        std::uint16_t type_size = 0;
+        if (payload.size() >= sizeof type_size) std::memcpy(&type_size, payload.data(), 2);
+        const std::string type = payload.substr(2, type_size);
+        const std::string what =
+            payload.size() >= 2u + type_size ? payload.substr(2u + type_size) : "";
+        throw remote_error("weft::process_pool: " + quoted(fn) + " raised " + type + ": " + what,
+                           type);
+      }
+      case protocol::reply_status::codec:
+        throw codec_error(payload);
+      case protocol::reply_status::unknown_function:
+        throw std::logic_error(payload);
+      case protocol::reply_status::out_of_memory:
+        break;
+    }
+    p->kill("it sent a reply of unknown status");
+    c.drop(held.index(), p);
+    break_worker(*p);
+    throw worker_crashed("weft::process_pool: the worker (pid " + std::to_string(p->pid) +
+                             ") running " + quoted(fn) + " sent a malformed reply; it was killed",
+                         p->pid, 0, -1, false);
   }
-  slot.reason = "it sent a reply of unknown status";
-  throw worker_crashed("weft::process_pool: the worker (pid " + std::to_string(p->pid) +
-                           ") running " + quoted(fn) + " sent a malformed reply; it was killed",
-                       p->pid, 0, -1, false);
 }
 
 std::size_t process_pool_width(const process_pool_core& core) noexcept {
-  return core.options.workers;
+  return core.options.workers * core.options.pipeline_depth;
 }
 
 }  // namespace detail
@@ -676,6 +972,7 @@ process_pool_options checked(process_pool_options options) {
         "workers of its own");
   }
   if (options.workers == 0) options.workers = detail::cpu_count();
+  if (options.pipeline_depth == 0) options.pipeline_depth = 1;
   return options;
 }
 

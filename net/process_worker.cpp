@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 #include <typeinfo>
@@ -35,22 +36,6 @@ namespace weft {
 namespace {
 
 namespace protocol = detail::process_protocol;
-
-// Reads exactly `size` bytes; false on end of file or an error (the pool is gone).
-bool read_exactly(int fd, char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::read(fd, data, size);
-    if (n > 0) {
-      data += n;
-      size -= static_cast<std::size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
 
 bool write_all(int fd, const char* data, std::size_t size) {
   while (size > 0) {
@@ -134,14 +119,38 @@ void run_request(std::string_view body, std::string& out) {
   }
 }
 
+// Reads requests through a buffer: with requests pipelined (process_pool_options::pipeline_depth)
+// one read often brings the next request too, and the worker never sleeps between them.
 [[noreturn]] void serve(int fd) {
-  std::string request;
+  std::string in(4096, '\0');
+  std::size_t start = 0;
+  std::size_t end = 0;
   std::string reply;
   for (;;) {
-    char length_bytes[protocol::length_size];
-    if (!read_exactly(fd, length_bytes, sizeof length_bytes)) ::_exit(0);  // the pool closed us
-    request.resize(protocol::read_length(length_bytes));
-    if (!read_exactly(fd, request.data(), request.size())) ::_exit(0);
+    // A whole request at in[start, ...)?
+    std::size_t need = protocol::length_size;
+    if (end - start >= protocol::length_size) {
+      need += protocol::read_length(in.data() + start);
+    }
+    if (end - start < need) {
+      if (start != 0) {
+        std::memmove(in.data(), in.data() + start, end - start);
+        end -= start;
+        start = 0;
+      }
+      if (in.size() < need) in.resize(need);
+      const ssize_t n = ::read(fd, in.data() + end, in.size() - end);
+      if (n > 0) {
+        end += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        ::_exit(0);  // the pool closed us
+      }
+      continue;
+    }
+    const std::string_view request(in.data() + start + protocol::length_size,
+                                   need - protocol::length_size);
     try {
       run_request(request, reply);
     } catch (const std::bad_alloc&) {
@@ -152,9 +161,11 @@ void run_request(std::string_view body, std::string& out) {
       reply += "weft::process_pool: a malformed request: ";
       reply += e.what();
     }
+    start += need;
+    if (start == end) start = end = 0;
     if (!send_reply(fd, reply)) ::_exit(0);
     if (reply.capacity() > (std::size_t{1} << 20)) std::string().swap(reply);
-    if (request.capacity() > (std::size_t{1} << 20)) std::string().swap(request);
+    if (start == end && in.size() > (std::size_t{1} << 20)) std::string(4096, '\0').swap(in);
   }
 }
 

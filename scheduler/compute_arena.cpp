@@ -19,17 +19,35 @@
 // context if there is one. Both sides read and write the record's context pointer only under the
 // lock, so a cancel never touches a context that is gone, and a context published after a cancel
 // starts cancelled.
+//
+// Latency: when the arena starts, the runtime's own threads (workers and poller, found by the
+// runtime's thread name in /proc/self/task) get a short scheduler time slice (100 us, Linux 6.12+,
+// sched_setattr's sched_runtime for SCHED_OTHER; older kernels ignore it). While compute() jobs
+// fill every core with TBB threads, a weft thread woken by a timer or a socket would otherwise wait
+// until the running TBB thread's slice ends (EEVDF lets a running task finish its slice, about
+// 1.4-3 ms): the event loop's latency would grow by that much (bench offload_latency). A waking
+// task with a shorter slice preempts at once, and a slice changes no one's share of the CPU, so the
+// jobs keep their speed beside other processes (a lower priority for the TBB threads, tried first,
+// cut the latency as well but starved the jobs on a busy machine). TBB threads get the default
+// slice back when they enter the arena (they inherit a short one from a weft thread that started
+// them).
 #include "compute_arena.hpp"
 
+#include <dirent.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
+#include <oneapi/tbb/task_scheduler_observer.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -56,6 +74,9 @@ struct compute_record {
   compute_record* next = nullptr;
 };
 
+// The time slice of the runtime's threads once compute() is used (the file comment).
+constexpr std::uint64_t weft_slice_ns = 100'000;
+
 std::size_t cgroup_cpu_limit() noexcept {
   try {
     // cgroup v2: "max 100000" or "<quota> <period>" (microseconds).
@@ -77,6 +98,75 @@ std::size_t cgroup_cpu_limit() noexcept {
   }
   return 0;
 }
+
+// sched_setattr's argument (linux/sched/types.h; glibc has no wrapper).
+struct sched_attributes {
+  std::uint32_t size;
+  std::uint32_t policy;
+  std::uint64_t flags;
+  std::int32_t nice;
+  std::uint32_t priority;
+  std::uint64_t runtime;  // SCHED_OTHER: the time slice in ns (Linux 6.12+; 0 = the default)
+  std::uint64_t deadline;
+  std::uint64_t period;
+};
+
+// Gives every thread of this process whose name starts with `prefix` (the runtime's threads) a
+// short time slice, keeping its policy and nice value. Best effort: a thread that refuses, or a
+// kernel without custom slices, keeps its default.
+void shorten_slices(const std::string& prefix) noexcept {
+  try {
+    DIR* dir = ::opendir("/proc/self/task");
+    if (dir == nullptr) return;
+    while (const dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] == '.') continue;
+      std::ifstream comm(std::string("/proc/self/task/") + entry->d_name + "/comm");
+      std::string name;
+      if (!std::getline(comm, name) || name.rfind(prefix, 0) != 0) continue;
+      const auto tid = static_cast<pid_t>(std::atoi(entry->d_name));
+      sched_attributes attr{};
+      attr.size = sizeof attr;
+      if (::syscall(SYS_sched_getattr, tid, &attr, sizeof attr, 0) != 0) continue;
+      if (attr.policy != SCHED_OTHER) continue;  // a real-time or idle policy the user chose
+      attr.size = sizeof attr;
+      attr.flags = 0;
+      attr.runtime = weft_slice_ns;
+      (void)::syscall(SYS_sched_setattr, tid, &attr, 0);
+    }
+    ::closedir(dir);
+  } catch (...) {
+    // Out of memory reading /proc: the slices stay as they were.
+  }
+}
+
+// Sets the calling thread's time slice (0: the kernel's default), keeping its policy and nice.
+void set_own_slice(std::uint64_t ns) noexcept {
+  sched_attributes attr{};
+  if (::syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return;
+  if (attr.policy != SCHED_OTHER || attr.runtime == ns) return;
+  attr.size = sizeof attr;
+  attr.flags = 0;
+  attr.runtime = ns;
+  (void)::syscall(SYS_sched_setattr, 0, &attr, 0);
+}
+
+// TBB's threads are started by whichever thread first needs them, often a weft worker, and a new
+// thread inherits its creator's slice: every thread that enters the arena gets the default slice
+// back, so the runtime's threads keep the shorter one. TBB calls this on the entering thread.
+class arena_slices final : public tbb::task_scheduler_observer {
+ public:
+  explicit arena_slices(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) {
+    observe(true);
+  }
+  // Before the base's destructor: TBB must stop calling this object while it is still whole.
+  ~arena_slices() override { observe(false); }
+  arena_slices(const arena_slices&) = delete;
+  arena_slices& operator=(const arena_slices&) = delete;
+
+  void on_scheduler_entry(bool is_worker) override {
+    if (is_worker) set_own_slice(0);
+  }
+};
 
 }  // namespace
 
@@ -117,6 +207,11 @@ class compute_arena {
       // No slot reserved for an outside thread: weft threads only enqueue.
       arena_.emplace(static_cast<int>(threads_), 0);
       arena_->initialize();
+      // Thread names are cut to 15 characters; the runtime's all start with "<thread_name>-".
+      std::string prefix = core_.options.thread_name + "-";
+      prefix.resize(std::min<std::size_t>(prefix.size(), 15));
+      shorten_slices(prefix);
+      slices_.emplace(*arena_);
     });
     {
       std::lock_guard lock(mutex_);
@@ -208,6 +303,7 @@ class compute_arena {
   std::once_flag init_;
   std::optional<tbb::global_control> control_;
   std::optional<tbb::task_arena> arena_;
+  std::optional<arena_slices> slices_;  // after arena_: stops observing before the arena goes
   mutable std::mutex mutex_;
   std::condition_variable ended_;
   compute_record* running_head_ = nullptr;

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -129,6 +130,16 @@ WEFT_PROCESS_FUNCTION(segfault, [](int) -> int {
   return 0;
 });
 WEFT_PROCESS_FUNCTION(call_abort, [](int) -> int { std::abort(); });
+// Naps, then aborts: a call that is running while others wait behind it on the same worker.
+WEFT_PROCESS_FUNCTION(nap_then_abort, [](int ms) -> int {
+  pool_test::sleep_ms(ms);
+  std::abort();
+});
+// Appends "<tag>\n" to `path`, and returns the tag: how often each call ran.
+WEFT_PROCESS_FUNCTION(append_tag, [](std::string path, int tag) {
+  std::ofstream(path, std::ios::app) << tag << "\n";
+  return tag;
+});
 WEFT_PROCESS_FUNCTION(call_exit, [](int code) -> int { std::exit(code); });
 WEFT_PROCESS_FUNCTION(spin_forever, [](int) -> int {
   volatile unsigned long counter = 0;
@@ -608,6 +619,135 @@ TEST_SUITE("process_pool") {
     }());
     CHECK(no_zombies_within(2s));
     CHECK(open_fds() == fds_before);
+  }
+
+  // Pipelining (process_pool_options::pipeline_depth): the calls queued on a worker behind the
+  // one it runs were sent but never started when it dies, so they are resent to a fresh worker and
+  // run exactly once; only the running call fails.
+  std::vector<int> tags_in(const std::string& path) {
+    std::vector<int> tags;
+    std::ifstream in(path);
+    for (int tag = 0; in >> tag;)
+      tags.push_back(tag);
+    std::sort(tags.begin(), tags.end());
+    return tags;
+  }
+
+  TEST_CASE("process_pool: a crash with pipelined calls queued fails only the running call") {
+    weft_test::watchdog dog(60s);
+    const std::string path = "/tmp/weft_pool_tags_" + std::to_string(::getpid());
+    std::remove(path.c_str());
+    weft::runtime rt(runtime_options());
+    const auto fds_before = open_fds();
+    rt.block_on([&]() -> weft::task<> {
+      auto options = small_pool(1);
+      options.pipeline_depth = 4;
+      weft::process_pool pool(options);
+      CHECK(co_await pool.call(add, 1, 1) == 2);  // the worker has started
+      auto running = weft::spawn(pool.call(nap_then_abort, 200));
+      co_await weft::sleep(20ms);  // first in the worker's queue
+      std::vector<weft::join_handle<int>> queued;
+      for (int tag = 1; tag <= 3; ++tag)
+        queued.push_back(weft::spawn(pool.call(append_tag, path, tag)));
+      bool failed = false;
+      try {
+        co_await running;
+      } catch (const weft::worker_crashed& e) {
+        failed = e.signal() == SIGABRT;
+      }
+      CHECK(failed);
+      for (int tag = 1; tag <= 3; ++tag)
+        CHECK(co_await queued[static_cast<std::size_t>(tag - 1)] == tag);
+      CHECK(tags_in(path) == std::vector<int>{1, 2, 3});  // each ran once, after the crash
+      CHECK(pool.stats().crashed == 1);
+      CHECK(pool.stats().started == 2);
+      for (int i = 0; i < 100; ++i)
+        CHECK(co_await pool.call(add, i, 1) == i + 1);
+      co_await pool.close();
+    }());
+    std::remove(path.c_str());
+    CHECK(no_zombies_within(2s));
+    CHECK(open_fds() == fds_before);
+  }
+
+  TEST_CASE("process_pool: a kill from outside with pipelined calls queued fails one call") {
+    run_in_runtime([]() -> weft::task<> {
+      auto options = small_pool(1);
+      options.pipeline_depth = 3;
+      weft::process_pool pool(options);
+      const int first = co_await pool.call(worker_pid);
+      auto running = weft::spawn(pool.call(nap_then_pid, 5000));
+      co_await weft::sleep(20ms);
+      auto second = weft::spawn(pool.call(add, 2, 3));
+      auto third = weft::spawn(pool.call(worker_pid));
+      co_await weft::sleep(50ms);
+      ::kill(first, SIGKILL);
+      int signal = 0;
+      try {
+        co_await running;
+      } catch (const weft::worker_crashed& e) {
+        signal = e.signal();
+      }
+      CHECK(signal == SIGKILL);
+      CHECK(co_await second == 5);
+      const int replacement = co_await third;
+      CHECK(replacement != first);
+      CHECK(pool.stats().crashed == 1);
+      co_await pool.close();
+    });
+    CHECK(no_zombies_within(2s));
+  }
+
+  TEST_CASE("process_pool: a call timeout with pipelined calls queued fails only the late call") {
+    run_in_runtime([]() -> weft::task<> {
+      auto options = small_pool(1);
+      options.pipeline_depth = 2;
+      options.call_timeout = 300ms;
+      weft::process_pool pool(options);
+      CHECK(co_await pool.call(add, 1, 1) == 2);
+      auto late = weft::spawn(pool.call(spin_forever, 0));
+      co_await weft::sleep(20ms);
+      auto queued = weft::spawn(pool.call(add, 20, 22));
+      bool timed_out = false;
+      try {
+        co_await late;
+      } catch (const weft::timeout_error&) {
+        timed_out = true;
+      }
+      CHECK(timed_out);
+      CHECK(co_await queued == 42);
+      CHECK(pool.stats().killed == 1);
+      co_await pool.close();
+    });
+    CHECK(no_zombies_within(2s));
+  }
+
+  TEST_CASE(
+      "process_pool: cancelling a queued pipelined call keeps the worker and drops its reply") {
+    run_in_runtime([]() -> weft::task<> {
+      auto options = small_pool(1);
+      options.pipeline_depth = 2;
+      weft::process_pool pool(options);
+      const int first = co_await pool.call(worker_pid);
+      auto running = weft::spawn(pool.call(nap_then_pid, 200));
+      co_await weft::sleep(20ms);
+      bool timed_out = false;
+      try {
+        // Queued behind the running call: cancelled before it starts; it still runs, unseen.
+        co_await weft::timeout(50ms, pool.call(nap_then_pid, 10));
+      } catch (const weft::timeout_error&) {
+        timed_out = true;
+      }
+      CHECK(timed_out);
+      CHECK(co_await running == first);  // the worker was not killed
+      // The dropped reply must not be taken for the next call's.
+      CHECK(co_await pool.call(add, 2, 3) == 5);
+      CHECK(co_await pool.call(worker_pid) == first);
+      CHECK(pool.stats().killed == 0);
+      CHECK(pool.stats().crashed == 0);
+      co_await pool.close();
+    });
+    CHECK(no_zombies_within(2s));
   }
 
   TEST_CASE("process_pool: max_calls_per_worker recycles workers") {
