@@ -151,6 +151,14 @@ task<connection::head_result> connection::read_head(request& req, bool first) {
         } catch (const timeout_error&) {
           // Idle too long, or a head too slow (slowloris): close without an answer, as nginx.
           co_return head_result::closed;
+        } catch (const cancelled_error&) {
+          throw;
+        } catch (const std::exception&) {
+          // Between requests, a read that fails is the end of the connection, not a break in a
+          // message: a reset, or (TLS) an end without close_notify, which is also how an idle
+          // TLS connection sees graceful shutdown's half-close of its socket.
+          if (got_byte) throw;
+          co_return head_result::closed;
         }
         if (n == 0) {
           // The end of the stream: between requests a clean end; in a head, nothing to answer.
@@ -410,9 +418,20 @@ task<void> connection::respond(request& req, response& resp, clock::time_point s
   }
 }
 
+task<void> connection::finish_shutdown() {
+  try {
+    co_await weft::timeout(state_.options.write_timeout, transport_->finish_shutdown());
+  } catch (const cancelled_error&) {
+    throw;
+  } catch (const std::exception&) {
+    broken_ = true;  // the peer does not take the goodbye: close at once
+  }
+}
+
 task<void> connection::linger() {
   // The answer is out: half-close, then drop what the client still sends for a moment.
-  transport_->shutdown_write();
+  if (!transport_->shutdown_write()) co_await finish_shutdown();
+  if (broken_) co_return;
   std::array<char, 4096> scratch{};
   std::size_t dropped = 0;
   try {
@@ -432,11 +451,13 @@ task<void> connection::linger() {
 task<void> connection::run() {
   bool first = true;
   bool cancelled = false;
+  bool goodbye = false;  // the connection ends between requests: end the stream cleanly
   try {
     for (;;) {
       request req;
       const head_result got = co_await read_head(req, first);
       first = false;
+      if (got == head_result::closed) goodbye = true;
       if (got != head_result::request) break;
       const clock::time_point started = weft::now();
       const bool watchable = body_done_ || (parser_.head().framing == body_framing::length &&
@@ -491,7 +512,8 @@ task<void> connection::run() {
       if (close_after_) break;
     }
     co_await flush();
-    if (close_after_ && !linger_) transport_->shutdown_write();
+    if ((close_after_ || goodbye) && !linger_ && !transport_->shutdown_write())
+      co_await finish_shutdown();
   } catch (const cancelled_error&) {
     cancelled = true;
   } catch (const std::exception&) {

@@ -55,13 +55,29 @@ response response::text(int status, std::string body, std::string content_type) 
   return r;
 }
 
-void tcp_transport::shutdown_write() noexcept {
+task<void> transport::finish_shutdown() { co_return; }
+
+bool tcp_transport::shutdown_write() noexcept {
   try {
     stream_.shutdown_write();
   } catch (const std::exception&) {
     // Already reset: there is nothing left to end.
   }
+  return true;
 }
+
+task<void> tls_transport::finish_shutdown() { co_await stream_.shutdown(); }
+
+namespace {
+
+// server_options::tls as a transport factory: the server handshake over the accepted socket.
+transport_factory tls_factory(tls_context context) {
+  return [context = std::move(context)](tcp_stream s) -> task<std::unique_ptr<transport>> {
+    co_return std::make_unique<tls_transport>(co_await tls_stream::accept(std::move(s), context));
+  };
+}
+
+}  // namespace
 
 namespace detail {
 
@@ -296,6 +312,11 @@ task<void> server::wait_closed() {
 task<server> server::start(handler h, std::string host, std::uint16_t port,
                            server_options options) {
   if (!h) throw std::invalid_argument("weft::http::server::start: an empty handler");
+  if (options.tls && !options.wrap) {
+    if (!options.tls.is_server())
+      throw std::invalid_argument("weft::http::server::start: options.tls is a client context");
+    options.wrap = tls_factory(options.tls);
+  }
   tcp_listener listener = co_await tcp_listener::bind(std::move(host), port, options.listen);
   auto state = std::make_shared<detail::server_state>(std::move(h), std::move(options),
                                                       listener.local_address());

@@ -241,6 +241,7 @@ task<std::size_t> tls_stream::read_some(std::span<char> buffer) {
     if (error == SSL_ERROR_ZERO_RETURN) co_return 0;  // close_notify: the clean end
     if (error == SSL_ERROR_WANT_READ && !co_await feed(e)) {
       std::lock_guard guard(e.lock);
+      if (e.failure.empty()) e.ended_without_notify = true;
       mark_broken(e, "the peer closed the connection without close_notify");
       throw detail::make_own_tls_error(operation, e.peer, detail::tls_closed_without_notify);
     }
@@ -285,7 +286,9 @@ task<void> tls_stream::shutdown() {
   std::string out;
   {
     std::lock_guard guard(e.lock);
-    if (e.shut || !e.failure.empty() || e.ssl == nullptr) co_return;
+    // After an end without close_notify the engine is sound: our close_notify may still go out
+    // (a server draining its idle connections half-closes their reading side itself).
+    if (e.shut || (!e.failure.empty() && !e.ended_without_notify) || e.ssl == nullptr) co_return;
     e.shut = true;
     ERR_clear_error();
     SSL_shutdown(e.ssl);  // 0: our close_notify is queued, the peer's not yet seen; fine

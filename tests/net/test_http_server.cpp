@@ -2,6 +2,8 @@
 // TCP client (support/raw_http.hpp): round trips of each feature, pipelining order, chunked
 // bodies both ways, streaming in bounded pieces, the limits and timeouts, graceful shutdown,
 // cancellation when the client goes away, and hostile clients while a well-behaved one is served.
+// HTTPS (server_options::tls, with a CA made at test time): round trips with the weft client over
+// one kept-alive connection, a client sending garbage, close_notify on graceful shutdown.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -16,6 +18,7 @@
 #include "support/net.hpp"
 #include "support/raw_http.hpp"
 #include "support/stress.hpp"
+#include "support/tls_certs.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -82,9 +85,142 @@ weft::task<void> check_served(std::uint16_t port) {
   CHECK(r->body == "Hello, world!");
 }
 
+struct pki {
+  weft_test::credentials ca = weft_test::make_ca("weft test CA");
+  weft_test::credentials leaf =
+      weft_test::issue(ca, "localhost", {"DNS:localhost", "IP:127.0.0.1"});
+};
+
+const pki& certs() {
+  static const pki p;
+  return p;
+}
+
+weft::http::server_options https_options() {
+  weft::http::server_options options;
+  weft::tls_server_options tls;
+  tls.certificate_pem = certs().leaf.certificate_pem;
+  tls.key_pem = certs().leaf.key_pem;
+  options.tls = weft::tls_context::server(tls);
+  return options;
+}
+
+weft::tls_context trusting_client() {
+  weft::tls_client_options tls;
+  tls.use_system_store = false;
+  tls.ca_pem = certs().ca.certificate_pem;
+  return weft::tls_context::client(tls);
+}
+
+weft::task<weft::tls_stream> connect_https(std::uint16_t port) {
+  auto tcp = co_await weft::tcp_stream::connect("127.0.0.1", port);
+  co_return co_await weft::tls_stream::connect(std::move(tcp), trusting_client(), "localhost");
+}
+
+// Reads from `tls` until the end of the stream; returns what came (throws on a broken end).
+weft::task<std::string> read_tls_to_end(weft::tls_stream& tls) {
+  std::string all;
+  std::array<char, 4096> buffer{};
+  for (;;) {
+    const std::size_t n = co_await tls.read_some(buffer);
+    if (n == 0) co_return all;
+    all.append(buffer.data(), n);
+  }
+}
+
+// A well-behaved HTTPS client: the weft client, one GET.
+weft::task<void> check_served_https(std::uint16_t port) {
+  weft::http::client_options o;
+  o.tls = trusting_client();
+  weft::http::client c(o);
+  auto r = co_await weft::timeout(2000ms,
+                                  c.get("https://localhost:" + std::to_string(port) + "/users/7"));
+  CHECK(r.status == 200);
+  CHECK(r.body == "user 7");
+}
+
 }  // namespace
 
 TEST_SUITE("http_server") {
+  TEST_CASE("http server: HTTPS round trips with the weft client reuse one kept-alive connection") {
+    weft_test::watchdog dog(30s);
+    auto options = https_options();
+    std::mutex m;
+    std::vector<std::uint16_t> peer_ports;
+    options.access_log = [&](const weft::http::access_log_entry& e) {
+      std::lock_guard lock(m);
+      peer_ports.push_back(e.peer->port());
+    };
+    with_server(options, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      weft::http::client_options o;
+      o.tls = trusting_client();
+      weft::http::client c(o);
+      const std::string base = "https://localhost:" + std::to_string(srv.port());
+      auto a = co_await c.get(base + "/users/42");
+      CHECK(a.status == 200);
+      CHECK(a.body == "user 42");
+      auto b = co_await c.post(base + "/echo", std::string(100000, 'x'), "text/plain");
+      CHECK(b.status == 200);
+      CHECK(b.body.size() == 100000);
+      auto d = co_await c.get(base + "/big/300000");
+      CHECK(d.body == std::string(300000, 'b'));
+      CHECK(c.connections_opened() == 1);
+    });
+    REQUIRE(peer_ports.size() == 3);
+    CHECK(peer_ports[0] == peer_ports[1]);
+    CHECK(peer_ports[1] == peer_ports[2]);
+  }
+
+  TEST_CASE(
+      "http server: an HTTPS client sending garbage is closed while a good client is served") {
+    weft_test::watchdog dog(30s);
+    with_server(https_options(), test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto garbage = co_await raw_client::connect(srv.port());
+      co_await garbage.send(get("/"));  // plain HTTP to a TLS port: not a ClientHello
+      co_await check_served_https(srv.port());
+      CHECK(co_await garbage.closed_within(3000ms));
+      // Garbage after a valid handshake breaks only that connection too.
+      auto tls = co_await connect_https(srv.port());
+      co_await tls.socket().write_all(std::string(64, '\x17'));
+      co_await check_served_https(srv.port());
+      bool ended = false;
+      try {
+        (void)co_await weft::timeout(3000ms, read_tls_to_end(tls));
+        ended = true;
+      } catch (const weft::tls_error&) {
+        ended = true;  // the server's alert, or a close without close_notify
+      } catch (const weft::net_error&) {
+        ended = true;  // a reset
+      }
+      CHECK(ended);
+    });
+  }
+
+  TEST_CASE("http server: graceful shutdown of an HTTPS server sends close_notify") {
+    weft_test::watchdog dog(30s);
+    auto main_task = [&]() -> weft::task<void> {
+      auto srv = co_await weft::http::server::start(test_routes(), "127.0.0.1", 0, https_options());
+      // An idle kept-alive connection: shutdown ends it with close_notify, a clean end of stream.
+      auto idle = co_await connect_https(srv.port());
+      co_await idle.write_all(get("/users/1"));
+      std::array<char, 4096> buffer{};
+      const std::size_t n = co_await idle.read_some(buffer);
+      CHECK(std::string_view(buffer.data(), n).find("user 1") != std::string_view::npos);
+      // A request in progress: answered with Connection: close, then close_notify.
+      auto busy = co_await connect_https(srv.port());
+      co_await busy.write_all(get("/sleep/300"));
+      co_await weft::sleep(50ms);
+      auto stopping = weft::spawn([&]() -> weft::task<void> { co_await srv.shutdown(5s); });
+      CHECK(co_await weft::timeout(3000ms, read_tls_to_end(idle)) == "");
+      const std::string answer = co_await weft::timeout(3000ms, read_tls_to_end(busy));
+      CHECK(answer.find("slept 300") != std::string::npos);
+      CHECK(answer.find("Connection: close") != std::string::npos);
+      co_await stopping;
+      CHECK(srv.connections() == 0);
+    };
+    weft::run(main_task(), {.worker_threads = 2});
+  }
+
   TEST_CASE("http server: a GET round trip matches routes with path parameters") {
     weft_test::watchdog dog(30s);
     with_server({}, test_routes(), [](weft::http::server& srv) -> weft::task<void> {

@@ -177,7 +177,12 @@ struct server_options {
   std::size_t max_pipeline_depth = 16;
   // Called after each response (on the connection's worker; keep it short).
   std::function<void(const access_log_entry&)> access_log;
-  // Wraps each accepted connection (TLS); null: plain TCP.
+  // HTTPS: a server context (tls_context::server with the certificate chain and key) makes every
+  // accepted connection run the TLS handshake (within header_timeout) before HTTP; a client
+  // that fails it is closed without an answer. Connections end with close_notify.
+  tls_context tls;
+  // Wraps each accepted connection in another transport (see transport.hpp); it takes
+  // precedence over `tls`. Both empty: plain TCP.
   transport_factory wrap;
   listen_options listen{};
   bool nodelay = true;  // TCP_NODELAY on accepted connections
