@@ -15,6 +15,8 @@
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/spawn.hpp>
 
+#include "http_date.hpp"
+
 namespace weft::http::detail {
 
 namespace {
@@ -342,7 +344,7 @@ task<void> connection::respond(request& req, response& resp, clock::time_point s
   std::array<header, 24> small;
   std::vector<header> large;
   std::span<header> fields;
-  const std::size_t count = resp.headers.size() + 1;
+  const std::size_t count = resp.headers.size() + 2;
   if (count <= small.size()) {
     fields = std::span<header>(small.data(), count);
   } else {
@@ -350,8 +352,13 @@ task<void> connection::respond(request& req, response& resp, clock::time_point s
     fields = large;
   }
   std::size_t n = 0;
-  for (const field& f : resp.headers)
+  bool has_date = !state_.options.date_header;
+  for (const field& f : resp.headers) {
     fields[n++] = {f.name, f.value};
+    has_date = has_date || iequals(f.name, "Date");
+  }
+  // A view of this thread's cached text: used by write_response_head below, before any co_await.
+  if (!has_date) fields[n++] = {"Date", http_date_now()};
   if (!keep) {
     fields[n++] = {"Connection", "close"};
   } else if (req.version == version::http_1_0) {
@@ -390,6 +397,26 @@ task<void> connection::respond(request& req, response& resp, clock::time_point s
         }
       }
       sent = writer.written();
+    }
+  } else if (resp.file_body) {
+    write_response_head(out_, line, used, framing::content_length(resp.file_length));
+    if (!head_only && resp.file_length > 0) {
+      co_await flush();
+      // In pieces, each within write_timeout: a large file to a slow but live client goes on.
+      constexpr std::uint64_t piece = std::uint64_t{4} << 20;
+      for (std::uint64_t done = 0; done < resp.file_length;) {
+        const std::uint64_t part = std::min(piece, resp.file_length - done);
+        try {
+          co_await weft::timeout(
+              state_.options.write_timeout,
+              transport_->send_file(*resp.file_body, resp.file_offset + done, part));
+        } catch (...) {
+          broken_ = true;  // part of the body is out: the framing cannot be kept
+          throw;
+        }
+        done += part;
+      }
+      sent = resp.file_length;
     }
   } else {
     write_response_head(out_, line, used, framing::content_length(resp.body.size()));

@@ -4,6 +4,11 @@
 #include <weft/net/http/server.hpp>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <array>
 #include <exception>
@@ -47,6 +52,21 @@ std::string_view request::param(std::string_view name) const noexcept {
   return {};
 }
 
+response response::send_file(weft::file f, std::string content_type) {
+  struct stat st {};
+  if (::fstat(f.native_handle(), &st) != 0)
+    throw file_error(std::error_code(errno, std::generic_category()),
+                     "weft: fstat " + f.path() + ": " + std::strerror(errno), f.path());
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  response r;
+  r.status = 200;
+  r.file_offset = std::min(f.position(), size);
+  r.file_length = size - r.file_offset;
+  r.file_body = std::make_shared<weft::file>(std::move(f));
+  r.headers.push_back({"Content-Type", std::move(content_type)});
+  return r;
+}
+
 response response::text(int status, std::string body, std::string content_type) {
   response r;
   r.status = status;
@@ -55,18 +75,7 @@ response response::text(int status, std::string body, std::string content_type) 
   return r;
 }
 
-task<void> transport::finish_shutdown() { co_return; }
-
-bool tcp_transport::shutdown_write() noexcept {
-  try {
-    stream_.shutdown_write();
-  } catch (const std::exception&) {
-    // Already reset: there is nothing left to end.
-  }
-  return true;
-}
-
-task<void> tls_transport::finish_shutdown() { co_await stream_.shutdown(); }
+namespace detail {
 
 namespace {
 
@@ -76,12 +85,6 @@ transport_factory tls_factory(tls_context context) {
     co_return std::make_unique<tls_transport>(co_await tls_stream::accept(std::move(s), context));
   };
 }
-
-}  // namespace
-
-namespace detail {
-
-namespace {
 
 struct leave_on_exit {
   explicit leave_on_exit(std::shared_ptr<server_state> s) noexcept : state(std::move(s)) {}
@@ -315,7 +318,7 @@ task<server> server::start(handler h, std::string host, std::uint16_t port,
   if (options.tls && !options.wrap) {
     if (!options.tls.is_server())
       throw std::invalid_argument("weft::http::server::start: options.tls is a client context");
-    options.wrap = tls_factory(options.tls);
+    options.wrap = detail::tls_factory(options.tls);
   }
   tcp_listener listener = co_await tcp_listener::bind(std::move(host), port, options.listen);
   auto state = std::make_shared<detail::server_state>(std::move(h), std::move(options),

@@ -6,8 +6,13 @@
 // one kept-alive connection, a client sending garbage, close_notify on graceful shutdown.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -142,6 +147,142 @@ weft::task<void> check_served_https(std::uint16_t port) {
 }  // namespace
 
 TEST_SUITE("http_server") {
+  TEST_CASE("http server: responses carry a Date header of the current second") {
+    weft_test::watchdog dog(30s);
+    weft::http::router r = test_routes();
+    r.get("/dated", [](request&) -> weft::task<response> {
+      co_return response::text(200, "x").header("Date", "Thu, 01 Jan 1970 00:00:00 GMT");
+    });
+    auto format = [](std::time_t t) {
+      std::tm tm{};
+      ::gmtime_r(&t, &tm);
+      char text[64];
+      std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+      return std::string(text);
+    };
+    with_server({}, r, [&](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      for (int i = 0; i < 3; ++i) {
+        const std::time_t before = std::time(nullptr);
+        co_await c.send(get("/"));
+        auto reply = co_await c.read();
+        const std::time_t after = std::time(nullptr);
+        REQUIRE(reply);
+        const std::string date = reply->header("Date");
+        CHECK(date.size() == 29);
+        bool current = false;
+        for (std::time_t t = before - 1; t <= after; ++t)
+          current = current || date == format(t);
+        CHECK_MESSAGE(current, date);
+        co_await weft::sleep(600ms);  // the cached text moves on with the clock
+      }
+      co_await c.send(get("/dated"));
+      auto own = co_await c.read();
+      REQUIRE(own);
+      CHECK(own->header("Date") == "Thu, 01 Jan 1970 00:00:00 GMT");
+      int dates = 0;
+      for (const auto& [k, v] : own->headers)
+        dates += weft::http::iequals(k, "Date") ? 1 : 0;
+      CHECK(dates == 1);
+    });
+    weft::http::server_options off;
+    off.date_header = false;
+    with_server(off, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      co_await c.send(get("/"));
+      auto reply = co_await c.read();
+      REQUIRE(reply);
+      CHECK(reply->header("Date").empty());
+    });
+  }
+
+  TEST_CASE("http server: path parameters are percent-decoded and a bad escape is answered 400") {
+    weft_test::watchdog dog(30s);
+    with_server({}, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      auto ask = [&](std::string path) -> weft::task<weft_test::http_reply> {
+        co_await c.send(get(path));
+        auto reply = co_await c.read();
+        REQUIRE(reply);
+        co_return *reply;
+      };
+      CHECK((co_await ask("/users/plain")).body == "user plain");
+      CHECK((co_await ask("/users/a%2Fb%20c%41")).body == "user a/b cA");
+      CHECK((co_await ask("/users/%e2%82%AC")).body == "user \xe2\x82\xac");
+      CHECK((co_await ask("/users/x%2F/posts/%3F?q=1")).body == "x//??q=1");
+      for (const char* bad :
+           {"/users/%zz", "/users/abc%4", "/users/%", "/users/%g0", "/users/ok/posts/%2"}) {
+        auto reply = co_await ask(bad);
+        CHECK_MESSAGE(reply.status == 400, bad);
+      }
+      // The connection is still good after the 400s (they are the handler's answers).
+      CHECK((co_await ask("/users/7")).body == "user 7");
+    });
+  }
+
+  TEST_CASE("http server: a file body goes by sendfile over TCP and in pieces over TLS") {
+    weft_test::watchdog dog(60s);
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("weft-test-sendfile-" + std::to_string(::getpid()));
+    std::string content;
+    content.reserve(3 << 20);
+    for (std::size_t i = 0; content.size() < (3u << 20) + 17; ++i)
+      content += std::to_string(i * 2654435761u) + ",";
+    {
+      std::ofstream out(path, std::ios::binary);
+      out << content;
+    }
+    weft::http::router r = test_routes();
+    r.get("/file", [&](request&) -> weft::task<response> {
+      co_return response::send_file(co_await weft::file::open(path.string()), "text/csv");
+    });
+    r.get("/file-tail", [&](request&) -> weft::task<response> {
+      auto f = co_await weft::file::open(path.string());
+      f.seek(content.size() - 100);
+      co_return response::send_file(std::move(f));
+    });
+    r.get("/file-empty", [&](request&) -> weft::task<response> {
+      auto f = co_await weft::file::open(path.string());
+      f.seek(content.size());
+      co_return response::send_file(std::move(f));
+    });
+    with_server({}, r, [&](weft::http::server& srv) -> weft::task<void> {
+      auto c = co_await raw_client::connect(srv.port());
+      co_await c.send(get("/file"));
+      auto whole = co_await c.read();
+      REQUIRE(whole);
+      CHECK(whole->header("Content-Type") == "text/csv");
+      CHECK(whole->body.size() == content.size());
+      CHECK(whole->body == content);
+      co_await c.send(get("/file-tail"));
+      auto tail = co_await c.read();
+      REQUIRE(tail);
+      CHECK(tail->body == content.substr(content.size() - 100));
+      co_await c.send(get("/file-empty"));
+      auto empty = co_await c.read();
+      REQUIRE(empty);
+      CHECK(empty->header("Content-Length") == "0");
+      co_await c.send("HEAD /file HTTP/1.1\r\nHost: t\r\n\r\n");
+      auto head = co_await c.read("HEAD");
+      REQUIRE(head);
+      CHECK(head->header("Content-Length") == std::to_string(content.size()));
+      CHECK(head->body.empty());
+      co_await check_served(srv.port());  // the kept-alive connection's framing held
+    });
+    with_server(https_options(), r, [&](weft::http::server& srv) -> weft::task<void> {
+      weft::http::client_options o;
+      o.tls = trusting_client();
+      weft::http::client c(o);
+      const std::string base = "https://localhost:" + std::to_string(srv.port());
+      auto whole = co_await c.get(base + "/file");
+      CHECK(whole.body == content);
+      auto tail = co_await c.get(base + "/file-tail");
+      CHECK(tail.body == content.substr(content.size() - 100));
+      CHECK(c.connections_opened() == 1);
+    });
+    std::filesystem::remove(path);
+  }
+
   TEST_CASE("http server: HTTPS round trips with the weft client reuse one kept-alive connection") {
     weft_test::watchdog dog(30s);
     auto options = https_options();

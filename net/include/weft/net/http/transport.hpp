@@ -27,12 +27,14 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
 
 #include <weft/net/address.hpp>
+#include <weft/net/file.hpp>
 #include <weft/net/tcp.hpp>
 #include <weft/net/tls.hpp>
 #include <weft/scheduler/export.hpp>
@@ -55,6 +57,10 @@ class WEFT_API transport {
   virtual task<void> finish_shutdown();
   virtual void close() noexcept = 0;
   [[nodiscard]] virtual const socket_address& peer_address() const noexcept = 0;
+  // Sends `length` bytes of `f` from `offset` (a response::send_file body); a cancellation
+  // point. Default: read in pieces of 64 KiB and write_all each (what TLS does); tcp_transport
+  // uses sendfile(2). A file shorter than offset + length is a file_error (EIO).
+  virtual task<void> send_file(weft::file& f, std::uint64_t offset, std::uint64_t length);
 };
 
 // A plain TCP connection: the server's default transport.
@@ -70,6 +76,8 @@ class WEFT_API tcp_transport final : public transport {
     return stream_.peer_address();
   }
   [[nodiscard]] tcp_stream& stream() noexcept { return stream_; }
+  // sendfile(2), waiting for the socket while it is full.
+  task<void> send_file(weft::file& f, std::uint64_t offset, std::uint64_t length) override;
 
  private:
   tcp_stream stream_;
