@@ -61,8 +61,6 @@ struct tls_engine {
   // Orders ciphertext writes to the socket: whoever drains `outgoing` holds it until those bytes
   // left, so records reach the socket in the order the engine made them.
   weft::mutex write_order;
-  // The reader's buffer for ciphertext (only the one reader touches it).
-  std::vector<char> read_buffer = std::vector<char>(17 * 1024);
 
   tls_engine() = default;
   tls_engine(const tls_engine&) = delete;
