@@ -301,8 +301,11 @@ task<void> connection::write_body(std::string_view data, bool chunked) {
 task<void> connection::answer_error(int status) {
   try {
     std::string body = std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
-    const header fields[] = {{"Content-Type", "text/plain"}, {"Connection", "close"}};
-    write_response_head(out_, {status}, fields, framing::content_length(body.size()));
+    const header fields[] = {
+        {"Content-Type", "text/plain"}, {"Connection", "close"}, {"Date", http_date_now()}};
+    const std::size_t count = state_.options.date_header ? 3 : 2;
+    write_response_head(out_, {status}, std::span<const header>(fields, count),
+                        framing::content_length(body.size()));
     out_ += body;
     co_await flush();
   } catch (...) {

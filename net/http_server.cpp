@@ -184,6 +184,9 @@ void server_state::on_accept(const std::shared_ptr<listener_core>& self, tcp_str
       open.fetch_add(1, std::memory_order_relaxed);
     }
   }
+  // Over TLS (or another wrapped transport) a plain-text 503 would be garbage to the client:
+  // the connection is closed without an answer (the stream's destructor).
+  if (full && options.wrap) return;
   enter();
   if (full) {
     try {

@@ -297,6 +297,13 @@ TEST_SUITE("http_server") {
       for (const auto& [k, v] : own->headers)
         dates += weft::http::iequals(k, "Date") ? 1 : 0;
       CHECK(dates == 1);
+      // The server's own error answers carry it too.
+      auto bad = co_await raw_client::connect(srv.port());
+      co_await bad.send("GET / HTTP/1.1\r\n\r\n");  // no Host: 400
+      auto error = co_await bad.read();
+      REQUIRE(error);
+      CHECK(error->status == 400);
+      CHECK(error->header("Date").size() == 29);
     });
     weft::http::server_options off;
     off.date_header = false;
@@ -447,6 +454,28 @@ TEST_SUITE("http_server") {
         ended = true;  // a reset
       }
       CHECK(ended);
+    });
+  }
+
+  TEST_CASE("http server: beyond max_connections an HTTPS client is closed without an answer") {
+    weft_test::watchdog dog(30s);
+    auto options = https_options();
+    options.max_connections = 1;
+    with_server(options, test_routes(), [](weft::http::server& srv) -> weft::task<void> {
+      auto first = co_await connect_https(srv.port());
+      co_await first.write_all(get("/users/1"));
+      std::array<char, 4096> buffer{};
+      CHECK(co_await first.read_some(buffer) > 0);
+      // The second gets no plain-text 503 (garbage to a TLS client): not one byte, then the end.
+      auto second = co_await raw_client::connect(srv.port());
+      std::size_t got = 0;
+      try {
+        got = co_await weft::timeout(3000ms, second.stream().read_some(buffer));
+      } catch (const weft::net_error&) {
+        got = 0;  // a reset is a close too
+      }
+      CHECK(got == 0);
+      first.close();
     });
   }
 

@@ -25,10 +25,10 @@
 // limits.max_head_bytes is 431, a body over limits.max_body_bytes 413, a malformed or ambiguous
 // request (every request-smuggling vector the parser knows) 400, each answered with
 // `Connection: close` and the connection closed. Beyond max_connections a new connection gets a
-// 503 and is closed. The whole head must arrive within header_timeout of the request's start
-// (of the accept, for the first request), an idle keep-alive connection is closed after
-// keep_alive_timeout, a body must arrive at min_body_rate after a grace period, and a response
-// that the client does not take within write_timeout closes the connection.
+// 503 and is closed (over TLS: closed without an answer). The whole head must arrive within
+// header_timeout of the request's start (of the accept, for the first request), an idle keep-alive
+// connection is closed after keep_alive_timeout, a body must arrive at min_body_rate after a grace
+// period, and a response that the client does not take within write_timeout closes the connection.
 //
 // Cancellation: when the client goes away while its handler runs (the request fully read), the
 // handler's task is cancelled: its co_await throws weft::cancelled_error. A handler that throws
@@ -179,7 +179,8 @@ struct access_log_entry {
 struct server_options {
   // Head (431), header count (431), target (414) and body (413) limits.
   parser_limits limits{};
-  std::size_t max_connections = 10000;  // a connection beyond it is answered 503 and closed
+  // A connection beyond it is answered 503 and closed (over TLS, closed without an answer).
+  std::size_t max_connections = 10000;
   // The whole head of a request must arrive within this of the request's first byte (of the
   // accept, for a connection's first request): slowloris clients are cut off here.
   std::chrono::milliseconds header_timeout{10000};
