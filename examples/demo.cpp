@@ -2,10 +2,11 @@
 // async vs sync, gather, background tasks, wait, timeouts, cancellation, task groups, the common
 // patterns (retry, batches, per-item timeouts), async context managers, async generators with
 // comprehensions, locks and semaphores, the producer/consumer queue, an echo server on asyncio's
-// streams, and offloading blocking calls and CPU-bound work (to_thread, compute). Each scenario is
-// the run() of its examples/<name>.cpp, the same file that builds the program that runs it alone,
-// compiled here with WEFT_EXAMPLE_NO_MAIN (scenarios.hpp declares the run() functions). Exits
-// non-zero if any scenario got a wrong result.
+// streams, offloading blocking calls and CPU-bound work (to_thread, compute), and the aiohttp
+// pattern (many URLs fetched at once, bounded by a semaphore, from a weft HTTP server). Each
+// scenario is the run() of its examples/<name>.cpp, the same file that builds the program that runs
+// it alone, compiled here with WEFT_EXAMPLE_NO_MAIN (scenarios.hpp declares the run() functions).
+// Exits non-zero if any scenario got a wrong result.
 #include <cstdio>
 #include <iterator>
 
@@ -33,6 +34,8 @@ int main() {
       {"locks, semaphores and barriers (asyncio.Lock, Semaphore, Barrier)", &examples::locks::run},
       {"streams: an echo server and clients (start_server, open_connection)", &examples::echo::run},
       {"offload: blocking calls and CPU-bound work (to_thread, compute)", &examples::offload::run},
+      {"aiohttp: fetch many URLs bounded by a semaphore (http::client)",
+       &examples::http_client::run},
   };
 
   const examples::stopwatch watch;

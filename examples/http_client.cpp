@@ -1,6 +1,6 @@
 // examples/http_client.cpp: the seed guide's aiohttp pattern, "fetch many URLs at once, bounded
 // by a semaphore", on weft::http::client, against a small JSON server on loopback in the same
-// program. Docs: docs/patterns/http.md.
+// program (a weft::http::server on loopback). Also part of weft_demo. Docs: docs/patterns/http.md.
 //
 //   Python (aiohttp)                                   weft
 //   async with aiohttp.ClientSession() as session:     weft::http::client session;
@@ -24,6 +24,8 @@
 
 #include <weft/net/http/client.hpp>
 #include <weft/net/http/client_json.hpp>
+#include <weft/net/http/router.hpp>
+#include <weft/net/http/server.hpp>
 #include <weft/weft.hpp>
 
 #include "example_support.hpp"
@@ -35,34 +37,21 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Counters only (no other data is published through them): seq_cst increments are plenty.
 std::atomic<int> in_flight{0};      // requests the server is answering now
 std::atomic<int> max_in_flight{0};  // the most at once
 
-// The backend: one connection, requests one after another (HTTP/1.1 keep-alive).
-weft::task<> serve(weft::stream_reader reader, weft::stream_writer writer) {
-  for (;;) {
-    std::string head;
-    try {
-      std::string end_of_head = "\r\n\r\n";
-      head = co_await reader.read_until(std::move(end_of_head));
-    } catch (const weft::incomplete_read_error&) {
-      break;  // the client closed the connection
-    }
-    const int now = ++in_flight;
-    for (int seen = max_in_flight; now > seen && !max_in_flight.compare_exchange_weak(seen, now);) {
-    }
-    co_await weft::sleep(50ms);
-    const std::size_t at = head.find("/items/");
-    const int n = at == std::string::npos ? 0 : std::stoi(head.substr(at + 7));
-    const std::string body =
-        "{\"id\":" + std::to_string(n) + ",\"square\":" + std::to_string(n * n) + "}";
-    writer.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                 std::to_string(body.size()) + "\r\n\r\n" + body);
-    --in_flight;
-    co_await writer.drain();
+// The backend: a weft::http::server whose handler takes 50 ms and counts the requests in flight.
+weft::task<weft::http::response> item(weft::http::request& req) {
+  const int now = ++in_flight;
+  for (int seen = max_in_flight; now > seen && !max_in_flight.compare_exchange_weak(seen, now);) {
   }
-  writer.close();
-  co_await writer.wait_closed();
+  co_await weft::sleep(50ms);
+  const int n = std::stoi(std::string(req.param("n")));
+  --in_flight;
+  co_return weft::http::response::text(
+      200, "{\"id\":" + std::to_string(n) + ",\"square\":" + std::to_string(n * n) + "}",
+      "application/json");
 }
 
 // aiohttp's fetch_url: GET and parse the JSON body.
@@ -79,15 +68,16 @@ weft::task<nlohmann::json> fetch_with_semaphore(weft::semaphore& semaphore,
 }
 
 weft::task<int> async_main() {
-  auto server = co_await weft::start_server(serve, "127.0.0.1", 0);
+  weft::http::router routes;
+  routes.get("/items/{n}", item);
+  auto server = co_await weft::http::server::start(routes, "127.0.0.1", 0);
   const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
 
   std::vector<nlohmann::json> items;
   double seconds = 0;
   std::uint64_t connections = 0;
   {
-    // The session's pooled keep-alive connections close with it, which lets the server's
-    // handlers (waiting for a next request) finish before wait_closed() below.
+    // The session's pooled keep-alive connections close with it.
     weft::http::client session;
     weft::semaphore semaphore(5);
     std::vector<weft::task<nlohmann::json>> tasks;
@@ -109,8 +99,7 @@ weft::task<int> async_main() {
               items.size(), seconds, max_in_flight.load(),
               static_cast<unsigned long long>(connections));
 
-  server.close();
-  co_await server.wait_closed();
+  co_await server.shutdown(1s);
   const bool ok = check(right, "every item comes back with its square") &&
                   check(max_in_flight.load() <= 5, "at most 5 requests in flight") &&
                   check(connections <= 5, "at most 5 connections opened") &&

@@ -52,7 +52,6 @@ int run();
 namespace offload {
 int run();
 }
-// Declared for its own program; not (yet) part of weft_demo.
 namespace http_client {
 int run();
 }

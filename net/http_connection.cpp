@@ -15,6 +15,8 @@
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/spawn.hpp>
 
+#include "http_date.hpp"
+
 namespace weft::http::detail {
 
 namespace {
@@ -150,6 +152,14 @@ task<connection::head_result> connection::read_head(request& req, bool first) {
           n = co_await read_more(deadline, 1024);
         } catch (const timeout_error&) {
           // Idle too long, or a head too slow (slowloris): close without an answer, as nginx.
+          co_return head_result::closed;
+        } catch (const cancelled_error&) {
+          throw;
+        } catch (const std::exception&) {
+          // Between requests, a read that fails is the end of the connection, not a break in a
+          // message: a reset, or (TLS) an end without close_notify, which is also how an idle
+          // TLS connection sees graceful shutdown's half-close of its socket.
+          if (got_byte) throw;
           co_return head_result::closed;
         }
         if (n == 0) {
@@ -291,8 +301,11 @@ task<void> connection::write_body(std::string_view data, bool chunked) {
 task<void> connection::answer_error(int status) {
   try {
     std::string body = std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
-    const header fields[] = {{"Content-Type", "text/plain"}, {"Connection", "close"}};
-    write_response_head(out_, {status}, fields, framing::content_length(body.size()));
+    const header fields[] = {
+        {"Content-Type", "text/plain"}, {"Connection", "close"}, {"Date", http_date_now()}};
+    const std::size_t count = state_.options.date_header ? 3 : 2;
+    write_response_head(out_, {status}, std::span<const header>(fields, count),
+                        framing::content_length(body.size()));
     out_ += body;
     co_await flush();
   } catch (...) {
@@ -334,7 +347,7 @@ task<void> connection::respond(request& req, response& resp, clock::time_point s
   std::array<header, 24> small;
   std::vector<header> large;
   std::span<header> fields;
-  const std::size_t count = resp.headers.size() + 1;
+  const std::size_t count = resp.headers.size() + 2;
   if (count <= small.size()) {
     fields = std::span<header>(small.data(), count);
   } else {
@@ -342,8 +355,13 @@ task<void> connection::respond(request& req, response& resp, clock::time_point s
     fields = large;
   }
   std::size_t n = 0;
-  for (const field& f : resp.headers)
+  bool has_date = !state_.options.date_header;
+  for (const field& f : resp.headers) {
     fields[n++] = {f.name, f.value};
+    has_date = has_date || iequals(f.name, "Date");
+  }
+  // A view of this thread's cached text: used by write_response_head below, before any co_await.
+  if (!has_date) fields[n++] = {"Date", http_date_now()};
   if (!keep) {
     fields[n++] = {"Connection", "close"};
   } else if (req.version == version::http_1_0) {
@@ -383,6 +401,26 @@ task<void> connection::respond(request& req, response& resp, clock::time_point s
       }
       sent = writer.written();
     }
+  } else if (resp.file_body) {
+    write_response_head(out_, line, used, framing::content_length(resp.file_length));
+    if (!head_only && resp.file_length > 0) {
+      co_await flush();
+      // In pieces, each within write_timeout: a large file to a slow but live client goes on.
+      constexpr std::uint64_t piece = std::uint64_t{4} << 20;
+      for (std::uint64_t done = 0; done < resp.file_length;) {
+        const std::uint64_t part = std::min(piece, resp.file_length - done);
+        try {
+          co_await weft::timeout(
+              state_.options.write_timeout,
+              transport_->send_file(*resp.file_body, resp.file_offset + done, part));
+        } catch (...) {
+          broken_ = true;  // part of the body is out: the framing cannot be kept
+          throw;
+        }
+        done += part;
+      }
+      sent = resp.file_length;
+    }
   } else {
     write_response_head(out_, line, used, framing::content_length(resp.body.size()));
     if (!head_only) {
@@ -410,9 +448,20 @@ task<void> connection::respond(request& req, response& resp, clock::time_point s
   }
 }
 
+task<void> connection::finish_shutdown() {
+  try {
+    co_await weft::timeout(state_.options.write_timeout, transport_->finish_shutdown());
+  } catch (const cancelled_error&) {
+    throw;
+  } catch (const std::exception&) {
+    broken_ = true;  // the peer does not take the goodbye: close at once
+  }
+}
+
 task<void> connection::linger() {
   // The answer is out: half-close, then drop what the client still sends for a moment.
-  transport_->shutdown_write();
+  if (!transport_->shutdown_write()) co_await finish_shutdown();
+  if (broken_) co_return;
   std::array<char, 4096> scratch{};
   std::size_t dropped = 0;
   try {
@@ -432,11 +481,13 @@ task<void> connection::linger() {
 task<void> connection::run() {
   bool first = true;
   bool cancelled = false;
+  bool goodbye = false;  // the connection ends between requests: end the stream cleanly
   try {
     for (;;) {
       request req;
       const head_result got = co_await read_head(req, first);
       first = false;
+      if (got == head_result::closed) goodbye = true;
       if (got != head_result::request) break;
       const clock::time_point started = weft::now();
       const bool watchable = body_done_ || (parser_.head().framing == body_framing::length &&
@@ -491,7 +542,8 @@ task<void> connection::run() {
       if (close_after_) break;
     }
     co_await flush();
-    if (close_after_ && !linger_) transport_->shutdown_write();
+    if ((close_after_ || goodbye) && !linger_ && !transport_->shutdown_write())
+      co_await finish_shutdown();
   } catch (const cancelled_error&) {
     cancelled = true;
   } catch (const std::exception&) {

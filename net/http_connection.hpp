@@ -50,6 +50,7 @@ class connection {
   task<void> write_now(std::string_view data);
   task<void> watch(const join_handle<response>* handler);
   task<void> linger();
+  task<void> finish_shutdown();
   void ensure_room(std::size_t min_free);
   void mark_idle(bool idle) noexcept;
   bool drain_buffered_body();

@@ -68,7 +68,45 @@ bool match(const std::vector<segment>& pattern, std::string_view path,
   return true;
 }
 
+response bad_escape() { return response::text(400, "a malformed percent-escape in the path\n"); }
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
+
+bool decode_params(request& req) {
+  // Nothing to do (the usual case) costs one scan of the parameters and no allocation.
+  std::size_t escaped = 0;
+  for (const auto& [name, value] : req.params)
+    if (value.find('%') != std::string_view::npos) escaped += value.size();
+  if (escaped == 0) return true;
+  // Decoding only shrinks: reserving the escaped values' total keeps the views below valid.
+  req.decoded_.clear();
+  req.decoded_.reserve(escaped);
+  for (auto& [name, value] : req.params) {
+    if (value.find('%') == std::string_view::npos) continue;
+    const std::size_t start = req.decoded_.size();
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (value[i] != '%') {
+        req.decoded_.push_back(value[i]);
+        continue;
+      }
+      if (i + 2 >= value.size()) return false;  // "%" or "%4" at the end
+      const int high = hex_value(value[i + 1]);
+      const int low = hex_value(value[i + 2]);
+      if (high < 0 || low < 0) return false;
+      req.decoded_.push_back(static_cast<char>(high * 16 + low));
+      i += 2;
+    }
+    value = std::string_view(req.decoded_.data() + start, req.decoded_.size() - start);
+  }
+  return true;
+}
 
 struct router::table {
   struct entry {
@@ -92,7 +130,10 @@ task<response> router::operator()(request& req) const {
   const table::entry* fallback = nullptr;  // a GET route for a HEAD request
   for (const table::entry& e : table_->routes) {
     if (!match(e.pattern, req.path, req.params)) continue;
-    if (e.method == req.method) co_return co_await e.h(req);
+    if (e.method == req.method) {
+      if (!decode_params(req)) break;
+      co_return co_await e.h(req);
+    }
     if (req.method == "HEAD" && e.method == "GET" && fallback == nullptr) {
       fallback = &e;
       req.params.clear();
@@ -104,9 +145,11 @@ task<response> router::operator()(request& req) const {
       allow += e.method;
     }
   }
+  if (!req.params.empty()) co_return bad_escape();  // the break above
   if (fallback != nullptr) {
     req.params.clear();
     match(fallback->pattern, req.path, req.params);
+    if (!decode_params(req)) co_return bad_escape();
     co_return co_await fallback->h(req);
   }
   if (!allow.empty()) {

@@ -4,6 +4,11 @@
 #include <weft/net/http/server.hpp>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <array>
 #include <exception>
@@ -47,6 +52,21 @@ std::string_view request::param(std::string_view name) const noexcept {
   return {};
 }
 
+response response::send_file(weft::file f, std::string content_type) {
+  struct stat st {};
+  if (::fstat(f.native_handle(), &st) != 0)
+    throw file_error(std::error_code(errno, std::generic_category()),
+                     "weft: fstat " + f.path() + ": " + std::strerror(errno), f.path());
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  response r;
+  r.status = 200;
+  r.file_offset = std::min(f.position(), size);
+  r.file_length = size - r.file_offset;
+  r.file_body = std::make_shared<weft::file>(std::move(f));
+  r.headers.push_back({"Content-Type", std::move(content_type)});
+  return r;
+}
+
 response response::text(int status, std::string body, std::string content_type) {
   response r;
   r.status = status;
@@ -55,25 +75,18 @@ response response::text(int status, std::string body, std::string content_type) 
   return r;
 }
 
-void tcp_transport::shutdown_write() noexcept {
-  try {
-    stream_.shutdown_write();
-  } catch (const std::exception&) {
-    // Already reset: there is nothing left to end.
-  }
-}
-
 namespace detail {
 
 namespace {
 
-struct leave_on_exit {
-  explicit leave_on_exit(std::shared_ptr<server_state> s) noexcept : state(std::move(s)) {}
-  leave_on_exit(const leave_on_exit&) = delete;
-  leave_on_exit& operator=(const leave_on_exit&) = delete;
-  ~leave_on_exit() { state->leave(); }
-  std::shared_ptr<server_state> state;
-};
+// server_options::tls as a transport factory: the server handshake over the accepted socket.
+transport_factory tls_factory(tls_context context) {
+  return [context = std::move(context)](tcp_stream s) -> task<std::unique_ptr<transport>> {
+    co_return std::make_unique<tls_transport>(co_await tls_stream::accept(std::move(s), context));
+  };
+}
+
+using weft::detail::leave_on_exit;
 
 // Removes the connection's record when its task ends (however it ends), detaching the task's
 // handle; if the accept loop has not stored the handle yet, it finds `finished` and does it.
@@ -150,91 +163,58 @@ task<void> reject(std::shared_ptr<server_state> state, tcp_stream stream) {
 
 }  // namespace
 
-task<void> wait_all_done(server_state& state) { co_await state.all_done.wait(); }
-
-namespace {
-
-struct forget_listener {
-  explicit forget_listener(server_state& s) noexcept : state(s) {}
-  forget_listener(const forget_listener&) = delete;
-  forget_listener& operator=(const forget_listener&) = delete;
-  ~forget_listener() {
-    std::lock_guard lock(state.mutex);
-    state.listener_fd = -1;
+void server_state::on_accept(const std::shared_ptr<listener_core>& self, tcp_stream stream) {
+  auto state = std::static_pointer_cast<server_state>(self);
+  if (options.nodelay) {
+    try {
+      stream.set_nodelay(true);
+    } catch (const std::exception&) {
+      return;  // the connection died already
+    }
   }
-  server_state& state;
-};
-
-task<void> accept_loop(std::shared_ptr<server_state> state, tcp_listener listener) {
-  leave_on_exit leave{state};
+  std::list<connection_record>::iterator record;
+  bool full = false;
   {
-    std::lock_guard lock(state->mutex);
-    state->listener_fd = state->closed ? -1 : listener.native_handle();
-    if (state->closed) co_return;
+    std::lock_guard lock(mutex);
+    if (connections.size() >= options.max_connections) {
+      full = true;
+    } else {
+      record = connections.emplace(connections.end());
+      record->fd = stream.native_handle();
+      open.fetch_add(1, std::memory_order_relaxed);
+    }
   }
-  forget_listener forget(*state);
+  // Over TLS (or another wrapped transport) a plain-text 503 would be garbage to the client:
+  // the connection is closed without an answer (the stream's destructor).
+  if (full && options.wrap) return;
+  enter();
+  if (full) {
+    try {
+      weft::spawn(reject(std::move(state), std::move(stream))).detach();
+    } catch (...) {
+      leave();
+      throw;
+    }
+    return;
+  }
+  join_handle<void> handle;
   try {
-    for (;;) {
-      tcp_stream stream = co_await listener.accept();
-      if (state->options.nodelay) {
-        try {
-          stream.set_nodelay(true);
-        } catch (const std::exception&) {
-          continue;  // the connection died already
-        }
-      }
-      std::list<connection_record>::iterator record;
-      bool full = false;
-      {
-        std::lock_guard lock(state->mutex);
-        if (state->connections.size() >= state->options.max_connections) {
-          full = true;
-        } else {
-          record = state->connections.emplace(state->connections.end());
-          record->fd = stream.native_handle();
-          state->open.fetch_add(1, std::memory_order_relaxed);
-        }
-      }
-      state->active.fetch_add(1, std::memory_order_relaxed);
-      if (full) {
-        weft::spawn(reject(state, std::move(stream))).detach();
-        continue;
-      }
-      join_handle<void> handle;
-      try {
-        handle = weft::spawn(serve(state, record, std::move(stream)));
-      } catch (...) {
-        state->leave();
-        std::lock_guard lock(state->mutex);
-        state->open.fetch_sub(1, std::memory_order_relaxed);
-        state->connections.erase(record);
-        throw;
-      }
-      std::lock_guard lock(state->mutex);
-      if (record->finished) {
-        handle.detach();
-        state->connections.erase(record);
-      } else {
-        record->handle.emplace(std::move(handle));
-      }
-    }
-  } catch (const cancelled_error&) {
-    // close(): stop accepting.
-  } catch (const std::exception& e) {
-    bool closed = false;
-    {
-      std::lock_guard lock(state->mutex);
-      closed = state->closed;
-    }
-    if (!closed) {
-      weft::detail::report_to_log(weft::detail::current_runtime_core(),
-                                  "weft::http::server: accepting on " + state->address.to_string() +
-                                      " failed: " + e.what());
-    }
+    handle = weft::spawn(serve(state, record, std::move(stream)));
+  } catch (...) {
+    leave();
+    std::lock_guard lock(mutex);
+    open.fetch_sub(1, std::memory_order_relaxed);
+    connections.erase(record);
+    throw;
+  }
+  std::lock_guard lock(mutex);
+  if (record->finished) {
+    handle.detach();
+    connections.erase(record);
+  } else {
+    record->handle.emplace(std::move(handle));
   }
 }
-
-}  // namespace
 
 }  // namespace detail
 
@@ -250,17 +230,7 @@ std::size_t server::connections() const noexcept {
   return state_->open.load(std::memory_order_relaxed);
 }
 
-void server::close() {
-  std::lock_guard lock(state_->mutex);
-  if (state_->closed) return;
-  state_->closed = true;
-  if (state_->listener_fd >= 0) ::shutdown(state_->listener_fd, SHUT_RD);
-  if (state_->loop) {
-    state_->loop->cancel();
-    state_->loop->detach();
-    state_->loop.reset();
-  }
-}
+void server::close() { state_->close(); }
 
 task<void> server::shutdown(std::chrono::milliseconds grace) {
   auto state = state_;
@@ -276,7 +246,7 @@ task<void> server::shutdown(std::chrono::milliseconds grace) {
     }
   }
   try {
-    co_await weft::timeout(grace, detail::wait_all_done(*state));
+    co_await weft::timeout(grace, state->wait_all_done());
     co_return;
   } catch (const timeout_error&) {
   }
@@ -296,14 +266,15 @@ task<void> server::wait_closed() {
 task<server> server::start(handler h, std::string host, std::uint16_t port,
                            server_options options) {
   if (!h) throw std::invalid_argument("weft::http::server::start: an empty handler");
+  if (options.tls && !options.wrap) {
+    if (!options.tls.is_server())
+      throw std::invalid_argument("weft::http::server::start: options.tls is a client context");
+    options.wrap = detail::tls_factory(options.tls);
+  }
   tcp_listener listener = co_await tcp_listener::bind(std::move(host), port, options.listen);
   auto state = std::make_shared<detail::server_state>(std::move(h), std::move(options),
                                                       listener.local_address());
-  auto loop = weft::spawn(detail::accept_loop(state, std::move(listener)));
-  {
-    std::lock_guard lock(state->mutex);
-    state->loop.emplace(std::move(loop));
-  }
+  weft::detail::start_accepting(state, std::move(listener));
   co_return server(std::move(state));
 }
 

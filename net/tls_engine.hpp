@@ -53,12 +53,14 @@ struct tls_engine {
   // Non-empty once the stream is unusable: why (the message of the error that broke it).
   std::string failure;
   bool shut = false;
+  // The failure is only that the socket's reading side ended without close_notify (the peer's
+  // FIN, or our own half-close of the reading side): the engine itself saw no error, so
+  // shutdown() may still send our close_notify. Guarded by the lock.
+  bool ended_without_notify = false;
 
   // Orders ciphertext writes to the socket: whoever drains `outgoing` holds it until those bytes
   // left, so records reach the socket in the order the engine made them.
   weft::mutex write_order;
-  // The reader's buffer for ciphertext (only the one reader touches it).
-  std::vector<char> read_buffer = std::vector<char>(17 * 1024);
 
   tls_engine() = default;
   tls_engine(const tls_engine&) = delete;

@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include <weft/net/address.hpp>
@@ -70,15 +71,33 @@ task<void> flush(tls_engine& e) {
   if (!out.empty()) co_await send_ciphertext(e, out);
 }
 
+// Moves what the socket has into the engine, without waiting: 1 if it fed bytes, 0 at the end of
+// the stream, -1 if the socket has nothing now.
+//
+// The ciphertext passes through a buffer of the thread's, not the stream's, so an idle stream
+// holds no read buffer (17 KiB a connection otherwise, most of an idle TLS connection's memory).
+// Not a coroutine and never inlined into one: the thread_local's address is taken afresh on each
+// call, never carried across a suspension that may resume on another thread.
+[[gnu::noinline]] int feed_now(tls_engine& e) {
+  thread_local std::array<char, 17 * 1024> scratch;  // one TLS record and its overhead
+  bool would_block = false;
+  const std::size_t n = e.socket.try_read(scratch, would_block);
+  if (would_block) return -1;
+  if (n == 0) return 0;
+  std::lock_guard guard(e.lock);
+  if (e.ssl == nullptr) return 0;
+  BIO_write(e.incoming, scratch.data(), static_cast<int>(n));  // a memory BIO takes all
+  return 1;
+}
+
 // Reads ciphertext from the socket into the engine. Returns false at the end of the stream.
 // A cancellation arrives only while the socket read waits, before a byte was taken: nothing lost.
 task<bool> feed(tls_engine& e) {
-  const std::size_t n = co_await e.socket.read_some(e.read_buffer);
-  if (n == 0) co_return false;
-  std::lock_guard guard(e.lock);
-  if (e.ssl == nullptr) co_return false;
-  BIO_write(e.incoming, e.read_buffer.data(), static_cast<int>(n));  // a memory BIO takes all
-  co_return true;
+  for (;;) {
+    const int fed = feed_now(e);
+    if (fed >= 0) co_return fed == 1;
+    co_await e.socket.io().readable();
+  }
 }
 
 task<void> handshake(tls_engine& e) {
@@ -241,6 +260,7 @@ task<std::size_t> tls_stream::read_some(std::span<char> buffer) {
     if (error == SSL_ERROR_ZERO_RETURN) co_return 0;  // close_notify: the clean end
     if (error == SSL_ERROR_WANT_READ && !co_await feed(e)) {
       std::lock_guard guard(e.lock);
+      if (e.failure.empty()) e.ended_without_notify = true;
       mark_broken(e, "the peer closed the connection without close_notify");
       throw detail::make_own_tls_error(operation, e.peer, detail::tls_closed_without_notify);
     }
@@ -285,7 +305,9 @@ task<void> tls_stream::shutdown() {
   std::string out;
   {
     std::lock_guard guard(e.lock);
-    if (e.shut || !e.failure.empty() || e.ssl == nullptr) co_return;
+    // After an end without close_notify the engine is sound: our close_notify may still go out
+    // (a server draining its idle connections half-closes their reading side itself).
+    if (e.shut || (!e.failure.empty() && !e.ended_without_notify) || e.ssl == nullptr) co_return;
     e.shut = true;
     ERR_clear_error();
     SSL_shutdown(e.ssl);  // 0: our close_notify is queued, the peer's not yet seen; fine

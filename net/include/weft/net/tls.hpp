@@ -148,7 +148,8 @@ class WEFT_API tls_stream {
   // Encrypts and sends every byte of `data`.
   task<void> write_all(std::string_view data);
   // Sends close_notify and half-closes the socket; reading may go on until the peer's
-  // close_notify. Idempotent.
+  // close_notify. Idempotent. Does nothing on an unusable stream, except one whose only failure
+  // is a read that found the socket ended without close_notify (the engine is sound then).
   task<void> shutdown();
   // Closes the socket at once (no close_notify). Requires: no task waits on the stream.
   void close() noexcept;

@@ -25,10 +25,10 @@
 // limits.max_head_bytes is 431, a body over limits.max_body_bytes 413, a malformed or ambiguous
 // request (every request-smuggling vector the parser knows) 400, each answered with
 // `Connection: close` and the connection closed. Beyond max_connections a new connection gets a
-// 503 and is closed. The whole head must arrive within header_timeout of the request's start
-// (of the accept, for the first request), an idle keep-alive connection is closed after
-// keep_alive_timeout, a body must arrive at min_body_rate after a grace period, and a response
-// that the client does not take within write_timeout closes the connection.
+// 503 and is closed (over TLS: closed without an answer). The whole head must arrive within
+// header_timeout of the request's start (of the accept, for the first request), an idle keep-alive
+// connection is closed after keep_alive_timeout, a body must arrive at min_body_rate after a grace
+// period, and a response that the client does not take within write_timeout closes the connection.
 //
 // Cancellation: when the client goes away while its handler runs (the request fully read), the
 // handler's task is cancelled: its co_await throws weft::cancelled_error. A handler that throws
@@ -47,6 +47,7 @@
 #include <vector>
 
 #include <weft/net/address.hpp>
+#include <weft/net/file.hpp>
 #include <weft/net/http/message.hpp>
 #include <weft/net/http/parser.hpp>
 #include <weft/net/http/transport.hpp>
@@ -88,7 +89,9 @@ struct WEFT_API request {
   std::string_view query;   // after '?', "" without one: "full=1"
   http::version version = version::http_1_1;
   std::vector<header> headers;
-  // The path parameters the router matched ({id} in "/users/{id}"), raw (not percent-decoded).
+  // The path parameters the router matched ({id} in "/users/{id}"), percent-decoded ("%2F" is
+  // '/', matched after splitting, so it never splits a segment); a malformed escape ("%4", "%zz")
+  // is answered 400 before any handler runs. The path itself stays as sent.
   std::vector<std::pair<std::string_view, std::string_view>> params;
   body_reader body;
   socket_address peer;
@@ -107,8 +110,14 @@ struct WEFT_API request {
 
  private:
   friend class detail::connection;
+  friend bool decode_params(request& req);
   std::string head_bytes_;  // the start line and header fields, which the views point into
+  std::string decoded_;     // decoded parameters (reserved once, so the views stay put)
 };
+
+// Percent-decodes req.params in place (the router calls it after a match). False: an escape is
+// malformed (the request is answered 400).
+WEFT_API bool decode_params(request& req);
 
 // Writes a streamed response body; each write waits until the client took the earlier bytes
 // (back-pressure), within server_options::write_timeout.
@@ -136,9 +145,19 @@ struct WEFT_API response {
   // many bytes must be written: fewer or more is an error that closes the connection).
   std::function<task<void>(body_writer&)> stream;
   std::optional<std::uint64_t> stream_length;
+  // A body sent from a file: `file_length` bytes from `file_offset`. Plain TCP sends it with
+  // sendfile(2) (no copy through user space); other transports (TLS) read and write it in
+  // pieces. The file is shared so that a response stays copyable.
+  std::shared_ptr<weft::file> file_body;
+  std::uint64_t file_offset = 0;
+  std::uint64_t file_length = 0;
 
   static response text(int status, std::string body,
                        std::string content_type = "text/plain; charset=utf-8");
+  // 200 with the rest of `f` (from its position to its end, by fstat) as the body:
+  //   co_return response::send_file(co_await weft::file::open("logo.png"), "image/png");
+  // Throws file_error if the size cannot be read.
+  static response send_file(weft::file f, std::string content_type = "application/octet-stream");
   response& header(std::string name, std::string value) {
     headers.push_back({std::move(name), std::move(value)});
     return *this;
@@ -160,7 +179,8 @@ struct access_log_entry {
 struct server_options {
   // Head (431), header count (431), target (414) and body (413) limits.
   parser_limits limits{};
-  std::size_t max_connections = 10000;  // a connection beyond it is answered 503 and closed
+  // A connection beyond it is answered 503 and closed (over TLS, closed without an answer).
+  std::size_t max_connections = 10000;
   // The whole head of a request must arrive within this of the request's first byte (of the
   // accept, for a connection's first request): slowloris clients are cut off here.
   std::chrono::milliseconds header_timeout{10000};
@@ -175,9 +195,16 @@ struct server_options {
   std::chrono::milliseconds body_rate_grace{10000};
   // Pipelined responses batched into one write at most.
   std::size_t max_pipeline_depth = 16;
+  // A Date header on every response (unless the handler set one), formatted once a second.
+  bool date_header = true;
   // Called after each response (on the connection's worker; keep it short).
   std::function<void(const access_log_entry&)> access_log;
-  // Wraps each accepted connection (TLS); null: plain TCP.
+  // HTTPS: a server context (tls_context::server with the certificate chain and key) makes every
+  // accepted connection run the TLS handshake (within header_timeout) before HTTP; a client
+  // that fails it is closed without an answer. Connections end with close_notify.
+  tls_context tls;
+  // Wraps each accepted connection in another transport (see transport.hpp); it takes
+  // precedence over `tls`. Both empty: plain TCP.
   transport_factory wrap;
   listen_options listen{};
   bool nodelay = true;  // TCP_NODELAY on accepted connections
