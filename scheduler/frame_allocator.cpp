@@ -14,8 +14,6 @@
 #include <weft/scheduler/detail/frame_allocator.hpp>
 #include <weft/scheduler/frame_allocator.hpp>
 
-#include <malloc.h>
-
 #include <atomic>
 #include <cstdint>
 #include <new>
@@ -68,7 +66,6 @@ void deallocate_frame(void* frame, std::size_t size) noexcept {
   ::operator delete(frame);
 }
 std::size_t cached_frame_bytes() noexcept { return 0; }
-void trim_returned_frames() noexcept {}
 
 #else
 
@@ -91,9 +88,6 @@ struct free_node {
 struct frame_cache {
   free_node* heads[class_count];
   std::size_t cached_bytes;
-  // Bytes of frames this thread gave back to the system allocator since it last trimmed
-  // (trim_returned_frames).
-  std::size_t returned_bytes;
   bool cleanup_registered;
   bool thread_exiting;  // the lists were emptied; everything goes straight to the system
 };
@@ -169,7 +163,6 @@ void deallocate_frame(void* frame, std::size_t size) noexcept {
   }
   const std::size_t bytes = block_size(c);
   if (cache.cached_bytes + bytes > max_cached_bytes || cache.thread_exiting) {
-    cache.returned_bytes += bytes;
     ::operator delete(frame);
     return;
   }
@@ -181,21 +174,6 @@ void deallocate_frame(void* frame, std::size_t size) noexcept {
 }
 
 std::size_t cached_frame_bytes() noexcept { return cache.cached_bytes; }
-
-// Why a trim at all: glibc gives each thread that allocates its own arena, and an arena keeps the
-// pages of freed chunks that do not border its top (the frames of a million spawned tasks, freed
-// out of allocation order, leave holes all over the arena's heaps). A burst of spawns from a task
-// that resumes on another worker the next time allocates from that worker's arena while the first
-// arena still holds the pages of the last burst: bench_spawn_many (1e6 spawns, 4 runs) peaked at
-// 316-358 MB in most processes and 181 MB in the others, and always at 181 MB with
-// MALLOC_ARENA_MAX=1. malloc_trim(0) hands the free pages of every arena back (madvise), so a
-// worker that goes idle after freeing many frames trims once; the threshold keeps it off the
-// common park (a few frames freed between wake-ups) where it would cost a walk of the arenas.
-void trim_returned_frames() noexcept {
-  if (cache.returned_bytes < trim_threshold_bytes) return;
-  cache.returned_bytes = 0;
-  ::malloc_trim(0);
-}
 
 #endif
 

@@ -8,8 +8,6 @@
 #include <coroutine>
 #include <string>
 
-#include <weft/scheduler/detail/frame_allocator.hpp>
-
 #include "runtime_core.hpp"
 #include "simulation.hpp"
 
@@ -378,7 +376,6 @@ bool worker::work_visible() const noexcept {
 
 void worker::park_until_notified() {
   registry::drain_remote(shard_);
-  trim_returned_frames();  // after a burst of frees only (frame_allocator.cpp)
   const bool last_searcher = runtime_.idle.transition_to_parked(index_, searching_);
   searching_ = false;
   (void)last_searcher;

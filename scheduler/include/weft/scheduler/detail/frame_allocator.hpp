@@ -22,11 +22,4 @@ inline constexpr std::size_t max_cached_frame_bytes = std::size_t{256} << 10;
 // The bytes of freed frames the calling thread keeps for reuse (0 with the system allocator).
 WEFT_API std::size_t cached_frame_bytes() noexcept;
 
-// Frames freed past the cache go back to malloc; once the calling thread gave back this much since
-// its last trim, trim_returned_frames() returns the free pages to the system (frame_allocator.cpp).
-inline constexpr std::size_t trim_threshold_bytes = std::size_t{16} << 20;
-// Called by a worker about to park (idle, so the walk of malloc's arenas delays nobody). Does
-// nothing below the threshold, and always with the system allocator build.
-WEFT_API void trim_returned_frames() noexcept;
-
 }  // namespace weft::detail
