@@ -43,8 +43,9 @@ void worker::push_fork(void* task) {
   if (!deque_.push(task)) [[unlikely]] {
     push_overflowing(task);
   }
-  runtime_.notify_for_local_work();
 }
+
+void worker::notify_forked() { runtime_.notify_for_local_work(); }
 
 namespace {
 
@@ -140,6 +141,9 @@ std::coroutine_handle<> fork_join_core::start(std::coroutine_handle<> caller, ta
   // Newest last: the owner's pops take children 1, 2, ... in order; thieves take the last ones.
   for (std::size_t i = count; i-- > 1;)
     self->push_fork(slots[i].frame);
+  // One wake-up check (a seq_cst fence, idle.hpp) after the last push covers every child pushed
+  // before it: a worker that parks after the fence sees them in its re-check.
+  if (count > 1) self->notify_forked();
   return std::coroutine_handle<>::from_address(slots[0].frame);
 }
 
