@@ -92,6 +92,16 @@ class work_deque {
     return item;
   }
 
+  // Owner only. Pops the bottom item if it is `expected`, else leaves the deque as it is: true if
+  // `expected` was taken (fork_join's hand-off to the next sibling, fork_join.cpp). The peek is a
+  // relaxed read of the owner's own slot; a thief may have taken that item meanwhile, in which
+  // case pop() below finds the deque empty (the full protocol, so it cannot take it twice).
+  bool pop_if(void* expected) noexcept {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
+    if (b < top_cache_ || slot(b).load(std::memory_order_relaxed) != expected) return false;
+    return pop() == expected;
+  }
+
   enum class steal_result { success, empty, lost_race };
 
   // Any thread. Takes the oldest item.

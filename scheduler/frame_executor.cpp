@@ -70,6 +70,12 @@ void resume_on_runtime(runtime_core* target, task_header* root, std::coroutine_h
   if (here == nullptr || root == nullptr) {
     throw std::logic_error("weft::resume_on used outside a spawned weft task");
   }
+  // A fork_join child (no frame of its own in the header: fork_join.hpp) must end where its
+  // caller joins it; its completion does not pass through the visitors' bookkeeping.
+  if (!root->frame) {
+    throw std::logic_error(
+        "weft::resume_on inside a weft::fork_join child: spawn the work that must move instead");
+  }
   // The task runs on `here` (await_ready said it is not on `target`). Its home is where it was
   // spawned; a visitor's home is recorded by the runtime it visits.
   runtime_core* home = root->visiting ? here->visitors.home_of(root) : here;

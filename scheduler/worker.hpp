@@ -75,6 +75,17 @@ class alignas(64) worker {
   // Owner thread only: makes `task` runnable here (stealable by others), waking a sleeper if
   // needed.
   void push_local(void* task);
+  // Owner thread only: queues a fork_join child (fork_join.cpp). Like push_local, but outside the
+  // running resumption's batch: the children are pushed newest last so that the owner's pops
+  // take them in order, and order_batch must not reverse them.
+  // (Defined in fork_join.cpp, its only user.) Does not wake a sleeper: the caller pushes all
+  // its children, then calls notify_forked() once.
+  void push_fork(void* task);
+  void notify_forked();
+  // Owner thread only: takes `task` back from the bottom of the deque if it is still there (not
+  // stolen, nothing pushed above it) and the running task's budget allows one more step (so a
+  // chain of hand-offs returns to the loop now and then, for timers and injected work).
+  bool pop_fork(void* task) noexcept { return !spend_budget() && deque_.pop_if(task); }
   // Owner thread only: `task` runs right after the current one (LIFO slot) if it is the first task
   // the current one makes ready, else after the ones made ready before it (see the file comment).
   void push_lifo(void* task);

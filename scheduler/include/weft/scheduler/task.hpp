@@ -44,7 +44,12 @@ struct final_awaiter {
     // Through transfer() (await_trampoline.hpp), so that the stack stays flat in builds without
     // tail calls. complete_root may destroy the frame; transfer() only compares its address.
     if (promise.continuation) return transfer(self, promise.continuation);
-    if (promise.runtime != nullptr) return transfer(self, complete_root(&promise));
+    if (promise.runtime != nullptr) {
+      // A spawned task has its `frame` set at spawn; a fork_join child has none, and its `group`
+      // is its fork_slot (fork_join.hpp), whose child_done counts it and picks what runs next.
+      if (promise.frame) return transfer(self, complete_root(&promise));
+      return transfer(self, promise.group->child_done(promise.group, &promise));
+    }
     return std::noop_coroutine();
   }
   void await_resume() const noexcept {}

@@ -2,7 +2,7 @@
 //
 // Every weft::task frame is allocated through these two functions (see task.hpp's promise
 // operator new). The recycling implementation keeps per-thread free lists in 16-byte size classes
-// up to 1 KiB, so the common frame costs a pointer pop instead of a malloc; larger frames go to
+// up to 2 KiB, so the common frame costs a pointer pop instead of a malloc; larger frames go to
 // the system allocator. A frame freed on another thread than the one that allocated it joins the
 // freeing thread's list (bounded by max_cached_frame_bytes per thread, the surplus goes back to the
 // system).

@@ -48,6 +48,11 @@ WEFT_API cancel_message* take_cancel_message_of(task_header* task) noexcept;
 // nests inside the pending one. Defined in runtime.cpp.
 WEFT_API void arm_lazy_timeout(task_header* task) noexcept;
 
+// A fork_join child reached a cancellation point: makes sure the cancellation of the task that
+// forks it (and of that task's own forker, up the chain) reaches it from now on, by publishing the
+// forker's cancel hook if nobody did yet (fork_join.cpp, "the lazy scope"). Called by the child.
+WEFT_API void arm_fork_scope(task_header* child) noexcept;
+
 // Something waiting for a spawned task to finish: an awaiting coroutine, gather's countdown, or a
 // thread blocked in block_on. `notify` runs once, on the thread that completes the task (or, if the
 // task's runtime shuts down before it finishes, on the thread that abandons it), after the result
@@ -182,6 +187,11 @@ class task_header {
     // armed first, so that a deadline that has passed already is requested (and delivered) here,
     // exactly as if the timer had fired on time while the task ran.
     if (timeout_to_arm != nullptr) arm_lazy_timeout(this);
+    // A root without a frame of its own is a fork_join child (a spawned task has one): the
+    // forker's cancellation is connected to it at its first cancellation point, so that forks
+    // whose children never reach one publish nothing (fork_join.cpp).
+    if (!frame) [[unlikely]]
+      arm_fork_scope(this);
     if ((cancel_state.load(std::memory_order_relaxed) & cancel_pending) == 0) return false;
     if ((cancel_state.fetch_and(~cancel_pending, std::memory_order_acq_rel) & cancel_pending) ==
         0) {
