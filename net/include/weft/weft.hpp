@@ -69,6 +69,7 @@
 #include <weft/scheduler/compute.hpp>
 #include <weft/scheduler/current_task.hpp>
 #include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/fork_join.hpp>
 #include <weft/scheduler/frame_allocator.hpp>
 #include <weft/scheduler/frame_executor.hpp>
 #include <weft/scheduler/io.hpp>
