@@ -44,10 +44,14 @@ class cancellable_wait : public cancel_hook {
     if (published_) root_->withdraw_hook(this);
   }
 
-  // True if the wait must not suspend because a cancellation is already pending.
-  bool begin(task_header* root) noexcept {
+  // True if the wait must not suspend because a cancellation is already pending. `what` names
+  // what the task waits on for runtime::dump ("mutex", "sleep"; a string literal).
+  bool begin(task_header* root, const char* what = "a cancellable wait") noexcept {
     root_ = root;
     if (root_ == nullptr) return false;
+    // Relaxed: published by publish_hook's seq_cst store below (task_header::waiting_on).
+    root_->waiting_on.store(what, std::memory_order_relaxed);
+    root_->wait_since.store(coarse_clock_ms(), std::memory_order_relaxed);
     if (root_->take_pending_cancel()) {
       cancelled_ = true;  // no hook was published
       return true;

@@ -28,6 +28,8 @@
 #include <string_view>
 #include <thread>
 
+#include <time.h>
+
 #include <weft/scheduler/detail/atomic.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/export.hpp>
@@ -94,6 +96,16 @@ struct group_link {
   runtime_core* joiner_home = nullptr;
 };
 
+// Milliseconds of CLOCK_MONOTONIC_COARSE (wrapping at 2^32): the timestamp of a wait's start for
+// runtime::dump. The coarse clock is a read of the vDSO's page (a few ns, no TSC read), and its
+// resolution (1-4 ms) is plenty for "waiting for 3.2 s".
+inline std::uint32_t coarse_clock_ms() noexcept {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return static_cast<std::uint32_t>(static_cast<std::uint64_t>(now.tv_sec) * 1000u +
+                                    static_cast<std::uint64_t>(now.tv_nsec) / 1000000u);
+}
+
 class task_header {
  public:
   static constexpr std::uintptr_t done_bit = 1;
@@ -143,6 +155,16 @@ class task_header {
   atomic<cancel_hook*> hook{nullptr};
   // The task group the task belongs to, if any; set before the task is published.
   group_link* group = nullptr;
+  // Diagnostics (runtime::dump, scheduler/dump.cpp), each a pointer store when a task suspends.
+  // `awaiting`: the weft::task this coroutine awaits now (task.hpp's awaiter sets it in
+  // await_suspend and clears it in await_resume): the next link of the await chain. `waiting_on`
+  // and `wait_since` (root only): what the current cancellable wait waits on (a static string)
+  // and since when (coarse_clock_ms), written by cancellable_wait::begin before the hook is
+  // published. Ordering: relaxed; the hook's seq_cst publication (publish_hook) is sequenced
+  // after all three writes and publishes them to the dump's seq_cst load of the hook.
+  atomic<task_header*> awaiting{nullptr};
+  atomic<const char*> waiting_on{nullptr};
+  atomic<std::uint32_t> wait_since{0};
   // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
   // lazy_timeout). A timeout around work that finishes without reaching a cancellation point
   // never touches the timer wheel: its timer is armed by the first cancellation point the task
@@ -222,9 +244,13 @@ class task_header {
   // pure spin could burn its whole slice against a preempted canceller; detail/spinlock.hpp
   // measured the same for the registry's lock).
   void withdraw_hook(cancel_hook* h) noexcept {
-    // Ordering: acq_rel; acquire pairs with the canceller's seq_cst exchange when it lost the race
-    // (nothing to read then), release orders the awaiter's last writes before a later publish.
-    if (hook.exchange(nullptr, std::memory_order_acq_rel) == h) return;
+    // Ordering: seq_cst (the same instruction as acq_rel on x86); acquire pairs with the
+    // canceller's seq_cst exchange when it lost the race (nothing to read then), release orders
+    // the awaiter's last writes before a later publish. seq_cst also places this exchange before
+    // the frees that follow it in the single total order, which runtime::dump's frame inspection
+    // relies on (frame_inspection.hpp): a dump that saw the hook still published keeps every
+    // frame freed after this point.
+    if (hook.exchange(nullptr, std::memory_order_seq_cst) == h) return;
     // Acquire pairs with request_cancel's release store of `finished`: everything on_cancel did
     // to the awaiter is visible before it is destroyed or reused.
     for (int spins = 0; !h->finished.load(std::memory_order_acquire); ++spins) {
