@@ -9,6 +9,7 @@
 // a scraper expects of counters read while the program runs.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -101,8 +102,14 @@ class exposition {
       out_ += labels;
       out_ += '}';
     }
+    // Counts print as integers (exact below 2^53); seconds with nine significant digits.
     char buffer[40];
-    std::snprintf(buffer, sizeof buffer, " %.17g\n", value);
+    if (value == static_cast<double>(static_cast<std::uint64_t>(value)) &&
+        value < 9007199254740992.0) {
+      std::snprintf(buffer, sizeof buffer, " %llu\n", static_cast<unsigned long long>(value));
+    } else {
+      std::snprintf(buffer, sizeof buffer, " %.9g\n", value);
+    }
     out_ += buffer;
   }
 
