@@ -90,22 +90,25 @@ void read_chain(task_header* root, cancel_hook* hook, raw_task& out) {
 void read_task(task_header* t, const std::vector<std::pair<void*, std::uint32_t>>& running,
                raw_task& out) {
   out.name = t->name;
-  for (std::size_t w = 0; w < running.size(); ++w) {
-    if (running[w].first != nullptr && running[w].first == t->frame.address()) {
-      out.state = task_dump::state_type::running;
-      out.worker = w;
-      out.since = running[w].second;
-      out.has_since = true;
-      return;
-    }
-  }
   if ((t->cancel_state.load(std::memory_order_relaxed) & task_header::cancel_pending) != 0) {
     out.state = task_dump::state_type::cancelling;
     return;
   }
   // Ordering: seq_cst, step 1 of frame_inspection.hpp's argument (after the inspection's RMW).
   cancel_hook* hook = t->hook.load(std::memory_order_seq_cst);
-  if (hook == nullptr) return;  // ready
+  if (hook == nullptr) {
+    // Not in a wait: running if a worker's current run is this task's own frame, else ready.
+    for (std::size_t w = 0; w < running.size(); ++w) {
+      if (running[w].first != nullptr && running[w].first == t->frame.address()) {
+        out.state = task_dump::state_type::running;
+        out.worker = w;
+        out.since = running[w].second;
+        out.has_since = true;
+        return;
+      }
+    }
+    return;  // ready
+  }
   out.state = task_dump::state_type::waiting;
   out.waiting_on = t->waiting_on.load(std::memory_order_relaxed);
   out.since = t->wait_since.load(std::memory_order_relaxed);

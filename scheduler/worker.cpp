@@ -199,6 +199,7 @@ void worker::run_task(void* task) {
   for (std::uint32_t polls = 0; lifo_slot_ != nullptr && polls < max_lifo_polls; ++polls) {
     void* next = std::exchange(lifo_slot_, nullptr);
     budget_ = task_budget;
+    counters.running.store(next, std::memory_order_relaxed);  // the dump's view, as above
     run_batch(next);
   }
   if (lifo_slot_ != nullptr) {

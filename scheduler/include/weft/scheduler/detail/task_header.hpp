@@ -162,9 +162,11 @@ class task_header {
   // and since when (coarse_clock_ms), written by cancellable_wait::begin before the hook is
   // published. Ordering: relaxed; the hook's seq_cst publication (publish_hook) is sequenced
   // after all three writes and publishes them to the dump's seq_cst load of the hook.
-  atomic<task_header*> awaiting{nullptr};
-  atomic<const char*> waiting_on{nullptr};
-  atomic<std::uint32_t> wait_since{0};
+  // (std::atomic, not the model checker's: diagnostics outside the protocols it checks, which
+  // would only multiply its interleavings.)
+  std::atomic<task_header*> awaiting{nullptr};
+  std::atomic<const char*> waiting_on{nullptr};
+  std::atomic<std::uint32_t> wait_since{0};
   // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
   // lazy_timeout). A timeout around work that finishes without reaching a cancellation point
   // never touches the timer wheel: its timer is armed by the first cancellation point the task
