@@ -29,6 +29,8 @@
 #include <weft/scheduler/diagnostics.hpp>
 #include <weft/scheduler/runtime.hpp>
 
+#include <weft/scheduler/detail/cancellable_wait.hpp>
+
 #include "dump.hpp"
 #include "frame_inspection.hpp"
 #include "runtime_core.hpp"
@@ -110,10 +112,14 @@ void read_task(task_header* t, const std::vector<std::pair<void*, std::uint32_t>
     return;  // ready
   }
   out.state = task_dump::state_type::waiting;
-  out.waiting_on = t->waiting_on.load(std::memory_order_relaxed);
-  out.since = t->wait_since.load(std::memory_order_relaxed);
+  // The awaiter behind the hook is in a frame that is alive or put aside (frame_inspection.hpp);
+  // what is read here is dropped with the chain if the wait ended meanwhile (read_chain).
+  const wait_kind kind = cancellable_wait::kind_of(hook);
+  out.since = cancellable_wait::since_of(hook);
   out.has_since = true;
   read_chain(t, hook, out);
+  out.waiting_on = out.chain.empty() ? nullptr : wait_kind_name(kind);
+  if (out.waiting_on == nullptr) out.waiting_on = "a wait that just ended";
 }
 
 // "ns::fetch_all(int) [clone .actor]" -> "ns::fetch_all".

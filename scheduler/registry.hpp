@@ -50,7 +50,8 @@ struct alignas(64) registry_shard {
   // The owning worker's parker (null for the shared shard): a completer that hands the owner its
   // first finished task wakes it, so that a parked owner still unlinks and frees promptly.
   parker* owner = nullptr;
-  // Tasks of this shard that completed on another thread, linked through remote_next.
+  // Tasks of this shard that completed on another thread, linked through their `awaiting` word
+  // (task_header.hpp: free once a task completed).
   alignas(64) std::atomic<task_header*> remote_done{nullptr};
   // runtime::tasks(): the lister bumps list_request; the owner, between two tasks, copies its
   // list into `listing` and publishes list_done = list_request (release/acquire).
@@ -129,8 +130,8 @@ class registry {
     registry_shard& shard = *task->shard;
     task_header* head = shard.remote_done.load(std::memory_order_relaxed);
     do {
-      task->remote_next = head;
-      // Ordering: release publishes remote_next (and the completion) to the owner's acquire
+      task->awaiting.store(head, std::memory_order_relaxed);
+      // Ordering: release publishes the link (and the completion) to the owner's acquire
       // exchange in drain_remote().
     } while (!shard.remote_done.compare_exchange_weak(head, task, std::memory_order_release,
                                                       std::memory_order_relaxed));
@@ -143,11 +144,11 @@ class registry {
   static void drain_remote(registry_shard& shard) noexcept {
     // Relaxed peek: a push missed here unparks the owner, which drains again.
     if (shard.remote_done.load(std::memory_order_relaxed) == nullptr) return;
-    // Ordering: acquire pairs with push_remote's release CAS: each task's remote_next and its
+    // Ordering: acquire pairs with push_remote's release CAS: each task's link and its
     // completion (the frame's final writes) are visible before the task is unlinked or destroyed.
     task_header* task = shard.remote_done.exchange(nullptr, std::memory_order_acquire);
     while (task != nullptr) {
-      task_header* next = task->remote_next;
+      task_header* next = task->awaiting.load(std::memory_order_relaxed);
       unlink(task);
       // Ordering: acq_rel, see task_header.hpp: this may be the last of the three parties.
       const std::uintptr_t before =

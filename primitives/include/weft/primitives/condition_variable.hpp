@@ -105,7 +105,7 @@ class condition_variable {
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> self) {
-      if (prepare(self, "condition_variable::wait"))
+      if (prepare(self, detail::wait_kind::condition_variable_wait))
         return false;  // a pending cancellation: keep the lock, throw
       mutex* held = nullptr;
       {

@@ -285,7 +285,7 @@ class mutex::turn_awaiter : private detail::queued_wait {
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) {
     if (cancellable_) {
-      if (prepare(self, "mutex::lock"))
+      if (prepare(self, detail::wait_kind::mutex_lock))
         return false;  // a pending cancellation: await_resume throws
     } else {
       prepare_uncancellable(self);

@@ -205,7 +205,7 @@ class basic_queued_wait : public cancellable_wait {
   // begin() for a coroutine handle; prepares the node. True: a cancellation is pending, do not
   // suspend (await_resume's finish() throws). `what` names the wait for runtime::dump.
   template <class Promise>
-  bool prepare(std::coroutine_handle<Promise> self, const char* what = "a primitive's queue") {
+  bool prepare(std::coroutine_handle<Promise> self, wait_kind what = wait_kind::queue) {
     require_worker("a weft primitive's wait");
     node_.waiter = self;
     node_.runtime = current_runtime_core();

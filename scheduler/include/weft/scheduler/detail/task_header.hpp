@@ -128,8 +128,15 @@ class task_header {
   task_header* registry_prev = nullptr;
   task_header* registry_next = nullptr;
   registry_shard* shard = nullptr;
-  // Link of the shard's stack of tasks that completed on another thread (registry.hpp).
-  task_header* remote_next = nullptr;
+  // One word, two uses that never overlap in time (so no byte is added: test_task's budget):
+  //   - while the coroutine runs or waits: the weft::task it awaits now (task.hpp's awaiter sets
+  //     it in await_suspend and clears it in await_resume), the next link of runtime::dump's
+  //     await chain. Ordering: relaxed; the hook's seq_cst publication (publish_hook), sequenced
+  //     after it, publishes it to the dump's seq_cst load of the hook.
+  //   - after a spawned task completed on another thread: the link of its shard's stack of such
+  //     tasks (registry.hpp, remote_done), published by that stack's release CAS.
+  // std::atomic, not the model checker's: diagnostics outside the protocols it checks.
+  std::atomic<task_header*> awaiting{nullptr};
 
   // Cancellation. Bit 0: a cancellation waits to be delivered (thrown at the next cancellation
   // point); bit 1: a cancel("reason") message waits in the runtime's message table for this task
@@ -155,18 +162,6 @@ class task_header {
   atomic<cancel_hook*> hook{nullptr};
   // The task group the task belongs to, if any; set before the task is published.
   group_link* group = nullptr;
-  // Diagnostics (runtime::dump, scheduler/dump.cpp), each a pointer store when a task suspends.
-  // `awaiting`: the weft::task this coroutine awaits now (task.hpp's awaiter sets it in
-  // await_suspend and clears it in await_resume): the next link of the await chain. `waiting_on`
-  // and `wait_since` (root only): what the current cancellable wait waits on (a static string)
-  // and since when (coarse_clock_ms), written by cancellable_wait::begin before the hook is
-  // published. Ordering: relaxed; the hook's seq_cst publication (publish_hook) is sequenced
-  // after all three writes and publishes them to the dump's seq_cst load of the hook.
-  // (std::atomic, not the model checker's: diagnostics outside the protocols it checks, which
-  // would only multiply its interleavings.)
-  std::atomic<task_header*> awaiting{nullptr};
-  std::atomic<const char*> waiting_on{nullptr};
-  std::atomic<std::uint32_t> wait_since{0};
   // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
   // lazy_timeout). A timeout around work that finishes without reaching a cancellation point
   // never touches the timer wheel: its timer is armed by the first cancellation point the task
