@@ -14,6 +14,8 @@
 #include <weft/scheduler/detail/frame_allocator.hpp>
 #include <weft/scheduler/frame_allocator.hpp>
 
+#include "frame_inspection.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <new>
@@ -57,7 +59,7 @@ void* allocate_frame(std::size_t size) {
   if (source == 0) claim_default();
   return ::operator new(size);
 }
-void deallocate_frame(void* frame, std::size_t size) noexcept {
+void release_frame(void* frame, std::size_t size) noexcept {
   const std::uintptr_t source = frame_source.load(std::memory_order_relaxed);
   if (source > weft_own) [[unlikely]] {
     reinterpret_cast<frame_allocator*>(source)->deallocate(frame, size);
@@ -154,7 +156,7 @@ void* allocate_frame(std::size_t size) {
   return ::operator new(c < class_count ? block_size(c) : size);
 }
 
-void deallocate_frame(void* frame, std::size_t size) noexcept {
+void release_frame(void* frame, std::size_t size) noexcept {
   if (const std::uintptr_t source = frame_source.load(std::memory_order_relaxed); source > weft_own)
       [[unlikely]] {
     reinterpret_cast<frame_allocator*>(source)->deallocate(frame, size);
@@ -180,6 +182,16 @@ void deallocate_frame(void* frame, std::size_t size) noexcept {
 std::size_t cached_frame_bytes() noexcept { return cache.cached_bytes; }
 
 #endif
+
+void deallocate_frame(void* frame, std::size_t size) noexcept {
+  // Ordering: seq_cst (a plain load on x86), step 3 of frame_inspection.hpp's argument: a dump
+  // that saw this frame's task suspended before the task went on to free it is seen here.
+  if (frame_inspectors.load(std::memory_order_seq_cst) != 0) [[unlikely]] {
+    defer_frame(frame, size);
+    return;
+  }
+  release_frame(frame, size);
+}
 
 }  // namespace weft::detail
 

@@ -16,8 +16,15 @@
 // Tasks spawned from threads outside the pool go to one extra shard that has no owner; every
 // operation on it holds its spinlock.
 //
-// Before the runtime's threads are joined, only the owner reads its list. After (shutdown), the
-// runtime reads everything single-threaded.
+// The owner also takes its shard's spinlock to link and unlink (an uncontended exchange and a
+// store: bench/ab chained_spawn measured the cost, docs/diagnostics.md), so that runtime::dump
+// can walk any shard from any thread without the owner's cooperation: a worker busy in one long
+// task no longer hides its tasks. Invariant: a task reachable from a shard's list under its lock
+// is alive (its frame is destroyed only after it was unlinked, which needs the lock), so the
+// dumper may read its header's atomics and its name. The owner's other reads of its list
+// (cancel_all, describe) need no lock: only the owner writes it.
+//
+// After the runtime's threads are joined (shutdown), the runtime reads everything single-threaded.
 #pragma once
 
 #include <atomic>
@@ -37,11 +44,14 @@ struct alignas(64) registry_shard {
   // Written by the owner (or under `lock`), read by stats() from any thread.
   std::atomic<std::size_t> count{0};
   bool shared = false;  // the shard of foreign threads: guarded by `lock`
+  // Held by every link and unlink (and by every operation on the shared shard), and by
+  // runtime::dump's walk.
   spinlock lock;
   // The owning worker's parker (null for the shared shard): a completer that hands the owner its
   // first finished task wakes it, so that a parked owner still unlinks and frees promptly.
   parker* owner = nullptr;
-  // Tasks of this shard that completed on another thread, linked through remote_next.
+  // Tasks of this shard that completed on another thread, linked through their `awaiting` word
+  // (task_header.hpp: free once a task completed).
   alignas(64) std::atomic<task_header*> remote_done{nullptr};
   // runtime::tasks(): the lister bumps list_request; the owner, between two tasks, copies its
   // list into `listing` and publishes list_done = list_request (release/acquire).
@@ -58,10 +68,11 @@ class registry {
   registry_shard& foreign_shard() noexcept { return shards_.back(); }
 
   // Links `task` into `shard`. The caller is the shard's owner, or any thread for the shared shard.
+  // Ordering: the lock's acquire/release orders the links against runtime::dump's walk.
   static void insert(registry_shard& shard, task_header* task) noexcept {
-    if (shard.shared) shard.lock.lock();
+    shard.lock.lock();
     insert_locked(shard, task);
-    if (shard.shared) shard.lock.unlock();
+    shard.lock.unlock();
   }
 
   // The same with the shared shard's lock already held by the caller (spawn_root holds it across
@@ -80,9 +91,9 @@ class registry {
   static void unlink(task_header* task) noexcept {
     registry_shard* shard = task->shard;
     if (shard == nullptr) return;
-    if (shard->shared) shard->lock.lock();
+    shard->lock.lock();  // see insert
     unlink_locked(task);
-    if (shard->shared) shard->lock.unlock();
+    shard->lock.unlock();
   }
 
   // The same with the shared shard's lock held by the caller.
@@ -119,8 +130,8 @@ class registry {
     registry_shard& shard = *task->shard;
     task_header* head = shard.remote_done.load(std::memory_order_relaxed);
     do {
-      task->remote_next = head;
-      // Ordering: release publishes remote_next (and the completion) to the owner's acquire
+      task->awaiting.store(head, std::memory_order_relaxed);
+      // Ordering: release publishes the link (and the completion) to the owner's acquire
       // exchange in drain_remote().
     } while (!shard.remote_done.compare_exchange_weak(head, task, std::memory_order_release,
                                                       std::memory_order_relaxed));
@@ -133,11 +144,11 @@ class registry {
   static void drain_remote(registry_shard& shard) noexcept {
     // Relaxed peek: a push missed here unparks the owner, which drains again.
     if (shard.remote_done.load(std::memory_order_relaxed) == nullptr) return;
-    // Ordering: acquire pairs with push_remote's release CAS: each task's remote_next and its
+    // Ordering: acquire pairs with push_remote's release CAS: each task's link and its
     // completion (the frame's final writes) are visible before the task is unlinked or destroyed.
     task_header* task = shard.remote_done.exchange(nullptr, std::memory_order_acquire);
     while (task != nullptr) {
-      task_header* next = task->remote_next;
+      task_header* next = task->awaiting.load(std::memory_order_relaxed);
       unlink(task);
       // Ordering: acq_rel, see task_header.hpp: this may be the last of the three parties.
       const std::uintptr_t before =

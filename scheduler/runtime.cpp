@@ -19,6 +19,7 @@
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/io.hpp>
 
+#include "dump.hpp"
 #include "runtime_core.hpp"
 
 namespace weft {
@@ -400,6 +401,7 @@ runtime::runtime() : runtime(runtime_options{}) {}
 
 runtime::runtime(runtime_options options) : core_(new detail::runtime_core(std::move(options))) {
   try {
+    if (core_->options.dump_on_signal) detail::enable_dump_signal();
     core_->start();
   } catch (...) {
     delete core_;
@@ -439,45 +441,24 @@ std::vector<task_event> runtime::event_log() const {
 }
 
 std::vector<task_info> runtime::tasks() const {
-  using namespace std::chrono_literals;
-  detail::runtime_core& rt = *core_;
-  std::lock_guard lock(rt.listing_mutex);
-  detail::worker* self = detail::current_worker();
+  // Each shard under its lock (registry.hpp): no worker has to answer, so a busy one hides
+  // nothing (it used to be skipped after 200 ms).
   std::vector<task_info> all;
-  // Ask every other worker (parked ones are woken to answer), then collect.
-  std::vector<std::uint64_t> requests(rt.workers.size(), 0);
-  for (std::size_t i = 0; i < rt.workers.size(); ++i) {
-    if (self != nullptr && self == rt.workers[i].get()) continue;
-    detail::registry_shard& shard = rt.registry.worker_shard(i);
-    // Ordering: release pairs with answer_listing's acquire load: this caller's (or an earlier
-    // caller's, ordered by listing_mutex) reads of the previous `listing` happen before the owner
-    // overwrites it. The answer comes back through list_done's release/acquire; the unpark below
-    // wakes the owner if it sleeps.
-    requests[i] = shard.list_request.fetch_add(1, std::memory_order_release) + 1;
-    rt.workers[i]->park.unpark();
+  detail::registry& reg = core_->registry;
+  for (std::size_t i = 0; i < reg.shard_count(); ++i) {
+    detail::registry_shard& shard =
+        i + 1 < reg.shard_count() ? reg.worker_shard(i) : reg.foreign_shard();
+    shard.lock.lock();
+    std::vector<task_info> part;
+    try {
+      part = detail::registry::describe(shard);
+    } catch (...) {
+      shard.lock.unlock();
+      throw;
+    }
+    shard.lock.unlock();
+    all.insert(all.end(), part.begin(), part.end());
   }
-  const auto give_up = std::chrono::steady_clock::now() + 200ms;
-  for (std::size_t i = 0; i < rt.workers.size(); ++i) {
-    detail::registry_shard& shard = rt.registry.worker_shard(i);
-    if (requests[i] == 0) {
-      auto own = detail::registry::describe(shard);  // the calling worker's own shard
-      all.insert(all.end(), own.begin(), own.end());
-      continue;
-    }
-    // Ordering: acquire pairs with answer_listing's release store: `listing` is complete.
-    while (shard.list_done.load(std::memory_order_acquire) < requests[i] &&
-           std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::yield();
-    }
-    if (shard.list_done.load(std::memory_order_acquire) >= requests[i]) {
-      all.insert(all.end(), shard.listing.begin(), shard.listing.end());
-    }
-  }
-  detail::registry_shard& foreign = rt.registry.foreign_shard();
-  foreign.lock.lock();
-  auto theirs = detail::registry::describe(foreign);
-  foreign.lock.unlock();
-  all.insert(all.end(), theirs.begin(), theirs.end());
   return all;
 }
 

@@ -18,6 +18,13 @@ namespace {
 // shared library would make each lookup a call to __tls_get_addr.
 __attribute__((tls_model("initial-exec"))) thread_local worker* this_worker = nullptr;
 
+// steady_clock in nanoseconds, for the busy-time counter.
+std::uint64_t steady_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
 std::uint32_t xorshift(std::uint32_t& state) noexcept {
   state ^= state << 13;
   state ^= state >> 17;
@@ -154,6 +161,7 @@ void worker::run() {
     return;
   }
   this_worker = this;
+  counters.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
   while (!runtime_.stopping()) {
     void* task = next_task();
     if (task == nullptr) {
@@ -187,6 +195,9 @@ void worker::run() {
 
 void worker::run_task(void* task) {
   budget_ = task_budget;
+  // For runtime::dump (worker_counters::running): relaxed single-writer stores.
+  counters.running_since.store(coarse_clock_ms(), std::memory_order_relaxed);
+  counters.running.store(task, std::memory_order_relaxed);
   if (runtime_.options.debug) [[unlikely]] {
     resume_timed(task);
   } else {
@@ -196,6 +207,7 @@ void worker::run_task(void* task) {
   for (std::uint32_t polls = 0; lifo_slot_ != nullptr && polls < max_lifo_polls; ++polls) {
     void* next = std::exchange(lifo_slot_, nullptr);
     budget_ = task_budget;
+    counters.running.store(next, std::memory_order_relaxed);  // the dump's view, as above
     run_batch(next);
   }
   if (lifo_slot_ != nullptr) {
@@ -210,6 +222,7 @@ void worker::run_task(void* task) {
     if (!deque_.push(lifo_slot_)) push_overflowing(lifo_slot_);
     lifo_slot_ = nullptr;
   }
+  counters.running.store(nullptr, std::memory_order_relaxed);
 }
 
 void worker::resume_timed(void* task) {
@@ -399,11 +412,19 @@ void worker::park_until_notified() {
     runtime_.poller.pool_went_idle();
   if (!runtime_.stopping()) {
     worker_counters::bump(counters.parked);
+    // Busy time (runtime::counters): the awake interval ends here. Relaxed, single writer.
+    const std::uint64_t slept_at = steady_ns();
+    counters.busy_ns.store(counters.busy_ns.load(std::memory_order_relaxed) + slept_at -
+                               counters.awake_since_ns.load(std::memory_order_relaxed),
+                           std::memory_order_relaxed);
+    counters.asleep.store(true, std::memory_order_relaxed);
     if (runtime_.trace != nullptr) [[unlikely]]
       runtime_.trace->park_begin(index_);
     park.park();
     if (runtime_.trace != nullptr) [[unlikely]]
       runtime_.trace->park_end(index_);
+    counters.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
+    counters.asleep.store(false, std::memory_order_relaxed);
   }
   searching_ = runtime_.idle.transition_from_parked(index_);
 }

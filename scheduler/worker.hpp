@@ -58,6 +58,18 @@ struct worker_counters {
   std::atomic<std::uint64_t> stolen{0};
   std::atomic<std::uint64_t> parked{0};
 
+  // runtime::counters() and runtime::dump() (docs/diagnostics.md). Single writer, the owner;
+  // relaxed: each is a statistic read on its own, nothing is published through it. A reader
+  // combining them (busy time = busy_ns + the running interval) may see a park half done and
+  // count a few microseconds too many, once.
+  std::atomic<std::uint64_t> busy_ns{0};         // awake time before the last park
+  std::atomic<std::uint64_t> awake_since_ns{0};  // steady_clock ns when it last woke (or started)
+  std::atomic<bool> asleep{false};               // parked now
+  // The coroutine the current run_task resumed (null between tasks) and since when
+  // (coarse_clock_ms): a dump names the running task and how long it has run.
+  std::atomic<void*> running{nullptr};
+  std::atomic<std::uint32_t> running_since{0};
+
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
@@ -102,6 +114,10 @@ class alignas(64) worker {
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
   [[nodiscard]] runtime_core& runtime() const noexcept { return runtime_; }
   [[nodiscard]] bool has_stealable_work() const noexcept { return deque_.size_estimate() > 0; }
+  // Tasks in this worker's deque now (any thread; a snapshot for runtime::counters()).
+  [[nodiscard]] std::size_t local_queue_depth() const noexcept {
+    return static_cast<std::size_t>(deque_.size_estimate());
+  }
   // Work in the injection queue or any worker's deque (seq_cst loads, for idle.hpp's re-checks).
   [[nodiscard]] bool work_visible() const noexcept;
 

@@ -205,7 +205,8 @@ class [[nodiscard]] barrier::wait_awaiter
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) {
-    if (prepare(self)) return false;  // a pending cancellation: not counted; await_resume throws
+    if (prepare(self, detail::wait_kind::barrier_wait))
+      return false;  // a pending cancellation: not counted; await_resume throws
     detail::queue_lock_guard lock(queue_->lock);
     if (cancelled_before_queued()) return false;
     if (barrier_->broken_.load(std::memory_order_relaxed)) {

@@ -105,7 +105,8 @@ class condition_variable {
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> self) {
-      if (prepare(self)) return false;  // a pending cancellation: keep the lock, throw
+      if (prepare(self, detail::wait_kind::condition_variable_wait))
+        return false;  // a pending cancellation: keep the lock, throw
       mutex* held = nullptr;
       {
         detail::queue_lock_guard lock(queue_->lock);

@@ -84,7 +84,8 @@ class [[nodiscard]] event::wait_awaiter : private detail::queued_wait {
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) {
-    if (prepare(self)) return false;  // a pending cancellation: await_resume throws
+    if (prepare(self, detail::wait_kind::event_wait))
+      return false;  // a pending cancellation: await_resume throws
     detail::queue_lock_guard lock(queue_->lock);
     if (cancelled_before_queued()) return false;
     if (event_->set_.load(std::memory_order_relaxed)) {  // the lock orders it against set()

@@ -84,7 +84,7 @@ class gather_countdown {
     bool await_suspend(std::coroutine_handle<Promise> parent) noexcept {
       self_->parent_ = parent;
       on_cancel = &cancel_children;
-      if (begin(root_of(parent))) self_->cancel_all_but(none);
+      if (begin(root_of(parent), detail::wait_kind::gather)) self_->cancel_all_but(none);
       for (std::size_t i = 0; i < self_->headers_.size(); ++i)
         self_->attach(i);
       // Ordering: acq_rel; if this is the last count, acquire makes every child's result

@@ -285,7 +285,8 @@ class mutex::turn_awaiter : private detail::queued_wait {
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) {
     if (cancellable_) {
-      if (prepare(self)) return false;  // a pending cancellation: await_resume throws
+      if (prepare(self, detail::wait_kind::mutex_lock))
+        return false;  // a pending cancellation: await_resume throws
     } else {
       prepare_uncancellable(self);
     }

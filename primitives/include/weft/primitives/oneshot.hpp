@@ -174,7 +174,7 @@ class oneshot_receiver {
     bool await_suspend(std::coroutine_handle<Promise> self) {
       detail::require_worker("weft::oneshot_receiver wait");
       on_cancel = &cancel_wait;
-      if (begin(detail::root_of(self))) return false;
+      if (begin(detail::root_of(self), detail::wait_kind::oneshot)) return false;
       state_->waiter = self;
       state_->runtime = detail::current_runtime_core();
       unsigned flags = state_->flags.load(std::memory_order_relaxed);

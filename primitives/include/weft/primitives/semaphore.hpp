@@ -208,7 +208,8 @@ class [[nodiscard]] semaphore::acquire_awaiter : private detail::queued_wait {
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) {
-    if (prepare(self)) return false;  // a pending cancellation: await_resume throws
+    if (prepare(self, detail::wait_kind::semaphore_acquire))
+      return false;  // a pending cancellation: await_resume throws
     detail::queue_lock_guard lock(queue_->lock);
     if (cancelled_before_queued()) return false;
     std::int64_t count = semaphore_->count_.load(std::memory_order_relaxed);

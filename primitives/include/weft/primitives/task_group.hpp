@@ -227,7 +227,7 @@ class task_group::join_awaiter : private detail::cancellable_wait {
     if (group->joined_.load(std::memory_order_acquire)) return false;  // joined before: all done
     on_cancel = &cancel_children;
     owner_ = detail::root_of(self);
-    if (begin(owner_)) group->cancel();
+    if (begin(owner_, detail::wait_kind::task_group_join)) group->cancel();
     group->joiner_ = self;
     group->joiner_home = detail::current_runtime_core();  // published with the token, as joiner_
     group->joined_.store(true, std::memory_order_release);

@@ -98,7 +98,8 @@ class [[nodiscard]] compute_awaiter : private detail::cancellable_wait {
     detail::compute_prepare(&job_);
     on_cancel = &cancel_job;
     job_.waiter = self;
-    if (begin(detail::root_of(self))) return false;  // cancelled already: fn never runs
+    if (begin(detail::root_of(self), detail::wait_kind::compute))
+      return false;  // cancelled already: fn never runs
     try {
       detail::compute_start(&job_);
     } catch (...) {

@@ -66,7 +66,7 @@ class WEFT_API io_source {
     bool await_suspend(std::coroutine_handle<Promise> self) {
       on_cancel = &cancel_wait;
       self_ = self;  // before begin() publishes the hook: on_cancel reads it
-      if (begin(detail::root_of(self))) return false;
+      if (begin(detail::root_of(self), detail::wait_kind::io)) return false;
       // Nothing here may touch *this once parked: readiness can resume the task at once. A
       // cancel racing with parking is settled on the slot itself (io_cancel / io_park).
       switch (detail::io_park(reg_, dir_, self)) {

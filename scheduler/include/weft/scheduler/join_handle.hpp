@@ -154,7 +154,7 @@ class [[nodiscard]] join_handle {
       home = detail::current_runtime_core();
       on_cancel = shielded_ ? &cancel_shielded : &cancel_propagating;
       detail::task_header* child = &handle_->frame_.promise();
-      if (begin(detail::root_of(caller))) {
+      if (begin(detail::root_of(caller), detail::wait_kind::join)) {
         // Cancelled before waiting. A shielded wait ends here; otherwise the cancellation passes
         // to the awaited task and we wait for it as usual.
         if (shielded_) return false;

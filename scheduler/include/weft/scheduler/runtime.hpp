@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/diagnostics.hpp>
 #include <weft/scheduler/export.hpp>
 #include <weft/scheduler/io.hpp>
 #include <weft/scheduler/join_handle.hpp>
@@ -94,6 +95,10 @@ struct runtime_options {
   // trace, and each hook costs one predictable branch. The environment variable WEFT_TRACE=path
   // overrides it for every runtime of the process (the second writes path.2, and so on).
   std::string trace_file;
+  // SIGUSR1 prints runtime::dump() of this runtime to stderr (as a JVM prints its threads on
+  // SIGQUIT). The handler only writes a byte to a pipe; a thread of weft's formats and prints.
+  // The handler is installed by the first runtime that asks, for the process, and stays.
+  bool dump_on_signal = false;
   // Where the runtime reports problems nobody else can see (an exception of a detached task that
   // nobody retrieved). Called from any thread. Default: a line on stderr.
   std::function<void(std::string_view)> log;
@@ -200,11 +205,15 @@ class WEFT_API runtime {
   [[nodiscard]] std::size_t worker_count() const noexcept;
 
   // The spawned tasks that have not finished, with their names and states (asyncio.all_tasks).
-  // Each worker lists its own tasks between two tasks it runs, so a call waits for every worker to
-  // reach that point; a worker busy in one task for longer than about 200 ms is skipped, and its
-  // tasks are missing from the list. Meant for diagnostics, not for hot paths.
+  // Complete even while a worker is busy in one long task. Meant for diagnostics, not hot paths.
   [[nodiscard]] std::vector<task_info> tasks() const;
   [[nodiscard]] runtime_stats stats() const noexcept;
+  // Every live task with its state, how long it has been in it, what it waits on and its await
+  // chain, and every worker's state (diagnostics.hpp; asyncio.all_tasks() with print_stack()).
+  // Any thread, without waiting for the workers.
+  [[nodiscard]] runtime_dump dump() const;
+  // stats() per worker, with busy time and queue depths, and a Prometheus rendering.
+  [[nodiscard]] runtime_counters counters() const;
 
   // Deterministic mode only (runtime_options::deterministic_seed): the seed in use (WEFT_SEED's,
   // if set), and the events so far. A log is comparable between runs when the program's tasks

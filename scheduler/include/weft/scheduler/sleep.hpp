@@ -78,7 +78,7 @@ class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
   bool await_suspend(std::coroutine_handle<Promise> self) {
     detail::require_worker("weft::sleep");
     on_cancel = &cancel_sleep;
-    if (begin(detail::root_of(self))) return false;  // cancelled already
+    if (begin(detail::root_of(self), detail::wait_kind::sleep)) return false;  // cancelled already
     entry_.waiter = self;
     // Nothing here may touch *this once the timer is armed: it can fire and resume the task on
     // another worker at once. A cancel racing with arming is settled under the wheel's lock:

@@ -193,6 +193,9 @@ class [[nodiscard]] task {
  private:
   struct awaiter {
     handle_type frame;
+    // The awaiting weft::task's header, whose `awaiting` link (runtime::dump's await chain) this
+    // awaiter sets while it is suspended; null when the awaiting coroutine is not a weft::task.
+    detail::task_header* parent = nullptr;
     explicit awaiter(handle_type f) noexcept : frame(f) {}
     awaiter(const awaiter&) = delete;
     awaiter& operator=(const awaiter&) = delete;
@@ -202,9 +205,18 @@ class [[nodiscard]] task {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> caller) noexcept {
       frame.promise().continuation = caller;
       frame.promise().root = detail::root_of(caller);
+      if constexpr (std::is_base_of_v<detail::promise_base, Promise>) {
+        // Relaxed: see task_header::awaiting (a dump reads it after the hook's publication).
+        parent = &caller.promise();
+        frame.promise().frame = frame;  // unused otherwise in an awaited task: the dump's name
+        parent->awaiting.store(&frame.promise(), std::memory_order_relaxed);
+      }
       return detail::transfer(caller, frame);
     }
-    decltype(auto) await_resume() { return detail::take_result(frame.promise()); }
+    decltype(auto) await_resume() {
+      if (parent != nullptr) parent->awaiting.store(nullptr, std::memory_order_relaxed);
+      return detail::take_result(frame.promise());
+    }
   };
 
   handle_type take_for_await() {

@@ -208,7 +208,8 @@ class [[nodiscard]] to_thread_awaiter : private detail::cancellable_wait {
     detail::require_worker("weft::to_thread");
     on_cancel = &cancel_call;
     call_->waiter = self;  // before begin() publishes the hook and before the pool can see it
-    if (begin(detail::root_of(self))) return false;  // cancelled before submitting: never runs
+    if (begin(detail::root_of(self), detail::wait_kind::to_thread))
+      return false;  // cancelled before submitting: never runs
     detail::blocking_submit_result submitted;
     try {
       submitted = detail::blocking_submit(call_);

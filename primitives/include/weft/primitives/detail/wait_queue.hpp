@@ -203,13 +203,13 @@ class basic_queued_wait : public cancellable_wait {
   }
 
   // begin() for a coroutine handle; prepares the node. True: a cancellation is pending, do not
-  // suspend (await_resume's finish() throws).
+  // suspend (await_resume's finish() throws). `what` names the wait for runtime::dump.
   template <class Promise>
-  bool prepare(std::coroutine_handle<Promise> self) {
+  bool prepare(std::coroutine_handle<Promise> self, wait_kind what = wait_kind::queue) {
     require_worker("a weft primitive's wait");
     node_.waiter = self;
     node_.runtime = current_runtime_core();
-    return begin(root_of(self));
+    return begin(root_of(self), what);
   }
 
   // The same without publishing a cancellation hook: the wait is not a cancellation point.

@@ -24,12 +24,69 @@
 
 #include <atomic>
 #include <coroutine>
+#include <cstdint>
 
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/task.hpp>
 
 namespace weft::detail {
+
+// What a cancellable wait is on, as runtime::dump names it (wait_kind_name). One byte, so that it
+// fits in the awaiter's padding.
+enum class wait_kind : std::uint8_t {
+  unnamed,
+  sleep,
+  io,
+  join,
+  to_thread,
+  compute,
+  gather,
+  task_group_join,
+  oneshot,
+  mutex_lock,
+  semaphore_acquire,
+  event_wait,
+  condition_variable_wait,
+  barrier_wait,
+  queue,
+};
+
+inline const char* wait_kind_name(wait_kind kind) noexcept {
+  switch (kind) {
+    case wait_kind::unnamed:
+      return "a cancellable wait";
+    case wait_kind::sleep:
+      return "sleep";
+    case wait_kind::io:
+      return "I/O readiness";
+    case wait_kind::join:
+      return "join_handle (a spawned task)";
+    case wait_kind::to_thread:
+      return "to_thread";
+    case wait_kind::compute:
+      return "compute";
+    case wait_kind::gather:
+      return "gather";
+    case wait_kind::task_group_join:
+      return "task_group::join";
+    case wait_kind::oneshot:
+      return "oneshot";
+    case wait_kind::mutex_lock:
+      return "mutex::lock";
+    case wait_kind::semaphore_acquire:
+      return "semaphore::acquire";
+    case wait_kind::event_wait:
+      return "event::wait";
+    case wait_kind::condition_variable_wait:
+      return "condition_variable::wait";
+    case wait_kind::barrier_wait:
+      return "barrier::arrive_and_wait";
+    case wait_kind::queue:
+      return "a primitive's queue";
+  }
+  return "a cancellable wait";
+}
 
 class cancellable_wait : public cancel_hook {
  public:
@@ -44,10 +101,14 @@ class cancellable_wait : public cancel_hook {
     if (published_) root_->withdraw_hook(this);
   }
 
-  // True if the wait must not suspend because a cancellation is already pending.
-  bool begin(task_header* root) noexcept {
+  // True if the wait must not suspend because a cancellation is already pending. `what` names
+  // what the task waits on for runtime::dump ("mutex", "sleep"; a string literal).
+  bool begin(task_header* root, wait_kind what = wait_kind::unnamed) noexcept {
     root_ = root;
     if (root_ == nullptr) return false;
+    // Relaxed: published by publish_hook's seq_cst store below, which a dump acquires.
+    what_.store(what, std::memory_order_relaxed);
+    since_.store(coarse_clock_ms(), std::memory_order_relaxed);
     if (root_->take_pending_cancel()) {
       cancelled_ = true;  // no hook was published
       return true;
@@ -94,7 +155,21 @@ class cancellable_wait : public cancel_hook {
   // reads it from there.
   bool cancelled_ = false;
   bool published_ = false;  // the hook is published in root_ (and not withdrawn yet)
+  // For runtime::dump, in the rest of the padding: what this wait is on and when it began
+  // (coarse_clock_ms). std::atomic: a dump may read an awaiter its task is reusing (it then drops
+  // what it read, scheduler/dump.cpp).
+  std::atomic<wait_kind> what_{wait_kind::unnamed};
+  std::atomic<std::uint32_t> since_{0};
   task_header* root_ = nullptr;
+
+ public:
+  // runtime::dump: the two fields above (relaxed; see begin()).
+  static wait_kind kind_of(const cancel_hook* hook) noexcept {
+    return static_cast<const cancellable_wait*>(hook)->what_.load(std::memory_order_relaxed);
+  }
+  static std::uint32_t since_of(const cancel_hook* hook) noexcept {
+    return static_cast<const cancellable_wait*>(hook)->since_.load(std::memory_order_relaxed);
+  }
 };
 
 // Every awaiter embeds one: the flags ride in cancel_hook's tail padding (see above).

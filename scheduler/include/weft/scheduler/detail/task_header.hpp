@@ -28,6 +28,8 @@
 #include <string_view>
 #include <thread>
 
+#include <time.h>
+
 #include <weft/scheduler/detail/atomic.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/export.hpp>
@@ -99,6 +101,16 @@ struct group_link {
   runtime_core* joiner_home = nullptr;
 };
 
+// Milliseconds of CLOCK_MONOTONIC_COARSE (wrapping at 2^32): the timestamp of a wait's start for
+// runtime::dump. The coarse clock is a read of the vDSO's page (a few ns, no TSC read), and its
+// resolution (1-4 ms) is plenty for "waiting for 3.2 s".
+inline std::uint32_t coarse_clock_ms() noexcept {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return static_cast<std::uint32_t>(static_cast<std::uint64_t>(now.tv_sec) * 1000u +
+                                    static_cast<std::uint64_t>(now.tv_nsec) / 1000000u);
+}
+
 class task_header {
  public:
   static constexpr std::uintptr_t done_bit = 1;
@@ -121,8 +133,15 @@ class task_header {
   task_header* registry_prev = nullptr;
   task_header* registry_next = nullptr;
   registry_shard* shard = nullptr;
-  // Link of the shard's stack of tasks that completed on another thread (registry.hpp).
-  task_header* remote_next = nullptr;
+  // One word, two uses that never overlap in time (so no byte is added: test_task's budget):
+  //   - while the coroutine runs or waits: the weft::task it awaits now (task.hpp's awaiter sets
+  //     it in await_suspend and clears it in await_resume), the next link of runtime::dump's
+  //     await chain. Ordering: relaxed; the hook's seq_cst publication (publish_hook), sequenced
+  //     after it, publishes it to the dump's seq_cst load of the hook.
+  //   - after a spawned task completed on another thread: the link of its shard's stack of such
+  //     tasks (registry.hpp, remote_done), published by that stack's release CAS.
+  // std::atomic, not the model checker's: diagnostics outside the protocols it checks.
+  std::atomic<task_header*> awaiting{nullptr};
 
   // Cancellation. Bit 0: a cancellation waits to be delivered (thrown at the next cancellation
   // point); bit 1: a cancel("reason") message waits in the runtime's message table for this task
@@ -232,9 +251,13 @@ class task_header {
   // pure spin could burn its whole slice against a preempted canceller; detail/spinlock.hpp
   // measured the same for the registry's lock).
   void withdraw_hook(cancel_hook* h) noexcept {
-    // Ordering: acq_rel; acquire pairs with the canceller's seq_cst exchange when it lost the race
-    // (nothing to read then), release orders the awaiter's last writes before a later publish.
-    if (hook.exchange(nullptr, std::memory_order_acq_rel) == h) return;
+    // Ordering: seq_cst (the same instruction as acq_rel on x86); acquire pairs with the
+    // canceller's seq_cst exchange when it lost the race (nothing to read then), release orders
+    // the awaiter's last writes before a later publish. seq_cst also places this exchange before
+    // the frees that follow it in the single total order, which runtime::dump's frame inspection
+    // relies on (frame_inspection.hpp): a dump that saw the hook still published keeps every
+    // frame freed after this point.
+    if (hook.exchange(nullptr, std::memory_order_seq_cst) == h) return;
     // Acquire pairs with request_cancel's release store of `finished`: everything on_cancel did
     // to the awaiter is visible before it is destroyed or reused.
     for (int spins = 0; !h->finished.load(std::memory_order_acquire); ++spins) {
