@@ -6,8 +6,8 @@
 // A worker first writes one ready byte (ready_byte) when it starts serving. `length` counts the
 // bytes after itself. Up to pipeline_depth requests are outstanding per worker; the worker
 // answers them one at a time in the order they came (it reads the next request only after it wrote
-// the whole reply to the last), so the n-th reply answers the n-th request. A reply nobody asked for
-// means the worker is broken and it is killed. Native byte order: both ends are the same
+// the whole reply to the last), so the n-th reply answers the n-th request. A reply nobody asked
+// for means the worker is broken and it is killed. Native byte order: both ends are the same
 // program on the same machine.
 #pragma once
 

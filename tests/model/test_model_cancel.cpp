@@ -1,11 +1,12 @@
 // tests/model/test_model_cancel.cpp: the cancellation hand-off of a queued wait under the model
 // checker. Real code: task_header's publish_hook / withdraw_hook / take_pending_cancel
 // (weft/scheduler/detail/task_header.hpp), cancellable_wait::begin, and wait_queue's node states
-// and cancel_wait with its spinlock (weft/primitives/detail/wait_queue.hpp, weft/scheduler/detail/spinlock.hpp).
-// Restated here, because their home needs the whole runtime: the canceller (request_cancel in
-// scheduler/runtime.cpp, copied step for step below; keep them in step), a primitive's
-// await_suspend (begin, then queue under the lock unless cancelled_before_queued) and
-// await_resume (withdraw the hook, take the pending cancellation), and wake(), which here counts.
+// and cancel_wait with its spinlock (weft/primitives/detail/wait_queue.hpp,
+// weft/scheduler/detail/spinlock.hpp). Restated here, because their home needs the whole runtime:
+// the canceller (request_cancel in scheduler/runtime.cpp, copied step for step below; keep them in
+// step), a primitive's await_suspend (begin, then queue under the lock unless
+// cancelled_before_queued) and await_resume (withdraw the hook, take the pending cancellation), and
+// wake(), which here counts.
 //
 // The property: a waiter that suspended is woken exactly once, by the releaser that granted it or
 // by the canceller that unqueued it; a waiter that nobody wakes spins for ever on `woken` and the

@@ -391,9 +391,10 @@ class WEFT_API process_pool {
   }
 
   // fn(item) for every item of `items`, results in input order. Items go to the workers in chunks
-  // of `chunk_size` (one request each), at most pipeline_depth chunks per worker in flight. Fails as gather
-  // does: the first failed chunk cancels the others (which then follow the on_cancel option) and
-  // its error is rethrown. `items` must outlive the call (it does when awaited at once).
+  // of `chunk_size` (one request each), at most pipeline_depth chunks per worker in flight. Fails
+  // as gather does: the first failed chunk cancels the others (which then follow the on_cancel
+  // option) and its error is rethrown. `items` must outlive the call (it does when awaited at
+  // once).
   template <class R, class P, std::ranges::forward_range Range>
   task<std::vector<R>> map(const process_function<R(P)>& fn, const Range& items,
                            std::size_t chunk_size = 1) const {
