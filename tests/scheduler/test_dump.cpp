@@ -101,6 +101,10 @@ TEST_CASE("dump: a task waiting on a mutex shows its await chain down to the loc
   CHECK(t->in_state->count() >= 0);
   CHECK(t->in_state->count() < 10000);
 
+  // The holder sets `held` just before it suspends on its event: wait until a dump shows that.
+  REQUIRE(wait_for_task(rt, "holder", [](const weft::task_dump& d) {
+            return waiting_on(d, "event::wait");
+          }).has_value());
   const std::string text = rt.dump().to_string();
   CHECK(text.find("task 'waiter' waiting on mutex::lock") != std::string::npos);
   CHECK(text.find("dump_main_lock -> dump_outer_lock -> dump_inner_lock -> ") != std::string::npos);
