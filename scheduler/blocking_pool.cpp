@@ -13,7 +13,8 @@
 #include <system_error>
 #include <thread>
 
-#include "runtime_core.hpp"
+#include "offload_host.hpp"
+#include "trace.hpp"
 
 namespace weft::detail {
 
@@ -81,14 +82,15 @@ void blocking_pool::call_list::unlink(blocking_call* call) noexcept {
   --size;
 }
 
-blocking_pool::blocking_pool(runtime_core& core, const runtime_options& options)
-    : core_(&core),
+blocking_pool::blocking_pool(offload_host& host, const runtime_options& options,
+                             std::shared_ptr<tracer> trace)
+    : host_(&host),
       max_threads_(std::max<std::size_t>(options.blocking_threads, 1)),
       queue_capacity_(options.blocking_queue),
       keep_alive_(options.blocking_keep_alive),
       spin_(options.spin_before_park),
       thread_name_(options.thread_name.substr(0, 13) + "-b"),
-      trace_(core.trace) {}
+      trace_(std::move(trace)) {}
 
 void blocking_pool::unref(blocking_call* call) noexcept {
   // Ordering: acq_rel; the last owner's acquire sees everything the other owner did to the call
@@ -251,17 +253,17 @@ void blocking_pool::thread_main(thread_state* self) {
       trace_->call_end();
     blocking_call* next = nullptr;
     bool leave = false;
-    runtime_core* wake_core = nullptr;  // set if this thread must wake the task (after the lock)
+    offload_host* wake_host = nullptr;  // set if this thread must wake the task (after the lock)
     {
       std::lock_guard lock(mutex_);
-      if (call->state == running && core_ != nullptr) {
+      if (call->state == running && host_ != nullptr) {
         // The task still waits: this thread wakes it, once the lock is dropped (the task's next
         // submit takes this lock at once, and the wake may cost a futex call). Shutdown may clear
-        // core_ meanwhile; it then waits for wakes_in_flight_ to drop to zero before it lets the
+        // host_ meanwhile; it then waits for wakes_in_flight_ to drop to zero before it lets the
         // runtime go (see shutdown).
-        wake_core = core_;
+        wake_host = host_;
         // Ordering: relaxed; the increment is ordered before shutdown's read by the lock (it
-        // happens here, in a section that saw core_ set, so before shutdown's section that clears
+        // happens here, in a section that saw host_ set, so before shutdown's section that clears
         // it); the decrement below is the release that shutdown acquires (every change is an RMW,
         // so the zero that shutdown reads synchronizes with every earlier decrement).
         wakes_in_flight_.fetch_add(1, std::memory_order_relaxed);
@@ -283,11 +285,11 @@ void blocking_pool::thread_main(thread_state* self) {
       }
       if (closed_) changed_.notify_all();
     }
-    if (wake_core != nullptr) {
+    if (wake_host != nullptr) {
       // The waiter handle was set before the submit and nobody else resumes the task (its state
       // is done), so the frame is suspended here; only the shutdown sweep, after the workers
       // stopped, could destroy it, and a handle in a stopped runtime's queue is never resumed.
-      wake(wake_core, call->waiter);
+      wake_host->wake_from_offload(call->waiter);
       // Ordering: release, acquired by shutdown's wait: everything this wake did to the runtime
       // happens before shutdown goes on to destroy it.
       wakes_in_flight_.fetch_sub(1, std::memory_order_release);
@@ -377,7 +379,7 @@ void blocking_pool::shutdown(std::chrono::milliseconds timeout) {
     for (thread_state* thread : all_) {
       blocking_call* call = thread->current;
       if (call == nullptr) continue;
-      core_->report_composed([&] {
+      host_->report_composed([&] {
         return "weft: shutdown: a to_thread call of " + type_name(call->what) +
                " still runs after " + std::to_string((now - call->started_ns) / 1000000) +
                " ms (the blocking_shutdown_timeout is " + std::to_string(timeout.count()) +
@@ -385,12 +387,12 @@ void blocking_pool::shutdown(std::chrono::milliseconds timeout) {
       });
     }
   }
-  core_ = nullptr;  // from here on no pool thread starts a wake of the runtime's tasks
+  host_ = nullptr;  // from here on no pool thread starts a wake of the runtime's tasks
   // Idle threads leave at once; wait for them (not for the stragglers) so that a destroyed
   // runtime leaves no idle thread behind.
   changed_.wait_for(lock, std::chrono::seconds(5), [&] { return all_.size() == running_; });
   lock.unlock();
-  // Wakes that began before core_ was cleared (their threads saw it set, under the lock) may still
+  // Wakes that began before host_ was cleared (their threads saw it set, under the lock) may still
   // be running: wait for them, so that none touches the runtime after this returns. A wake is a
   // queue push and at most one futex call, so this wait is short.
   // Ordering: acquire pairs with the release decrement after each wake.
@@ -408,20 +410,7 @@ void blocking_pool::add_stats(runtime_stats& stats) const {
   stats.blocking_held = held_.size;
 }
 
-// ---- the entry points of to_thread.hpp ----
-
-blocking_submit_result blocking_submit(blocking_call* call) {
-  runtime_core* rt = current_runtime_core();
-  if (rt == nullptr) throw std::logic_error("weft::to_thread called outside a weft runtime");
-  return rt->blocking->submit(call);
-}
-
-bool blocking_cancel(runtime_core* rt, blocking_call* call) noexcept {
-  // The task's runtime, not call->pool: a cancel may run before the submit set it, and must then
-  // mark the call under the same lock the submit takes.
-  return rt->blocking->cancel(call);
-}
-
+// to_thread.hpp's release (its submit and cancel, which find the runtime, are in offload.cpp).
 void blocking_release(blocking_call* call) noexcept {
   // Ordering: acquire pairs with the release stores under the pool's lock.
   if (call->in_pool.load(std::memory_order_acquire)) {

@@ -18,11 +18,11 @@
 // canceller (queued/held -> removed, running -> detached), never both, because each transition
 // happens under the lock and only from the states named. The completing thread decides under the
 // lock and wakes after dropping it (the woken task's next submit takes the lock at once); such a
-// wake is counted in wakes_in_flight_, which shutdown waits to see at zero after clearing core_.
+// wake is counted in wakes_in_flight_, which shutdown waits to see at zero after clearing host_.
 //
 // The pool object is shared (std::shared_ptr) by the runtime and every pool thread: a thread whose
 // call outlives the runtime's shutdown (a straggler) still finds the pool, sees that the runtime is
-// gone (`core_` null), wakes nobody and exits.
+// gone (`host_` null), wakes nobody and exits.
 #pragma once
 
 #include <atomic>
@@ -39,12 +39,13 @@
 
 namespace weft::detail {
 
-class runtime_core;
+class offload_host;
 class tracer;
 
 class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
  public:
-  blocking_pool(runtime_core& core, const runtime_options& options);
+  // `trace` is the runtime's trace recorder, or null.
+  blocking_pool(offload_host& host, const runtime_options& options, std::shared_ptr<tracer> trace);
   blocking_pool(const blocking_pool&) = delete;
   blocking_pool& operator=(const blocking_pool&) = delete;
 
@@ -89,7 +90,7 @@ class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
   // keep_alive_; null means it left the pool (its state is freed) and must exit.
   blocking_call* wait_for_work(thread_state* self);
 
-  runtime_core* core_;  // null once shut down; guarded by mutex_
+  offload_host* host_;  // the owning runtime; null once shut down; guarded by mutex_
   const std::size_t max_threads_;
   const std::size_t queue_capacity_;
   const std::chrono::milliseconds keep_alive_;
@@ -108,8 +109,8 @@ class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
   bool closed_ = false;
   bool starting_stopped_ = false;    // stop_starting ran: queued calls stay queued until shutdown
   std::condition_variable changed_;  // a thread exited or finished a call (shutdown waits)
-  // Wakes of awaiting tasks begun under the lock while core_ was set and not yet returned (a pool
-  // thread wakes its task after dropping the lock); shutdown waits for zero after clearing core_.
+  // Wakes of awaiting tasks begun under the lock while host_ was set and not yet returned (a pool
+  // thread wakes its task after dropping the lock); shutdown waits for zero after clearing host_.
   std::atomic<int> wakes_in_flight_{0};
 };
 

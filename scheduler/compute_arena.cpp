@@ -57,7 +57,7 @@
 
 #include <weft/scheduler/compute.hpp>
 
-#include "runtime_core.hpp"
+#include "offload_host.hpp"
 
 namespace weft::detail {
 
@@ -183,8 +183,10 @@ std::size_t allowed_cpus() noexcept {
 
 class compute_arena {
  public:
-  compute_arena(runtime_core& core, std::size_t threads)
-      : core_(core), threads_(threads == 0 ? allowed_cpus() : threads) {}
+  compute_arena(offload_host& host, std::size_t threads, std::string thread_name)
+      : host_(host),
+        threads_(threads == 0 ? allowed_cpus() : threads),
+        thread_name_(std::move(thread_name)) {}
 
   void prepare(compute_job* job) {
     auto* record = new compute_record;
@@ -208,7 +210,7 @@ class compute_arena {
       arena_.emplace(static_cast<int>(threads_), 0);
       arena_->initialize();
       // Thread names are cut to 15 characters; the runtime's all start with "<thread_name>-".
-      std::string prefix = core_.options.thread_name + "-";
+      std::string prefix = thread_name_ + "-";
       prefix.resize(std::min<std::size_t>(prefix.size(), 15));
       shorten_slices(prefix);
       slices_.emplace(*arena_);
@@ -240,7 +242,7 @@ class compute_arena {
       if (r->context != nullptr) r->context->cancel_group_execution();
     }
     if (!ended_.wait_for(lock, report_after, [&] { return running_ == 0; })) {
-      core_.report_composed([&] {
+      host_.report_composed([&] {
         return "weft: shutdown: " + std::to_string(running_) + " compute() call(s) still running " +
                std::to_string(report_after.count()) +
                " ms after their cancellation (a loop that runs no TBB algorithm does not see "
@@ -280,7 +282,7 @@ class compute_arena {
     // Under the lock: shutdown cannot see running_ reach zero, and let the runtime go, before
     // this wake-up is done. After the lock nothing of the call is touched (the task may free the
     // record at once).
-    wake(&core_, record->job->waiter);
+    host_.wake_from_offload(record->job->waiter);
     ended_.notify_all();
   }
 
@@ -298,8 +300,9 @@ class compute_arena {
     --running_;
   }
 
-  runtime_core& core_;
+  offload_host& host_;
   const std::size_t threads_;
+  const std::string thread_name_;  // the runtime's, to find its threads (shorten_slices)
   std::once_flag init_;
   std::optional<tbb::global_control> control_;
   std::optional<tbb::task_arena> arena_;
@@ -312,9 +315,12 @@ class compute_arena {
 
 void compute_arena_deleter::operator()(compute_arena* arena) const noexcept { delete arena; }
 
-compute_arena_ptr make_compute_arena(runtime_core& core, std::size_t threads) {
-  return compute_arena_ptr(new compute_arena(core, threads));
+compute_arena_ptr make_compute_arena(offload_host& host, std::size_t threads,
+                                     const std::string& thread_name) {
+  return compute_arena_ptr(new compute_arena(host, threads, thread_name));
 }
+
+void compute_arena_prepare(compute_arena& arena, compute_job* job) { arena.prepare(job); }
 
 void shutdown_compute_arena(compute_arena& arena, std::chrono::milliseconds report_after) {
   arena.shutdown(report_after);
@@ -322,13 +328,7 @@ void shutdown_compute_arena(compute_arena& arena, std::chrono::milliseconds repo
 
 std::size_t compute_running(const compute_arena& arena) noexcept { return arena.running(); }
 
-// ---- the entry points of compute.hpp ----
-
-void compute_prepare(compute_job* job) {
-  runtime_core* rt = current_runtime_core();
-  if (rt == nullptr) throw std::logic_error("weft::compute called outside a weft runtime");
-  rt->compute->prepare(job);
-}
+// ---- compute.hpp's entry points that need no runtime (prepare is in offload.cpp) ----
 
 void compute_start(compute_job* job) {
   static_cast<compute_record*>(job->record)->arena->start(job);

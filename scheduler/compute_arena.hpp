@@ -6,13 +6,15 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include <weft/scheduler/runtime.hpp>
 
 namespace weft::detail {
 
-class runtime_core;
+class offload_host;
 class compute_arena;
+struct compute_job;
 
 struct compute_arena_deleter {
   void operator()(compute_arena* arena) const noexcept;
@@ -21,7 +23,12 @@ using compute_arena_ptr = std::unique_ptr<compute_arena, compute_arena_deleter>;
 
 // The arena itself is created lazily, by the first compute() call: a runtime that never computes
 // starts no TBB thread.
-compute_arena_ptr make_compute_arena(runtime_core& core, std::size_t threads);
+// `host` is the owning runtime; `thread_name` its runtime_options::thread_name.
+compute_arena_ptr make_compute_arena(offload_host& host, std::size_t threads,
+                                     const std::string& thread_name);
+
+// compute.hpp's prepare for a call on this arena (offload.cpp finds the runtime's arena).
+void compute_arena_prepare(compute_arena& arena, compute_job* job);
 
 // runtime shutdown, with the workers stopped and before the task sweep: cancels every running
 // call's group context and waits until each fn has returned, since fn may use its frame, which

@@ -77,14 +77,14 @@ runtime_core::runtime_core(runtime_options opts)
     : options(validated(std::move(opts))),
       sim(options.deterministic_seed ? std::make_unique<simulation>(*options.deterministic_seed)
                                      : nullptr),
-      trace(tracer::make(*this)),
+      trace(tracer::make(this, options)),
       idle(options.worker_threads),
       registry(options.worker_threads),
       poller(*this, {.virtual_time = options.virtual_time,
                      .deterministic = sim != nullptr,
                      .trace = trace.get()}),
-      blocking(std::make_shared<blocking_pool>(*this, options)),
-      compute(make_compute_arena(*this, options.compute_threads)) {
+      blocking(std::make_shared<blocking_pool>(*this, options, trace)),
+      compute(make_compute_arena(*this, options.compute_threads, options.thread_name)) {
   workers.reserve(options.worker_threads);
   for (std::size_t i = 0; i < options.worker_threads; ++i) {
     workers.push_back(std::make_unique<worker>(*this, i));
@@ -99,14 +99,14 @@ runtime_core::runtime_core(runtime_options opts, hosted_t)
             return std::move(opts);
           }(),
           /*hosted=*/true)),
-      trace(tracer::make(*this)),
+      trace(tracer::make(this, options)),
       idle(1),
       registry(1),
       poller(*this, {.virtual_time = options.virtual_time, .trace = trace.get()}),
       // A frame executor's tasks offload too (a game loop loads assets with to_thread). Both are
       // lazy: no thread and no oneTBB arena until the first call.
-      blocking(std::make_shared<blocking_pool>(*this, options)),
-      compute(make_compute_arena(*this, options.compute_threads)),
+      blocking(std::make_shared<blocking_pool>(*this, options, trace)),
+      compute(make_compute_arena(*this, options.compute_threads, options.thread_name)),
       hosted(true) {
   workers.push_back(std::make_unique<worker>(*this, 0));
 }
@@ -221,7 +221,10 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
   // more, and its io_sources deregister from the stopped poller as usual.
   destroy_extensions();
   poller.clear_for_shutdown();
-  if (trace != nullptr) trace->finish();  // every thread of the runtime is joined (trace.hpp)
+  if (trace != nullptr)
+    trace->finish([this](std::string_view m) {
+      report(m);
+    });  // every thread of the runtime is joined (trace.hpp)
   {
     std::lock_guard lock(live_runtimes_mutex);
     std::erase(live_runtimes, this);
@@ -335,6 +338,10 @@ void runtime_core::inject_batch(void* const* tasks, std::size_t count) {
   injector.push_bulk(tasks, count);
   injected.fetch_add(count, std::memory_order_relaxed);
   notify_one_if_needed();
+}
+
+void runtime_core::wake_from_offload(std::coroutine_handle<> waiter) noexcept {
+  wake(this, waiter);
 }
 
 void runtime_core::report(std::string_view message) const noexcept {

@@ -24,6 +24,7 @@
 #include "compute_arena.hpp"
 #include "idle.hpp"
 #include "injector.hpp"
+#include "offload_host.hpp"
 #include "poller.hpp"
 #include "registry.hpp"
 #include "simulation.hpp"
@@ -43,9 +44,10 @@ extern std::vector<runtime_core*> live_runtimes;
 // an exception thrown out of a destructor (spawn_root).
 extern thread_local runtime_core* sweeping;
 
-// The poller reaches the pool through poller_host alone (poller.hpp); `final` lets the calls the
-// workers make on their own core (inject_batch, report) bind directly, without the virtual hop.
-class runtime_core final : public poller_host {
+// The poller reaches the pool through poller_host alone (poller.hpp), the blocking pool and the
+// compute arena through offload_host (offload_host.hpp); `final` lets the calls the workers make
+// on their own core (inject_batch, report) bind directly, without the virtual hop.
+class runtime_core final : public poller_host, public offload_host {
  public:
   explicit runtime_core(runtime_options options);
   // A frame_executor's core (frame_executor.hpp): one worker without a thread, driven by the host
@@ -81,20 +83,14 @@ class runtime_core final : public poller_host {
   [[gnu::noinline]] void wake_for_local_work();
 
   // Reports through options.log (or stderr). Never throws: a hook that throws falls back to
-  // stderr, and report_composed turns a failure to compose the message (out of memory) into a
-  // line on stderr.
+  // stderr, and report_composed (offload_host.hpp) turns a failure to compose the message (out
+  // of memory) into a line on stderr. Overrides both hosts' report.
   void report(std::string_view message) const noexcept override;
   // report without the deterministic mode's seed prefix.
   void report_plain(std::string_view message) const noexcept;
-  template <class Compose>
-  void report_composed(Compose compose) const noexcept {
-    try {
-      report(compose());
-    } catch (...) {
-      // Composing needs memory; out of it, say so rather than terminate a noexcept path.
-      report("weft: out of memory while composing a report; the report is lost");
-    }
-  }
+  // offload_host: a pool thread's or a TBB thread's wake-up of a waiting task (task_header.hpp's
+  // wake, bound to this runtime).
+  void wake_from_offload(std::coroutine_handle<> waiter) noexcept override;
 
   // Workers leave their loop (the last phase of shutdown).
   [[nodiscard]] bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }

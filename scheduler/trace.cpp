@@ -19,7 +19,6 @@
 #include <system_error>
 #include <unordered_map>
 
-#include "runtime_core.hpp"
 #include "worker.hpp"
 
 namespace weft::detail {
@@ -137,8 +136,8 @@ struct tracer::buffer {
   }
 };
 
-std::shared_ptr<tracer> tracer::make(runtime_core& rt) {
-  std::string path = rt.options.trace_file;
+std::shared_ptr<tracer> tracer::make(const runtime_core* owner, const runtime_options& options) {
+  std::string path = options.trace_file;
   if (const char* env = std::getenv("WEFT_TRACE"); env != nullptr && *env != '\0') {
     path = numbered(env, environment_uses.fetch_add(1, std::memory_order_relaxed) + 1);
   }
@@ -149,27 +148,30 @@ std::shared_ptr<tracer> tracer::make(runtime_core& rt) {
                             "weft: cannot create the trace file '" + path + "'");
   }
   try {
-    return std::make_shared<tracer>(rt, std::move(path), out);
+    return std::make_shared<tracer>(owner, options, std::move(path), out);
   } catch (...) {
     std::fclose(out);
     throw;
   }
 }
 
-tracer::tracer(const runtime_core& rt, std::string path, std::FILE* out)
-    : rt_(rt),
+tracer::tracer(const runtime_core* owner, const runtime_options& options, std::string path,
+               std::FILE* out)
+    : owner_(owner),
+      worker_threads_(options.worker_threads),
+      thread_name_(options.thread_name),
       path_(std::move(path)),
       out_(out),
       id_(next_tracer_id.fetch_add(1, std::memory_order_relaxed)),
       epoch_(ticks()),
       epoch_ns_(steady_ns()),
       pid_(static_cast<int>(::getpid())) {
-  const std::size_t workers = rt.options.worker_threads;
+  const std::size_t workers = worker_threads_;
   buffers_.reserve(workers + 8);
   for (std::size_t i = 0; i < workers; ++i) {
     auto b = std::make_unique<buffer>();
     b->tid = static_cast<std::uint32_t>(i + 1);
-    b->name = rt.options.thread_name + "-w" + std::to_string(i);
+    b->name = thread_name_ + "-w" + std::to_string(i);
     b->current = new chunk;
     buffers_.push_back(std::move(b));
   }
@@ -177,7 +179,9 @@ tracer::tracer(const runtime_core& rt, std::string path, std::FILE* out)
 }
 
 tracer::~tracer() {
-  finish();
+  finish([](std::string_view message) {
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
+  });
   if (scratch_ != nullptr) std::fclose(scratch_);
   for (chunk* c : spare_)
     delete c;
@@ -225,7 +229,7 @@ tracer::buffer* tracer::local() noexcept {
   if (finished_) return nullptr;
   const std::thread::id self = std::this_thread::get_id();
   buffer* found = nullptr;
-  for (std::size_t i = rt_.options.worker_threads; i < buffers_.size(); ++i) {
+  for (std::size_t i = worker_threads_; i < buffers_.size(); ++i) {
     if (buffers_[i]->thread == self) found = buffers_[i].get();
   }
   if (found == nullptr) {
@@ -257,7 +261,7 @@ void tracer::record_local(std::uint8_t kind, std::uint64_t data) noexcept {
 }
 
 void tracer::record_any(worker* self, std::uint8_t kind, std::uint64_t data) noexcept {
-  if (self != nullptr && &self->runtime() == &rt_) {
+  if (self != nullptr && &self->runtime() == owner_) {
     record(worker_buffer(self->index()), event(kind, data));
   } else {
     record_local(kind, data);
@@ -307,7 +311,7 @@ void tracer::ready_sample(std::size_t w, std::size_t local_ready, std::size_t in
 }
 
 void tracer::spawned(worker* self, void* frame, const char* name, bool eager) noexcept {
-  if (self != nullptr && &self->runtime() == &rt_) {
+  if (self != nullptr && &self->runtime() == owner_) {
     buffer& b = worker_buffer(self->index());
     const std::uint64_t now = ticks();
     record(b, event(eager ? spawn_eager_kind : spawn_kind, address(frame), now));
@@ -324,7 +328,7 @@ void tracer::spawned(worker* self, void* frame, const char* name, bool eager) no
 }
 
 void tracer::completed(worker* self, void* frame) noexcept {
-  if (self != nullptr && &self->runtime() == &rt_) {
+  if (self != nullptr && &self->runtime() == owner_) {
     // The run's begin will do (names only need the order against later spawns, which read the
     // clock): no clock read.
     buffer& b = worker_buffer(self->index());
@@ -511,7 +515,7 @@ std::string demangled(const char* mangled) {
 
 }  // namespace
 
-void tracer::finish() noexcept {
+void tracer::finish(const report_fn& report) noexcept {
   {
     std::lock_guard guard(mutex_);
     if (finished_) return;
@@ -550,15 +554,15 @@ void tracer::finish() noexcept {
     }
     write_json(all);
   } catch (const std::exception& e) {
-    rt_.report(std::string("weft: writing the trace file '") + path_ + "' failed: " + e.what());
+    report(std::string("weft: writing the trace file '") + path_ + "' failed: " + e.what());
   }
   const bool failed = std::ferror(out_) != 0;
   if (std::fclose(out_) != 0 || failed) {
-    rt_.report("weft: writing the trace file '" + path_ + "' failed: " + std::strerror(errno));
+    report("weft: writing the trace file '" + path_ + "' failed: " + std::strerror(errno));
   }
   if (!writer_error_.empty()) {
-    rt_.report("weft: trace file '" + path_ + "': " + writer_error_ +
-               "; the events were kept in memory");
+    report("weft: trace file '" + path_ + "': " + writer_error_ +
+           "; the events were kept in memory");
   }
 }
 
@@ -568,7 +572,7 @@ void tracer::write_json(std::vector<buffer*>& all) {
   out.begin_event();
   std::fprintf(out_,
                "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{\"name\":", pid_);
-  out.str(rt_.options.thread_name);
+  out.str(thread_name_);
   out.raw("}}");
   const auto thread_meta = [&](std::uint32_t tid, const std::string& name, std::size_t order) {
     out.begin_event();

@@ -36,12 +36,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <typeinfo>
 #include <vector>
+
+namespace weft {
+struct runtime_options;
+}
 
 namespace weft::detail {
 
@@ -55,10 +61,13 @@ struct trace_event {
 
 class tracer {
  public:
-  // A tracer for `rt` if tracing is asked for (WEFT_TRACE, else options.trace_file), else null.
-  // Throws std::system_error naming the path if the file cannot be created.
-  static std::shared_ptr<tracer> make(runtime_core& rt);
-  tracer(const runtime_core& rt, std::string path, std::FILE* out);
+  // A tracer for the runtime `owner` if tracing is asked for (WEFT_TRACE, else
+  // options.trace_file), else null. Throws std::system_error naming the path if the file cannot
+  // be created. `owner` only identifies the runtime's workers (worker::runtime()); the tracer
+  // never reaches into it, so it may outlive it (the blocking pool shares it).
+  static std::shared_ptr<tracer> make(const runtime_core* owner, const runtime_options& options);
+  tracer(const runtime_core* owner, const runtime_options& options, std::string path,
+         std::FILE* out);
   ~tracer();
   tracer(const tracer&) = delete;
   tracer& operator=(const tracer&) = delete;
@@ -86,8 +95,10 @@ class tracer {
   void call_end() noexcept;
 
   // Writes the file: the runtime's threads are joined. Later records are dropped. Reports a
-  // write error through the runtime's log. Idempotent.
-  void finish() noexcept;
+  // write error through `report` (the runtime's log; stderr when the tracer's destructor has to
+  // finish a trace nobody finished). Idempotent.
+  using report_fn = std::function<void(std::string_view)>;
+  void finish(const report_fn& report) noexcept;
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
@@ -118,7 +129,9 @@ class tracer {
   void spill(buffer& b, chunk* c);
   void write_json(std::vector<buffer*>& all);
 
-  const runtime_core& rt_;
+  const runtime_core* const owner_;
+  const std::size_t worker_threads_;  // the owner's, one buffer each, made up front
+  const std::string thread_name_;     // the owner's, the trace's process name
   const std::string path_;
   std::FILE* out_;
   std::FILE* scratch_ = nullptr;
