@@ -190,6 +190,8 @@ class uring_ring final : public runtime_extension {
       // took the op (then it woke the task).
       op->result = -error;
       expected = uring_op::in_flight;
+      // Ordering: acq_rel, as every transition of uring_op::state (the file comment): the
+      // release publishes op->result to the task, the acquire orders after a canceller's claim.
       if (op->state.compare_exchange_strong(expected, uring_op::completed,
                                             std::memory_order_acq_rel)) {
         return uring_op::completed;

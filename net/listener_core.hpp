@@ -49,6 +49,9 @@ class listener_core {
 
   void enter() noexcept { active.fetch_add(1, std::memory_order_relaxed); }
   void leave() noexcept {
+    // Ordering: acq_rel; enter() may be relaxed since a handler is only entered while another
+    // count (the loop's own 1) is held. Every leave releases what its handler did, and the last
+    // one acquires all of them before it sets all_done, so wait_closed() sees every handler end.
     if (active.fetch_sub(1, std::memory_order_acq_rel) == 1) all_done.set();
   }
 

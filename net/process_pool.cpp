@@ -289,6 +289,8 @@ class process_pool_core : public std::enable_shared_from_this<process_pool_core>
       worker_ptr p;
       ~guard() {
         p->reap_now();  // nothing to do once reaped; otherwise kill and wait
+        // Ordering: release, after reap_now wrote `status`: pairs with the acquire loads in dead()
+        // and pids(), which then read the status (or skip the pid) safely.
         p->exited.store(true, std::memory_order_release);
         p->exited_event.set();
         if (!p->ready.is_set()) p->ready.set();  // ready_ok stays false: the calls retry
@@ -1062,6 +1064,7 @@ std::vector<pid_t> process_pool::pids() const {
   std::vector<pid_t> out;
   std::lock_guard lock(core_->mutex);
   for (const auto& p : core_->slots)
+    // Ordering: acquire pairs with the watcher's release store: a reaped pid is never listed.
     if (p && !p->exited.load(std::memory_order_acquire)) out.push_back(p->pid);
   return out;
 }

@@ -133,6 +133,7 @@ blocking_submit_result blocking_pool::submit(blocking_call* call) {
     thread_state* thread = idle_.back();
     idle_.pop_back();
     start_locked(call, thread);
+    // Ordering: release, paired with the thread's acquire exchange (thread_state::handoff).
     thread->handoff.store(call, std::memory_order_release);
     // Under the lock: the thread cannot finish this call and exit (freeing its state) before.
     if (thread->sleeping) thread->cv.notify_one();
@@ -141,6 +142,7 @@ blocking_submit_result blocking_pool::submit(blocking_call* call) {
   if (all_.size() < max_threads_) {
     auto* thread = new thread_state;
     start_locked(call, thread);
+    // Ordering: release, paired with the thread's acquire exchange (thread_state::handoff).
     thread->handoff.store(call, std::memory_order_release);
     all_.push_back(thread);
     try {
@@ -203,6 +205,8 @@ bool blocking_pool::cancel(blocking_call* call) noexcept {
       default:
         break;  // done (its thread woke the task), removed or detached already
     }
+    // Ordering: release, paired with blocking_release's acquire (blocking_call::in_pool):
+    // the awaiter that reads false knows the pool is done with the call's links.
     if (wake_waiter) call->in_pool.store(false, std::memory_order_release);
   }
   // Outside the lock: stop callbacks and the callable's destructor are user code. The awaiter
@@ -237,6 +241,8 @@ void blocking_pool::release(blocking_call* call) noexcept {
       default:
         break;
     }
+    // Ordering: release, paired with blocking_release's acquire (blocking_call::in_pool):
+    // the awaiter that reads false knows the pool is done with the call's links.
     call->in_pool.store(false, std::memory_order_release);
   }
   if (drop_pool_ref) unref(call);
@@ -244,6 +250,7 @@ void blocking_pool::release(blocking_call* call) noexcept {
 
 void blocking_pool::thread_main(thread_state* self) {
   pthread_setname_np(pthread_self(), thread_name_.c_str());
+  // Ordering: acquire, paired with the submitter's release store (thread_state::handoff).
   blocking_call* call = self->handoff.exchange(nullptr, std::memory_order_acquire);
   for (;;) {
     if (trace_ != nullptr) [[unlikely]]
@@ -271,6 +278,8 @@ void blocking_pool::thread_main(thread_state* self) {
       // running (with or without a runtime) or detached (the task went on with cancelled_error):
       // either way nobody else wakes the task from here on.
       call->state = done;
+      // Ordering: release, paired with blocking_release's acquire (blocking_call::in_pool):
+      // the awaiter that reads false knows the pool is done with the call's links.
       call->in_pool.store(false, std::memory_order_release);
       self->current = nullptr;
       --running_;
@@ -327,6 +336,7 @@ blocking_call* blocking_pool::wait_for_work(thread_state* self) {
   std::unique_lock lock(mutex_);
   const auto idle_until = std::chrono::steady_clock::now() + keep_alive_;
   for (;;) {
+    // Ordering: acquire, paired with the submitter's release store (thread_state::handoff).
     if (blocking_call* call = self->handoff.exchange(nullptr, std::memory_order_acquire)) {
       self->sleeping = false;
       return call;
@@ -364,6 +374,8 @@ void blocking_pool::shutdown(std::chrono::milliseconds timeout) {
   for (call_list* list : {&queue_, &held_}) {
     while (blocking_call* call = list->pop_front()) {
       call->state = removed;
+      // Ordering: release, paired with blocking_release's acquire (blocking_call::in_pool):
+      // the awaiter that reads false knows the pool is done with the call's links.
       call->in_pool.store(false, std::memory_order_release);
       never_started.push_back(call);
     }

@@ -117,6 +117,7 @@ class visitors {
   std::size_t seal() noexcept {
     std::lock_guard lock(mutex_);
     sealed_ = true;
+    // Ordering: acquire pairs with returned()'s and landed()'s release, as in outstanding().
     return tasks_.size() + away_.load(std::memory_order_acquire) +
            in_flight_.load(std::memory_order_acquire);
   }
