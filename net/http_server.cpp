@@ -242,6 +242,7 @@ task<void> server::shutdown(std::chrono::milliseconds grace) {
     std::lock_guard lock(state->mutex);
     for (detail::connection_record& r : state->connections) {
       // An idle connection's pending read sees the end of the stream and the connection ends.
+      // Ordering: seq_cst, the load half of the store-then-load pair with `draining` above.
       if (r.fd >= 0 && r.idle.load(std::memory_order_seq_cst)) ::shutdown(r.fd, SHUT_RD);
     }
   }
