@@ -101,6 +101,11 @@ void poller::stop() {
   // Ordering: release pairs with the loop's acquire load; wake() makes a blocked epoll_wait
   // return so that the loop reads the flag.
   stopping_.store(true, std::memory_order_release);
+  // The watchdog may be about to sleep on role_ with no timeout, having read stopping_ false
+  // just before the store above: changing the word makes that futex wait return at once (its
+  // expected value no longer matches), and wake() below wakes a wait already in progress.
+  // Relaxed: the bit carries no data, stopping_ does (release, above).
+  if (driver_in_park_) role_.fetch_or(role_stopping, std::memory_order_relaxed);
   wake();
   thread_.join();
 }
@@ -380,6 +385,12 @@ void poller::drive(std::vector<void*>& ready, std::vector<timer_entry*>& callbac
 void poller::run_watchdog() {
   std::vector<void*> ready;
   std::vector<timer_entry*> callbacks;
+  // The interval doubles (up to max_watchdog_interval) while the role stays free and the
+  // watchdog's cycles find nothing: a pool busy with work that does no I/O (fib, compute) then
+  // pays a few wake-ups per second, not a thousand. It is back at one interval whenever a cycle
+  // found something or a worker let the role go. Timers never wait for it (the sleep ends at the
+  // next deadline in any case).
+  std::chrono::milliseconds interval = watchdog_interval;
   while (!stopping_.load(std::memory_order_acquire)) {
     std::uint32_t role = role_.load(std::memory_order_acquire);
     if (role == role_free) {
@@ -391,6 +402,9 @@ void poller::run_watchdog() {
         drive(ready, callbacks, /*block=*/false);
         role_.store(role_free, std::memory_order_release);
         if (!ready.empty()) host_.inject_batch(ready.data(), ready.size());
+        interval = ready.empty() && callbacks.empty()
+                       ? std::min<std::chrono::milliseconds>(2 * interval, max_watchdog_interval)
+                       : watchdog_interval;
       }
     } else if ((role & role_worker) != 0) {
       // A worker drives: it serves readiness and timers. Sleep until it lets go.
@@ -402,10 +416,11 @@ void poller::run_watchdog() {
       }
       role_wait(&role_, role | role_watching, -1);
       // Fall through: a released role is left to the workers for one interval first.
+      interval = watchdog_interval;
     }
     // The role is free (or a worker just let go): look again at the earlier of the next timer and
     // one interval. An earlier timer armed meanwhile wakes this wait (wake()).
-    int timeout_ms = static_cast<int>(watchdog_interval.count());
+    int timeout_ms = static_cast<int>(interval.count());
     const int until_timer = timeout_until(next_deadline());
     if (until_timer >= 0 && until_timer < timeout_ms) timeout_ms = until_timer;
     if (timeout_ms > 0) role_wait(&role_, role_.load(std::memory_order_relaxed), timeout_ms);

@@ -44,11 +44,13 @@
 // a worker holds the role the thread sleeps on `role_` (a futex) without a timeout; once the role
 // is free it wakes at the earlier of the next timer and `watchdog_interval`, and, if the role is
 // still free, runs one non-blocking cycle itself (timers due, readiness pending) and injects what
-// it found, the classic path. It never blocks in epoll_wait in this mode, so it never keeps the
-// role from a worker that wants to park. The cost on the hot path: a worker releasing the role
-// wakes the watchdog only if it is watching (at most once per watchdog_interval, since after a
-// wake it first sleeps an interval), so a request pays a futex wake at most once a millisecond.
-// The virtual-time, deterministic and traced modes and a frame_executor keep the classic mode.
+// it found, the classic path (the interval doubles up to max_watchdog_interval while its cycles
+// find nothing, so a pool busy without I/O is not woken a thousand times a second). It never blocks
+// in epoll_wait in this mode, so it never keeps the role from a worker that wants to park. The cost
+// on the hot path: a worker releasing the role wakes the watchdog only if it is watching (at most
+// once per watchdog_interval, since after a wake it first sleeps an interval), so a request pays a
+// futex wake at most once a millisecond. The virtual-time, deterministic and traced modes and a
+// frame_executor keep the classic mode.
 #pragma once
 
 #include <atomic>
@@ -125,6 +127,8 @@ class poller {
   };
   // The watchdog's period while the role is free (see the file comment).
   static constexpr std::chrono::milliseconds watchdog_interval{1};
+  // Its longest period, while its cycles keep finding nothing (run_watchdog).
+  static constexpr std::chrono::milliseconds max_watchdog_interval{16};
   poller(poller_host& host, config cfg);
   ~poller();
   poller(const poller&) = delete;
@@ -225,6 +229,7 @@ class poller {
   static constexpr std::uint32_t role_worker = 1;
   static constexpr std::uint32_t role_poller = 2;
   static constexpr std::uint32_t role_watching = 4;
+  static constexpr std::uint32_t role_stopping = 8;  // stop(): ends the watchdog's untimed wait
   std::atomic<std::uint32_t> role_{role_free};
   // Live registrations (register_fd minus deregister). Relaxed: a hint only; a busy worker that
   // misses a fresh registration leaves its readiness to the next parker or the watchdog.
