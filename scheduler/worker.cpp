@@ -396,6 +396,13 @@ void* worker::search() {
     if (round < search_pause_rounds) {
       __builtin_ia32_pause();
     } else {
+      // Driver-in-park: while the role is free nobody watches the descriptors (the workers that
+      // park take it; this one has not parked yet), so a searcher looks too: a reply that lands
+      // during the spin is found now, not when the spin ends and this worker parks.
+      if (runtime_.poller.driver_in_park()) [[unlikely]] {
+        poll_driver_when_busy();
+        if (void* task = deque_.pop()) return task;
+      }
       sched_yield();
     }
   }

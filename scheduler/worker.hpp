@@ -164,7 +164,8 @@ class alignas(64) worker {
   // Driver-in-park: sleeps as the I/O driver if the role is free (true), else false (the caller
   // parks on the futex). Called with the worker counted parked (idle.hpp).
   bool park_as_driver();
-  // Driver-in-park: one non-blocking driver cycle at a maintenance tick, if the role is free.
+  // Driver-in-park: one non-blocking driver cycle (at a maintenance tick, or while searching), if
+  // the role is free and descriptors are registered.
   void poll_driver_when_busy();
   // Makes the tasks the driver cycle found runnable here (the first found runs first).
   void take_driven();
