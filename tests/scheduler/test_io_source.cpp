@@ -259,12 +259,13 @@ TEST_CASE("io_source: readiness reaches an idle worker while another is stuck in
     std::atomic<bool> release{false};
     auto main_task = [&]() -> weft::task<std::chrono::nanoseconds> {
       weft::io_source src(sp.fds[0]);
-      auto blocker = weft::spawn([&]() -> weft::task<void> {
+      // A parameter, not a capture: the lambda object is gone once spawn has the task.
+      auto blocker = weft::spawn([](std::atomic<bool>& stop) -> weft::task<void> {
         const auto until = std::chrono::steady_clock::now() + 2s;
-        while (!release.load() && std::chrono::steady_clock::now() < until)
+        while (!stop.load() && std::chrono::steady_clock::now() < until)
           std::this_thread::sleep_for(1ms);
         co_return;
-      }());
+      }(release));
       co_await weft::sleep(20ms);
       std::thread writer([&] { CHECK(::write(sp.fds[1], "x", 1) == 1); });
       const auto started = std::chrono::steady_clock::now();
