@@ -1,6 +1,8 @@
 // scheduler/parker.cpp: the futex behind parker (see parker.hpp).
 #include "parker.hpp"
 
+#include <unistd.h>
+
 #ifndef WEFT_MODEL_CHECK
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -59,11 +61,44 @@ void parker::park() noexcept {
 }
 
 void parker::unpark() noexcept {
-  // Ordering: release, acquired by park() (model-checked: mutant parker_unpark_release).
-  if (state_.exchange(notified, WEFT_ORDER(parker_unpark_release, std::memory_order_release,
-                                           std::memory_order_relaxed)) == parked) {
+  // Ordering: release, acquired by park() (model-checked: mutant parker_unpark_release), and by
+  // driving_notified()/end_driving() for a driving worker.
+  const std::uint32_t before = state_.exchange(
+      notified,
+      WEFT_ORDER(parker_unpark_release, std::memory_order_release, std::memory_order_relaxed));
+  if (before == parked) {
     futex_wake_one(&state_);
+  } else if (before == driving) {
+    // The owner sleeps (or is about to) in epoll_wait as the I/O driver: the eventfd ends it. A
+    // full counter (EAGAIN) already means "wake up".
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t written = ::write(driver_wake_fd_, &one, sizeof one);
   }
+}
+
+bool parker::begin_driving() noexcept {
+  std::uint32_t expected = empty;
+  // Ordering: relaxed on success, nothing is read through it (the driver's own re-check of the
+  // queues happened before, under idle.hpp's protocol); the exchange in unpark() that follows
+  // this CAS in the word's modification order sees `driving` and writes the eventfd. On failure
+  // the state is `notified` (only unpark() changes an empty state): consume it with acquire,
+  // as park() does.
+  if (state_.compare_exchange_strong(expected, driving, std::memory_order_relaxed,
+                                     std::memory_order_acquire)) {
+    return true;
+  }
+  state_.store(empty, std::memory_order_relaxed);
+  return false;
+}
+
+bool parker::driving_notified() const noexcept {
+  // Ordering: acquire pairs with unpark()'s release, as park().
+  return state_.load(std::memory_order_acquire) == notified;
+}
+
+void parker::end_driving() noexcept {
+  // Ordering: acquire, as park() returning: if unpark() ran, what it published is visible.
+  state_.exchange(empty, std::memory_order_acquire);
 }
 
 }  // namespace weft::detail

@@ -2,9 +2,12 @@
 #include "poller.hpp"
 #include "trace.hpp"
 
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +28,26 @@ constexpr int max_events = 256;
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
 }
+
+// The watchdog's sleep on role_: returns on a wake, a timeout, EINTR, or at once if the word is
+// no longer `expected` (callers re-read it). timeout_ms < 0: no timeout.
+void role_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, int timeout_ms) noexcept {
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  timespec ts{};
+  timespec* timeout = nullptr;
+  if (timeout_ms >= 0) {
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = static_cast<long>(timeout_ms % 1000) * 1000000L;
+    timeout = &ts;
+  }
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT | FUTEX_PRIVATE_FLAG,
+            expected, timeout, nullptr, 0);
+}
+
+void role_wake(std::atomic<std::uint32_t>* word) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1,
+            nullptr, nullptr, 0);
+}
 }  // namespace
 
 poller::poller(poller_host& host, config cfg)
@@ -32,7 +55,9 @@ poller::poller(poller_host& host, config cfg)
       epoch_(clock::now()),
       virtual_(cfg.virtual_time),
       deterministic_(cfg.deterministic),
-      trace_(cfg.trace) {
+      trace_(cfg.trace),
+      driver_in_park_(cfg.driver_in_park && !cfg.virtual_time && !cfg.deterministic &&
+                      cfg.trace == nullptr) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw_errno("weft: epoll_create1 for the poller");
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -59,7 +84,13 @@ poller::~poller() {
 }
 
 void poller::start(const std::string& thread_name) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    if (driver_in_park_) {
+      run_watchdog();
+    } else {
+      run();
+    }
+  });
   std::string name = thread_name + "-io";
   name.resize(std::min<std::size_t>(name.size(), 15));
   pthread_setname_np(thread_.native_handle(), name.c_str());
@@ -70,6 +101,11 @@ void poller::stop() {
   // Ordering: release pairs with the loop's acquire load; wake() makes a blocked epoll_wait
   // return so that the loop reads the flag.
   stopping_.store(true, std::memory_order_release);
+  // The watchdog may be about to sleep on role_ with no timeout, having read stopping_ false
+  // just before the store above: changing the word makes that futex wait return at once (its
+  // expected value no longer matches), and wake() below wakes a wait already in progress.
+  // Relaxed: the bit carries no data, stopping_ does (release, above).
+  if (driver_in_park_) role_.fetch_or(role_stopping, std::memory_order_relaxed);
   wake();
   thread_.join();
 }
@@ -78,6 +114,10 @@ void poller::wake() noexcept {
   const std::uint64_t one = 1;
   // A full counter (EAGAIN) already means "wake up"; nothing else can fail here.
   [[maybe_unused]] const ssize_t written = ::write(event_fd_, &one, sizeof one);
+  // Driver-in-park: the eventfd reaches the role holder in epoll_wait, if any; the watchdog may
+  // instead sleep on role_ with a timeout computed before this timer (or stop) arrived. A rare
+  // path (an earlier timer than any, or stop), so the spare syscall costs nothing measurable.
+  if (driver_in_park_) role_wake(&role_);
 }
 
 std::uint64_t poller::now_tick() const noexcept {
@@ -232,11 +272,43 @@ void poller::fire_timers(std::vector<void*>& ready, std::vector<timer_entry*>& c
   sleeping_until_ = more ? 0 : wheel_.next_expiration().value_or(no_timer);
 }
 
+int poller::timeout_until(std::uint64_t until) const noexcept {
+  if (until == no_timer) return -1;
+  const std::uint64_t now = now_tick();
+  const std::uint64_t wait = until > now ? until - now : 0;
+  // now_tick() rounds down: the wait may end a fraction of a tick early, in which case the next
+  // cycle finds nothing due and sleeps again for the remainder.
+  return static_cast<int>(std::min<std::uint64_t>(wait, INT_MAX));
+}
+
+std::uint64_t poller::next_deadline() {
+  std::lock_guard lock(timers_mutex_);
+  return sleeping_until_;
+}
+
+void poller::wait_and_dispatch(std::vector<void*>& ready, int timeout_ms) {
+  epoll_event events[max_events];
+  const int n = ::epoll_wait(epoll_fd_, events, max_events, timeout_ms);
+  if (n < 0) {
+    if (errno == EINTR) return;
+    host_.report("weft: epoll_wait failed in the poller: " +
+                 std::system_error(errno, std::generic_category()).code().message());
+    return;
+  }
+  for (int i = 0; i < n; ++i) {
+    if (events[i].data.ptr == nullptr) {
+      std::uint64_t count = 0;
+      [[maybe_unused]] const ssize_t drained = ::read(event_fd_, &count, sizeof count);
+      continue;
+    }
+    dispatch_io(static_cast<io_registration*>(events[i].data.ptr), events[i].events, ready);
+  }
+}
+
 void poller::run() {
   std::vector<void*> ready;
   ready.reserve(fire_batch);
   std::vector<timer_entry*> callbacks;
-  epoll_event events[max_events];
   while (!stopping_.load(std::memory_order_acquire)) {
     free_deregistered();
 
@@ -247,12 +319,8 @@ void poller::run() {
     if (trace_ != nullptr && !ready.empty()) [[unlikely]]
       trace_->timers_fired(ready.data(), ready.size());
     if (!ready.empty()) host_.inject_batch(ready.data(), ready.size());
-    for (timer_entry* entry : callbacks) {
-      static_cast<callback_timer_entry*>(entry)->on_fire(entry);
-      // Ordering: release; disarm's acquire load then sees on_fire's effects, and the entry may
-      // be destroyed right after this store.
-      entry->firing.store(false, std::memory_order_release);
-    }
+    for (timer_entry* entry : callbacks)
+      fire_callback(entry);
 
     int timeout_ms = -1;
     if (more) {
@@ -262,39 +330,100 @@ void poller::run() {
       // wakes us). Then jump to the next deadline and fire it on the next loop.
       if (advance_virtual_time()) timeout_ms = 0;
     } else {
-      std::uint64_t until = 0;
-      {
-        std::lock_guard lock(timers_mutex_);
-        until = sleeping_until_;
-      }
-      if (until != no_timer) {
-        const std::uint64_t now = now_tick();
-        const std::uint64_t wait = until > now ? until - now : 0;
-        timeout_ms = static_cast<int>(std::min<std::uint64_t>(wait, INT_MAX));
-        // now_tick() rounds down: the wait may end a fraction of a tick early, in which case the
-        // next loop finds nothing due and sleeps again for the remainder.
-      }
+      timeout_ms = timeout_until(next_deadline());
     }
 
-    const int n = ::epoll_wait(epoll_fd_, events, max_events, timeout_ms);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      host_.report("weft: epoll_wait failed in the poller: " +
-                   std::system_error(errno, std::generic_category()).code().message());
-      continue;
-    }
     ready.clear();
-    for (int i = 0; i < n; ++i) {
-      if (events[i].data.ptr == nullptr) {
-        std::uint64_t count = 0;
-        [[maybe_unused]] const ssize_t drained = ::read(event_fd_, &count, sizeof count);
-        continue;
-      }
-      dispatch_io(static_cast<io_registration*>(events[i].data.ptr), events[i].events, ready);
-    }
+    wait_and_dispatch(ready, timeout_ms);
     if (trace_ != nullptr && !ready.empty()) [[unlikely]]
       trace_->io_ready(ready.data(), ready.size());
     if (!ready.empty()) host_.inject_batch(ready.data(), ready.size());
+  }
+}
+
+// ---- driver-in-park mode ----
+
+bool poller::try_acquire_driver() noexcept {
+  std::uint32_t expected = role_free;
+  // Ordering: acquire pairs with the previous holder's release (release_driver, or the
+  // watchdog's store): its dispatches and frees happen before this holder's cycle. Failure:
+  // relaxed, nothing is read from a held role. The plain load first keeps a busy worker's check
+  // from pulling the line exclusive when the role is taken.
+  if (role_.load(std::memory_order_relaxed) != role_free) return false;
+  return role_.compare_exchange_strong(expected, role_worker, std::memory_order_acquire,
+                                       std::memory_order_relaxed);
+}
+
+void poller::release_driver() noexcept {
+  // Ordering: release publishes this holder's cycle to the next one (see try_acquire_driver).
+  // An exchange, not a store, so that a watching bit the watchdog set meanwhile (a CAS from
+  // role_worker) is seen here and answered with a wake: the watchdog sleeps on the word with the
+  // bit as its expected value, and every change of the word is an RMW, so either this exchange
+  // reads the bit or the watchdog's CAS fails (and it re-reads the free role).
+  if ((role_.exchange(role_free, std::memory_order_acq_rel) & role_watching) != 0) {
+    role_wake(&role_);
+  }
+}
+
+void poller::drive(std::vector<void*>& ready, std::vector<timer_entry*>& callbacks, bool block) {
+  free_deregistered();
+  bool more = false;
+  const std::size_t before = ready.size();
+  callbacks.clear();
+  fire_timers(ready, callbacks, more);
+  for (timer_entry* entry : callbacks)
+    fire_callback(entry);
+  // Never block with work in hand: a fired timer's waiter, or a task a callback woke (onto this
+  // worker's queue, which nobody else may be looking at while every other worker sleeps).
+  int timeout_ms = 0;
+  if (block && !more && ready.size() == before && callbacks.empty()) {
+    timeout_ms = timeout_until(next_deadline());
+  }
+  wait_and_dispatch(ready, timeout_ms);
+}
+
+void poller::run_watchdog() {
+  std::vector<void*> ready;
+  std::vector<timer_entry*> callbacks;
+  // The interval doubles (up to max_watchdog_interval) while the role stays free and the
+  // watchdog's cycles find nothing: a pool busy with work that does no I/O (fib, compute) then
+  // pays a few wake-ups per second, not a thousand. It is back at one interval whenever a cycle
+  // found something or a worker let the role go. Timers never wait for it (the sleep ends at the
+  // next deadline in any case).
+  std::chrono::milliseconds interval = watchdog_interval;
+  while (!stopping_.load(std::memory_order_acquire)) {
+    std::uint32_t role = role_.load(std::memory_order_acquire);
+    if (role == role_free) {
+      std::uint32_t expected = role_free;
+      // Ordering: as try_acquire_driver (acquire) and release_driver (release, the store below).
+      if (role_.compare_exchange_strong(expected, role_poller, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) {
+        ready.clear();
+        drive(ready, callbacks, /*block=*/false);
+        role_.store(role_free, std::memory_order_release);
+        if (!ready.empty()) host_.inject_batch(ready.data(), ready.size());
+        interval = ready.empty() && callbacks.empty()
+                       ? std::min<std::chrono::milliseconds>(2 * interval, max_watchdog_interval)
+                       : watchdog_interval;
+      }
+    } else if ((role & role_worker) != 0) {
+      // A worker drives: it serves readiness and timers. Sleep until it lets go.
+      // Ordering: relaxed CAS; the bit carries no data, only the request to be woken, and the
+      // release_driver exchange that reads it is an RMW on the same word (see there).
+      if ((role & role_watching) == 0 &&
+          !role_.compare_exchange_strong(role, role | role_watching, std::memory_order_relaxed)) {
+        continue;
+      }
+      role_wait(&role_, role | role_watching, -1);
+      // Fall through: a released role is left to the workers for one interval first.
+      interval = watchdog_interval;
+    }
+    // The role is free (or a worker just let go): look again at the earlier of the next timer and
+    // one interval. An earlier timer armed meanwhile wakes this wait (wake()).
+    int timeout_ms = static_cast<int>(interval.count());
+    const int until_timer = timeout_until(next_deadline());
+    if (until_timer >= 0 && until_timer < timeout_ms) timeout_ms = until_timer;
+    if (timeout_ms > 0) role_wait(&role_, role_.load(std::memory_order_relaxed), timeout_ms);
   }
 }
 
@@ -334,6 +463,8 @@ io_registration* poller::register_fd(int fd) {
     throw std::system_error(error, std::generic_category(),
                             "weft: registering fd " + std::to_string(fd) + " with epoll");
   }
+  // Relaxed: a hint (poller.hpp).
+  registered_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(registrations_mutex_);
   reg->next = registrations_;
   if (registrations_ != nullptr) registrations_->prev = reg;
@@ -344,6 +475,7 @@ io_registration* poller::register_fd(int fd) {
 void poller::deregister(io_registration* reg) noexcept {
   // The descriptor may already be closed (then epoll dropped it itself): ignore EBADF/ENOENT.
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, reg->fd, nullptr);
+  registered_.fetch_sub(1, std::memory_order_relaxed);  // a hint (poller.hpp)
   std::lock_guard lock(registrations_mutex_);
   if (reg->prev != nullptr) {
     reg->prev->next = reg->next;

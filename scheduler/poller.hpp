@@ -21,10 +21,36 @@
 // when a new timer is earlier than the deadline it sleeps until (`sleeping_until_`, guarded by the
 // same mutex, so the check cannot race with the poller going to sleep).
 //
-// Descriptors: see io.hpp for the readiness protocol. Deregistered records are freed by the poller
-// thread at the top of its next loop, after it has processed every event that epoll could still
-// report for them (their EPOLL_CTL_DEL happened before they were queued for freeing, and any
-// epoll_wait that started before the DEL has finished by then).
+// Descriptors: see io.hpp for the readiness protocol. Deregistered records are freed by the driver
+// (below) at the top of its next cycle, after every event that epoll could still report for them
+// was processed (their EPOLL_CTL_DEL happened before they were queued for freeing, and any
+// epoll_wait that started before the DEL has finished and been dispatched by then: the driver
+// role passes with release/acquire, so the next holder sees the previous one's work done).
+//
+// The driver role (runtime_options::io_driver_in_park). Whoever holds the role may fire timers
+// and call epoll_wait; exactly one thread holds it at a time (`role_`). In the classic mode the
+// poller thread holds it for ever. In driver-in-park mode a worker with nothing to do takes it
+// when it parks and sleeps in epoll_wait itself, so one readiness costs one context switch (the
+// worker's own wake-up) instead of two (the poller thread's, then the worker's futex wake), and
+// the tasks it finds go onto that worker's own deque (no injection hop). The role holder's
+// epoll timeout is the earliest timer, so a parked worker also serves the timer wheel. Since only
+// the holder ever waits in epoll_wait, the eventfd reaches exactly the thread that must wake (a
+// worker's unpark writes it when that worker is the sleeping driver: parker.hpp); Linux's
+// exclusive wake-up of several epoll_wait callers on one epfd never comes into play.
+//
+// The role is released the moment the holder's epoll_wait returns (before it runs what it
+// found). The next worker to park, or a busy worker's maintenance tick (a non-blocking cycle),
+// takes it again. The poller thread stays as a watchdog for the moments when no worker can: while
+// a worker holds the role the thread sleeps on `role_` (a futex) without a timeout; once the role
+// is free it wakes at the earlier of the next timer and `watchdog_interval`, and, if the role is
+// still free, runs one non-blocking cycle itself (timers due, readiness pending) and injects what
+// it found, the classic path (the interval doubles up to max_watchdog_interval while its cycles
+// find nothing, so a pool busy without I/O is not woken a thousand times a second). It never blocks
+// in epoll_wait in this mode, so it never keeps the role from a worker that wants to park. The cost
+// on the hot path: a worker releasing the role wakes the watchdog only if it is watching (at most
+// once per watchdog_interval, since after a wake it first sleeps an interval), so a request pays a
+// futex wake at most once a millisecond. The virtual-time, deterministic and traced modes and a
+// frame_executor keep the classic mode.
 #pragma once
 
 #include <atomic>
@@ -95,7 +121,14 @@ class poller {
     bool deterministic = false;
     // The trace file's recorder (trace.hpp), or null: timers fired and descriptors ready.
     tracer* trace = nullptr;
+    // runtime_options::io_driver_in_park (see the file comment); the runtime clears it for the
+    // modes that keep the classic path.
+    bool driver_in_park = false;
   };
+  // The watchdog's period while the role is free (see the file comment).
+  static constexpr std::chrono::milliseconds watchdog_interval{1};
+  // Its longest period, while its cycles keep finding nothing (run_watchdog).
+  static constexpr std::chrono::milliseconds max_watchdog_interval{16};
   poller(poller_host& host, config cfg);
   ~poller();
   poller(const poller&) = delete;
@@ -128,13 +161,43 @@ class poller {
   io_registration* register_fd(int fd);
   void deregister(io_registration* reg) noexcept;
 
+  // ---- driver-in-park mode (see the file comment) ----
+  [[nodiscard]] bool driver_in_park() const noexcept { return driver_in_park_; }
+  // Takes the driver role for a worker; false if another thread holds it.
+  [[nodiscard]] bool try_acquire_driver() noexcept;
+  // The watchdog holds the role now (for one non-blocking cycle).
+  [[nodiscard]] bool driver_held_by_poller() const noexcept {
+    // Relaxed: a hint for a worker deciding whether to wait for the role; it re-tries the CAS.
+    return (role_.load(std::memory_order_relaxed) & role_poller) != 0;
+  }
+  // Gives the role back (the worker that took it), waking the watchdog if it watches.
+  void release_driver() noexcept;
+  // With the role held: frees deregistered records, fires due timers (waiters appended to
+  // `ready`, callbacks run here), then waits in epoll_wait (until the earliest timer if `block`,
+  // not at all otherwise, and not at all if a timer fired) and appends the waiters that readiness
+  // resumes. Each waiter is appended exactly once (the slot protocol, io.hpp).
+  void drive(std::vector<void*>& ready, std::vector<timer_entry*>& callbacks, bool block);
+  // Registered descriptors now (a hint for the busy workers' non-blocking cycle).
+  [[nodiscard]] bool has_registrations() const noexcept {
+    return registered_.load(std::memory_order_relaxed) != 0;
+  }
+  // The eventfd that makes the driver's epoll_wait return (a driving worker's unpark writes it).
+  [[nodiscard]] int wake_fd() const noexcept { return event_fd_; }
+
   // After the thread stopped: disconnects every timer entry (so destroying a frame later does not
   // touch the wheel) and every descriptor registration (freed by its io_source, or now if queued).
   void clear_for_shutdown();
 
  private:
   void run();
+  void run_watchdog();
   void wake() noexcept;
+  // The earliest timer's deadline in ticks (no_timer if none), as the driver last saw it.
+  std::uint64_t next_deadline();
+  // epoll_wait on the role holder, dispatching into `ready`.
+  void wait_and_dispatch(std::vector<void*>& ready, int timeout_ms);
+  // The epoll timeout until `until` (a tick), -1 for none.
+  int timeout_until(std::uint64_t until) const noexcept;
   void fire_timers(std::vector<void*>& ready, std::vector<timer_entry*>& callbacks, bool& more);
   void dispatch_io(io_registration* reg, std::uint32_t events, std::vector<void*>& ready);
   void free_deregistered();
@@ -154,6 +217,23 @@ class poller {
   int event_fd_ = -1;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
+  const bool driver_in_park_;
+
+  // The driver role: role_free, or held by a worker or the poller thread; the watching bit says
+  // the watchdog sleeps on this word until a worker releases it. A futex word.
+  // Invariant: at most one thread holds the role, so at most one thread is ever inside
+  // epoll_wait, fire_timers or free_deregistered. Taken with an acquire CAS from role_free and
+  // given back with a release store/exchange: a holder sees everything the previous holder did
+  // (its dispatches, its frees), which the deregistration argument above relies on.
+  static constexpr std::uint32_t role_free = 0;
+  static constexpr std::uint32_t role_worker = 1;
+  static constexpr std::uint32_t role_poller = 2;
+  static constexpr std::uint32_t role_watching = 4;
+  static constexpr std::uint32_t role_stopping = 8;  // stop(): ends the watchdog's untimed wait
+  std::atomic<std::uint32_t> role_{role_free};
+  // Live registrations (register_fd minus deregister). Relaxed: a hint only; a busy worker that
+  // misses a fresh registration leaves its readiness to the next parker or the watchdog.
+  std::atomic<std::size_t> registered_{0};
 
   std::mutex timers_mutex_;
   timer_wheel wheel_;                 // guarded by timers_mutex_

@@ -82,7 +82,8 @@ runtime_core::runtime_core(runtime_options opts)
       registry(options.worker_threads),
       poller(*this, {.virtual_time = options.virtual_time,
                      .deterministic = sim != nullptr,
-                     .trace = trace.get()}),
+                     .trace = trace.get(),
+                     .driver_in_park = options.io_driver_in_park}),
       blocking(std::make_shared<blocking_pool>(*this, options, trace)),
       compute(make_compute_arena(*this, options.compute_threads, options.thread_name)) {
   workers.reserve(options.worker_threads);

@@ -25,6 +25,8 @@ std::uint64_t steady_ns() noexcept {
                                         .count());
 }
 
+constexpr std::size_t max_driven_reserve = 256;
+
 std::uint32_t xorshift(std::uint32_t& state) noexcept {
   state ^= state << 13;
   state ^= state >> 17;
@@ -63,6 +65,11 @@ worker::worker(runtime_core& runtime, std::size_t index)
       rng_(static_cast<std::uint32_t>(index * 0x9E3779B9U + 1)) {
   yielded_.reserve(64);
   shard_.owner = &park;
+  park.set_driver_wake_fd(runtime.poller.wake_fd());
+  if (runtime.poller.driver_in_park()) {
+    driven_.reserve(max_driven_reserve);
+    driven_callbacks_.reserve(16);
+  }
 }
 
 void worker::start() {
@@ -285,6 +292,9 @@ void* worker::next_task() {
       yielded_.clear();
     }
     if (void* task = take_injected()) return task;
+    if (runtime_.poller.driver_in_park()) [[unlikely]] {
+      poll_driver_when_busy();
+    }
   }
   if (void* task = deque_.pop()) return task;
   if (!yielded_.empty()) {
@@ -386,6 +396,13 @@ void* worker::search() {
     if (round < search_pause_rounds) {
       __builtin_ia32_pause();
     } else {
+      // Driver-in-park: while the role is free nobody watches the descriptors (the workers that
+      // park take it; this one has not parked yet), so a searcher looks too: a reply that lands
+      // during the spin is found now, not when the spin ends and this worker parks.
+      if (runtime_.poller.driver_in_park()) [[unlikely]] {
+        poll_driver_when_busy();
+        if (void* task = deque_.pop()) return task;
+      }
       sched_yield();
     }
   }
@@ -420,13 +437,72 @@ void worker::park_until_notified() {
     counters.asleep.store(true, std::memory_order_relaxed);
     if (runtime_.trace != nullptr) [[unlikely]]
       runtime_.trace->park_begin(index_);
-    park.park();
+    if (!runtime_.poller.driver_in_park() || !park_as_driver()) park.park();
     if (runtime_.trace != nullptr) [[unlikely]]
       runtime_.trace->park_end(index_);
     counters.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
     counters.asleep.store(false, std::memory_order_relaxed);
   }
   searching_ = runtime_.idle.transition_from_parked(index_);
+  if (!driven_.empty() || lifo_slot_ != nullptr) take_driven();
+}
+
+bool worker::park_as_driver() {
+  poller& io = runtime_.poller;
+  for (;;) {
+    if (io.try_acquire_driver()) break;
+    // The watchdog holds the role only for a non-blocking cycle (microseconds): wait for it
+    // rather than sleep on the futex, which would leave the role free while this worker sleeps
+    // (the watchdog would then poll every interval, and readiness would take the classic path).
+    // A worker holding it is either in epoll_wait or about to run what it found and park again.
+    if (!io.driver_held_by_poller()) return false;
+    sched_yield();
+  }
+  driven_.clear();
+  if (park.begin_driving()) {
+    // Sleep as the driver until readiness or a timer resumes something, or unpark() (new work,
+    // shutdown) writes the eventfd. A wake-up that resumed nothing (an earlier timer armed
+    // elsewhere, a stale eventfd write) keeps driving: leaving would cost this worker a search
+    // and a park for nothing.
+    while (!park.driving_notified() && !runtime_.stopping()) {
+      io.drive(driven_, driven_callbacks_, /*block=*/true);
+      // A timer callback (a timeout) may have woken a task onto this worker's queues.
+      if (!driven_.empty() || lifo_slot_ != nullptr || deque_.size_estimate() > 0) break;
+    }
+    park.end_driving();
+  }
+  // Released before anything found runs: the next worker to park takes the role at once.
+  io.release_driver();
+  return true;
+}
+
+void worker::poll_driver_when_busy() {
+  // Only with descriptors registered: timers alone are the watchdog's (it sleeps until the next
+  // deadline), and a pool without I/O should not pay a syscall every injector_interval tasks.
+  poller& io = runtime_.poller;
+  if (!io.has_registrations() || !io.try_acquire_driver()) return;
+  driven_.clear();
+  io.drive(driven_, driven_callbacks_, /*block=*/false);
+  io.release_driver();
+  if (!driven_.empty() || lifo_slot_ != nullptr) take_driven();
+}
+
+void worker::take_driven() {
+  // Pushed newest first, so the owner's LIFO pops run them in the order the driver found them
+  // (thieves take the newest-found first, which is fair enough across workers).
+  const std::size_t found = driven_.size() + (lifo_slot_ != nullptr ? 1 : 0);
+  if (lifo_slot_ != nullptr) {
+    if (!deque_.push(lifo_slot_)) push_overflowing(lifo_slot_);
+    lifo_slot_ = nullptr;
+  }
+  for (auto it = driven_.rbegin(); it != driven_.rend(); ++it) {
+    if (!deque_.push(*it)) push_overflowing(*it);
+  }
+  driven_.clear();
+  if (driven_.capacity() > 4 * max_driven_reserve) driven_.shrink_to_fit();
+  // One task: this worker runs it next, and waking another worker would only hand it the task
+  // (or nothing). More: let the idle protocol wake a helper, as for a spawn.
+  if (found > 1) runtime_.notify_for_local_work();
 }
 
 // ---- deterministic mode (simulation.hpp) ----

@@ -12,7 +12,12 @@
 //   4. the tasks that yielded since the last flush, moved back into the deque;
 //   5. the injection queue, taking a batch;
 //   6. searching: stealing half of another worker's deque, spinning for `spin_before_park`;
-//   7. parking (idle.hpp explains why no wake-up is lost).
+//   7. parking (idle.hpp explains why no wake-up is lost). With runtime_options::io_driver_in_park
+//      a parking worker first tries to take the I/O driver role and sleeps in epoll_wait itself
+//      (poller.hpp), so readiness and timers wake it directly and what they resume lands on its
+//      own deque; the other parked workers sleep on their futex as before. A busy worker's
+//      maintenance tick runs one non-blocking driver cycle when the role is free, so I/O is not
+//      starved by a pool that never parks (tokio's event_interval).
 //
 // Order within one task's batch: the tasks that one resumption makes ready (wakes and spawns) run
 // in the order they were made ready, as asyncio's ready queue runs them (a semaphore released
@@ -31,6 +36,7 @@
 #include <vector>
 
 #include <weft/scheduler/detail/await_trampoline.hpp>
+#include <weft/scheduler/detail/timer_entry.hpp>
 
 #include "deque.hpp"
 #include "injector.hpp"
@@ -155,6 +161,14 @@ class alignas(64) worker {
   void* steal_from_others();
   void* take_injected();
   void park_until_notified();
+  // Driver-in-park: sleeps as the I/O driver if the role is free (true), else false (the caller
+  // parks on the futex). Called with the worker counted parked (idle.hpp).
+  bool park_as_driver();
+  // Driver-in-park: one non-blocking driver cycle (at a maintenance tick, or while searching), if
+  // the role is free and descriptors are registered.
+  void poll_driver_when_busy();
+  // Makes the tasks the driver cycle found runnable here (the first found runs first).
+  void take_driven();
   void run_task(void* task);
   void run_batch(void* task);
   [[gnu::noinline]] void order_batch();
@@ -178,6 +192,10 @@ class alignas(64) worker {
   // runtime::shutdown asked this worker to cancel its tasks, and it did (once per runtime).
   bool cancelled_for_shutdown_ = false;
   std::uint32_t hosted_lifo_polls_ = 0;  // hosted mode: LIFO-slot tasks run in a row
+  // Driver-in-park: the waiters a driver cycle resumed and its timer callbacks (owner only;
+  // members so that a cycle allocates nothing once warm).
+  std::vector<void*> driven_;
+  std::vector<timer_entry*> driven_callbacks_;
   std::thread thread_;
 };
 

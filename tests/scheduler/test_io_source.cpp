@@ -4,18 +4,22 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <weft/weft.hpp>
 
 #include "support/sockets.hpp"
+#include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -128,16 +132,18 @@ TEST_CASE("io_source: a peer hang-up wakes a waiting reader") {
   CHECK(rt.block_on(await_it(reader)).empty());  // end of file
 }
 
-TEST_CASE("io_source: a ping-pong over a pipe pair completes many rounds") {
-  weft_test::watchdog dog(30s);
+namespace {
+
+// Two tasks bounce a byte over a pair of pipes `rounds` times; returns the bytes both saw.
+int pipe_ping_pong(int rounds, weft::runtime_options options) {
   int ab[2];
   int ba[2];
   REQUIRE(::pipe2(ab, O_NONBLOCK | O_CLOEXEC) == 0);
   REQUIRE(::pipe2(ba, O_NONBLOCK | O_CLOEXEC) == 0);
-  auto side = [](int in, int out, int rounds, bool starts) -> weft::task<int> {
+  auto side = [](int in, int out, int count, bool starts) -> weft::task<int> {
     weft::io_source src_in(in);
     int seen = 0;
-    for (int r = 0; r < rounds; ++r) {
+    for (int r = 0; r < count; ++r) {
       if (starts) CHECK(::write(out, "p", 1) == 1);
       char c = 0;
       for (;;) {
@@ -152,15 +158,156 @@ TEST_CASE("io_source: a ping-pong over a pipe pair completes many rounds") {
   };
   auto main_task = [&]() -> weft::task<int> {
     auto [a, b] =
-        co_await weft::gather(side(ba[0], ab[1], 2000, true), side(ab[0], ba[1], 2000, false));
+        co_await weft::gather(side(ba[0], ab[1], rounds, true), side(ab[0], ba[1], rounds, false));
     co_return a + b;
   };
-  CHECK(weft::run(main_task(), {.worker_threads = 2}) == 4000);
+  const int seen = weft::run(main_task(), std::move(options));
   for (int fd : {ab[0], ab[1], ba[0], ba[1]})
     ::close(fd);
+  return seen;
+}
+
+// Socket pairs echoed by server tasks while clients ping them, sleep a little and spawn short
+// tasks between rounds, so readiness, timers and spawns race with workers parking (as the I/O
+// driver or on their futex). Returns the round trips completed.
+std::size_t echo_with_timers_and_spawns(std::size_t pairs, int rounds,
+                                        weft::runtime_options options) {
+  auto server = [](int fd) -> weft::task<void> {
+    weft::io_source src(fd);
+    for (;;) {
+      char buffer[64];
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n == 0) co_return;  // the client closed
+      if (n < 0) {
+        REQUIRE(errno == EAGAIN);
+        co_await src.readable();
+        continue;
+      }
+      REQUIRE(::write(fd, buffer, static_cast<std::size_t>(n)) == n);
+    }
+  };
+  auto client = [](int fd, int count, std::size_t seed) -> weft::task<int> {
+    weft::io_source src(fd);
+    int done = 0;
+    for (int r = 0; r < count; ++r) {
+      const char c = static_cast<char>('a' + r % 26);
+      REQUIRE(::write(fd, &c, 1) == 1);
+      char back = 0;
+      for (;;) {
+        const ssize_t n = ::read(fd, &back, 1);
+        if (n == 1) break;
+        REQUIRE(errno == EAGAIN);
+        co_await src.readable();
+      }
+      CHECK(back == c);
+      ++done;
+      const std::size_t pick = (seed + static_cast<std::size_t>(r) * 7) % 8;
+      if (pick == 0) co_await weft::sleep(std::chrono::microseconds(200 + (seed % 5) * 100));
+      if (pick == 1) co_await weft::spawn([]() -> weft::task<void> { co_return; }());
+      if (pick == 2) co_await weft::yield_now();
+    }
+    ::shutdown(fd, SHUT_WR);
+    co_return done;
+  };
+  std::vector<std::unique_ptr<socket_pair>> sockets;
+  for (std::size_t i = 0; i < pairs; ++i)
+    sockets.push_back(std::make_unique<socket_pair>());
+  auto main_task = [&]() -> weft::task<std::size_t> {
+    std::vector<weft::join_handle<void>> servers;
+    std::vector<weft::join_handle<int>> clients;
+    for (std::size_t i = 0; i < pairs; ++i) {
+      servers.push_back(weft::spawn(server(sockets[i]->fds[0])));
+      clients.push_back(weft::spawn(client(sockets[i]->fds[1], rounds, i)));
+    }
+    std::size_t total = 0;
+    for (auto& c : clients)
+      total += static_cast<std::size_t>(co_await c);
+    for (auto& s : servers)
+      co_await s;
+    co_return total;
+  };
+  return weft::run(main_task(), std::move(options));
+}
+
+}  // namespace
+
+TEST_CASE("io_source: a ping-pong over a pipe pair completes many rounds") {
+  weft_test::watchdog dog(30s);
+  CHECK(pipe_ping_pong(2000, {.worker_threads = 2}) == 4000);
+}
+
+TEST_CASE("io_source: a ping-pong completes with the I/O driver in park and without it") {
+  weft_test::watchdog dog(30s);
+  for (const bool in_park : {true, false}) {
+    CAPTURE(in_park);
+    weft::runtime_options options;
+    options.io_driver_in_park = in_park;
+    options.worker_threads = 1;
+    CHECK(pipe_ping_pong(1000, options) == 2000);
+    options.worker_threads = 3;
+    CHECK(pipe_ping_pong(1000, options) == 2000);
+  }
+}
+
+TEST_CASE("io_source: readiness reaches an idle worker while another is stuck in a long task") {
+  // The idle worker sleeps as the I/O driver (or the poller thread wakes it): the reader must
+  // not wait for the busy worker. Generous bound: the blocker holds its worker for 2 s.
+  weft_test::watchdog dog(30s);
+  for (const bool in_park : {true, false}) {
+    CAPTURE(in_park);
+    socket_pair sp;
+    std::atomic<bool> release{false};
+    auto main_task = [&]() -> weft::task<std::chrono::nanoseconds> {
+      weft::io_source src(sp.fds[0]);
+      // A parameter, not a capture: the lambda object is gone once spawn has the task.
+      auto blocker = weft::spawn([](std::atomic<bool>& stop) -> weft::task<void> {
+        const auto until = std::chrono::steady_clock::now() + 2s;
+        while (!stop.load() && std::chrono::steady_clock::now() < until)
+          std::this_thread::sleep_for(1ms);
+        co_return;
+      }(release));
+      co_await weft::sleep(20ms);
+      std::thread writer([&] { CHECK(::write(sp.fds[1], "x", 1) == 1); });
+      const auto started = std::chrono::steady_clock::now();
+      const std::string got = co_await read_some(src);
+      const auto took = std::chrono::steady_clock::now() - started;
+      writer.join();
+      release.store(true);
+      co_await blocker;
+      CHECK(got == "x");
+      co_return took;
+    };
+    weft::runtime_options options;
+    options.io_driver_in_park = in_park;
+    options.worker_threads = 2;
+    CHECK(weft::run(main_task(), options) < 1s);
+  }
 }
 
 TEST_CASE("io_source: constructing one outside a runtime throws logic_error") {
   socket_pair sp;
   CHECK_THROWS_AS(weft::io_source(sp.fds[0]), std::logic_error);
+}
+
+TEST_SUITE("stress") {
+  TEST_CASE("io_source: echoes racing with timers and spawns and parking lose no wake-up") {
+    weft_test::watchdog dog(120s);
+    const int rounds = static_cast<int>(weft_test::stress_count(300, 20000));
+    constexpr std::size_t pairs = 6;
+    for (const bool in_park : {true, false}) {
+      for (const std::size_t workers : {std::size_t{1}, std::size_t{3}}) {
+        CAPTURE(in_park);
+        CAPTURE(workers);
+        weft::runtime_options options;
+        options.io_driver_in_park = in_park;
+        options.worker_threads = workers;
+        // No spinning: every idle moment parks, so the driver role changes hands constantly.
+        options.spin_before_park = std::chrono::microseconds(0);
+        CHECK(echo_with_timers_and_spawns(pairs, rounds, options) ==
+              pairs * static_cast<std::size_t>(rounds));
+      }
+    }
+    weft_test::stress_summary(std::to_string(pairs * static_cast<std::size_t>(rounds) * 4) +
+                              " round trips");
+  }
 }

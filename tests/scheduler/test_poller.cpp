@@ -33,6 +33,7 @@
 
 #include <weft/scheduler/io.hpp>
 
+#include "parker.hpp"
 #include "poller.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
@@ -88,12 +89,19 @@ class fake_host final : public weft::detail::poller_host {
   }
   std::vector<void*> take() {
     std::lock_guard lock(mutex_);
+    taken_ += pending_.size();
     return std::exchange(pending_, {});
+  }
+  // Everything injected so far, taken or not (for tests that take at the end).
+  [[nodiscard]] std::size_t take_count() const {
+    std::lock_guard lock(mutex_);
+    return taken_ + pending_.size();
   }
 
  private:
   mutable std::mutex mutex_;
   std::vector<void*> pending_;
+  std::size_t taken_ = 0;
   bool parked_ = false;
   mutable std::vector<std::string> reports_;
 };
@@ -104,6 +112,10 @@ struct rig {
   poller poll;
 
   explicit rig(bool virtual_time = false) : poll(host, {.virtual_time = virtual_time}) {}
+  // Driver-in-park mode (poller.hpp): the thread is the watchdog, and the test's threads play the
+  // parked workers that take the driver role.
+  struct driver_in_park_t {};
+  explicit rig(driver_in_park_t) : poll(host, {.driver_in_park = true}) {}
   // As the runtime's shutdown does: stop the thread, then free the deregistered records it had
   // not freed yet (ASan's leak check caught them when the rig left this out).
   ~rig() {
@@ -502,7 +514,234 @@ TEST_CASE("poller: virtual time stays put with no timer at all") {
   CHECK(r.p().now_tick() == 250);
 }
 
+// ---- driver-in-park mode (poller.hpp): the role, the watchdog, a worker's drive ----
+
+TEST_CASE("poller: in driver-in-park mode the watchdog fires timers while nobody drives") {
+  weft_test::watchdog dog(30s);
+  rig r(rig::driver_in_park_t{});
+  REQUIRE(r.p().driver_in_park());
+  r.start();
+  waiter_timer e(1);
+  const auto armed_at = steady::now();
+  REQUIRE(r.p().arm(&e, armed_at + 20ms) == arm_result::armed);
+  const auto fired = r.take_at_least(1);
+  REQUIRE(fired.size() == 1);
+  CHECK(fired[0] == e.waiter.address());
+  CHECK(steady::now() - armed_at >= 20ms);
+  CHECK(r.p().timer_count() == 0);
+}
+
+TEST_CASE("poller: in driver-in-park mode the watchdog injects readiness while nobody drives") {
+  weft_test::watchdog dog(30s);
+  rig r(rig::driver_in_park_t{});
+  r.start();
+  socket_pair s;
+  io_registration* reg = r.p().register_fd(s.fds[0]);
+  CHECK(r.p().has_registrations());
+  CHECK(eventually([&] { return slot(reg, io_direction::write) == io_registration::ready; }));
+  const auto waiter = fake_waiter(11);
+  REQUIRE(weft::detail::io_park(reg, io_direction::read, waiter) == park_result::parked);
+  s.send_byte();
+  const auto fired = r.take_at_least(1);
+  REQUIRE(fired.size() == 1);
+  CHECK(fired[0] == waiter.address());
+  r.p().deregister(reg);
+  CHECK_FALSE(r.p().has_registrations());
+}
+
+TEST_CASE(
+    "poller: a thread holding the driver role gets readiness itself and nothing is injected") {
+  weft_test::watchdog dog(30s);
+  rig r(rig::driver_in_park_t{});
+  r.start();
+  socket_pair s;
+  io_registration* reg = r.p().register_fd(s.fds[0]);
+  CHECK(eventually([&] { return slot(reg, io_direction::write) == io_registration::ready; }));
+  // Take the role (the watchdog may hold it for a moment: it gives it back at once).
+  REQUIRE(eventually([&] { return r.p().try_acquire_driver(); }));
+  CHECK_FALSE(r.p().try_acquire_driver());  // one holder at a time
+  const auto waiter = fake_waiter(12);
+  REQUIRE(weft::detail::io_park(reg, io_direction::read, waiter) == park_result::parked);
+  std::thread sender([&] {
+    std::this_thread::sleep_for(20ms);  // the driver is (most likely) asleep in epoll_wait
+    s.send_byte();
+  });
+  std::vector<void*> ready;
+  std::vector<timer_entry*> callbacks;
+  const auto deadline = steady::now() + 5s;
+  while (ready.empty() && steady::now() < deadline)
+    r.p().drive(ready, callbacks, /*block=*/true);
+  sender.join();
+  r.p().release_driver();
+  REQUIRE(ready.size() == 1);
+  CHECK(ready[0] == waiter.address());
+  std::this_thread::sleep_for(5ms);  // the watchdog had its chance: nothing left to inject
+  CHECK(r.take().empty());
+  r.p().deregister(reg);
+}
+
+TEST_CASE("poller: an earlier timer ends the driver's wait and fires on the driving thread") {
+  weft_test::watchdog dog(30s);
+  rig r(rig::driver_in_park_t{});
+  r.start();
+  waiter_timer late(1), early(2);
+  REQUIRE(r.p().arm(&late, steady::now() + 10s) == arm_result::armed);
+  REQUIRE(eventually([&] { return r.p().try_acquire_driver(); }));
+  std::thread armer([&] {
+    std::this_thread::sleep_for(20ms);
+    REQUIRE(r.p().arm(&early, steady::now() + 10ms) == arm_result::armed);
+  });
+  std::vector<void*> ready;
+  std::vector<timer_entry*> callbacks;
+  const auto started = steady::now();
+  while (ready.empty() && steady::now() - started < 5s)
+    r.p().drive(ready, callbacks, /*block=*/true);
+  armer.join();
+  r.p().release_driver();
+  REQUIRE(ready.size() == 1);
+  CHECK(ready[0] == early.waiter.address());
+  CHECK(steady::now() - started < 5s);  // generous: the wait ended long before `late`
+  CHECK(r.p().disarm(&late));
+  CHECK(r.take().empty());
+}
+
+TEST_CASE("poller: unparking a worker that drives ends its epoll wait") {
+  weft_test::watchdog dog(30s);
+  rig r(rig::driver_in_park_t{});
+  r.start();
+  weft::detail::parker park;
+  park.set_driver_wake_fd(r.p().wake_fd());
+  REQUIRE(eventually([&] { return r.p().try_acquire_driver(); }));
+  REQUIRE(park.begin_driving());
+  std::thread waker([&] {
+    std::this_thread::sleep_for(20ms);
+    park.unpark();
+  });
+  std::vector<void*> ready;
+  std::vector<timer_entry*> callbacks;
+  const auto started = steady::now();
+  while (!park.driving_notified() && steady::now() - started < 5s)
+    r.p().drive(ready, callbacks, /*block=*/true);
+  CHECK(park.driving_notified());
+  park.end_driving();
+  r.p().release_driver();
+  waker.join();
+  CHECK(ready.empty());
+  // A token that arrives before begin_driving is consumed by it, as park() consumes one.
+  park.unpark();
+  CHECK_FALSE(park.begin_driving());
+  REQUIRE(park.begin_driving());
+  park.end_driving();
+}
+
 TEST_SUITE("stress") {
+  // Threads play parked workers: each takes the driver role when it is free and drives (blocking
+  // until readiness, a timer or a wake), while writers make socket pairs readable, timers come
+  // due and the watchdog takes the role whenever it sees it free. Every parked waiter is resumed
+  // exactly once, by a driver or by the watchdog's injection, and never by two holders at once.
+  TEST_CASE(
+      "poller: drivers and the watchdog racing for the role resume each waiter exactly once") {
+    weft_test::watchdog dog(120s);
+    const std::size_t rounds = weft_test::stress_count(400, 20000);
+    constexpr std::size_t pairs = 4;
+    constexpr std::size_t drivers = 3;
+    rig r(rig::driver_in_park_t{});
+    r.start();
+    std::vector<std::unique_ptr<socket_pair>> sockets;
+    std::vector<io_registration*> regs;
+    for (std::size_t i = 0; i < pairs; ++i) {
+      sockets.push_back(std::make_unique<socket_pair>());
+      regs.push_back(r.p().register_fd(sockets[i]->fds[0]));
+    }
+    std::atomic<int> holders{0};
+    std::atomic<int> overlap{0};
+    std::atomic<bool> done{false};
+    std::mutex found_mutex;
+    std::vector<void*> found;  // what the drivers resumed
+    std::vector<std::thread> threads;
+    std::vector<std::unique_ptr<weft::detail::parker>> parks;
+    for (std::size_t d = 0; d < drivers; ++d) {
+      parks.push_back(std::make_unique<weft::detail::parker>());
+      parks.back()->set_driver_wake_fd(r.p().wake_fd());
+    }
+    for (std::size_t d = 0; d < drivers; ++d) {
+      threads.emplace_back([&, d] {
+        std::vector<void*> ready;
+        std::vector<timer_entry*> callbacks;
+        while (!done.load()) {
+          if (!r.p().try_acquire_driver()) {
+            std::this_thread::yield();
+            continue;
+          }
+          if (holders.fetch_add(1) != 0) ++overlap;
+          ready.clear();
+          if (parks[d]->begin_driving()) {
+            r.p().drive(ready, callbacks, /*block=*/true);
+            parks[d]->end_driving();
+          }
+          holders.fetch_sub(1);
+          r.p().release_driver();
+          if (!ready.empty()) {
+            std::lock_guard lock(found_mutex);
+            found.insert(found.end(), ready.begin(), ready.end());
+          }
+        }
+      });
+    }
+    // Each round: park a waiter on every pair's read side, arm a timer, make every pair readable,
+    // then wait until all of them were resumed (by a driver or the watchdog) before the next.
+    std::mt19937 rng(7);
+    std::size_t expected = 0;
+    std::vector<std::unique_ptr<waiter_timer>> timers;
+    for (std::size_t round = 0; round < rounds; ++round) {
+      char sink[64];
+      for (std::size_t i = 0; i < pairs; ++i) {
+        const auto waiter = fake_waiter(1000 + round * pairs + i);
+        // A repeated edge of the last round may still mark the slot ready: drain and retry.
+        for (;;) {
+          while (::read(sockets[i]->fds[0], sink, sizeof sink) > 0) {
+          }
+          const park_result parked = weft::detail::io_park(regs[i], io_direction::read, waiter);
+          if (parked == park_result::parked) break;
+          REQUIRE(parked == park_result::ready);
+        }
+      }
+      timers.push_back(std::make_unique<waiter_timer>(500000 + round));
+      REQUIRE(r.p().arm(timers.back().get(),
+                        steady::now() + std::chrono::microseconds(rng() % 1500 + 1000)) ==
+              arm_result::armed);
+      for (std::size_t i = 0; i < pairs; ++i) {
+        sockets[i]->send_byte();
+        if (rng() % 4 == 0) parks[rng() % drivers]->unpark();  // a spurious wake of a driver
+      }
+      expected += pairs + 1;
+      const bool all = eventually([&] {
+        std::size_t have = 0;
+        {
+          std::lock_guard lock(found_mutex);
+          have = found.size();
+        }
+        return have + r.host.take_count() >= expected;
+      });
+      REQUIRE(all);
+    }
+    done.store(true);
+    for (auto& p : parks)
+      p->unpark();
+    for (auto& t : threads)
+      t.join();
+    r.p().stop();
+    std::vector<void*> all = r.take();
+    all.insert(all.end(), found.begin(), found.end());
+    std::sort(all.begin(), all.end());
+    CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // nobody resumed twice
+    CHECK(all.size() == expected);
+    CHECK(overlap.load() == 0);
+    for (io_registration* reg : regs)
+      r.p().deregister(reg);
+    weft_test::stress_summary(std::to_string(expected) + " resumptions");
+  }
+
   // Threads arm short timers (some callbacks) and disarm them at random moments while the poller
   // fires them. For each arm exactly one of two things happens: disarm returns true and the timer
   // never fires, or it fires exactly once (waiter injected, or on_fire finished before disarm

@@ -46,6 +46,13 @@ struct runtime_options {
   // VM), so a short spin catches work that arrives just after a worker ran dry. Zero parks at once
   // (for embedders that count every cycle); the runtime uses no CPU once every worker has parked.
   std::chrono::microseconds spin_before_park{50};
+  // The I/O driver in park (docs/architecture.md, "The I/O poller"): a worker with nothing to do
+  // sleeps in epoll_wait itself, so a socket's readiness or a timer wakes the worker that runs
+  // the task (one context switch) instead of the poller thread, which then woke a worker (two).
+  // The poller thread remains as a fallback for the moments no worker can drive. False keeps the
+  // poller thread as the only driver. Ignored (always the poller thread) with virtual_time,
+  // deterministic_seed, a trace file, and in a frame_executor.
+  bool io_driver_in_park = true;
   // Threads are named "<thread_name>-w<i>" and "<thread_name>-io" (Linux keeps 15 characters).
   std::string thread_name = "weft";
   // A paused, virtual clock for tests and simulations: time stands still while any task is
