@@ -52,6 +52,7 @@
 #include <weft/scheduler/detail/spinlock.hpp>
 #include <weft/scheduler/detail/waiting.hpp>
 #include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/export.hpp>
 #include <weft/scheduler/task.hpp>
 
 namespace weft::detail {
@@ -130,20 +131,19 @@ class wake_list {
     }
     tail_ = w;
   }
+  // Inline only the test for an empty list (most operations wake nobody); the walk is out of
+  // line (primitives/queue_core.cpp).
   void wake_all() noexcept {
-    queue_waiter* w = head_;
+    if (head_ == nullptr) return;
+    queue_waiter* chain = head_;
     head_ = tail_ = nullptr;
-    while (w != nullptr) {
-      // Safety: read everything before the wake-up; the waiter's frame may be gone right after.
-      queue_waiter* next = w->next;
-      const std::coroutine_handle<> handle = w->handle;
-      runtime_core* rt = w->runtime;
-      w = next;
-      wake(rt, handle);
-    }
+    wake_chain(chain);
   }
 
  private:
+  // Wakes `w` and the waiters linked behind it through `next`, in order.
+  WEFT_API static void wake_chain(queue_waiter* w) noexcept;
+
   queue_waiter* head_ = nullptr;
   queue_waiter* tail_ = nullptr;
 };
