@@ -1,12 +1,13 @@
 // tests/model/test_model_cancel.cpp: the cancellation hand-off of a queued wait under the model
 // checker. Real code: task_header's publish_hook / withdraw_hook / take_pending_cancel
 // (weft/scheduler/detail/task_header.hpp), cancellable_wait::begin, and wait_queue's node states
-// and cancel_wait with its spinlock (weft/primitives/detail/wait_queue.hpp,
+// and cancel_wait with its spinlock (weft/primitives/detail/wait_queue.hpp, its out-of-line part
+// primitives/wait_queue.cpp and list operations primitives/wait_list.hpp, compiled in here, and
 // weft/scheduler/detail/spinlock.hpp). Restated here, because their home needs the whole runtime:
 // the canceller (request_cancel in scheduler/runtime.cpp, copied step for step below; keep them in
-// step), a primitive's await_suspend (begin, then queue under the lock unless
-// cancelled_before_queued) and await_resume (withdraw the hook, take the pending cancellation), and
-// wake(), which here counts.
+// step), a primitive's await_suspend (begin, then enqueue_or_grant: queue under the lock unless
+// the node was marked cancelled) and await_resume (withdraw the hook, take the pending
+// cancellation), and wake(), which here counts.
 //
 // The property: a waiter that suspended is woken exactly once, by the releaser that granted it or
 // by the canceller that unqueued it; a waiter that nobody wakes spins for ever on `woken` and the
@@ -18,6 +19,7 @@
 
 #include <weft/primitives/detail/wait_queue.hpp>
 
+#include "../../primitives/wait_list.hpp"
 #include "model_checker.hpp"
 #include "mutation.hpp"
 
@@ -53,9 +55,13 @@ class waiter : public weft::detail::queued_wait {
   // await_suspend of a primitive: false if the wait must not suspend.
   bool suspend(task_header* root) {
     if (begin(root)) return false;
-    weft::detail::queue_lock_guard lock(queue_->lock);
-    if (cancelled_before_queued()) return false;
-    queue_->push_back(&node_);
+    return weft::detail::enqueue_or_grant(queue_, &node_, &always_queue, this);
+  }
+
+  // The decision of a primitive that always waits (under the queue's lock).
+  static bool always_queue(void* self) noexcept {
+    auto* w = static_cast<waiter*>(self);
+    weft::detail::push_back(*w->queue_, &w->node_);
     return true;
   }
 
@@ -91,10 +97,10 @@ void model_request_cancel(task_header* task) noexcept {
 void grant_one(wait_queue& q) {
   wait_node* woken = nullptr;
   {
-    weft::detail::queue_lock_guard lock(q.lock);
-    q.grant_front(woken);
+    weft::detail::queue_lock_guard lock(q);
+    weft::detail::grant_front(q, woken);
   }
-  wait_queue::wake_all(woken);
+  weft::detail::wake_all(woken);
 }
 
 model::result explore(const std::function<void()>& body) {
@@ -126,7 +132,7 @@ void cancel_against_wait(bool with_releaser) {
   if (!with_releaser) {
     model::check(o != waiter::outcome::woken_granted, "a grant nobody made");
   }
-  model::check(q.empty() || !suspended || o == waiter::outcome::woken_granted ||
+  model::check(weft::detail::queue_empty(q) || !suspended || o == waiter::outcome::woken_granted ||
                    o == waiter::outcome::woken_cancelled,
                "a woken waiter is still queued");
   model::check(root.hook.load(std::memory_order_relaxed) == nullptr,

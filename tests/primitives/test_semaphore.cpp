@@ -134,72 +134,70 @@ TEST_CASE("semaphore: release from a foreign thread wakes the waiters") {
   CHECK(sem.available() == 1);
 }
 
-TEST_CASE("semaphore: a waiter cancelled before it queues throws holding no permit") {
+namespace {
+
+// The state the cancellation tests start from: a semaphore without permits and waiters 0..n-1
+// (take_and_log) queued on it in id order.
+struct queued_rig {
+  weft::semaphore sem{0};
+  log_state s;
+  std::vector<weft::join_handle<void>> hs;
+};
+
+// Runs scenario(rig) on one worker from a rig with `n` waiters queued; the scenario awaits the
+// waiters it lets through. Then they must have got through in `expected` order, and one permit
+// must be left over (every scenario releases one that its cancelled waiter must not keep).
+template <class Scenario>
+void with_queued_waiters(int n, const std::vector<int>& expected, Scenario scenario) {
   weft_test::watchdog dog(10s);
-  auto main_task = []() -> weft::task<> {
-    weft::semaphore sem(0);
-    log_state s;
-    auto h = weft::spawn(take_and_log(sem, s, 0));
-    h.cancel();
-    CHECK_THROWS_AS(co_await h, weft::cancelled_error);
-    sem.release();
-    CHECK(sem.available() == 1);  // nobody queued to take it
+  auto main_task = [&]() -> weft::task<> {
+    queued_rig r;
+    for (int i = 0; i < n; ++i) {
+      r.hs.push_back(weft::spawn(take_and_log(r.sem, r.s, i)));
+      co_await until_entered(r.s, i + 1);
+    }
+    co_await scenario(r);
+    CHECK(r.s.order == expected);
+    CHECK(r.sem.available() == 1);
   };
   weft::run(main_task(), {.worker_threads = 1});
+}
+
+}  // namespace
+
+TEST_CASE("semaphore: a waiter cancelled before it queues throws holding no permit") {
+  with_queued_waiters(0, {}, [](queued_rig& r) -> weft::task<> {
+    auto h = weft::spawn(take_and_log(r.sem, r.s, 0));
+    h.cancel();
+    CHECK_THROWS_AS(co_await h, weft::cancelled_error);
+    r.sem.release();  // nobody queued to take it
+  });
 }
 
 TEST_CASE("semaphore: a queued waiter that is cancelled leaves and the permit goes to the next") {
-  weft_test::watchdog dog(10s);
-  auto main_task = []() -> weft::task<> {
-    weft::semaphore sem(0);
-    log_state s;
-    auto a = weft::spawn(take_and_log(sem, s, 0));
-    co_await until_entered(s, 1);
-    auto b = weft::spawn(take_and_log(sem, s, 1));
-    co_await until_entered(s, 2);
-    a.cancel();
-    CHECK_THROWS_AS(co_await a, weft::cancelled_error);
-    sem.release();
-    co_await b;
-    CHECK(s.order == std::vector<int>{1});
-    CHECK(sem.available() == 1);
-  };
-  weft::run(main_task(), {.worker_threads = 1});
+  with_queued_waiters(2, {1}, [](queued_rig& r) -> weft::task<> {
+    r.hs[0].cancel();
+    CHECK_THROWS_AS(co_await r.hs[0], weft::cancelled_error);
+    r.sem.release();
+    co_await r.hs[1];
+  });
 }
 
 TEST_CASE("semaphore: a waiter cancelled after being woken passes the permit on") {
-  weft_test::watchdog dog(10s);
-  auto main_task = []() -> weft::task<> {
-    weft::semaphore sem(0);
-    log_state s;
-    auto a = weft::spawn(take_and_log(sem, s, 0));
-    co_await until_entered(s, 1);
-    auto b = weft::spawn(take_and_log(sem, s, 1));
-    co_await until_entered(s, 2);
-    sem.release();  // granted to `a`, which cannot run before this task suspends
-    a.cancel();
-    CHECK_THROWS_AS(co_await a, weft::cancelled_error);
-    co_await b;
-    CHECK(s.order == std::vector<int>{1});
-    CHECK(sem.available() == 1);
-  };
-  weft::run(main_task(), {.worker_threads = 1});
+  with_queued_waiters(2, {1}, [](queued_rig& r) -> weft::task<> {
+    r.sem.release();  // granted to waiter 0, which cannot run before this task suspends
+    r.hs[0].cancel();
+    CHECK_THROWS_AS(co_await r.hs[0], weft::cancelled_error);
+    co_await r.hs[1];
+  });
 }
 
 TEST_CASE("semaphore: a woken waiter cancelled with nobody behind gives the permit back") {
-  weft_test::watchdog dog(10s);
-  auto main_task = []() -> weft::task<> {
-    weft::semaphore sem(0);
-    log_state s;
-    auto a = weft::spawn(take_and_log(sem, s, 0));
-    co_await until_entered(s, 1);
-    sem.release();
-    a.cancel();
-    CHECK_THROWS_AS(co_await a, weft::cancelled_error);
-    CHECK(s.order.empty());
-    CHECK(sem.available() == 1);
-  };
-  weft::run(main_task(), {.worker_threads = 1});
+  with_queued_waiters(1, {}, [](queued_rig& r) -> weft::task<> {
+    r.sem.release();
+    r.hs[0].cancel();
+    CHECK_THROWS_AS(co_await r.hs[0], weft::cancelled_error);
+  });
 }
 
 TEST_CASE("bounded_semaphore: releasing beyond the initial count throws and names the limit") {

@@ -58,7 +58,7 @@
 #include <utility>
 
 #include <weft/primitives/async_iterator.hpp>
-#include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/waiting.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/task.hpp>
 
@@ -124,7 +124,7 @@ struct take_pending_cancel_awaiter {
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
     task_header* root = root_of(self);
-    taken = root != nullptr && root->take_pending_cancel();
+    taken = take_cancellation(root);
     return false;
   }
   [[nodiscard]] bool await_resume() const noexcept { return taken; }

@@ -78,6 +78,7 @@
 #include <utility>
 
 #include <weft/primitives/detail/wait_queue.hpp>
+#include <weft/scheduler/export.hpp>
 
 namespace weft {
 
@@ -137,10 +138,7 @@ class barrier {
   [[nodiscard]] std::size_t parties() const noexcept { return parties_; }
 
   // Tasks waiting for the round that is filling. A snapshot.
-  [[nodiscard]] std::size_t n_waiting() const noexcept {
-    detail::queue_lock_guard lock(queue_.lock);
-    return queue_.size();
-  }
+  [[nodiscard]] WEFT_API std::size_t n_waiting() const noexcept;
 
   // True from abort() (or a completion function that threw) until reset(). A snapshot.
   [[nodiscard]] bool broken() const noexcept {
@@ -154,36 +152,16 @@ class barrier {
   using outcome = node::outcome;
 
   // Under the lock: unlinks the first `count` queued tasks, granted with indices 0 .. count - 1,
-  // onto `woken` (the last one granted is its head).
-  void grant_round(std::size_t count, detail::wait_node*& woken) noexcept {
-    for (std::size_t i = 0; i < count; ++i) {
-      auto* granted = static_cast<node*>(queue_.grant_front(woken));
-      granted->index = i;
-      granted->how = outcome::released;
-    }
-  }
-
+  // onto `woken` (the last one granted is its head). primitives/barrier.cpp, as the rest below.
+  void grant_round(std::size_t count, detail::wait_node*& woken) noexcept;
   // Under the lock: unlinks every queued task, granted with `how`, onto `woken`.
-  void grant_all(outcome how, detail::wait_node*& woken) noexcept {
-    while (auto* granted = static_cast<node*>(queue_.grant_front(woken)))
-      granted->how = how;
-  }
-
-  void break_waiters(bool stays_broken, outcome how) noexcept {
-    detail::wait_node* woken = nullptr;
-    {
-      detail::queue_lock_guard lock(queue_.lock);
-      // Ordering: relaxed, under the lock, which orders it for every arrival (see broken()).
-      broken_.store(stays_broken, std::memory_order_relaxed);
-      grant_all(how, woken);
-    }
-    detail::wait_queue::wake_all(woken);
-  }
+  void grant_all(outcome how, detail::wait_node*& woken) noexcept;
+  WEFT_API void break_waiters(bool stays_broken, outcome how) noexcept;
 
   // Called by the task that completed a round, without the lock: runs the completion, wakes the
   // round's other tasks (granted, not yet woken) and, if the next round filled while the
   // completion ran, hands it to that round's last arriver. Returns the completion's exception.
-  std::exception_ptr complete_round(detail::wait_node* round) noexcept;
+  WEFT_API std::exception_ptr complete_round(detail::wait_node* round) noexcept;
 
   const std::size_t parties_;
   const std::function<void()> completion_;
@@ -205,27 +183,8 @@ class [[nodiscard]] barrier::wait_awaiter
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) {
-    if (prepare(self, detail::wait_kind::barrier_wait))
-      return false;  // a pending cancellation: not counted; await_resume throws
-    detail::queue_lock_guard lock(queue_->lock);
-    if (cancelled_before_queued()) return false;
-    if (barrier_->broken_.load(std::memory_order_relaxed)) {
-      grant_self(outcome::broken);
-      return false;
-    }
-    if (barrier_->completing_ || queue_->size() + 1 < barrier_->parties_) {
-      queue_->push_back(&node_);
-      // Safety: once the queue's lock is released the last arrival, a reset or an abort can
-      // grant the node and resume the task elsewhere; nothing below touches *this.
-      return true;
-    }
-    // This arrival completes the round: take the others out of the queue, granted, in the same
-    // critical section (they are woken after the lock is dropped, by complete_round).
-    barrier_->grant_round(barrier_->parties_ - 1, node_.round);
-    node_.index = barrier_->parties_ - 1;
-    grant_self(outcome::completes_round);
-    barrier_->completing_ = static_cast<bool>(barrier_->completion_);
-    return false;
+    // A pending cancellation: not counted; await_resume throws.
+    return suspend_in_queue(self, detail::wait_kind::barrier_wait, &arrive, this);
   }
 
   std::size_t await_resume() {
@@ -255,6 +214,10 @@ class [[nodiscard]] barrier::wait_awaiter
   }
 
  private:
+  // Under the queue's lock (suspend_in_queue's decision): counts this arrival; it waits for the
+  // round (true: suspend) or completes it or finds the barrier broken (false: do not suspend).
+  WEFT_API static bool arrive(void* self) noexcept;
+
   // Under the lock: the node is granted without having been queued (cancel_wait leaves it alone).
   void grant_self(outcome how) noexcept {
     node_.state = detail::node_state::granted;
@@ -265,48 +228,5 @@ class [[nodiscard]] barrier::wait_awaiter
 };
 
 inline barrier::wait_awaiter barrier::wait() noexcept { return wait_awaiter(*this); }
-
-inline std::exception_ptr barrier::complete_round(detail::wait_node* round) noexcept {
-  if (!completion_) {
-    // No completing_ state was entered: the next round has been filling all along.
-    detail::wait_queue::wake_all(round);
-    return nullptr;
-  }
-  std::exception_ptr error;
-  try {
-    completion_();
-  } catch (...) {
-    error = std::current_exception();
-  }
-  detail::wait_node* next = nullptr;  // the tasks to wake besides `round`
-  {
-    detail::queue_lock_guard lock(queue_.lock);
-    if (error) {
-      // The round's other tasks are unlinked and granted, and only this task touches them until
-      // they are woken: they throw broken_barrier instead of returning.
-      for (detail::wait_node* n = round; n != nullptr; n = n->next)
-        static_cast<node*>(n)->how = outcome::broken;
-      broken_.store(true, std::memory_order_relaxed);  // under the lock, see broken()
-      grant_all(outcome::broken, next);
-      completing_ = false;
-    } else if (!broken_.load(std::memory_order_relaxed) && queue_.size() >= parties_) {
-      // The next round filled during the completion; its last arriver is queued like the others
-      // (arrivals only queue while completing_). It becomes the completer, completing_ stays.
-      detail::wait_node* next_round = nullptr;
-      grant_round(parties_ - 1, next_round);
-      auto* last = static_cast<node*>(queue_.grant_front(next));
-      last->index = parties_ - 1;
-      last->how = outcome::completes_round;
-      last->round = next_round;
-    } else {
-      completing_ = false;
-    }
-  }
-  // Ordering: the completion's effects and the grants above reach each woken task through its
-  // wake-up (run-queue release/acquire); the round's arrivals reached this task through the lock.
-  detail::wait_queue::wake_all(round);
-  detail::wait_queue::wake_all(next);
-  return error;
-}
 
 }  // namespace weft

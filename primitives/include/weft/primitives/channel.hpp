@@ -50,8 +50,10 @@ class channel_closed : public std::runtime_error {
 template <class T>
 class channel {
  public:
-  using receive_awaiter = detail::get_awaiter<T, true, channel_closed>;
-  using send_awaiter = detail::put_awaiter<T, channel_closed>;
+  using receive_awaiter = detail::get_awaiter<T, true, channel_closed, detail::ring_buffer<T>,
+                                              detail::wait_kind::channel_receive>;
+  using send_awaiter = detail::put_awaiter<T, channel_closed, detail::ring_buffer<T>,
+                                           detail::wait_kind::channel_send>;
 
   // capacity 0 (the default): unbounded.
   explicit channel(std::size_t capacity = 0) noexcept : core_(capacity) {}

@@ -31,6 +31,7 @@
 
 #include <weft/primitives/detail/wait_queue.hpp>
 #include <weft/primitives/mutex.hpp>
+#include <weft/scheduler/export.hpp>
 #include <weft/scheduler/task.hpp>
 
 namespace weft {
@@ -45,7 +46,7 @@ class condition_variable {
 
   // Unlocks `guard`'s mutex, waits for a notification, relocks. Await it at once (`guard` is
   // held by reference).
-  task<void> wait(mutex::guard& guard);
+  WEFT_API task<void> wait(mutex::guard& guard);
 
   // Waits until pred() is true, evaluating it with the lock held.
   template <class Predicate>
@@ -55,114 +56,21 @@ class condition_variable {
   }
 
   // Wakes the first waiter, if any. Any thread.
-  void notify_one() noexcept {
-    detail::wait_node* woken = nullptr;
-    {
-      detail::queue_lock_guard lock(queue_.lock);
-      queue_.grant_front(woken);
-    }
-    detail::wait_queue::wake_all(woken);
-  }
+  WEFT_API void notify_one() noexcept;
 
   // Wakes the first `n` waiters (fewer if fewer wait), as asyncio's Condition.notify(n). Any
   // thread.
-  void notify(std::size_t n) noexcept {
-    detail::wait_node* woken = nullptr;
-    {
-      detail::queue_lock_guard lock(queue_.lock);
-      for (std::size_t i = 0; i < n && queue_.grant_front(woken) != nullptr; ++i) {
-      }
-    }
-    detail::wait_queue::wake_all(woken);
-  }
+  WEFT_API void notify(std::size_t n) noexcept;
 
   // Wakes every waiter. Any thread.
-  void notify_all() noexcept {
-    detail::wait_node* woken = nullptr;
-    {
-      detail::queue_lock_guard lock(queue_.lock);
-      while (queue_.grant_front(woken) != nullptr) {
-      }
-    }
-    detail::wait_queue::wake_all(woken);
-  }
+  WEFT_API void notify_all() noexcept;
 
  private:
-  // Queues, unlocks the mutex, suspends. Resumes without the lock, except when it did not suspend
-  // (a pending cancellation): then the guard still holds it.
-  class notified_awaiter : private detail::queued_wait {
-   public:
-    notified_awaiter(condition_variable& cv, mutex::guard& guard) noexcept
-        : queued_wait(&cv.queue_), cv_(&cv), guard_(&guard) {}
-    notified_awaiter(const notified_awaiter&) = delete;
-    notified_awaiter& operator=(const notified_awaiter&) = delete;
-    // Destroyed while waiting (runtime shutdown): a notification it was chosen for goes on.
-    ~notified_awaiter() {
-      if (leave_queue() == detail::node_state::granted) cv_->notify_one();
-    }
-
-    [[nodiscard]] bool await_ready() const noexcept { return false; }
-
-    template <class Promise>
-    bool await_suspend(std::coroutine_handle<Promise> self) {
-      if (prepare(self, detail::wait_kind::condition_variable_wait))
-        return false;  // a pending cancellation: keep the lock, throw
-      mutex* held = nullptr;
-      {
-        detail::queue_lock_guard lock(queue_->lock);
-        if (cancelled_before_queued()) return false;
-        held = guard_->release();
-        queue_->push_back(&node_);
-      }
-      // Safety: a notify may resume the task elsewhere now; only the local `held` is used. The
-      // task was queued before the unlock, so a notify made after it sees the change is not lost.
-      held->unlock();
-      return true;
-    }
-
-    void await_resume() {
-      if (node_.state != detail::node_state::granted) {
-        finish();
-        throw cancelled_error();
-      }
-      try {
-        finish();
-      } catch (...) {
-        cv_->notify_one();  // chosen by notify_one, but cancelled: pass the notification on
-        throw;
-      }
-    }
-
-   private:
-    condition_variable* cv_;
-    mutex::guard* guard_;
-  };
+  // The awaiter of one wait: queues, unlocks the mutex, suspends
+  // (primitives/condition_variable.cpp).
+  class notified_awaiter;
 
   detail::wait_queue queue_;
 };
-
-inline task<void> condition_variable::wait(mutex::guard& guard) {
-  mutex* m = guard.get_mutex();
-  std::exception_ptr error;
-  bool notified = false;
-  try {
-    co_await notified_awaiter(*this, guard);
-    notified = true;
-  } catch (...) {
-    error = std::current_exception();
-  }
-  if (!guard.owns_lock()) guard = co_await mutex::lock_awaiter(*m, /*cancellable=*/false);
-  if (notified) {
-    // A cancellation that arrived while relocking (which cannot be interrupted) is delivered now,
-    // holding the lock, instead of staying pending for some later cancellation point: the
-    // header comment's promise. The notification this waiter used goes on to the next one.
-    detail::task_header* root = co_await detail::current_root_awaiter{};
-    if (root != nullptr && root->take_pending_cancel()) {
-      notify_one();
-      throw detail::cancellation_of(root);
-    }
-  }
-  if (error) std::rethrow_exception(error);
-}
 
 }  // namespace weft

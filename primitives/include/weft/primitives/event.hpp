@@ -25,6 +25,7 @@
 #include <coroutine>
 
 #include <weft/primitives/detail/wait_queue.hpp>
+#include <weft/scheduler/export.hpp>
 
 namespace weft {
 
@@ -40,24 +41,10 @@ class event {
   event& operator=(const event&) = delete;
 
   // Raises the flag and wakes every waiting task. Any thread.
-  void set() noexcept {
-    detail::wait_node* woken = nullptr;
-    {
-      detail::queue_lock_guard lock(queue_.lock);
-      // Ordering: release (under the lock too): a wait() that sees the flag by its lock-free
-      // load also sees what the setter did before set().
-      set_.store(true, std::memory_order_release);
-      while (queue_.grant_front(woken) != nullptr) {
-      }
-    }
-    detail::wait_queue::wake_all(woken);
-  }
+  WEFT_API void set() noexcept;
 
   // Lowers the flag. Any thread.
-  void clear() noexcept {
-    detail::queue_lock_guard lock(queue_.lock);
-    set_.store(false, std::memory_order_relaxed);
-  }
+  WEFT_API void clear() noexcept;
 
   [[nodiscard]] bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
 
@@ -84,18 +71,7 @@ class [[nodiscard]] event::wait_awaiter : private detail::queued_wait {
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) {
-    if (prepare(self, detail::wait_kind::event_wait))
-      return false;  // a pending cancellation: await_resume throws
-    detail::queue_lock_guard lock(queue_->lock);
-    if (cancelled_before_queued()) return false;
-    if (event_->set_.load(std::memory_order_relaxed)) {  // the lock orders it against set()
-      node_.state = detail::node_state::granted;
-      return false;
-    }
-    queue_->push_back(&node_);
-    // Safety: once the queue's lock is released set() can resume the task elsewhere; nothing
-    // below touches *this.
-    return true;
+    return suspend_in_queue(self, detail::wait_kind::event_wait, &grant_or_queue, this);
   }
 
   void await_resume() {
@@ -104,6 +80,9 @@ class [[nodiscard]] event::wait_awaiter : private detail::queued_wait {
   }
 
  private:
+  // Under the queue's lock (suspend_in_queue's decision): granted if the flag is up, else queued.
+  WEFT_API static bool grant_or_queue(void* self) noexcept;
+
   event* event_;
 };
 

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include <weft/primitives/outcome.hpp>
-#include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/waiting.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/join_handle.hpp>
 #include <weft/scheduler/spawn.hpp>
@@ -153,7 +153,7 @@ class gather_countdown {
   }
 
   void record(std::size_t index, task_header* child) noexcept {
-    if (!child->exception) return;
+    if (!failure_of(child)) return;
     std::size_t expected = none;
     if (first_failure_.compare_exchange_strong(expected, index, std::memory_order_acq_rel) &&
         cancel_on_failure_) {

@@ -15,9 +15,9 @@
 #include <atomic>
 #include <cstddef>
 #include <stdexcept>
-#include <string>
 
 #include <weft/primitives/event.hpp>
+#include <weft/scheduler/export.hpp>
 
 namespace weft {
 
@@ -30,20 +30,7 @@ class latch {
   latch& operator=(const latch&) = delete;
 
   // Decrements the count by `n`; at zero, opens the latch for every waiter.
-  void count_down(std::ptrdiff_t n = 1) {
-    if (n < 0) throw std::invalid_argument("weft::latch::count_down: a negative decrement");
-    std::ptrdiff_t current = count_.load(std::memory_order_relaxed);
-    do {
-      if (n > current) {
-        throw std::logic_error("weft::latch::count_down(" + std::to_string(n) +
-                               ") would go below zero (count " + std::to_string(current) + ")");
-      }
-      // Ordering: acq_rel, so the task whose decrement reaches zero (and sets the event) sees
-      // every other decrementer's writes; the event publishes them to the waiters.
-    } while (!count_.compare_exchange_weak(current, current - n, std::memory_order_acq_rel,
-                                           std::memory_order_relaxed));
-    if (current == n && n > 0) open_.set();
-  }
+  WEFT_API void count_down(std::ptrdiff_t n = 1);
 
   // True once the count reached zero.
   [[nodiscard]] bool try_wait() const noexcept { return open_.is_set(); }

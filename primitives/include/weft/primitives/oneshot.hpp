@@ -30,8 +30,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include <weft/scheduler/detail/cancellable_wait.hpp>
-#include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/detail/waiting.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/task.hpp>
 
@@ -236,7 +235,7 @@ class oneshot_receiver {
                                                std::memory_order_acquire)) {
           if ((flags & state_type::waiting) != 0) {
             // `waiter` was written before `waiting` was set (release); this CAS acquired it.
-            detail::wake(self->root()->runtime, state->waiter);
+            detail::wake(runtime_of(self->root()), state->waiter);
           }
           return;
         }

@@ -55,6 +55,7 @@
 #include <utility>
 
 #include <weft/primitives/detail/wait_queue.hpp>
+#include <weft/scheduler/export.hpp>
 
 namespace weft {
 
@@ -81,7 +82,7 @@ class semaphore {
   // Adds n permits: hands them to the first n waiters, the rest to the count. Any thread.
   // Throws std::logic_error, changing nothing, if the count would exceed max_count, and, for a
   // bounded_semaphore, if n is more than the permits detached from permit objects (see above).
-  void release(std::size_t n = 1);
+  WEFT_API void release(std::size_t n = 1);
 
   // True if acquire() would have to wait now: no permit is available (asyncio's
   // Semaphore.locked()). A snapshot.
@@ -131,6 +132,9 @@ class semaphore {
   // `from_permit`, saturates at max_count; otherwise throws, changing nothing, where the count
   // would exceed it (n <= max_count is checked by the caller).
   void add_permits(std::size_t n, bool from_permit) noexcept(false);
+  // add_permits' slow path (primitives/semaphore.cpp): the count is `contended`, so tasks may
+  // wait; under the queue's lock, grants up to n of them and puts the rest in the count.
+  WEFT_API void grant_waiters(std::size_t n, bool from_permit) noexcept(false);
   // bounded_semaphore: a permit object let go of its permit (permit::detach).
   void note_detached() noexcept {
     // Relaxed: a plain count of permits whose ownership went to the caller. The release that
@@ -139,8 +143,8 @@ class semaphore {
     if (limit_ != unbounded) detached_.fetch_add(1, std::memory_order_relaxed);
   }
 
-  [[noreturn]] void over_released(std::size_t n, std::size_t detached) const;
-  [[noreturn]] void overflowed(std::size_t n) const;
+  [[noreturn]] WEFT_API void over_released(std::size_t n, std::size_t detached) const;
+  [[noreturn]] WEFT_API void overflowed(std::size_t n) const;
 
   std::atomic<std::int64_t> count_;
   const std::size_t limit_;
@@ -208,32 +212,7 @@ class [[nodiscard]] semaphore::acquire_awaiter : private detail::queued_wait {
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) {
-    if (prepare(self, detail::wait_kind::semaphore_acquire))
-      return false;  // a pending cancellation: await_resume throws
-    detail::queue_lock_guard lock(queue_->lock);
-    if (cancelled_before_queued()) return false;
-    std::int64_t count = semaphore_->count_.load(std::memory_order_relaxed);
-    for (;;) {
-      if (count > 0) {
-        // Ordering: acquire, as in try_take.
-        if (semaphore_->count_.compare_exchange_weak(count, count - 1, std::memory_order_acquire,
-                                                     std::memory_order_relaxed)) {
-          node_.state = detail::node_state::granted;
-          return false;
-        }
-      } else if (count == 0) {
-        // Relaxed: the queue's lock orders the queue; a releaser's failing CAS sends it there.
-        if (semaphore_->count_.compare_exchange_weak(count, contended, std::memory_order_relaxed)) {
-          break;
-        }
-      } else {
-        break;
-      }
-    }
-    queue_->push_back(&node_);
-    // Safety: once the queue's lock is released a release can grant the node and resume the task
-    // elsewhere; nothing below touches *this.
-    return true;
+    return suspend_in_queue(self, detail::wait_kind::semaphore_acquire, &take_or_queue, this);
   }
 
   permit await_resume() {
@@ -251,6 +230,10 @@ class [[nodiscard]] semaphore::acquire_awaiter : private detail::queued_wait {
   }
 
  private:
+  // Under the queue's lock (suspend_in_queue's decision): takes a permit if one is free (false:
+  // do not suspend), or marks the semaphore contended and links the node (true: suspend).
+  WEFT_API static bool take_or_queue(void* self) noexcept;
+
   semaphore* semaphore_;
 };
 
@@ -259,23 +242,6 @@ inline semaphore::acquire_awaiter semaphore::acquire() noexcept { return acquire
 inline std::optional<semaphore::permit> semaphore::try_acquire() noexcept {
   if (!try_take()) return std::nullopt;
   return permit(this);
-}
-
-inline void semaphore::release(std::size_t n) {
-  if (n == 0) return;
-  if (limit_ != unbounded) {
-    // Only permits detached from permit objects may come back this way; taking them from
-    // detached_ first (relaxed: see note_detached) means the count below stays within the limit
-    // (the invariant at detached_), so add_permits cannot throw afterwards and nothing needs
-    // undoing.
-    std::size_t detached = detached_.load(std::memory_order_relaxed);
-    do {
-      if (n > detached) over_released(n, detached);
-    } while (!detached_.compare_exchange_weak(detached, detached - n, std::memory_order_relaxed));
-  } else if (n > max_count) {
-    overflowed(n);  // (bounded: n <= detached_ <= limit_ <= max_count)
-  }
-  add_permits(n, false);
 }
 
 inline void semaphore::add_permits(std::size_t n, bool from_permit) noexcept(false) {
@@ -294,54 +260,7 @@ inline void semaphore::add_permits(std::size_t n, bool from_permit) noexcept(fal
       return;
     }
   }
-  detail::wait_node* woken = nullptr;
-  {
-    detail::queue_lock_guard lock(queue_.lock);
-    std::size_t left = n;
-    while (left > 0 && queue_.grant_front(woken) != nullptr)
-      --left;
-    if (queue_.empty()) {
-      // Nobody waits any more: the rest goes to the count. Not a plain store: another releaser
-      // that also saw `contended` may have put its own rest there under this lock just before,
-      // and fast-path acquires and releases may be changing it now (bug: a store lost permits
-      // when waiters had been cancelled out of the queue and two releases raced here). Ordering:
-      // release, as above; the granted waiters read the releaser's work through the wake-up.
-      //
-      // Overflow: if this call granted a waiter, the count was `contended` when the lock was
-      // taken and nobody can change a contended count without this lock, so current is
-      // `contended` here and left < n <= max. Only a call that granted nobody can find a
-      // positive count (another releaser's rest) that overflows, and then throwing changes
-      // nothing (the lock guard unlocks).
-      std::int64_t current = count_.load(std::memory_order_relaxed);
-      for (;;) {
-        const std::int64_t base = current < 0 ? 0 : current;
-        const auto rest = static_cast<std::int64_t>(left);
-        std::int64_t next = base + (rest > max - base ? 0 : rest);
-        if (rest > max - base) {
-          if (!from_permit && woken == nullptr) overflowed(n);
-          next = max;
-        }
-        if (count_.compare_exchange_weak(current, next, std::memory_order_release,
-                                         std::memory_order_relaxed)) {
-          break;
-        }
-      }
-    }
-  }
-  detail::wait_queue::wake_all(woken);
-}
-
-inline void semaphore::over_released(std::size_t n, std::size_t detached) const {
-  throw std::logic_error("weft::bounded_semaphore: releasing " + std::to_string(n) +
-                         " permit(s) would exceed its limit of " + std::to_string(limit_) +
-                         " (released more often than acquired: release() gives back only "
-                         "permits taken with permit::detach(), and " +
-                         std::to_string(detached) + " are out)");
-}
-
-inline void semaphore::overflowed(std::size_t n) const {
-  throw std::logic_error("weft::semaphore: releasing " + std::to_string(n) +
-                         " permit(s) would take the count beyond max_count (2^63 - 1)");
+  grant_waiters(n, from_permit);
 }
 
 // A semaphore that refuses to grow beyond its initial count (Python's BoundedSemaphore).

@@ -40,8 +40,7 @@
 #include <vector>
 
 #include <weft/primitives/exception_group.hpp>
-#include <weft/scheduler/detail/cancellable_wait.hpp>
-#include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/detail/waiting.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/join_handle.hpp>
 #include <weft/scheduler/spawn.hpp>
@@ -148,7 +147,7 @@ class task_group : private detail::group_link {
     if (!work.valid()) throw std::invalid_argument("weft::task_group::spawn: the task is empty");
     auto* promise = &work.release().promise();
     task<T> owner(std::coroutine_handle<detail::task_promise<T>>::from_promise(*promise));
-    promise->group = this;
+    detail::join_group(promise, this);
     {
       std::lock_guard lock(mutex_);
       if (closed_) throw std::logic_error("weft::task_group::spawn after the group was joined");
@@ -186,12 +185,12 @@ class task_group : private detail::group_link {
   static std::coroutine_handle<> on_child_done(detail::group_link* link,
                                                detail::task_header* child) noexcept {
     auto* self = static_cast<task_group*>(link);
-    if (child->exception) {
+    if (detail::failure_of(child)) {
       std::lock_guard lock(self->mutex_);
       // A child that ended cancelled (by the group, or on its own through its handle) is not a
       // failure, as in asyncio's TaskGroup.
-      if (!child->ended_cancelled) {
-        self->errors_.push_back(child->exception);
+      if (!detail::ended_cancelled(child)) {
+        self->errors_.push_back(detail::failure_of(child));
         if (self->policy_ == policy::cancel_on_failure) self->cancel_locked(child);
       }
     }

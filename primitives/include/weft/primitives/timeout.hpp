@@ -40,10 +40,9 @@
 #include <type_traits>
 #include <utility>
 
-#include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/duration.hpp>
-#include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
+#include <weft/scheduler/detail/waiting.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/join_handle.hpp>
 #include <weft/scheduler/sleep.hpp>
@@ -82,7 +81,7 @@ struct timeout_limit {
 //
 // The timer is in one of four states, all read and written by the task alone (reschedule is
 // called from inside the work, on the task's thread, like the lazy arming):
-//   lazy       registered as root_->timeout_to_arm; the next cancellation point arms it
+//   lazy       registered as unarmed_timeout_of(root_); the next cancellation point arms it
 //   armed      in the timer wheel (timer_.armed)
 //   idle       neither: disabled, or taken out of the wheel by reschedule to a disabled deadline
 //   fired      timer_.fired; the expiry requested cancellation of the task (final)
@@ -114,17 +113,16 @@ class timeout_guard {
     if (root == nullptr) return;
     // A pending outer timeout is armed now (once: it stays armed), so that at most one timeout of
     // the task is unarmed, and so that its expiry, if already due, is counted before ours begins.
-    if (root->timeout_to_arm != nullptr) arm_lazy_timeout(root);
+    if (unarmed_timeout_of(root) != nullptr) arm_lazy_timeout(root);
     // Cancellation requests standing before this timeout began (asyncio compares with the count at
     // entry too): an expiry is reported as timeout_error unless a request *newer* than ours stands.
     // Ordering: acquire, as before; requests made on other threads later are newer than ours.
-    requests_before_ =
-        root->cancel_state.load(std::memory_order_acquire) / task_header::cancel_request;
+    requests_before_ = cancel_requests_of(root);
     timer_.root = root;
     root_ = root;
     if (limit_.disabled) return;          // idle until a reschedule gives it a deadline
     timer_.deadline = limit_.deadline();  // timeout(d): the clock read, once the work begins
-    root->timeout_to_arm = &timer_;
+    unarmed_timeout_of(root) = &timer_;
   }
 
   // The work has ended (or its frame is being destroyed): afterwards neither the task's header nor
@@ -136,7 +134,7 @@ class timeout_guard {
     if (!timer_.armed) {
       // Never armed (lazy or idle). Timeouts nested in the work have left already (LIFO), so the
       // task's unarmed timeout is ours or, if ours is idle, an outer one that stays pending.
-      if (root_->timeout_to_arm == &timer_) root_->timeout_to_arm = nullptr;
+      if (unarmed_timeout_of(root_) == &timer_) unarmed_timeout_of(root_) = nullptr;
       return timer_.fired.load(std::memory_order_relaxed);  // task-local when never armed
     }
     // Waits for an expiry in progress; the poller thread's on_fire reads timer_.root and writes
@@ -190,11 +188,11 @@ class timeout_guard {
     // RuntimeError for an expiring timeout; here the expiry runs on the poller thread, so the
     // task cannot know it before calling, and an error it cannot avoid would help nobody).
     if (timer_.fired.load(std::memory_order_acquire)) return;
-    if (root_->timeout_to_arm == &timer_) {  // lazy: still free to change
+    if (unarmed_timeout_of(root_) == &timer_) {  // lazy: still free to change
       if (when) {
         timer_.deadline = *when;
       } else {
-        root_->timeout_to_arm = nullptr;  // idle; nothing else was pending (enter armed it)
+        unarmed_timeout_of(root_) = nullptr;  // idle; nothing else was pending (enter armed it)
       }
       return;
     }

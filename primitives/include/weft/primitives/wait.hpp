@@ -24,10 +24,9 @@
 #include <utility>
 #include <vector>
 
-#include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/duration.hpp>
-#include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
+#include <weft/scheduler/detail/waiting.hpp>
 #include <weft/scheduler/join_handle.hpp>
 #include <weft/scheduler/sleep.hpp>
 #include <weft/scheduler/task.hpp>
@@ -203,7 +202,7 @@ class wait_state : public cancellable_wait {
   static void cancelled(cancel_hook* hook) noexcept {
     auto* self = static_cast<wait_state*>(static_cast<cancellable_wait*>(hook));
     // The hook is withdrawn (waiting for this call to return) before the object dies.
-    if (self->signal()) wake(self->root()->runtime, self->parent_);
+    if (self->signal()) wake(runtime_of(self->root()), self->parent_);
   }
 
   std::vector<task_header*> tasks_;

@@ -49,10 +49,10 @@
 #include <utility>
 
 #include <weft/primitives/detail/ring_buffer.hpp>
-#include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/spinlock.hpp>
-#include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/detail/waiting.hpp>
 #include <weft/scheduler/errors.hpp>
+#include <weft/scheduler/export.hpp>
 #include <weft/scheduler/task.hpp>
 
 namespace weft::detail {
@@ -131,20 +131,19 @@ class wake_list {
     }
     tail_ = w;
   }
+  // Inline only the test for an empty list (most operations wake nobody); the walk is out of
+  // line (primitives/queue_core.cpp).
   void wake_all() noexcept {
-    queue_waiter* w = head_;
+    if (head_ == nullptr) return;
+    queue_waiter* chain = head_;
     head_ = tail_ = nullptr;
-    while (w != nullptr) {
-      // Safety: read everything before the wake-up; the waiter's frame may be gone right after.
-      queue_waiter* next = w->next;
-      const std::coroutine_handle<> handle = w->handle;
-      runtime_core* rt = w->runtime;
-      w = next;
-      wake(rt, handle);
-    }
+    wake_chain(chain);
   }
 
  private:
+  // Wakes `w` and the waiters linked behind it through `next`, in order.
+  WEFT_API static void wake_chain(queue_waiter* w) noexcept;
+
   queue_waiter* head_ = nullptr;
   queue_waiter* tail_ = nullptr;
 };
@@ -407,7 +406,8 @@ class queue_core {
 
 // The common shape of the three awaiters: derived from cancellable_wait (the hook) and from the
 // core's node type. `Node` is get_waiter, put_waiter or queue_waiter; `Derived` supplies
-// try_now(core, enqueue) and the list a waiter of its kind sits in.
+// try_now(core, enqueue), the list a waiter of its kind sits in and the wait_kind that
+// runtime::dump shows for it.
 template <class T, class Node, class Derived, class Store = ring_buffer<T>>
 class queue_wait : protected cancellable_wait, protected Node {
  public:
@@ -431,7 +431,7 @@ class queue_wait : protected cancellable_wait, protected Node {
   bool await_suspend(std::coroutine_handle<Promise> self) {
     require_worker("a weft::queue or weft::channel wait");
     on_cancel = &cancel_wait;
-    if (begin(root_of(self))) return false;  // a pending cancellation: do not wait
+    if (begin(root_of(self), Derived::kind)) return false;  // a pending cancellation: do not wait
     this->handle = self;
     this->runtime = current_runtime_core();
     // Safety: once try_now linked the node, *this may be resumed on another worker and destroyed
@@ -465,7 +465,7 @@ class queue_wait : protected cancellable_wait, protected Node {
     // the mark is read by finish() after withdraw_hook acquired `finished`.
     self->mark_cancelled();
     if (self->core_->cancel(self->node(), Derived::list)) {
-      wake(self->root()->runtime, self->handle);  // set before the node was linked
+      wake(runtime_of(self->root()), self->handle);  // set before the node was linked
     }
   }
 
@@ -473,10 +473,12 @@ class queue_wait : protected cancellable_wait, protected Node {
 };
 
 // `co_await q.get()` / `co_await ch.receive()`. Resumes with the item; when released by a
-// shutdown (close) without one, throws ShutError, or, if Optional, returns std::nullopt.
-template <class T, bool Optional, class ShutError, class Store = ring_buffer<T>>
+// shutdown (close) without one, throws ShutError, or, if Optional, returns std::nullopt. `Kind`
+// names the wait in runtime::dump.
+template <class T, bool Optional, class ShutError, class Store = ring_buffer<T>,
+          wait_kind Kind = wait_kind::queue_get>
 class get_awaiter : public queue_wait<T, typename queue_core<T, Store>::get_waiter,
-                                      get_awaiter<T, Optional, ShutError, Store>, Store> {
+                                      get_awaiter<T, Optional, ShutError, Store, Kind>, Store> {
   using node_type = typename queue_core<T, Store>::get_waiter;
   using base = queue_wait<T, node_type, get_awaiter, Store>;
   friend base;
@@ -499,14 +501,16 @@ class get_awaiter : public queue_wait<T, typename queue_core<T, Store>::get_wait
     return core.get_or_enqueue(w, enqueue);
   }
   static constexpr waiter_list queue_core<T, Store>::*list = &queue_core<T, Store>::getters_;
+  static constexpr wait_kind kind = Kind;
 };
 
 // `co_await q.put(v)` / `co_await ch.send(v)`. Holds the item until it is inserted; when
 // released by a shutdown (close), or cancelled, before that, the item is destroyed with the
-// awaiter and ShutError (cancelled_error) is thrown.
-template <class T, class ShutError, class Store = ring_buffer<T>>
+// awaiter and ShutError (cancelled_error) is thrown. `Kind` names the wait in runtime::dump.
+template <class T, class ShutError, class Store = ring_buffer<T>,
+          wait_kind Kind = wait_kind::queue_put>
 class put_awaiter : public queue_wait<T, typename queue_core<T, Store>::put_waiter,
-                                      put_awaiter<T, ShutError, Store>, Store> {
+                                      put_awaiter<T, ShutError, Store, Kind>, Store> {
   using node_type = typename queue_core<T, Store>::put_waiter;
   using base = queue_wait<T, node_type, put_awaiter, Store>;
   friend base;
@@ -523,6 +527,7 @@ class put_awaiter : public queue_wait<T, typename queue_core<T, Store>::put_wait
     return core.put_or_enqueue(w, enqueue);
   }
   static constexpr waiter_list queue_core<T, Store>::*list = &queue_core<T, Store>::putters_;
+  static constexpr wait_kind kind = Kind;
 };
 
 // `co_await q.join()`: resumes once every item put so far was marked done.
@@ -541,6 +546,7 @@ class join_awaiter : public queue_wait<T, queue_waiter, join_awaiter<T, Store>, 
     return core.join_or_enqueue(w, enqueue);
   }
   static constexpr waiter_list queue_core<T, Store>::*list = &queue_core<T, Store>::joiners_;
+  static constexpr wait_kind kind = wait_kind::queue_join;
 };
 
 }  // namespace weft::detail

@@ -1,5 +1,12 @@
-// weft/primitives/detail/wait_queue.hpp: the FIFO of suspended waiters that mutex, semaphore and
-// event share, and the cancellable awaiter base that queues into it.
+// weft/primitives/detail/wait_queue.hpp: the FIFO of suspended waiters that mutex, semaphore,
+// event, barrier and condition_variable share, and the cancellable awaiter base that queues into
+// it, with the one suspend sequence they all follow (basic_queued_wait::suspend_in_queue).
+//
+// Only what an awaiter needs inline is here: the node and queue layouts (the node lives in the
+// awaiter, the queue in the primitive) and the template that begins the wait. Everything done
+// under the queue's lock is out of line: the list operations in primitives/wait_list.hpp (a
+// private header), the registration, cancellation and shutdown paths in primitives/wait_queue.cpp,
+// and each primitive's decision (grant at once or queue) in its own primitives/<part>.cpp.
 //
 // A waiter is a `wait_node` inside its awaiter, hence inside the waiting coroutine's frame:
 // queueing allocates nothing. The queue is an intrusive doubly linked list guarded by a small
@@ -31,22 +38,11 @@
 #include <coroutine>
 #include <cstddef>
 
-#include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/spinlock.hpp>
-#include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/detail/waiting.hpp>
+#include <weft/scheduler/export.hpp>
 
 namespace weft::detail {
-
-class queue_lock_guard {
- public:
-  explicit queue_lock_guard(spinlock& lock) noexcept : lock_(lock) { lock_.lock(); }
-  ~queue_lock_guard() { lock_.unlock(); }
-  queue_lock_guard(const queue_lock_guard&) = delete;
-  queue_lock_guard& operator=(const queue_lock_guard&) = delete;
-
- private:
-  spinlock& lock_;
-};
 
 enum class node_state : unsigned char { idle, queued, granted, woken, cancelled };
 
@@ -62,96 +58,31 @@ struct wait_node {
   bool linked_by_owner = false;
 };
 
-// The list plus its lock. All members require the lock, except wake_all.
-class wait_queue {
- public:
-  spinlock lock;
-
-  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
-  // How many nodes are linked (barrier counts its arrivals with it).
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
-
-  void push_back(wait_node* node) noexcept {
-    ++size_;
-    node->linked_by_owner = true;
-    node->state = node_state::queued;
-    node->next = nullptr;
-    node->prev = tail_;
-    if (tail_ != nullptr) {
-      tail_->next = node;
-    } else {
-      head_ = node;
-    }
-    tail_ = node;
-  }
-
-  // Links `node` at the head (a mutex waiter that was first in line and must wait again).
-  void push_front(wait_node* node) noexcept {
-    ++size_;
-    node->linked_by_owner = true;
-    node->state = node_state::queued;
-    node->prev = nullptr;
-    node->next = head_;
-    if (head_ != nullptr) {
-      head_->prev = node;
-    } else {
-      tail_ = node;
-    }
-    head_ = node;
-  }
-
-  void remove(wait_node* node) noexcept {
-    --size_;
-    if (node->prev != nullptr) {
-      node->prev->next = node->next;
-    } else {
-      head_ = node->next;
-    }
-    if (node->next != nullptr) {
-      node->next->prev = node->prev;
-    } else {
-      tail_ = node->prev;
-    }
-    node->prev = node->next = nullptr;
-  }
-
-  // Unlinks the first waiter, marks it granted and chains it onto `woken` (through `next`), for a
-  // wake_all after the lock is dropped. Null if the queue is empty.
-  wait_node* grant_front(wait_node*& woken) noexcept {
-    wait_node* node = head_;
-    if (node == nullptr) return nullptr;
-    remove(node);
-    node->state = node_state::granted;
-    node->next = woken;
-    woken = node;
-    return node;
-  }
-
-  // Wakes a chain built by grant_front, without the lock. The chain is in reverse grant order;
-  // each waiter may run (and its node vanish) as soon as it is woken, so `next` is read first.
-  static void wake_all(wait_node* woken) noexcept {
-    // Reverse first so that waiters are scheduled in grant (FIFO) order.
-    wait_node* ordered = nullptr;
-    while (woken != nullptr) {
-      wait_node* next = woken->next;
-      woken->next = ordered;
-      ordered = woken;
-      woken = next;
-    }
-    while (ordered != nullptr) {
-      wait_node* next = ordered->next;
-      runtime_core* rt = ordered->runtime;
-      std::coroutine_handle<> waiter = ordered->waiter;
-      wake(rt, waiter);  // *ordered may be gone from here on
-      ordered = next;
-    }
-  }
-
- private:
-  wait_node* head_ = nullptr;
-  wait_node* tail_ = nullptr;
-  std::size_t size_ = 0;
+// The list plus its lock. Only the layout is here (a primitive embeds its queue, an awaiter its
+// node); the operations, which require the lock, are the primitives' own: primitives/wait_list.hpp
+// and the primitives' .cpp files.
+struct wait_queue {
+  mutable spinlock lock;
+  wait_node* head = nullptr;
+  wait_node* tail = nullptr;
+  std::size_t size = 0;  // nodes linked (barrier counts its arrivals with it)
 };
+
+// Under the queue's lock (enqueue_or_grant's decision): grants the awaiter at once (false: do not
+// suspend) or links its node into the queue (true: suspend). `awaiter` is the awaiter that asks.
+using queue_decision = bool (*)(void* awaiter);
+
+// The out-of-line part of basic_queued_wait (primitives/wait_queue.cpp).
+// Takes the queue's lock; if a cancellation already marked `node`, returns false (the
+// registration refuses, await_resume throws); otherwise returns decide(awaiter).
+WEFT_API bool enqueue_or_grant(wait_queue* queue, wait_node* node, queue_decision decide,
+                               void* awaiter);
+// A frame destroyed while its awaiter waits: unlinks a queued `node` and returns the state it was
+// left in (granted or woken: the caller passes that on).
+WEFT_API node_state leave_wait_queue(wait_queue* queue, wait_node* node) noexcept;
+// on_cancel: unlinks a queued `node` (and wakes its task) or marks an idle one so that the
+// registration refuses; leaves a granted or woken node alone.
+WEFT_API void cancel_queued_node(wait_queue* queue, wait_node* node) noexcept;
 
 // The base of the primitives' awaiters: a cancellable wait whose registration is a wait_node in a
 // wait_queue. The derived awaiter decides, under the queue's lock, whether it is granted at once
@@ -182,13 +113,7 @@ class basic_queued_wait : public cancellable_wait {
   node_state leave_queue() noexcept {
     if (!node_.linked_by_owner) return node_state::idle;
     node_.linked_by_owner = false;
-    queue_lock_guard lock(queue_->lock);
-    const node_state found = node_.state;
-    if (found == node_state::queued) {
-      queue_->remove(&node_);
-      node_.state = node_state::cancelled;
-    }
-    return found;
+    return leave_wait_queue(queue_, &node_);
   }
 
   // await_resume's finish() and abandon(), which also record that the awaiter settled (see
@@ -220,35 +145,29 @@ class basic_queued_wait : public cancellable_wait {
     node_.runtime = current_runtime_core();
   }
 
-  // Under the queue's lock: true if a cancellation already marked the node (the registration must
-  // refuse and await_suspend return false).
-  [[nodiscard]] bool cancelled_before_queued() const noexcept {
-    return node_.state == node_state::cancelled;
+  // The suspend sequence of every queued awaiter (mutex, semaphore, event, barrier,
+  // condition_variable), in one place: begin the wait (a cancellation point named `what` in
+  // runtime::dump, unless `cancellable` is false), take the queue's lock, refuse if a cancellation
+  // already marked the node, and then let `decide(this awaiter)`, still under the lock, either
+  // grant the node at once (false: do not suspend) or link it into the queue (true: suspend).
+  // Returns what await_suspend returns. Safety: once `decide` linked the node and the lock is
+  // dropped, a releaser or a canceller may resume the task elsewhere and destroy *this; the
+  // caller touches nothing of the awaiter after a true result (only its own locals).
+  template <class Promise>
+  bool suspend_in_queue(std::coroutine_handle<Promise> self, wait_kind what, queue_decision decide,
+                        void* awaiter, bool cancellable = true) {
+    if (cancellable) {
+      if (prepare(self, what)) return false;  // a pending cancellation: await_resume throws
+    } else {
+      prepare_uncancellable(self);
+    }
+    return enqueue_or_grant(queue_, &node_, decide, awaiter);
   }
 
   static void cancel_wait(cancel_hook* hook) noexcept {
     auto* self = static_cast<basic_queued_wait*>(static_cast<cancellable_wait*>(hook));
-    wait_queue* queue = self->queue_;
-    bool wake_it = false;
-    {
-      queue_lock_guard lock(queue->lock);
-      switch (self->node_.state) {
-        case node_state::queued:
-          queue->remove(&self->node_);
-          self->node_.state = node_state::cancelled;
-          wake_it = true;
-          break;
-        case node_state::idle:
-          self->node_.state = node_state::cancelled;  // the registration will refuse
-          break;
-        case node_state::granted:    // the grant stands; the releaser wakes the waiter
-        case node_state::woken:      // the same for a mutex's wake-up
-        case node_state::cancelled:  // already settled
-          break;
-      }
-    }
-    // The awaiter is alive here: finish() waits for this call to return before it goes on.
-    if (wake_it) wake(self->node_.runtime, self->node_.waiter);
+    // The awaiter is alive throughout: finish() waits for this call to return before it goes on.
+    cancel_queued_node(self->queue_, &self->node_);
   }
 
   wait_queue* queue_;

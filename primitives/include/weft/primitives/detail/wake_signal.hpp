@@ -21,8 +21,8 @@
 #include <coroutine>
 #include <mutex>
 
-#include <weft/scheduler/detail/cancellable_wait.hpp>
-#include <weft/scheduler/detail/task_header.hpp>
+#include <weft/scheduler/detail/waiting.hpp>
+#include <weft/scheduler/export.hpp>
 
 namespace weft::detail {
 
@@ -42,16 +42,9 @@ class wake_signal {
       if (begin(root_of(self))) return false;  // cancelled already
       runtime_ = current_runtime_core();
       handle_ = self;
-      // After the unlock the awaiter may be resumed elsewhere and destroyed: decide here.
-      std::lock_guard lock(signal_->mutex_);
-      if (signal_->token_) {
-        signal_->token_ = false;
-        granted_ = true;
-        return false;
-      }
-      if (refused_) return false;  // on_cancel ran first; await_resume throws
-      signal_->waiter_ = this;
-      return true;
+      // After the signal's lock is dropped the awaiter may be resumed elsewhere and destroyed:
+      // park() decides under it (primitives/wake_signal.cpp).
+      return signal_->park(this);
     }
     void await_resume() {
       if (granted_) {
@@ -64,18 +57,7 @@ class wake_signal {
    private:
     friend class wake_signal;
 
-    static void cancel_wait(cancel_hook* hook) noexcept {
-      auto* self = static_cast<awaiter*>(static_cast<cancellable_wait*>(hook));
-      std::lock_guard lock(self->signal_->mutex_);
-      if (self->signal_->waiter_ == self) {
-        self->signal_->waiter_ = nullptr;
-        self->mark_cancelled();
-        wake(self->root()->runtime, self->handle_);  // set before waiter_ (same mutex)
-      } else if (!self->granted_) {
-        self->refused_ = true;
-        self->mark_cancelled();
-      }
-    }
+    WEFT_API static void cancel_wait(cancel_hook* hook) noexcept;
 
     wake_signal* signal_;
     runtime_core* runtime_ = nullptr;
@@ -88,29 +70,15 @@ class wake_signal {
   wake_signal(const wake_signal&) = delete;
   wake_signal& operator=(const wake_signal&) = delete;
 
-  void notify() {
-    runtime_core* rt = nullptr;
-    std::coroutine_handle<> handle;
-    {
-      std::lock_guard lock(mutex_);
-      if (waiter_ == nullptr) {
-        token_ = true;
-        return;
-      }
-      awaiter* w = waiter_;
-      waiter_ = nullptr;
-      w->granted_ = true;
-      rt = w->runtime_;
-      handle = w->handle_;
-    }
-    // Ordering: the scheduler's queue publishes everything written under the lock to the
-    // thread that resumes the waiter.
-    wake(rt, handle);
-  }
+  WEFT_API void notify();
 
   awaiter wait() noexcept { return awaiter(*this); }
 
  private:
+  // Under the signal's lock: consumes a token (false: do not suspend), refuses a waiter that a
+  // cancellation marked (false), or registers `w` (true: suspend).
+  WEFT_API bool park(awaiter* w);
+
   std::mutex mutex_;
   awaiter* waiter_ = nullptr;
   bool token_ = false;

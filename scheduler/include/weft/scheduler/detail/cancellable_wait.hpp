@@ -50,6 +50,11 @@ enum class wait_kind : std::uint8_t {
   condition_variable_wait,
   barrier_wait,
   queue,
+  queue_get,
+  queue_put,
+  queue_join,
+  channel_receive,
+  channel_send,
 };
 
 inline const char* wait_kind_name(wait_kind kind) noexcept {
@@ -84,6 +89,16 @@ inline const char* wait_kind_name(wait_kind kind) noexcept {
       return "barrier::arrive_and_wait";
     case wait_kind::queue:
       return "a primitive's queue";
+    case wait_kind::queue_get:
+      return "queue::get";
+    case wait_kind::queue_put:
+      return "queue::put";
+    case wait_kind::queue_join:
+      return "queue::join";
+    case wait_kind::channel_receive:
+      return "channel::receive";
+    case wait_kind::channel_send:
+      return "channel::send";
   }
   return "a cancellable wait";
 }
