@@ -25,8 +25,9 @@
 // asyncio.wait_for does; timeout_at's deadline is fixed.
 //
 // Cost: the timer is armed lazily. A timeout whose work finishes before reaching a cancellation
-// point never touches the timer wheel; what remains is one clock read (timeout; not timeout_at)
-// and a few stores in the task's header. The first cancellation point inside the work arms the
+// point never touches the timer wheel; what remains is one coarse clock read (timeout; not
+// timeout_at: a bound of the start, narrowed to the exact deadline when the timer is armed) and a
+// few stores in the task's header. The first cancellation point inside the work arms the
 // timer (task_header::timeout_to_arm): a deadline that has passed by then fires at once, so the
 // work is cancelled there, exactly as if the timer had fired on time while it ran.
 #pragma once
@@ -122,14 +123,22 @@ class timeout_guard {
         root->cancel_state.load(std::memory_order_acquire) / task_header::cancel_request;
     timer_.root = root;
     root_ = root;
-    if (limit_.disabled) return;          // idle until a reschedule gives it a deadline
-    timer_.deadline = limit_.deadline();  // timeout(d): the clock read, once the work begins
+    if (limit_.disabled) return;  // idle until a reschedule gives it a deadline
+    if (limit_.relative) {
+      // timeout(d): the clock starts once the work begins. A bound of now (a coarse clock read)
+      // rather than now itself; arming narrows it to the exact deadline (timeout_start_bound).
+      timer_.deadline = saturating_add(timeout_start_bound(), limit_.after);
+      timer_.after = limit_.after;
+      timer_.relative = true;
+    } else {
+      timer_.deadline = limit_.at;
+    }
     root->timeout_to_arm = &timer_;
   }
 
   // The work has ended (or its frame is being destroyed): afterwards neither the task's header nor
   // the timer wheel refers to the timer, and no expiry is running. True if it fired.
-  bool leave() noexcept {
+  [[gnu::always_inline]] bool leave() noexcept {
     if (phase_ != phase::entered) return false;
     phase_ = phase::left;
     if (root_ == nullptr) return false;
@@ -149,8 +158,16 @@ class timeout_guard {
   // its place if the cancellation that ended the work was this timeout's own.
   template <class Take>
   decltype(auto) finish(Take&& take) {
+    // The common case inline (the work ended before any expiry); the rest out of line.
+    if (!leave()) [[likely]]
+      return take();
+    return finish_fired(take);
+  }
+
+  // finish() of a timeout that fired.
+  template <class Take>
+  [[gnu::noinline]] decltype(auto) finish_fired(Take& take) {
     task_header* root = root_;
-    if (!leave()) return take();
     // Fired: take our request back whatever the work did (asyncio's uncancel() on every exit of
     // an expired timeout), so no stray cancellation reaches the task's next point.
     const std::uint32_t standing = withdraw_cancel_request(root);
@@ -193,6 +210,7 @@ class timeout_guard {
     if (root_->timeout_to_arm == &timer_) {  // lazy: still free to change
       if (when) {
         timer_.deadline = *when;
+        timer_.relative = false;  // exact: arming keeps it
       } else {
         root_->timeout_to_arm = nullptr;  // idle; nothing else was pending (enter armed it)
       }
@@ -208,6 +226,7 @@ class timeout_guard {
     // pending one, and there is room for one. A deadline that has passed fires here, and the
     // work sees the cancellation at its next cancellation point.
     timer_.deadline = *when;
+    timer_.relative = false;
     arm_timeout_now(root_, &timer_);
   }
 
