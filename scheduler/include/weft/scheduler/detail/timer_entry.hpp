@@ -64,7 +64,7 @@ struct lazy_timeout {
   // The task to cancel; written by the task before the timer is armed, then only read.
   task_header* root = nullptr;
   // The expiry. For a relative timeout (timeout(d), wait_for: `relative`) it is first an upper
-  // bound, `after` past a coarse reading of the start (coarse_start_bound), and arming refines it
+  // bound, `after` past a coarse reading of the start (timeout_start_bound), and arming refines it
   // to the exact deadline it stands for (arm_timeout_now).
   clock::time_point deadline{};
   // The duration of a relative timeout; meaningful while `relative` is set. Task-local, as armed.
