@@ -554,6 +554,43 @@ TEST_CASE("timeout: a relative timeout starts its clock when it is awaited not w
   weft::run(main_task(), {.worker_threads = 1, .virtual_time = true});
 }
 
+// timeout(d) of 1 s or more reads a coarse clock at its start (an upper bound of now, four kernel
+// ticks ahead) and narrows the deadline when it arms the timer: never early, though the coarse
+// clock lags.
+TEST_CASE("timeout: a long relative timeout on the real clock never expires before its duration") {
+  weft_test::watchdog dog(20s);
+  auto main_task = []() -> weft::task<> {
+    const auto start = steady::now();
+    CHECK(co_await how_it_ends(weft::timeout(1s, sleep_then(10s, 1))) == ended::timed_out);
+    CHECK(steady::now() - start >= 1s);
+    // Armed late (after 6 ms of computing): the bound taken at the start still holds.
+    const auto late_start = steady::now();
+    CHECK(co_await how_it_ends(weft::timeout(1s, []() -> weft::task<int> {
+            busy_for(6ms);
+            co_await weft::sleep(10s);
+            co_return 1;
+          }())) == ended::timed_out);
+    const auto took = steady::now() - late_start;
+    CHECK(took >= 1s);
+    CHECK(took < 5s);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
+TEST_CASE("timeout: the start bound of a relative timeout is never before now nor far ahead") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    for (int i = 0; i < 1000; ++i) {
+      const auto before = steady::now();
+      const auto bound = weft::detail::timeout_start_bound();
+      CHECK(bound >= before);
+      CHECK(bound - before <= 100ms);  // four coarse steps of 1 to 10 ms; generous when busy
+    }
+    co_return;
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
 TEST_CASE("timeout: outside cancellation racing the lazy arm (stress)") {
   weft_test::watchdog dog(60s);
   weft::runtime rt({.worker_threads = 2});

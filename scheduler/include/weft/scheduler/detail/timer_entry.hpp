@@ -63,7 +63,12 @@ struct lazy_timeout {
   callback_timer_entry entry;  // first: on_fire receives the entry's address, the timeout's
   // The task to cancel; written by the task before the timer is armed, then only read.
   task_header* root = nullptr;
+  // The expiry. For a relative timeout (timeout(d), wait_for: `relative`) it is first an upper
+  // bound, `after` past a coarse reading of the start (timeout_start_bound), and arming refines it
+  // to the exact deadline it stands for (arm_timeout_now).
   clock::time_point deadline{};
+  // The duration of a relative timeout; meaningful while `relative` is set. Task-local, as armed.
+  clock::duration after{};
   // Invariant: true once the expiry requested its cancellation (at most once). Written by the
   // poller thread (on_fire) or by the task itself (a deadline already due when armed); read by
   // the task after disarm_timer returned. Ordering: release here, acquire there; disarm_timer's
@@ -71,6 +76,9 @@ struct lazy_timeout {
   std::atomic<bool> fired{false};
   // The timer went to the wheel (or fired at arming). Task-local, like timeout_to_arm.
   bool armed = false;
+  // `deadline` is still the bound of a relative timeout, refined when it is armed (then cleared:
+  // a deadline once armed, or set by timeout_scope::reschedule, is exact). Task-local.
+  bool relative = false;
 };
 
 // Arms `timeout` of `task` now, whatever the task's pending lazy timeout (timeout_scope::reschedule
@@ -82,6 +90,13 @@ WEFT_API void arm_timeout_now(task_header* task, lazy_timeout* timeout) noexcept
 
 // The time of the calling worker's runtime (virtual or real); clock::now() outside a runtime.
 WEFT_API clock::time_point runtime_now() noexcept;
+
+// A time no earlier than now on the calling worker's runtime clock: a coarse clock reading plus
+// four of its steps (a kernel tick is 1-4 ms), so at most 16 ms later. What timeout(d) reads at its
+// start instead of now(), for a seventh of the cost; arm_timeout_now narrows the deadline when it
+// arms the timer (lazy_timeout::relative). The bound holds as long as the kernel's coarse clock
+// lags by less than four ticks (scheduler/timers.cpp). Exactly now on virtual time.
+WEFT_API clock::time_point timeout_start_bound() noexcept;
 
 enum class arm_result {
   armed,      // the timer will fire at its deadline
