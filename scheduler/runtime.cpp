@@ -99,7 +99,7 @@ runtime_core::runtime_core(runtime_options opts, hosted_t)
             return std::move(opts);
           }(),
           /*hosted=*/true)),
-      trace(tracer::make(*this)),
+      trace(tracer::make(*this, /*hosted=*/true)),
       idle(1),
       registry(1),
       poller(*this, {.virtual_time = options.virtual_time, .trace = trace.get()}),

@@ -137,7 +137,7 @@ struct tracer::buffer {
   }
 };
 
-std::shared_ptr<tracer> tracer::make(runtime_core& rt) {
+std::shared_ptr<tracer> tracer::make(runtime_core& rt, bool hosted) {
   std::string path = rt.options.trace_file;
   if (const char* env = std::getenv("WEFT_TRACE"); env != nullptr && *env != '\0') {
     path = numbered(env, environment_uses.fetch_add(1, std::memory_order_relaxed) + 1);
@@ -149,14 +149,14 @@ std::shared_ptr<tracer> tracer::make(runtime_core& rt) {
                             "weft: cannot create the trace file '" + path + "'");
   }
   try {
-    return std::make_shared<tracer>(rt, std::move(path), out);
+    return std::make_shared<tracer>(rt, std::move(path), out, hosted);
   } catch (...) {
     std::fclose(out);
     throw;
   }
 }
 
-tracer::tracer(const runtime_core& rt, std::string path, std::FILE* out)
+tracer::tracer(const runtime_core& rt, std::string path, std::FILE* out, bool hosted)
     : rt_(rt),
       path_(std::move(path)),
       out_(out),
@@ -169,7 +169,8 @@ tracer::tracer(const runtime_core& rt, std::string path, std::FILE* out)
   for (std::size_t i = 0; i < workers; ++i) {
     auto b = std::make_unique<buffer>();
     b->tid = static_cast<std::uint32_t>(i + 1);
-    b->name = rt.options.thread_name + "-w" + std::to_string(i);
+    b->name = hosted ? rt.options.thread_name + " (host thread)"
+                     : rt.options.thread_name + "-w" + std::to_string(i);
     b->current = new chunk;
     buffers_.push_back(std::move(b));
   }
