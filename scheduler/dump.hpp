@@ -10,7 +10,7 @@ namespace weft::detail {
 
 class runtime_core;
 struct cancel_hook;
-struct task_header;
+class task_header;
 
 // runtime::dump() and runtime::counters(); any thread, never waiting for a worker.
 runtime_dump dump_runtime(runtime_core& rt);
