@@ -156,26 +156,33 @@ std::string runtime_counters::to_prometheus(std::string_view prefix,
              [](const worker_stats& w) { return static_cast<double>(w.parks); });
   per_worker("worker_local_queue_depth", "gauge", "Tasks in each worker's local queue.",
              [](const worker_stats& w) { return static_cast<double>(w.local_queue); });
-  e.single("tasks_spawned_total", "counter", "Tasks spawned, from any thread.",
-           static_cast<double>(spawned));
-  e.single("tasks_completed_total", "counter", "Spawned tasks that finished.",
-           static_cast<double>(completed));
-  e.single("tasks_injected_total", "counter", "Tasks that entered through the injection queue.",
-           static_cast<double>(injected));
-  e.single("tasks_live", "gauge", "Spawned tasks not yet finished.",
-           static_cast<double>(live_tasks));
-  e.single("injection_queue_depth", "gauge", "Tasks waiting in the injection queue.",
-           static_cast<double>(injection_queue));
-  e.single("workers_parked", "gauge", "Workers asleep now.", static_cast<double>(parked_workers));
-  e.single("timers", "gauge", "Timers waiting in the timer wheel.", static_cast<double>(timers));
-  e.single("blocking_threads", "gauge", "Threads of the to_thread pool.",
-           static_cast<double>(blocking_threads));
-  e.single("blocking_busy_threads", "gauge", "Threads of the to_thread pool running a call.",
-           static_cast<double>(blocking_busy));
-  e.single("blocking_queued", "gauge", "to_thread calls waiting for a thread.",
-           static_cast<double>(blocking_queued));
-  e.single("compute_running", "gauge", "compute() calls submitted and not yet ended.",
-           static_cast<double>(compute_running));
+  // The runtime-wide series: one sample each.
+  struct single_series {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    double value;
+  };
+  const auto count = [](auto n) { return static_cast<double>(n); };
+  const single_series singles[] = {
+      {"tasks_spawned_total", "counter", "Tasks spawned, from any thread.", count(spawned)},
+      {"tasks_completed_total", "counter", "Spawned tasks that finished.", count(completed)},
+      {"tasks_injected_total", "counter", "Tasks that entered through the injection queue.",
+       count(injected)},
+      {"tasks_live", "gauge", "Spawned tasks not yet finished.", count(live_tasks)},
+      {"injection_queue_depth", "gauge", "Tasks waiting in the injection queue.",
+       count(injection_queue)},
+      {"workers_parked", "gauge", "Workers asleep now.", count(parked_workers)},
+      {"timers", "gauge", "Timers waiting in the timer wheel.", count(timers)},
+      {"blocking_threads", "gauge", "Threads of the to_thread pool.", count(blocking_threads)},
+      {"blocking_busy_threads", "gauge", "Threads of the to_thread pool running a call.",
+       count(blocking_busy)},
+      {"blocking_queued", "gauge", "to_thread calls waiting for a thread.", count(blocking_queued)},
+      {"compute_running", "gauge", "compute() calls submitted and not yet ended.",
+       count(compute_running)},
+  };
+  for (const single_series& s : singles)
+    e.single(s.name, s.type, s.help, s.value);
   return out;
 }
 

@@ -42,10 +42,16 @@ namespace {
 
 // Longest chain kept (deeper awaits are summarized): a recursion a million deep stays readable.
 constexpr std::size_t max_chain = 64;
+// fork_join children listed per caller, and nested fork_joins followed (a recursive fork_join
+// such as fib's is summarized after a few levels).
+constexpr std::size_t max_children = 16;
+constexpr int max_fork_depth = 4;
 
 // A task as read under its shard's lock: raw pointers only, named after the lock is released.
 struct raw_task {
   const char* name = nullptr;
+  std::size_t child_index = 0;  // a fork_join child: its place among its siblings
+  bool is_child = false;
   task_dump::state_type state = task_dump::state_type::ready;
   std::uint32_t since = 0;
   bool has_since = false;
@@ -53,9 +59,13 @@ struct raw_task {
   std::vector<const void*> chain;  // resume functions, outermost first
   bool chain_truncated = false;
   std::optional<std::size_t> worker;
+  std::vector<raw_task> children;  // fork_join children
 };
 
-// The resume function of the coroutine frame `frame` (its first word, in the GCC and Clang ABI).
+using running_list = std::vector<std::pair<void*, std::uint32_t>>;
+
+// The resume function of the coroutine frame `frame` (its first word, in the GCC and Clang ABI;
+// null once the coroutine reached its final suspension).
 // Safety: the frame is alive or put aside (frame_inspection.hpp); TSan cannot see that protocol,
 // and the task may write its frame meanwhile (then the chain is dropped), hence no_sanitize.
 __attribute__((no_sanitize("thread"))) const void* resume_function_of(const void* frame) noexcept {
@@ -68,10 +78,22 @@ __attribute__((no_sanitize("thread"))) const void* frame_of(const task_header* t
   return t->frame.address();
 }
 
-void read_chain(task_header* root, cancel_hook* hook, raw_task& out) {
-  out.chain.push_back(resume_function_of(root->frame.address()));
+void read_state(task_header* t, const void* frame, const running_list& running, int depth,
+                raw_task& out);
+
+// The chain of `t`, waiting on `hook`, from its own coroutine `frame` down; and, if the wait is
+// a fork_join's, its children. `t` is a spawned task (frame: its header's) or a fork_join child
+// (frame: its slot's).
+void read_wait(task_header* t, const void* frame, cancel_hook* hook, const running_list& running,
+               int depth, raw_task& out) {
+  // The awaiter behind the hook is in a frame that is alive or put aside (frame_inspection.hpp);
+  // what is read here is dropped if the wait ended meanwhile (the re-check below).
+  const wait_kind kind = cancellable_wait::kind_of(hook);
+  out.since = cancellable_wait::since_of(hook);
+  out.has_since = true;
+  out.chain.push_back(resume_function_of(frame));
   // Acquire: the link was published before the hook (see task_header::awaiting).
-  task_header* next = root->awaiting.load(std::memory_order_acquire);
+  task_header* next = t->awaiting.load(std::memory_order_acquire);
   while (next != nullptr) {
     if (out.chain.size() == max_chain) {
       out.chain_truncated = true;
@@ -80,18 +102,36 @@ void read_chain(task_header* root, cancel_hook* hook, raw_task& out) {
     out.chain.push_back(resume_function_of(frame_of(next)));
     next = next->awaiting.load(std::memory_order_acquire);
   }
+  fork_child children[max_children];
+  std::size_t count = 0;
+  const fork_listing fork = fork_children_of(hook, children, max_children, count);
+  if (fork == fork_listing::listed && depth < max_fork_depth) {
+    for (std::size_t i = 0; i < count; ++i) {
+      // A child ended: its frame is at its final suspension (null resume function); left out.
+      if (resume_function_of(children[i].frame) == nullptr) continue;
+      raw_task child;
+      child.is_child = true;
+      child.child_index = i;
+      read_state(children[i].header, children[i].frame, running, depth + 1, child);
+      out.children.push_back(std::move(child));
+    }
+  }
   // The wait is still the one whose chain was read: the chain is consistent. (A wait that ended
   // and a new one at the same awaiter address would pass; the chain is then the new wait's, read
   // from frames that are alive or put aside, so it is still memory-safe.)
-  if (root->hook.load(std::memory_order_seq_cst) != hook) {
+  if (t->hook.load(std::memory_order_seq_cst) != hook) {
     out.chain.clear();
     out.chain_truncated = false;
+    out.children.clear();
+    out.waiting_on = "a wait that just ended";
+    return;
   }
+  out.waiting_on =
+      fork != fork_listing::not_fork ? "fork_join (its children)" : wait_kind_name(kind);
 }
 
-void read_task(task_header* t, const std::vector<std::pair<void*, std::uint32_t>>& running,
-               raw_task& out) {
-  out.name = t->name;
+void read_state(task_header* t, const void* frame, const running_list& running, int depth,
+                raw_task& out) {
   if ((t->cancel_state.load(std::memory_order_relaxed) & task_header::cancel_pending) != 0) {
     out.state = task_dump::state_type::cancelling;
     return;
@@ -101,7 +141,7 @@ void read_task(task_header* t, const std::vector<std::pair<void*, std::uint32_t>
   if (hook == nullptr) {
     // Not in a wait: running if a worker's current run is this task's own frame, else ready.
     for (std::size_t w = 0; w < running.size(); ++w) {
-      if (running[w].first != nullptr && running[w].first == t->frame.address()) {
+      if (running[w].first != nullptr && running[w].first == frame) {
         out.state = task_dump::state_type::running;
         out.worker = w;
         out.since = running[w].second;
@@ -112,14 +152,12 @@ void read_task(task_header* t, const std::vector<std::pair<void*, std::uint32_t>
     return;  // ready
   }
   out.state = task_dump::state_type::waiting;
-  // The awaiter behind the hook is in a frame that is alive or put aside (frame_inspection.hpp);
-  // what is read here is dropped with the chain if the wait ended meanwhile (read_chain).
-  const wait_kind kind = cancellable_wait::kind_of(hook);
-  out.since = cancellable_wait::since_of(hook);
-  out.has_since = true;
-  read_chain(t, hook, out);
-  out.waiting_on = out.chain.empty() ? nullptr : wait_kind_name(kind);
-  if (out.waiting_on == nullptr) out.waiting_on = "a wait that just ended";
+  read_wait(t, frame, hook, running, depth, out);
+}
+
+void read_task(task_header* t, const running_list& running, raw_task& out) {
+  out.name = t->name;
+  read_state(t, t->frame.address(), running, 0, out);
 }
 
 // "ns::fetch_all(int) [clone .actor]" -> "ns::fetch_all".
@@ -145,6 +183,32 @@ std::string function_name(const void* fn) {
   return short_function_name(symbolize(fn));
 }
 
+std::chrono::milliseconds elapsed_since(std::uint32_t since, std::uint32_t now);
+
+task_dump named(const raw_task& r, std::uint32_t now, bool debug) {
+  task_dump d;
+  if (r.is_child) {
+    d.name = "fork_join child " + std::to_string(r.child_index);
+  } else if (r.name != nullptr) {
+    d.name = r.name;
+  }
+  d.state = r.state;
+  if (r.has_since) d.in_state = elapsed_since(r.since, now);
+  if (r.waiting_on != nullptr) d.waiting_on = r.waiting_on;
+  d.worker = r.worker;
+  for (const void* fn : r.chain) {
+    d.await_chain.push_back(function_name(fn));
+    if (debug) d.await_sources.push_back(fn != nullptr ? source_location_of(fn) : std::string());
+  }
+  if (r.chain_truncated) {
+    d.await_chain.emplace_back("...");
+    if (debug) d.await_sources.emplace_back();
+  }
+  for (const raw_task& c : r.children)
+    d.children.push_back(named(c, now, debug));
+  return d;
+}
+
 std::chrono::milliseconds elapsed_since(std::uint32_t since, std::uint32_t now) {
   // Unsigned subtraction: right across the 49-day wrap of the 32-bit millisecond clock.
   return std::chrono::milliseconds(static_cast<std::uint32_t>(now - since));
@@ -156,7 +220,7 @@ runtime_dump dump_runtime(runtime_core& rt) {
   runtime_dump out;
   // Every worker's running coroutine, read first: a task that a worker runs now is reported as
   // running (a snapshot: it may have suspended since).
-  std::vector<std::pair<void*, std::uint32_t>> running(rt.workers.size());
+  running_list running(rt.workers.size());
   for (std::size_t i = 0; i < rt.workers.size(); ++i) {
     const worker_counters& c = rt.workers[i]->counters;
     // Relaxed: single-writer diagnostics (worker.hpp).
@@ -195,18 +259,8 @@ runtime_dump dump_runtime(runtime_core& rt) {
     if (out.workers[i].running) out.workers[i].running_for = elapsed_since(running[i].second, now);
   }
   out.tasks.reserve(raw.size());
-  for (const raw_task& r : raw) {
-    task_dump d;
-    d.name = r.name != nullptr ? r.name : "";
-    d.state = r.state;
-    if (r.has_since) d.in_state = elapsed_since(r.since, now);
-    if (r.waiting_on != nullptr) d.waiting_on = r.waiting_on;
-    d.worker = r.worker;
-    for (const void* fn : r.chain)
-      d.await_chain.push_back(function_name(fn));
-    if (r.chain_truncated) d.await_chain.emplace_back("...");
-    out.tasks.push_back(std::move(d));
-  }
+  for (const raw_task& r : raw)
+    out.tasks.push_back(named(r, now, rt.options.debug));
   return out;
 }
 
@@ -232,6 +286,31 @@ std::string seconds_text(std::chrono::milliseconds ms) {
   std::snprintf(buffer, sizeof buffer, "%.3f s", static_cast<double>(ms.count()) / 1000.0);
   return buffer;
 }
+
+// One task's paragraph at `depth` (fork_join children one level deeper than their caller).
+void append_task(std::string& text, const task_dump& t, int depth) {
+  const std::string indent(static_cast<std::size_t>(depth) * 2, ' ');
+  text += indent + "task " + (t.name.empty() ? std::string("(unnamed)") : "'" + t.name + "'") +
+          " " + weft::to_string(t.state);
+  if (t.worker) text += " on worker " + std::to_string(*t.worker);
+  if (!t.waiting_on.empty()) text += " on " + t.waiting_on;
+  if (t.in_state) text += " for " + seconds_text(*t.in_state);
+  text += "\n";
+  if (!t.await_chain.empty()) {
+    text += indent + "  ";
+    for (std::size_t i = 0; i < t.await_chain.size(); ++i) {
+      text += t.await_chain[i];
+      if (i < t.await_sources.size() && !t.await_sources[i].empty()) {
+        text += " (" + t.await_sources[i] + ")";
+      }
+      text += " -> ";
+    }
+    text += t.waiting_on + "\n";
+  }
+  for (const task_dump& child : t.children)
+    append_task(text, child, depth + 1);
+}
+
 }  // namespace
 
 std::string runtime_dump::to_string() const {
@@ -247,20 +326,8 @@ std::string runtime_dump::to_string() const {
     }
     text += ", " + std::to_string(w.queued) + " queued\n";
   }
-  for (const task_dump& t : tasks) {
-    text += "  task " + (t.name.empty() ? std::string("(unnamed)") : "'" + t.name + "'") + " " +
-            weft::to_string(t.state);
-    if (t.worker) text += " on worker " + std::to_string(*t.worker);
-    if (!t.waiting_on.empty()) text += " on " + t.waiting_on;
-    if (t.in_state) text += " for " + seconds_text(*t.in_state);
-    text += "\n";
-    if (!t.await_chain.empty()) {
-      text += "    ";
-      for (const std::string& f : t.await_chain)
-        text += f + " -> ";
-      text += t.waiting_on + "\n";
-    }
-  }
+  for (const task_dump& t : tasks)
+    append_task(text, t, 1);
   return text;
 }
 

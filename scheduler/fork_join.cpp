@@ -32,8 +32,10 @@
 // running before the frames are destroyed.
 #include <weft/scheduler/fork_join.hpp>
 
+#include <cstdint>
 #include <stdexcept>
 
+#include "dump.hpp"
 #include "runtime_core.hpp"
 #include "worker.hpp"
 
@@ -90,6 +92,31 @@ struct fork_join_access {
     return hand_in(core, done, count, core->remaining_, core->caller_, core->home_, self);
   }
 
+  // runtime::dump (dump.hpp). The tuple and array forms keep their slots in the awaiter, right
+  // after this base: inside the caller's frame, which the dump's frame_inspection keeps. The
+  // vector form's slots are on the heap, freed without that protocol: they are not read. Told
+  // apart without a field (no cost on fork's path): a slot array that starts within
+  // sizeof(fork_join_core) + alignof(fork_slot) bytes of the core is inside the awaiter (the
+  // vector form's awaiter is larger than that range, so its heap buffer cannot lie in it).
+  __attribute__((no_sanitize("thread"))) static fork_listing children_of(
+      const cancel_hook* hook, fork_child* children, std::size_t max, std::size_t& count) noexcept {
+    count = 0;
+    if (hook->on_cancel != &fork_join_core::cancel_children) return fork_listing::not_fork;
+    const auto* core =
+        static_cast<const fork_join_core*>(static_cast<const cancellable_wait*>(hook));
+    const fork_slot* slots = core->slots_;
+    const auto at = reinterpret_cast<std::uintptr_t>(slots);
+    const auto base = reinterpret_cast<std::uintptr_t>(core);
+    if (at < base || at >= base + sizeof(fork_join_core) + alignof(fork_slot)) {
+      return fork_listing::unlisted;
+    }
+    const std::size_t n = core->count_ < max ? core->count_ : max;
+    for (std::size_t i = 0; i < n; ++i)
+      children[i] = {slots[i].header, slots[i].frame};
+    count = n;
+    return fork_listing::listed;
+  }
+
   // The first failure (in time) is recorded and cancels the other children; later ones are not
   // rethrown (gather's rule).
   static void on_failure(fork_join_core* core, std::size_t index) noexcept {
@@ -105,6 +132,11 @@ struct fork_join_access {
     }
   }
 };
+
+fork_listing fork_children_of(const cancel_hook* hook, fork_child* children, std::size_t max,
+                              std::size_t& count) noexcept {
+  return fork_join_access::children_of(hook, children, max, count);
+}
 
 void fork_join_core::require_worker_thread() {
   if (current_worker() == nullptr) {

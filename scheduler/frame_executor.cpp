@@ -13,6 +13,7 @@
 
 #include <weft/scheduler/errors.hpp>
 
+#include "dump.hpp"
 #include "runtime_core.hpp"
 
 namespace weft {
@@ -41,7 +42,20 @@ runtime_options core_options(frame_executor_options& options) {
   out.thread_name = std::move(options.name);
   out.shutdown_timeout = options.shutdown_timeout;
   out.log = std::move(options.log);
+  out.trace_file = std::move(options.trace_file);
   return out;
+}
+
+// One resumption on the host thread, as a worker's run (worker::run_batch): a slice on the
+// executor's one track when tracing. Its end is stamped by the next run's begin or by
+// host_returns when the drive ends (trace.hpp), so a trace never stretches a slice over the
+// host's own work between two frames.
+inline void run_traced(runtime_core& core, worker& w, void* task) {
+  if (core.trace != nullptr) [[unlikely]]
+    core.trace->run_begin(0, task);
+  w.run_hosted_task(task);
+  if (core.trace != nullptr) [[unlikely]]
+    core.trace->run_end(0);
 }
 
 }  // namespace
@@ -59,10 +73,12 @@ void drive_hosted_for_shutdown(runtime_core& core) noexcept {
     } catch (...) {
       return;  // out of memory moving the LIFO slot: the next slice tries again
     }
-    if (task == nullptr) return;
-    w.run_hosted_task(task);
-    if ((n & 15) == 15 && steady::now() >= until) return;
+    if (task == nullptr) break;
+    run_traced(core, w, task);
+    if ((n & 15) == 15 && steady::now() >= until) break;
   }
+  if (core.trace != nullptr) [[unlikely]]
+    core.trace->host_returns(0);
 }
 
 void resume_on_runtime(runtime_core* target, task_header* root, std::coroutine_handle<> waiter) {
@@ -172,7 +188,7 @@ frame_result frame_executor::drive(std::chrono::steady_clock::time_point deadlin
       result.idle = true;
       break;
     }
-    w.run_hosted_task(task);
+    detail::run_traced(*core_, w, task);
     const auto now = steady::now();
     ++result.resumed;
     if (now - last > overrun_report_) [[unlikely]] {
@@ -180,6 +196,8 @@ frame_result frame_executor::drive(std::chrono::steady_clock::time_point deadlin
     }
     last = now;
   }
+  if (core_->trace != nullptr) [[unlikely]]
+    core_->trace->host_returns(0);
   result.elapsed = last - start;
   if (last > deadline) result.overrun = last - deadline;
   return result;
@@ -220,6 +238,8 @@ void frame_executor::report_overrun(void* resumed, std::chrono::nanoseconds ran,
 std::size_t frame_executor::pending() const noexcept { return core_->workers[0]->hosted_ready(); }
 
 runtime_stats frame_executor::stats() const noexcept { return core_->stats(); }
+
+runtime_dump frame_executor::dump() const { return detail::dump_runtime(*core_); }
 
 void frame_executor::wait_for_work() const {
   // block_on with nothing ready: a timer or another thread will make something ready; look again

@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include <weft/scheduler/detail/task_header.hpp>
@@ -53,11 +54,11 @@ struct alignas(64) registry_shard {
   // Tasks of this shard that completed on another thread, linked through their `awaiting` word
   // (task_header.hpp: free once a task completed).
   alignas(64) std::atomic<task_header*> remote_done{nullptr};
-  // runtime::tasks(): the lister bumps list_request; the owner, between two tasks, copies its
-  // list into `listing` and publishes list_done = list_request (release/acquire).
-  std::atomic<std::uint64_t> list_request{0};
-  std::atomic<std::uint64_t> list_done{0};
-  std::vector<task_info> listing;
+  // runtime::shutdown's request to cancel this shard's tasks: shutdown bumps `request` after it
+  // set `closing`, the owner notices between two tasks (a relaxed peek, then an acquire load) and
+  // copies it into `seen`. Ordering: see worker::serve_requests and runtime_core::shutdown.
+  std::atomic<std::uint64_t> request{0};
+  std::atomic<std::uint64_t> seen{0};  // the owner's only (atomic for the relaxed peek's type)
 };
 
 class registry {
@@ -181,19 +182,11 @@ class registry {
     return out;
   }
 
-  // Owner only: answers a pending runtime::tasks() request.
-  static void answer_listing(registry_shard& shard) {
-    // Ordering: acquire pairs with the requester's release RMW (runtime::tasks). A request carries
-    // a permission: the requester finished reading the previous `listing` before it asked again,
-    // so that read happens before the write below. (A relaxed load here was a data race on
-    // `listing` that TSan found in test_registry's handshake test.)
-    const std::uint64_t request = shard.list_request.load(std::memory_order_acquire);
-    if (request == shard.list_done.load(std::memory_order_relaxed)) return;
-    shard.listing = describe(shard);
-    // Ordering: release publishes `listing` to the requester's acquire load of list_done
-    // (runtime::tasks). The requester holds listing_mutex and reads `listing` only after seeing
-    // its own request answered, so the owner never writes it while it is read.
-    shard.list_done.store(request, std::memory_order_release);
+  // Owner only: records that the pending request was served.
+  static void acknowledge(registry_shard& shard) noexcept {
+    // Relaxed: only the owner reads `seen`; the request's ordering is taken by the caller's
+    // acquire load of `request` (worker::serve_requests).
+    shard.seen.store(shard.request.load(std::memory_order_relaxed), std::memory_order_relaxed);
   }
 
   [[nodiscard]] std::size_t shard_count() const noexcept { return shards_.size(); }

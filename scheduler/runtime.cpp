@@ -100,7 +100,7 @@ runtime_core::runtime_core(runtime_options opts, hosted_t)
             return std::move(opts);
           }(),
           /*hosted=*/true)),
-      trace(tracer::make(this, options)),
+      trace(tracer::make(this, options, /*hosted=*/true)),
       idle(1),
       registry(1),
       poller(*this, {.virtual_time = options.virtual_time, .trace = trace.get()}),
@@ -133,9 +133,9 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
   // for up to `grace`.
   //
   // Ordering: seq_cst store. Foreign spawns read `closing` under the foreign shard's lock (below),
-  // workers read it after the acquire of their list_request bump, and spawns on a worker read it
-  // with acquire (spawn_root); each of those either sees it or happens before the cancel pass that
-  // follows and is cancelled by it.
+  // workers read it after the acquire of their shard's `request` bump, and spawns on a worker read
+  // it with acquire (spawn_root); each of those either sees it or happens before the cancel pass
+  // that follows and is cancelled by it.
   if (closing_.exchange(true, std::memory_order_seq_cst)) return 0;
   // Tasks of other runtimes on this one (weft::resume_on): none arrives from now on, and those
   // present are cancelled with the rest (visitors.hpp).
@@ -156,8 +156,8 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
     foreign.lock.unlock();
     for (std::size_t i = 0; i < workers.size(); ++i) {
       // Ordering: acq_rel RMW, released after `closing`; the worker's acquire load of
-      // list_request then sees `closing` (worker.cpp, next_task).
-      registry.worker_shard(i).list_request.fetch_add(1, std::memory_order_acq_rel);
+      // `request` then sees `closing` (worker.cpp, serve_requests).
+      registry.worker_shard(i).request.fetch_add(1, std::memory_order_acq_rel);
       workers[i]->park.unpark();
     }
     // registry.size() counts listed tasks: a finished task leaves the registry when its shard's

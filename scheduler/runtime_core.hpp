@@ -98,7 +98,7 @@ class runtime_core final : public poller_host, public offload_host {
   // cancelled. Ordering: acquire pairs with shutdown's seq_cst store (see spawn_root).
   [[nodiscard]] bool closing() const noexcept { return closing_.load(std::memory_order_acquire); }
   // On a worker of this runtime, between two tasks, once per shutdown request: cancels the tasks
-  // of the worker's registry shard (worker.cpp calls it where it answers listings).
+  // of the worker's registry shard (worker.cpp calls it where it serves shutdown's request).
   void cancel_shard_for_shutdown(registry_shard& shard) noexcept;
   [[nodiscard]] runtime_stats stats() const noexcept;
 
@@ -131,8 +131,6 @@ class runtime_core final : public poller_host, public offload_host {
   // Reports of unretrieved exceptions running from handles dropped outside the pool, which pinned
   // this runtime under live_runtimes_mutex (runtime.cpp); shutdown waits for them.
   std::atomic<int> reporters{0};
-  // runtime::tasks() callers, one at a time (each worker has one listing buffer).
-  std::mutex listing_mutex;
   // State of the layers above, one per key (detail/runtime_extension.hpp), in order of creation;
   // guarded by extensions_mutex. Shutdown destroys them after the task sweep.
   std::mutex extensions_mutex;

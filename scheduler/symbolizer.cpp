@@ -20,6 +20,10 @@
 #include <string>
 #include <vector>
 
+#ifdef WEFT_BACKTRACE_HEADER
+#include WEFT_BACKTRACE_HEADER
+#endif
+
 namespace weft::detail {
 namespace {
 
@@ -142,5 +146,44 @@ std::string symbolize(const void* address) {
   std::snprintf(buffer, sizeof buffer, "+0x%zx", static_cast<std::size_t>(at - module_base));
   return std::string(slash != nullptr ? slash + 1 : info.dli_fname) + buffer;
 }
+
+#ifdef WEFT_BACKTRACE_HEADER
+
+namespace {
+
+void ignore_error(void* /*data*/, const char* /*message*/, int /*errnum*/) {}
+
+// One state for the process: it reads each module's DWARF once, on first use. Threaded: lookups
+// may run from several threads at once. Null if it cannot be made (then no locations).
+backtrace_state* line_tables() {
+  static backtrace_state* const state =
+      backtrace_create_state(nullptr, /*threaded=*/1, ignore_error, nullptr);
+  return state;
+}
+
+}  // namespace
+
+std::string source_location_of(const void* address) {
+  backtrace_state* state = line_tables();
+  if (state == nullptr) return {};
+  std::string found;
+  // Called once per inlined frame at `address`, innermost first: the last call is the function
+  // the address belongs to.
+  const auto take = [](void* data, std::uintptr_t /*pc*/, const char* file, int line,
+                       const char* /*function*/) -> int {
+    if (file != nullptr && line > 0) {
+      *static_cast<std::string*>(data) = std::string(file) + ":" + std::to_string(line);
+    }
+    return 0;
+  };
+  backtrace_pcinfo(state, reinterpret_cast<std::uintptr_t>(address), take, ignore_error, &found);
+  return found;
+}
+
+#else
+
+std::string source_location_of(const void* /*address*/) { return {}; }
+
+#endif
 
 }  // namespace weft::detail

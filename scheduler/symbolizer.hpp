@@ -16,4 +16,12 @@ namespace weft::detail {
 // or "<module>+0x<offset>". Thread-safe.
 std::string symbolize(const void* address);
 
+// Where the function holding `address` is defined, "file:line", from the module's DWARF line
+// table through GCC's libbacktrace (libgcc-12-dev, which g++ itself needs; clang's builds use the
+// same copy): the line of `address` itself, which for a coroutine's resume function is its first
+// line. "" if the module has no line table (built without -g, or stripped) or weft was built
+// without libbacktrace. The first call per module reads its debug information (tens of
+// milliseconds for a large program); runtime::dump calls it only in debug mode. Thread-safe.
+std::string source_location_of(const void* address);
+
 }  // namespace weft::detail

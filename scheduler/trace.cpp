@@ -136,7 +136,8 @@ struct tracer::buffer {
   }
 };
 
-std::shared_ptr<tracer> tracer::make(const runtime_core* owner, const runtime_options& options) {
+std::shared_ptr<tracer> tracer::make(const runtime_core* owner, const runtime_options& options,
+                                     bool hosted) {
   std::string path = options.trace_file;
   if (const char* env = std::getenv("WEFT_TRACE"); env != nullptr && *env != '\0') {
     path = numbered(env, environment_uses.fetch_add(1, std::memory_order_relaxed) + 1);
@@ -148,7 +149,7 @@ std::shared_ptr<tracer> tracer::make(const runtime_core* owner, const runtime_op
                             "weft: cannot create the trace file '" + path + "'");
   }
   try {
-    return std::make_shared<tracer>(owner, options, std::move(path), out);
+    return std::make_shared<tracer>(owner, options, std::move(path), out, hosted);
   } catch (...) {
     std::fclose(out);
     throw;
@@ -156,7 +157,7 @@ std::shared_ptr<tracer> tracer::make(const runtime_core* owner, const runtime_op
 }
 
 tracer::tracer(const runtime_core* owner, const runtime_options& options, std::string path,
-               std::FILE* out)
+               std::FILE* out, bool hosted)
     : owner_(owner),
       worker_threads_(options.worker_threads),
       thread_name_(options.thread_name),
@@ -171,7 +172,7 @@ tracer::tracer(const runtime_core* owner, const runtime_options& options, std::s
   for (std::size_t i = 0; i < workers; ++i) {
     auto b = std::make_unique<buffer>();
     b->tid = static_cast<std::uint32_t>(i + 1);
-    b->name = thread_name_ + "-w" + std::to_string(i);
+    b->name = hosted ? thread_name_ + " (host thread)" : thread_name_ + "-w" + std::to_string(i);
     b->current = new chunk;
     buffers_.push_back(std::move(b));
   }

@@ -64,10 +64,12 @@ class tracer {
   // A tracer for the runtime `owner` if tracing is asked for (WEFT_TRACE, else
   // options.trace_file), else null. Throws std::system_error naming the path if the file cannot
   // be created. `owner` only identifies the runtime's workers (worker::runtime()); the tracer
-  // never reaches into it, so it may outlive it (the blocking pool shares it).
-  static std::shared_ptr<tracer> make(const runtime_core* owner, const runtime_options& options);
+  // never reaches into it, so it may outlive it (the blocking pool shares it). `hosted`: a frame
+  // executor's core, whose one worker's track is its host thread's.
+  static std::shared_ptr<tracer> make(const runtime_core* owner, const runtime_options& options,
+                                      bool hosted = false);
   tracer(const runtime_core* owner, const runtime_options& options, std::string path,
-         std::FILE* out);
+         std::FILE* out, bool hosted = false);
   ~tracer();
   tracer(const tracer&) = delete;
   tracer& operator=(const tracer&) = delete;
@@ -81,6 +83,9 @@ class tracer {
   void park_end(std::size_t w) noexcept;
   // Worker `w` found nothing to run and starts searching (stamps the end of its last run).
   void search_begin(std::size_t w) noexcept;
+  // A frame executor's host thread returns from run_for / run_until_idle (stamps the end of its
+  // last run, which would otherwise stretch over the host's own work until the next frame).
+  void host_returns(std::size_t w) noexcept { search_begin(w); }
   // Worker `w`'s maintenance tick: its ready tasks and the injection queue's length.
   void ready_sample(std::size_t w, std::size_t local_ready, std::size_t injected) noexcept;
   // A task spawned, completed, or woken, on the calling thread (`self`: its worker).

@@ -251,13 +251,13 @@ void worker::resume_timed(void* task) {
 inline void worker::serve_requests() {
   // Unlink (and maybe free) this worker's tasks that finished on other workers.
   registry::drain_remote(shard_);
-  if (shard_.list_request.load(std::memory_order_relaxed) !=
-      shard_.list_done.load(std::memory_order_relaxed)) [[unlikely]] {
-    // runtime::shutdown sets `closing`, then bumps list_request (acq_rel RMW). The acquire load
+  if (shard_.request.load(std::memory_order_relaxed) != shard_.seen.load(std::memory_order_relaxed))
+      [[unlikely]] {
+    // runtime::shutdown sets `closing`, then bumps `request` (acq_rel RMW). The acquire load
     // here reads that bump or a later RMW of its release sequence, so `closing` is visible after
     // it; every spawn this worker makes afterwards sees it too and starts cancelled (spawn_root),
     // so no task of this shard escapes the cancellation.
-    (void)shard_.list_request.load(std::memory_order_acquire);
+    (void)shard_.request.load(std::memory_order_acquire);
     if (!cancelled_for_shutdown_ && runtime_.closing()) {
       cancelled_for_shutdown_ = true;
       runtime_.cancel_shard_for_shutdown(shard_);
@@ -266,7 +266,7 @@ inline void worker::serve_requests() {
       // task stayed there while its worker parked, and shutdown waited out its whole grace).
       if (lifo_slot_ != nullptr) push_local(std::exchange(lifo_slot_, nullptr));
     }
-    registry::answer_listing(shard_);
+    registry::acknowledge(shard_);
   }
 }
 

@@ -153,8 +153,8 @@ class alignas(64) worker {
   // Deterministic mode: moves every runnable task into `ready`.
   void collect_ready(std::vector<void*>& ready);
   [[gnu::noinline]] void push_overflowing(void* task);
-  // Between two tasks: unlinks tasks that finished elsewhere, answers a listing request and
-  // runtime::shutdown's cancellation (next_task's first step; the deterministic loop's too).
+  // Between two tasks: unlinks tasks that finished elsewhere and serves runtime::shutdown's
+  // cancellation request (next_task's first step; the deterministic loop's too).
   void serve_requests();
   void* next_task();
   void* search();

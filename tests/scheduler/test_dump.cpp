@@ -77,6 +77,21 @@ weft::task<> dump_join_child(weft::event& ev) {
   co_await std::move(child);
 }
 
+weft::task<int> dump_fork_waits(weft::event& ev) {
+  co_await ev.wait();
+  co_return 1;
+}
+weft::task<int> dump_fork_quick() { co_return 2; }
+weft::task<int> dump_fork_parent(weft::event& ev) {
+  auto [a, b, c] =
+      co_await weft::fork_join(dump_fork_waits(ev), dump_fork_quick(), dump_fork_waits(ev));
+  co_return a + b + c;
+}
+
+// The line of the function definition just above the call (the coroutine's first line).
+constexpr int dump_located_line = __LINE__ + 1;
+weft::task<> dump_located(weft::event& ev) { co_await ev.wait(); }
+
 TEST_CASE("dump: a task waiting on a mutex shows its await chain down to the lock") {
   weft_test::watchdog dog(30s);
   weft::runtime rt({.worker_threads = 2});
@@ -155,6 +170,65 @@ TEST_CASE("dump: tasks waiting on an event and a sleep and a child name what the
   finish(parent);
   napping.cancel();
   CHECK_THROWS_AS(finish(napping), weft::cancelled_error);
+}
+
+TEST_CASE("dump: a fork_join caller lists its waiting children under it with their chains") {
+  weft_test::watchdog dog(30s);
+  weft::runtime rt({.worker_threads = 2});
+  weft::event ev;
+  auto parent = rt.spawn_named("forker", dump_fork_parent(ev));
+  const auto p = wait_for_task(rt, "forker", [](const weft::task_dump& d) {
+    // Both waiting children listed (the quick one has ended and is left out).
+    std::size_t waiting = 0;
+    for (const auto& c : d.children)
+      waiting += waiting_on(c, "event::wait") ? 1 : 0;
+    return waiting == 2;
+  });
+  REQUIRE(p.has_value());
+  CHECK(p->state == weft::task_dump::state_type::waiting);
+  CHECK(p->waiting_on == "fork_join (its children)");
+  CHECK(chain_mentions(*p, 0, "dump_fork_parent"));
+  REQUIRE(p->children.size() == 2);
+  CHECK(p->children[0].name == "fork_join child 0");
+  CHECK(p->children[1].name == "fork_join child 2");
+  for (const auto& c : p->children)
+    CHECK(chain_mentions(c, 0, "dump_fork_waits"));
+  const std::string text = rt.dump().to_string();
+  CHECK(text.find("task 'forker' waiting on fork_join (its children)") != std::string::npos);
+  CHECK(text.find("    task 'fork_join child 2' waiting on event::wait") != std::string::npos);
+  ev.set();
+  CHECK(finish(parent) == 4);
+}
+
+TEST_CASE("dump: debug mode gives each coroutine of a chain its source file and line") {
+  weft_test::watchdog dog(30s);
+  weft::event ev;
+  {
+    weft::runtime rt({.worker_threads = 1, .debug = true});
+    auto h = rt.spawn_named("located", dump_located(ev));
+    const auto t = wait_for_task(rt, "located", [](const weft::task_dump& d) {
+      return waiting_on(d, "event::wait") && !d.await_chain.empty();
+    });
+    REQUIRE(t.has_value());
+    REQUIRE(t->await_sources.size() == t->await_chain.size());
+    const std::string& where = t->await_sources[0];
+    CHECK_MESSAGE(where.find("test_dump.cpp:") != std::string::npos, where);
+    CHECK_MESSAGE(where.substr(where.rfind(':') + 1) == std::to_string(dump_located_line), where);
+    CHECK(rt.dump().to_string().find("(" + where + ") -> event::wait") != std::string::npos);
+    ev.set();
+    finish(h);
+  }
+  // Outside debug mode: no lookups, no sources.
+  weft::event again;
+  weft::runtime rt({.worker_threads = 1});
+  auto h = rt.spawn_named("located", dump_located(again));
+  const auto t = wait_for_task(rt, "located", [](const weft::task_dump& d) {
+    return waiting_on(d, "event::wait") && !d.await_chain.empty();
+  });
+  REQUIRE(t.has_value());
+  CHECK(t->await_sources.empty());
+  again.set();
+  finish(h);
 }
 
 TEST_CASE("dump: a worker busy in a 500 ms task still lists its tasks") {

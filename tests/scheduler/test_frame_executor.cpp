@@ -92,6 +92,10 @@ bool eventually(Condition condition) {
 
 }  // namespace
 
+// Named coroutines (outside the anonymous namespace, so that the dump can name them).
+weft::task<> fx_dump_wait(weft::event& ev) { co_await ev.wait(); }
+weft::task<> fx_dump_outer(weft::event& ev) { co_await fx_dump_wait(ev); }
+
 TEST_SUITE("frame_executor") {
   TEST_CASE("tasks spawned on a frame executor run only inside its calls and on the host thread") {
     weft_test::watchdog dog(60s);
@@ -437,6 +441,34 @@ TEST_SUITE("frame_executor") {
     }(exec));
     frames_until(exec, nullptr, [&] { return handle.done(); });
     CHECK(handle.take_result() == host);
+  }
+
+  TEST_CASE("dump lists the executor's tasks with their await chains from any thread") {
+    weft_test::watchdog dog(30s);
+    weft::frame_executor exec;
+    weft::event ev;
+    auto handle = exec.spawn_named("fx waiter", fx_dump_outer(ev));
+    exec.spawn_named("fx queued", fx_dump_wait(ev)).detach();
+    exec.run_until_idle();
+    weft::runtime_dump d;
+    std::thread other([&] { d = exec.dump(); });  // not the host: the dump never waits for it
+    other.join();
+    REQUIRE(d.workers.size() == 1);
+    CHECK_FALSE(d.workers[0].running);
+    const weft::task_dump* waiter = nullptr;
+    for (const auto& t : d.tasks)
+      if (t.name == "fx waiter") waiter = &t;
+    REQUIRE(waiter != nullptr);
+    CHECK(waiter->state == weft::task_dump::state_type::waiting);
+    CHECK(waiter->waiting_on == "event::wait");
+    REQUIRE(waiter->await_chain.size() >= 2);
+    CHECK(waiter->await_chain[0].find("fx_dump_outer") != std::string::npos);
+    CHECK(waiter->await_chain[1].find("fx_dump_wait") != std::string::npos);
+    CHECK(d.to_string().find("task 'fx queued' waiting on event::wait") != std::string::npos);
+    ev.set();
+    exec.run_until_idle();
+    CHECK(handle.done());
+    CHECK(exec.dump().tasks.empty());
   }
 }
 

@@ -1,11 +1,11 @@
 // tests/test_registry.cpp: the private registry of live spawned tasks (scheduler/registry.hpp) and
 // the listed/done/detached protocol of task_header.hpp. Single-threaded: shards, intrusive
-// insert/unlink at every position, describe and the listing handshake, cancel_all, the remote_done
-// stack that the owner drains (unlinking, clearing `listed`, destroying a frame whose handle is
-// gone), the owner's wake-up on the first remote completion, drain_and_snapshot. Multi-threaded:
-// completers, handle droppers and a parking owner race on the three bits and every frame is
-// destroyed exactly once; foreign threads share the locked shard; a lister and an owner run the
-// listing handshake.
+// insert/unlink at every position, describe, shutdown's request and its acknowledgement,
+// cancel_all, the remote_done stack that the owner drains (unlinking, clearing `listed`, destroying
+// a frame whose handle is gone), the owner's wake-up on the first remote completion,
+// drain_and_snapshot. Multi-threaded: completers, handle droppers and a parking owner race on the
+// three bits and every frame is destroyed exactly once; foreign threads share the locked shard; a
+// lister walks a shard under its lock while its owner links and unlinks.
 //
 // The frames are real coroutine frames whose promise holds the task_header, as a weft::task's
 // does, so that ASan sees any touch of a header after its frame was destroyed. The completer and
@@ -248,30 +248,18 @@ TEST_CASE("registry: describe lists the unfinished tasks with their names and st
   cancelling.header->hook.store(nullptr);
 }
 
-TEST_CASE("registry: answer_listing answers each request once and nothing unasked") {
+TEST_CASE("registry: acknowledge marks every request made so far as seen") {
   registry reg(1);
   registry_shard& shard = reg.worker_shard(0);
-  fake_task a("a"), b("b");
-  registry::insert(shard, a.header);
-  registry::answer_listing(shard);  // no request yet
-  CHECK(shard.listing.empty());
-  CHECK(shard.list_done.load() == 0);
-
-  shard.list_request.fetch_add(1);
-  registry::answer_listing(shard);
-  CHECK(shard.list_done.load() == 1);
-  REQUIRE(shard.listing.size() == 1);
-  CHECK(shard.listing[0].name == "a");
-
-  // Answered: a second call does not rebuild the listing, even though the list changed.
-  registry::insert(shard, b.header);
-  registry::answer_listing(shard);
-  CHECK(shard.listing.size() == 1);
-  // Two requests since the last answer: one answer covers both.
-  shard.list_request.fetch_add(2);
-  registry::answer_listing(shard);
-  CHECK(shard.list_done.load() == 3);
-  CHECK(shard.listing.size() == 2);
+  CHECK(shard.request.load() == shard.seen.load());  // nothing asked
+  shard.request.fetch_add(1);
+  CHECK(shard.request.load() != shard.seen.load());
+  registry::acknowledge(shard);
+  CHECK(shard.seen.load() == 1);
+  // Two requests since the last acknowledgement: one covers both.
+  shard.request.fetch_add(2);
+  registry::acknowledge(shard);
+  CHECK(shard.seen.load() == 3);
 }
 
 TEST_CASE("registry: cancel_all requests cancellation of every unfinished task and runs its hook") {
@@ -549,9 +537,9 @@ TEST_SUITE("stress") {
     CHECK(shared.head == nullptr);
   }
 
-  TEST_CASE("registry: a lister and a busy owner run the listing handshake without a race") {
+  TEST_CASE("registry: a lister walks a shard under its lock while the owner links and unlinks") {
     weft_test::watchdog dog(120s);
-    const std::size_t requests = weft_test::stress_count(300, 20000);
+    const std::size_t walks = weft_test::stress_count(300, 20000);
     registry reg(1);
     registry_shard& shard = reg.worker_shard(0);
     std::vector<std::unique_ptr<fake_task>> tasks;
@@ -559,7 +547,6 @@ TEST_SUITE("stress") {
       tasks.push_back(std::make_unique<fake_task>("listed"));
     std::atomic<bool> done{false};
     std::thread owner([&] {
-      // Between two "tasks", the owner changes its list and answers any pending request.
       std::size_t step = 0;
       while (!done.load(std::memory_order_relaxed)) {
         task_header* t = tasks[step % tasks.size()]->header;
@@ -569,17 +556,15 @@ TEST_SUITE("stress") {
           registry::unlink(t);
         }
         ++step;
-        registry::answer_listing(shard);
       }
     });
     std::size_t bad = 0;
-    for (std::size_t r = 1; r <= requests; ++r) {
-      const std::uint64_t request = shard.list_request.fetch_add(1, std::memory_order_acq_rel) + 1;
-      while (shard.list_done.load(std::memory_order_acquire) < request)
-        std::this_thread::yield();
-      // The answer is the owner's, published by its release store: read it without a lock.
-      if (shard.listing.size() > tasks.size()) ++bad;
-      for (const task_info& info : shard.listing)
+    for (std::size_t r = 0; r < walks; ++r) {
+      shard.lock.lock();
+      const std::vector<task_info> listing = registry::describe(shard);
+      shard.lock.unlock();
+      if (listing.size() > tasks.size()) ++bad;
+      for (const task_info& info : listing)
         if (info.name != "listed") ++bad;
     }
     done.store(true);

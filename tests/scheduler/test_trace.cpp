@@ -229,6 +229,24 @@ weft::task<> yield_root(int tasks, int yields) {
 
 weft::task<> forever() { co_await weft::sleep(1h); }
 
+// The total time of the B/E slices named `name` (microseconds, as the file's ts).
+double slice_time(const json& doc, const std::string& name) {
+  std::map<long, std::vector<std::pair<std::string, double>>> open;
+  double total = 0;
+  for (const json& e : doc["traceEvents"]) {
+    const std::string ph = e.value("ph", "");
+    if (ph != "B" && ph != "E") continue;
+    auto& stack = open[e["tid"].get<long>()];
+    if (ph == "B") {
+      stack.emplace_back(e["name"].get<std::string>(), e["ts"].get<double>());
+    } else if (!stack.empty()) {
+      if (stack.back().first == name) total += e["ts"].get<double>() - stack.back().second;
+      stack.pop_back();
+    }
+  }
+  return total;
+}
+
 weft::task<> leave_tasks_behind(int n) {
   for (int i = 0; i < n; ++i)
     weft::spawn_named("forever", forever()).detach();
@@ -371,6 +389,33 @@ TEST_SUITE("trace") {
     const summary s = validate(load(path));
     CHECK(s.slices.at("to_thread") == 1);
     CHECK(s.flows.at("spawn") >= 1);
+    std::remove(path.c_str());
+  }
+
+  TEST_CASE("a frame executor's runs are slices on its host thread's track and end with the call") {
+    weft_test::watchdog dog(60s);
+    const std::string path = temp_path("frame");
+    constexpr int tasks = 4;
+    constexpr int yields = 30;
+    constexpr int frames = 10;
+    {
+      weft::frame_executor exec({.name = "fx", .trace_file = path});
+      for (int i = 0; i < tasks; ++i)
+        exec.spawn_named("frame yielder", yielder(yields)).detach();
+      // A few runs per frame, then the host's own work: none of it may be in a slice.
+      for (int f = 0; f < frames; ++f) {
+        exec.run_for(0ns);
+        std::this_thread::sleep_for(5ms);
+      }
+      exec.run_until_idle();
+    }
+    const json doc = load(path);
+    const summary s = validate(doc);
+    CHECK(s.thread_names.count("fx (host thread)") == 1);
+    CHECK(s.slices.at("frame yielder") == tasks * (yields + 1));
+    CHECK(s.flows.at("spawn") == tasks);
+    // The frames' 5 ms sleeps are outside every slice (generous: the runs themselves are short).
+    CHECK(slice_time(doc, "frame yielder") < frames * 5000.0 / 2);
     std::remove(path.c_str());
   }
 

@@ -43,7 +43,16 @@ struct task_dump {
   // -rdynamic, else "coroutine at <module>+0x<offset>"). Empty if the task is not waiting, or if
   // it moved on while the dump read its chain.
   std::vector<std::string> await_chain;
+  // Debug mode (runtime_options::debug, WEFT_DEBUG=1): where each coroutine of await_chain is
+  // defined, "file:line" from the module's DWARF line table ("" where it has none: built without
+  // -g, or stripped); empty outside debug mode.
+  std::vector<std::string> await_sources;
   std::optional<std::size_t> worker;  // running: the worker's index
+  // Waiting on a weft::fork_join of the tuple or array form: its children (named "fork_join
+  // child <i>"), each with its own state and await chain, in argument order. A child that already
+  // finished is left out. Children are seen only once one of them has reached a cancellable wait
+  // (fork_join publishes its wait lazily, fork_join.cpp); until then the caller shows as ready.
+  std::vector<task_dump> children;
 };
 
 // One worker in a dump.

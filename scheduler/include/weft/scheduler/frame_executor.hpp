@@ -56,6 +56,10 @@ struct frame_executor_options {
   std::chrono::milliseconds shutdown_timeout{5000};
   // Where reports go (any thread). Default: a line on stderr.
   std::function<void(std::string_view)> log;
+  // A trace of the executor's runs (runtime_options::trace_file; docs/diagnostics.md): its run
+  // slices on one track, "<name> (host thread)", whichever thread drives it; written when the
+  // executor is destroyed. WEFT_TRACE=path applies here too (numbered after the first runtime).
+  std::string trace_file;
 };
 
 // What one run_for / run_until_idle call did.
@@ -145,6 +149,10 @@ class WEFT_API frame_executor {
   // Tasks ready to run now (the host thread only: a snapshot of its queues).
   [[nodiscard]] std::size_t pending() const noexcept;
   [[nodiscard]] runtime_stats stats() const noexcept;
+  // Every live task spawned on this executor, with its state and await chain (runtime::dump; any
+  // thread). A task of another runtime visiting this executor (resume_on) is listed by its home
+  // runtime's dump, as a task of that runtime.
+  [[nodiscard]] runtime_dump dump() const;
 
  private:
   friend resume_on_awaiter resume_on(frame_executor& executor) noexcept;
