@@ -25,7 +25,9 @@ void mutex::unlock_slow() noexcept {
         state_.store(state & ~(queued_bit | handoff_bit), std::memory_order_relaxed);
       }
     } else if ((state & woken_bit) != 0 || (state & queued_bit) == 0) {
-      state_.store(state & ~locked_bit, std::memory_order_release);  // changed since the check
+      // Changed since the check. Ordering: release, as in unlock(): the next owner's acquire
+      // CAS sees this critical section.
+      state_.store(state & ~locked_bit, std::memory_order_release);
     } else {
       unsigned next = state & ~locked_bit;
       if (wake_front(woken)) next |= woken_bit;

@@ -57,6 +57,9 @@ void semaphore::grant_waiters(std::size_t n, bool from_permit) noexcept(false) {
           if (!from_permit && woken == nullptr) overflowed(n);
           next = max;
         }
+        // Ordering: release, so a task that takes one of these permits with its acquire RMW on
+        // count_ sees what the releaser did before (the permit's hand-over); relaxed on failure,
+        // since the retry only recomputes from the fresh value.
         if (count_.compare_exchange_weak(current, next, std::memory_order_release,
                                          std::memory_order_relaxed)) {
           break;

@@ -46,6 +46,8 @@ class event {
   // Lowers the flag. Any thread.
   WEFT_API void clear() noexcept;
 
+  // Ordering: acquire pairs with set()'s release store: a caller that sees the flag up sees
+  // what the setter did before set().
   [[nodiscard]] bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
 
   // Waits until the flag is raised (returns at once if it is).

@@ -115,6 +115,8 @@ class gather_countdown {
 
   // Index of the first child to fail, or `none`.
   [[nodiscard]] std::size_t first_failure() const noexcept {
+    // Ordering: acquire pairs with record()'s acq_rel CAS; the gathering coroutine reads it after
+    // remaining_ reached zero, which orders it already; other callers see a consistent index.
     return first_failure_.load(std::memory_order_acquire);
   }
 
@@ -142,6 +144,7 @@ class gather_countdown {
         // Ordering: relaxed; read by the gathering coroutine after remaining_ reached zero, whose
         // acq_rel decrements order it.
         refused_.store(true, std::memory_order_relaxed);
+        // Ordering: acq_rel, one link of remaining_'s RMW chain (see child_done).
         remaining_.fetch_sub(1, std::memory_order_acq_rel);
         return;
       case join_registration::finished:
@@ -149,12 +152,14 @@ class gather_countdown {
     }
     // Finished before we got here: count it now.
     record(index, child);
+    // Ordering: acq_rel, one link of remaining_'s RMW chain (see child_done).
     remaining_.fetch_sub(1, std::memory_order_acq_rel);
   }
 
   void record(std::size_t index, task_header* child) noexcept {
     if (!failure_of(child)) return;
     std::size_t expected = none;
+    // Ordering: acq_rel; only the first failure wins. Its release is read by first_failure().
     if (first_failure_.compare_exchange_strong(expected, index, std::memory_order_acq_rel) &&
         cancel_on_failure_) {
       cancel_all_but(index);
@@ -166,6 +171,8 @@ class gather_countdown {
   // child that ends with the cancelled_error gather caused is then recorded as a failure, and
   // cancelling its siblings a second time would interrupt the cleanup they are running.
   void cancel_all_but(std::size_t index) noexcept {
+    // Ordering: acq_rel, though only atomicity matters: exactly one caller cancels, and the
+    // headers it reads are held alive by gather's handles, not ordered by this flag.
     if (cancelled_children_.exchange(true, std::memory_order_acq_rel)) return;
     for (std::size_t i = 0; i < headers_.size(); ++i) {
       if (i != index) request_cancel(headers_[i]);
@@ -176,6 +183,9 @@ class gather_countdown {
     auto* self = static_cast<child_waiter*>(waiter);
     gather_countdown* countdown = self->countdown;
     countdown->record(self->index, child);
+    // Ordering: remaining_ is one RMW chain: each child's release carries its record() (and the
+    // child's result) along, and the last decrement's acquire sees all of them before it
+    // resumes the gathering coroutine, which then reads every result.
     if (countdown->remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       return countdown->parent_;
     }

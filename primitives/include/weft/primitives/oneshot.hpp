@@ -154,6 +154,8 @@ class oneshot_receiver {
 
   // True once `co_await` would not wait: the value was sent or the sender is gone.
   [[nodiscard]] bool ready() const noexcept {
+    // Ordering: acquire pairs with the sender's acq_rel fetch_or of value_bit (or gone_bit):
+    // true means the value written before it is visible to the co_await that follows.
     return state_ != nullptr && (state_->flags.load(std::memory_order_acquire) &
                                  (state_type::value_bit | state_type::sender_gone)) != 0;
   }
@@ -223,6 +225,7 @@ class oneshot_receiver {
       auto* self = static_cast<awaiter*>(static_cast<detail::cancellable_wait*>(hook));
       self->mark_cancelled();
       state_type* state = self->state_;
+      // Ordering: acquire, the first read of the CAS loop below (its comment has the argument).
       unsigned flags = state->flags.load(std::memory_order_acquire);
       for (;;) {
         // The value (or the sender's departure) came first: the receiver keeps it.

@@ -136,6 +136,8 @@ class task_group : private detail::group_link {
 
   // Children still running.
   [[nodiscard]] std::size_t running() const noexcept {
+    // Ordering: acquire on both, pairing with the release halves of the children's decrements
+    // and of join()'s store; a snapshot for the caller (the two loads are not one instant).
     const std::size_t count = running_.load(std::memory_order_acquire);
     return joined_.load(std::memory_order_acquire) ? count : count - 1;  // minus the join token
   }
@@ -223,12 +225,16 @@ class task_group::join_awaiter : private detail::cancellable_wait {
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
     task_group* group = group_;
+    // Ordering: acquire pairs with an earlier join's release store below; that join's own
+    // decrement then saw every child's end, so "joined before" means all done and visible.
     if (group->joined_.load(std::memory_order_acquire)) return false;  // joined before: all done
     on_cancel = &cancel_children;
     owner_ = detail::root_of(self);
     if (begin(owner_, detail::wait_kind::task_group_join)) group->cancel();
     group->joiner_ = self;
     group->joiner_home = detail::current_runtime_core();  // published with the token, as joiner_
+    // Ordering: release, read by running() and a later join's acquire; the joiner itself is
+    // published by the acq_rel decrement of the token below (see child_done's invariant).
     group->joined_.store(true, std::memory_order_release);
     // Give up the join token. Zero: every child finished, continue at once. Otherwise the last
     // child resumes us, possibly right away on another worker: touch nothing after this.

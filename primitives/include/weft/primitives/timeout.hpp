@@ -159,6 +159,7 @@ class timeout_guard {
     // Waits for an expiry in progress; the poller thread's on_fire reads timer_.root and writes
     // timer_.fired, so neither may change (or be destroyed) before this returns.
     disarm_timer(timer_.entry.owner, &timer_.entry);
+    // Ordering: acquire pairs with the expiry's release store (timers.cpp, on_fire).
     return timer_.fired.load(std::memory_order_acquire);
   }
 
@@ -214,6 +215,7 @@ class timeout_guard {
     // Expired already: a cancellation was requested and stays requested (asyncio raises
     // RuntimeError for an expiring timeout; here the expiry runs on the poller thread, so the
     // task cannot know it before calling, and an error it cannot avoid would help nobody).
+    // Ordering: acquire pairs with the expiry's release store (timers.cpp, on_fire).
     if (timer_.fired.load(std::memory_order_acquire)) return;
     if (unarmed_timeout_of(root_) == &timer_) {  // lazy: still free to change
       if (when) {

@@ -105,15 +105,23 @@ class wait_state : public cancellable_wait {
       failed = failed || static_cast<bool>(tasks_[i]->exception);
     }
     if (failed) any_failed_.store(true, std::memory_order_relaxed);
+    // Ordering: done_count_ is one RMW chain shared with task_done. acq_rel: the release carries
+    // the relaxed any_failed_ store above to a task_done that counts after this; the acquire
+    // sees a failure that a task_done stored (release) before its own count. The acquire load of
+    // any_failed_ pairs with task_done's release store.
     const std::size_t done =
         done_count_.fetch_add(already_done, std::memory_order_acq_rel) + already_done;
     if (satisfied(done, any_failed_.load(std::memory_order_acquire))) signal();
     if (deadline_ && arm_timer(&timer_, *deadline_) != arm_result::armed) signal();  // due
     // The decisive CAS (see above): nothing below it may touch *this.
+    // Ordering: phase_ is the word on which this coroutine and the signallers decide who resumes
+    // it; every CAS is acq_rel (acquire on failure), so each decision sees the ones before it
+    // and what their threads did first (a count, a timer's firing).
     std::uint32_t phase = phase_.load(std::memory_order_acquire);
     for (;;) {
       const bool event = (phase & event_bit) != 0;
       const std::uint32_t next = phase | armed_bit | (event ? resumed_bit : 0U);
+      // Ordering: acq_rel, the decision (above).
       if (phase_.compare_exchange_weak(phase, next, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
         return !event;
@@ -129,6 +137,7 @@ class wait_state : public cancellable_wait {
       }
     }
     // Notifications already running against this object (their tasks finished): let them return.
+    // Ordering: acquire pairs with task_done's release decrement, its last access to *this.
     while (in_flight_.load(std::memory_order_acquire) != 0)
       std::this_thread::yield();
     finish();  // throws cancelled_error if the wait was cancelled
@@ -166,6 +175,7 @@ class wait_state : public cancellable_wait {
   // Records an event; true if the caller must resume the coroutine (it was armed, nobody else
   // resumed it). Before `armed`, await_suspend sees the event and does not suspend.
   bool signal() noexcept {
+    // Ordering: acquire load and acq_rel CAS on phase_, as in await_suspend (the decision word).
     std::uint32_t phase = phase_.load(std::memory_order_acquire);
     for (;;) {
       if ((phase & resumed_bit) != 0) return false;
@@ -180,6 +190,9 @@ class wait_state : public cancellable_wait {
 
   static std::coroutine_handle<> task_done(join_waiter* waiter, task_header* task) noexcept {
     wait_state* self = static_cast<task_waiter*>(waiter)->state;
+    // Ordering: the release store of any_failed_ pairs with the acquire loads that follow a
+    // count; the acq_rel count is the chain described in await_suspend, so whichever counter
+    // sees the last count also sees every failure stored before an earlier count.
     if (task->exception) self->any_failed_.store(true, std::memory_order_release);
     const std::size_t done = self->done_count_.fetch_add(1, std::memory_order_acq_rel) + 1;
     std::coroutine_handle<> next = std::noop_coroutine();
