@@ -137,6 +137,7 @@ class work_deque {
     if (n <= 0) return 0;
     for (std::int64_t i = 0; i < n; ++i)
       out[i] = slot(t + i).load(std::memory_order_relaxed);
+    // Ordering: seq_cst, as every RMW on top_ (see the load's comment above).
     if (!top_.compare_exchange_strong(t, t + n, std::memory_order_seq_cst,
                                       std::memory_order_relaxed)) {
       return 0;  // a thief moved top: the deque is no longer full, the caller retries the push

@@ -92,7 +92,7 @@ void read_wait(task_header* t, const void* frame, cancel_hook* hook, const runni
   out.since = cancellable_wait::since_of(hook);
   out.has_since = true;
   out.chain.push_back(resume_function_of(frame));
-  // Acquire: the link was published before the hook (see task_header::awaiting).
+  // Ordering: acquire; the link was published before the hook (see task_header::awaiting).
   task_header* next = t->awaiting.load(std::memory_order_acquire);
   while (next != nullptr) {
     if (out.chain.size() == max_chain) {
@@ -100,6 +100,7 @@ void read_wait(task_header* t, const void* frame, cancel_hook* hook, const runni
       break;
     }
     out.chain.push_back(resume_function_of(frame_of(next)));
+    // Ordering: acquire, as for the first link above (task_header::awaiting).
     next = next->awaiting.load(std::memory_order_acquire);
   }
   fork_child children[max_children];
@@ -119,6 +120,8 @@ void read_wait(task_header* t, const void* frame, cancel_hook* hook, const runni
   // The wait is still the one whose chain was read: the chain is consistent. (A wait that ended
   // and a new one at the same awaiter address would pass; the chain is then the new wait's, read
   // from frames that are alive or put aside, so it is still memory-safe.)
+  // Ordering: seq_cst, as every access to the hook word (task_header::hook): the re-check is
+  // ordered after the reads of the chain above, which a weaker load would not guarantee.
   if (t->hook.load(std::memory_order_seq_cst) != hook) {
     out.chain.clear();
     out.chain_truncated = false;

@@ -52,6 +52,7 @@ inline void claim_default() noexcept {
 #if defined(WEFT_FRAME_ALLOCATOR_SYSTEM)
 
 void* allocate_frame(std::size_t size) {
+  // Ordering: acquire pairs with the installer's release CAS (frame_source).
   const std::uintptr_t source = frame_source.load(std::memory_order_acquire);
   if (source > weft_own) [[unlikely]] {
     return reinterpret_cast<frame_allocator*>(source)->allocate(size);
@@ -140,6 +141,7 @@ constexpr std::size_t block_size(std::size_t c) noexcept {
 void* allocate_frame(std::size_t size) {
   // One load and a branch that is always taken the same way in a process (no hook: the word is 1
   // after the first frame).
+  // Ordering: acquire pairs with the installer's release CAS (frame_source).
   const std::uintptr_t source = frame_source.load(std::memory_order_acquire);
   if (source > weft_own) [[unlikely]] {
     return reinterpret_cast<frame_allocator*>(source)->allocate(size);

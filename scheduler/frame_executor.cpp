@@ -175,6 +175,7 @@ frame_result frame_executor::drive(std::chrono::steady_clock::time_point deadlin
   }
   struct release_driving {
     std::atomic<bool>& flag;
+    // Ordering: release, paired with the next driver's acquire exchange above.
     ~release_driving() { flag.store(false, std::memory_order_release); }
   } release{driving_};
   detail::worker& w = *core_->workers[0];

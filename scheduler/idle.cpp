@@ -16,6 +16,7 @@ std::optional<std::size_t> idle::worker_to_notify() {
 #if WEFT_TSAN
   // The fence's stand-in under TSan (see the end of idle.hpp's argument): an RMW on state_ puts
   // this read in state_'s modification order against the parking worker's RMW.
+  // Ordering: seq_cst RMW, paired with the parking worker's seq_cst RMW on state_.
   const std::uint32_t state = state_.fetch_add(0, std::memory_order_seq_cst);
 #else
   // Ordering: the producer's StoreLoad barrier (idle.hpp). Model-checked: mutant idle_notify_fence.
@@ -61,6 +62,7 @@ bool idle::transition_to_searching() noexcept {
   std::uint32_t state = state_.load(std::memory_order_relaxed);
   for (;;) {
     if (2 * (state & searching_mask) >= workers_) return false;
+    // Ordering: seq_cst on success, relaxed on failure (the argument above).
     if (state_.compare_exchange_weak(state, state + 1, std::memory_order_seq_cst,
                                      std::memory_order_relaxed)) {
       return true;

@@ -65,6 +65,8 @@ class idle {
   // blocking call) then waits for ever, and the pool runs one worker short until the next spawn.
   // Under TSan the fence becomes an RMW, as in worker_to_notify().
   [[nodiscard]] bool maybe_should_wake_for_local_work() noexcept {
+    // Ordering: the StoreLoad barrier argued above, paired with the parking worker's seq_cst
+    // decrement; under TSan an RMW stands in for the fence.
 #if WEFT_TSAN
     return should_wake(state_.fetch_add(0, std::memory_order_seq_cst));
 #else
@@ -92,7 +94,8 @@ class idle {
   // the sleepers list and counted as unparked, not searching.
   bool transition_from_parked(std::size_t index);
 
-  // True when every worker has parked (seq_cst: the virtual clock's idleness check).
+  // True when every worker has parked. Ordering: seq_cst, paired with the parking workers'
+  // seq_cst RMWs, so the virtual clock's idleness check is ordered with the queue reads after it.
   [[nodiscard]] bool all_parked() const noexcept {
     return (state_.load(std::memory_order_seq_cst) >> 16) == 0;
   }

@@ -55,6 +55,7 @@ void parker::park() noexcept {
   for (;;) {
     futex_wait(&state_, parked);
     expected = notified;
+    // Ordering: acquire pairs with unpark()'s release (the argument at the top of park()).
     if (state_.compare_exchange_strong(expected, empty, std::memory_order_acquire)) return;
     // Spurious wake-up (EINTR or a stale wake): still parked.
   }

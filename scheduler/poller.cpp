@@ -309,6 +309,7 @@ void poller::run() {
   std::vector<void*> ready;
   ready.reserve(fire_batch);
   std::vector<timer_entry*> callbacks;
+  // Ordering: acquire pairs with stop()'s release store of stopping_.
   while (!stopping_.load(std::memory_order_acquire)) {
     free_deregistered();
 
@@ -391,6 +392,8 @@ void poller::run_watchdog() {
   // found something or a worker let the role go. Timers never wait for it (the sleep ends at the
   // next deadline in any case).
   std::chrono::milliseconds interval = watchdog_interval;
+  // Ordering: acquire pairs with stop()'s release store of stopping_; the role's acquire load
+  // pairs with a driver's release when it gives the role back (role_).
   while (!stopping_.load(std::memory_order_acquire)) {
     std::uint32_t role = role_.load(std::memory_order_acquire);
     if (role == role_free) {
@@ -525,7 +528,8 @@ bool io_cancel(io_registration* reg, io_direction dir, std::coroutine_handle<> w
   auto& slot = reg->waiters[static_cast<int>(dir)];
   std::uintptr_t expected = reinterpret_cast<std::uintptr_t>(waiter.address());
   // Every transition of the slot is a CAS or swap, so parking, readiness and cancelling are
-  // totally ordered on it: exactly one of them decides who resumes the waiter.
+  // totally ordered on it: exactly one of them decides who resumes the waiter. Ordering: acq_rel,
+  // pairing with the waiter's parking CAS and the driver's readiness swap on the same slot.
   if (slot.compare_exchange_strong(expected, io_registration::idle, std::memory_order_acq_rel,
                                    std::memory_order_acquire)) {
     return true;

@@ -92,7 +92,8 @@ class runtime_core final : public poller_host, public offload_host {
   // wake, bound to this runtime).
   void wake_from_offload(std::coroutine_handle<> waiter) noexcept override;
 
-  // Workers leave their loop (the last phase of shutdown).
+  // Workers leave their loop (the last phase of shutdown). Ordering: acquire pairs with
+  // shutdown's release store, made after everything the workers must see before they leave.
   [[nodiscard]] bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   // shutdown began: spawns from outside the pool are refused, spawns from its own workers start
   // cancelled. Ordering: acquire pairs with shutdown's seq_cst store (see spawn_root).

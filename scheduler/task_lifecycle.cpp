@@ -359,6 +359,8 @@ std::uint32_t withdraw_cancel_request(task_header* task) noexcept {
     std::uint32_t next = state - task_header::cancel_request;
     // The last request taken back also takes back a delivery that is still pending.
     if (next < task_header::cancel_request) next &= ~task_header::cancel_pending;
+    // Ordering: acq_rel, as every RMW on cancel_state (task_header::cancel_state): the acquire
+    // reads a canceller's message published before its request; relaxed on failure (retry).
     if (task->cancel_state.compare_exchange_weak(state, next, std::memory_order_acq_rel,
                                                  std::memory_order_relaxed)) {
       // No request stands any more: neither does its message (it would otherwise ride on the

@@ -253,10 +253,10 @@ inline void worker::serve_requests() {
   registry::drain_remote(shard_);
   if (shard_.request.load(std::memory_order_relaxed) != shard_.seen.load(std::memory_order_relaxed))
       [[unlikely]] {
-    // runtime::shutdown sets `closing`, then bumps `request` (acq_rel RMW). The acquire load
-    // here reads that bump or a later RMW of its release sequence, so `closing` is visible after
-    // it; every spawn this worker makes afterwards sees it too and starts cancelled (spawn_root),
-    // so no task of this shard escapes the cancellation.
+    // Ordering: runtime::shutdown sets `closing`, then bumps `request` (acq_rel RMW). The acquire
+    // load here reads that bump or a later RMW of its release sequence, so `closing` is visible
+    // after it; every spawn this worker makes afterwards sees it too and starts cancelled
+    // (spawn_root), so no task of this shard escapes the cancellation.
     (void)shard_.request.load(std::memory_order_acquire);
     if (!cancelled_for_shutdown_ && runtime_.closing()) {
       cancelled_for_shutdown_ = true;

@@ -212,6 +212,9 @@ class task_header {
     if (!frame) [[unlikely]]
       arm_fork_scope(this);
     if ((cancel_state.load(std::memory_order_relaxed) & cancel_pending) == 0) return false;
+    // Ordering: the relaxed load is a hint, the RMW decides. acq_rel: the acquire pairs with the
+    // canceller's RMW (its message and what it wrote before are visible to the handler that runs
+    // next), the release orders this delivery before a later request's RMW.
     if ((cancel_state.fetch_and(~cancel_pending, std::memory_order_acq_rel) & cancel_pending) ==
         0) {
       return false;
@@ -241,6 +244,7 @@ class task_header {
          cancel_pending) == 0) {
       return true;
     }
+    // Ordering: seq_cst, the Dekker pattern's last step (above).
     return hook.exchange(nullptr, std::memory_order_seq_cst) != h;
   }
 
@@ -273,10 +277,14 @@ class task_header {
   // finished meanwhile (then its completer notifies, or notified, the waiter) or if `waiter` is not
   // the one registered.
   bool unregister_waiter(join_waiter* waiter) noexcept {
+    // Ordering: acquire pairs with the completer's release RMW that sets done_bit; the CAS is
+    // seq_cst as register_waiter's (below), so taking the waiter back and the completer taking
+    // it to notify are decided by one total order on the word; acquire on failure re-reads.
     std::uintptr_t expected = state.load(std::memory_order_acquire);
     for (;;) {
       if ((expected & (done_bit | abandoned_bit)) != 0) return false;
       if ((expected & ~flag_mask) != reinterpret_cast<std::uintptr_t>(waiter)) return false;
+      // Ordering: seq_cst, acquire on failure (the argument above).
       if (state.compare_exchange_weak(expected, expected & flag_mask, std::memory_order_seq_cst,
                                       std::memory_order_acquire)) {
         return true;
@@ -289,6 +297,8 @@ class task_header {
   // waiter is registered: one waiter at a time, and a second one is refused rather than merged
   // into the word (two addresses ORed together were once jumped through; issue 10).
   join_registration register_waiter(join_waiter* waiter) noexcept {
+    // Ordering: acquire pairs with the completer's release RMW: a finished task's result is
+    // visible to the caller that sees done_bit here.
     std::uintptr_t expected = state.load(std::memory_order_acquire);
     for (;;) {
       if ((expected & (done_bit | abandoned_bit)) != 0) return join_registration::finished;
