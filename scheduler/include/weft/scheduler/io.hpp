@@ -8,11 +8,13 @@
 //     co_await source.readable();           // try the syscall first, wait only on EAGAIN
 //   }
 //
-// The descriptor is registered once with the runtime's poller thread (epoll, edge-triggered, for
-// reading and writing). Readiness is remembered: an edge that arrives while nobody waits makes the
-// next wait return at once, so the "try, then wait on EAGAIN" loop above never misses an event. At
-// most one task may wait for each direction at a time. Errors and hang-ups count as readiness for
-// both directions, so the next syscall reports them. Waiting is a cancellation point.
+// The descriptor is registered once with the runtime's epoll set (edge-triggered, for reading and
+// writing), which the I/O driver watches: a parked worker or the poller thread (docs/
+// architecture.md, "The I/O driver in park"). Readiness is remembered: an edge that arrives while
+// nobody waits makes the next wait return at once, so the "try, then wait on EAGAIN" loop above
+// never misses an event. At most one task may wait for each direction at a time. Errors and
+// hang-ups count as readiness for both directions, so the next syscall reports them. Waiting is a
+// cancellation point.
 #pragma once
 
 #include <coroutine>

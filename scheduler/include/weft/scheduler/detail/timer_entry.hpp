@@ -19,8 +19,8 @@ class task_header;
 
 struct timer_entry {
   // What expiry does: resume `waiter`, or, for a callback_timer_entry (has_callback), call its
-  // on_fire on the poller thread (a timeout cancelling its task). on_fire must be short and must
-  // not block.
+  // on_fire on the thread that holds the I/O driver role: the poller thread, or a worker parked
+  // in epoll_wait (a timeout cancelling its task). on_fire must be short and must not block.
   using fire_fn = void (*)(timer_entry* self) noexcept;
   timer_entry* prev = nullptr;
   timer_entry* next = nullptr;
@@ -45,7 +45,8 @@ struct timer_entry {
   bool has_callback = false;
 };
 
-// A timer whose expiry calls `on_fire` on the poller thread instead of resuming a coroutine.
+// A timer whose expiry calls `on_fire` on the I/O driver's thread (the poller thread or a driving
+// worker) instead of resuming a coroutine.
 struct callback_timer_entry : timer_entry {
   explicit callback_timer_entry(fire_fn fn = nullptr) noexcept : on_fire(fn) {
     has_callback = true;
@@ -70,8 +71,8 @@ struct lazy_timeout {
   // The duration of a relative timeout; meaningful while `relative` is set. Task-local, as armed.
   clock::duration after{};
   // Invariant: true once the expiry requested its cancellation (at most once). Written by the
-  // poller thread (on_fire) or by the task itself (a deadline already due when armed); read by
-  // the task after disarm_timer returned. Ordering: release here, acquire there; disarm_timer's
+  // I/O driver's thread (on_fire) or by the task itself (a deadline already due when armed); read
+  // by the task after disarm_timer returned. Ordering: release here, acquire there; disarm_timer's
   // acquire of `entry.firing` already orders an on_fire that ran concurrently before the read.
   std::atomic<bool> fired{false};
   // The timer went to the wheel (or fired at arming). Task-local, like timeout_to_arm.
