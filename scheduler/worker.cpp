@@ -401,7 +401,7 @@ void* worker::search() {
       // during the spin is found now, not when the spin ends and this worker parks.
       if (runtime_.poller.driver_in_park()) [[unlikely]] {
         poll_driver_when_busy();
-        if (void* task = deque_.pop()) return task;
+        if (void* found = deque_.pop()) return found;
       }
       sched_yield();
     }
