@@ -707,14 +707,17 @@ TEST_SUITE("stress") {
         }
       }
       timers.push_back(std::make_unique<waiter_timer>(500000 + round));
-      REQUIRE(r.p().arm(timers.back().get(),
-                        steady::now() + std::chrono::microseconds(rng() % 1500 + 1000)) ==
-              arm_result::armed);
+      // The deadline is 1-2.5 ms away when computed; a thread preempted for longer before the
+      // arm (TSan on a loaded machine did it) finds it passed: `due`, nothing armed, nobody
+      // resumes that waiter, so it is not counted. (A REQUIRE of `armed` failed there once.)
+      const arm_result timer = r.p().arm(
+          timers.back().get(), steady::now() + std::chrono::microseconds(rng() % 1500 + 1000));
+      REQUIRE((timer == arm_result::armed || timer == arm_result::due));
       for (std::size_t i = 0; i < pairs; ++i) {
         sockets[i]->send_byte();
         if (rng() % 4 == 0) parks[rng() % drivers]->unpark();  // a spurious wake of a driver
       }
-      expected += pairs + 1;
+      expected += pairs + (timer == arm_result::armed ? 1 : 0);
       const bool all = eventually([&] {
         std::size_t have = 0;
         {
