@@ -169,6 +169,7 @@ void worker::run() {
   }
   this_worker = this;
   counters.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
+  clock_ms_ = coarse_clock_ms();
   while (!runtime_.stopping()) {
     void* task = next_task();
     if (task == nullptr) {
@@ -202,8 +203,9 @@ void worker::run() {
 
 void worker::run_task(void* task) {
   budget_ = task_budget;
-  // For runtime::dump (worker_counters::running): relaxed single-writer stores.
-  counters.running_since.store(coarse_clock_ms(), std::memory_order_relaxed);
+  // For runtime::dump (worker_counters::running): relaxed single-writer stores. The start is the
+  // worker's clock stamp (clock_ms_), not a clock read: see worker.hpp.
+  counters.running_since.store(clock_ms_, std::memory_order_relaxed);
   counters.running.store(task, std::memory_order_relaxed);
   if (runtime_.options.debug) [[unlikely]] {
     resume_timed(task);
@@ -274,6 +276,7 @@ void* worker::next_task() {
   ++tick_;
   serve_requests();
   if (tick_ % injector_interval == 0) {
+    clock_ms_ = coarse_clock_ms();  // the dump's clock stamp (worker.hpp)
     // Maintenance tick. The tasks that yielded since the last tick go to the injection queue:
     // behind everything already waiting there, visible to every worker, and taken by this one at
     // a later tick (a batch of at most injector_batch < injector_interval, so older tasks on the
@@ -442,6 +445,7 @@ void worker::park_until_notified() {
       runtime_.trace->park_end(index_);
     counters.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
     counters.asleep.store(false, std::memory_order_relaxed);
+    clock_ms_ = coarse_clock_ms();
   }
   searching_ = runtime_.idle.transition_from_parked(index_);
   if (!driven_.empty() || lifo_slot_ != nullptr) take_driven();
