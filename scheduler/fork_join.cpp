@@ -47,7 +47,7 @@ void worker::push_fork(void* task) {
   }
 }
 
-void worker::notify_forked() { runtime_.notify_for_local_work(); }
+void worker::notify_forked() { pool_.notify_for_local_work(); }
 
 namespace {
 

@@ -74,42 +74,38 @@ runtime_options validated(runtime_options options, bool hosted = false) {
 }  // namespace
 
 runtime_core::runtime_core(runtime_options opts)
-    : options(validated(std::move(opts))),
-      sim(options.deterministic_seed ? std::make_unique<simulation>(*options.deterministic_seed)
-                                     : nullptr),
-      trace(tracer::make(this, options)),
-      idle(options.worker_threads),
-      registry(options.worker_threads),
-      poller(*this, {.virtual_time = options.virtual_time,
-                     .deterministic = sim != nullptr,
-                     .trace = trace.get(),
-                     .driver_in_park = options.io_driver_in_park}),
-      blocking(std::make_shared<blocking_pool>(*this, options, trace)),
-      compute(make_compute_arena(*this, options.compute_threads, options.thread_name)) {
-  workers.reserve(options.worker_threads);
-  for (std::size_t i = 0; i < options.worker_threads; ++i) {
-    workers.push_back(std::make_unique<worker>(*this, i));
-  }
-}
+    : runtime_core(validated(std::move(opts)), /*hosted=*/false, 0) {}
 
 runtime_core::runtime_core(runtime_options opts, hosted_t)
-    : options(validated(
-          [&] {
-            opts.worker_threads = 1;
-            opts.virtual_time = false;  // its clock would wait for a pool that never parks
-            return std::move(opts);
-          }(),
-          /*hosted=*/true)),
-      trace(tracer::make(this, options, /*hosted=*/true)),
-      idle(1),
-      registry(1),
-      poller(*this, {.virtual_time = options.virtual_time, .trace = trace.get()}),
-      // A frame executor's tasks offload too (a game loop loads assets with to_thread). Both are
-      // lazy: no thread and no oneTBB arena until the first call.
+    : runtime_core(validated(
+                       [&] {
+                         opts.worker_threads = 1;
+                         // Its clock would wait for a pool that never parks.
+                         opts.virtual_time = false;
+                         return std::move(opts);
+                       }(),
+                       /*hosted=*/true),
+                   /*hosted=*/true, 0) {}
+
+// A frame executor's tasks offload too (a game loop loads assets with to_thread): the blocking
+// pool and the arena are lazy either way, no thread and no oneTBB arena until the first call.
+// Every argument of pool reads `opts` (the pool copies it), so their order does not matter.
+runtime_core::runtime_core(runtime_options opts, bool hosted_core, int)
+    : pool(opts,
+           opts.deterministic_seed && !hosted_core
+               ? std::make_unique<simulation>(*opts.deterministic_seed)
+               : nullptr,
+           tracer::make(this, opts, hosted_core), *this, hosted_core),
+      registry(options.worker_threads),
       blocking(std::make_shared<blocking_pool>(*this, options, trace)),
       compute(make_compute_arena(*this, options.compute_threads, options.thread_name)),
-      hosted(true) {
-  workers.push_back(std::make_unique<worker>(*this, 0));
+      hosted(hosted_core) {
+  owned_workers_.reserve(options.worker_threads);
+  for (std::size_t i = 0; i < options.worker_threads; ++i) {
+    owned_workers_.push_back(std::make_unique<worker>(*this, *this, i, registry.worker_shard(i)));
+    workers.push_back(owned_workers_.back().get());
+    parkers.push_back(&owned_workers_.back()->park);
+  }
 }
 
 runtime_core::~runtime_core() { shutdown(options.shutdown_timeout); }
@@ -319,26 +315,6 @@ std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) 
 
 void runtime_core::cancel_shard_for_shutdown(registry_shard& shard) noexcept {
   registry::cancel_all(shard);
-}
-
-void runtime_core::notify_one_if_needed() {
-  if (const auto index = idle.worker_to_notify()) workers[*index]->park.unpark();
-}
-
-void runtime_core::wake_for_local_work() {
-  if (const auto index = idle.wake_one()) workers[*index]->park.unpark();
-}
-
-void runtime_core::inject(void* task) {
-  injector.push(task);
-  injected.fetch_add(1, std::memory_order_relaxed);
-  notify_one_if_needed();
-}
-
-void runtime_core::inject_batch(void* const* tasks, std::size_t count) {
-  injector.push_bulk(tasks, count);
-  injected.fetch_add(count, std::memory_order_relaxed);
-  notify_one_if_needed();
 }
 
 void runtime_core::wake_from_offload(std::coroutine_handle<> waiter) noexcept {

@@ -1,10 +1,12 @@
 // scheduler/runtime_core.hpp: the private state of a runtime, shared by its parts.
 //
-// A runtime_core owns the workers, the injection queue, the idle coordinator, the registry of live
-// tasks and the poller. runtime.cpp builds it, starts the threads, and tears it down in this order:
-// stop accepting work, stop and join the workers and the poller, wait for running compute() calls,
-// drop the queued task pointers, destroy every pending task (shutdown sweep), close the blocking
-// pool (waiting for its running calls), disconnect timers, free what is left.
+// A runtime_core is the workers' shared pool (pool.hpp: the injection queue, the idle coordinator,
+// the poller, the options) plus what only the runtime as a whole needs: it owns the workers, the
+// registry of live tasks, the offload pools and the extensions. runtime.cpp builds it, starts the
+// threads, and tears it down in this order: stop accepting work, stop and join the workers and the
+// poller, wait for running compute() calls, drop the queued task pointers, destroy every pending
+// task (shutdown sweep), close the blocking pool (waiting for its running calls), disconnect
+// timers, free what is left.
 #pragma once
 
 #include <atomic>
@@ -26,6 +28,7 @@
 #include "injector.hpp"
 #include "offload_host.hpp"
 #include "poller.hpp"
+#include "pool.hpp"
 #include "registry.hpp"
 #include "simulation.hpp"
 #include "trace.hpp"
@@ -45,9 +48,10 @@ extern std::vector<runtime_core*> live_runtimes;
 extern thread_local runtime_core* sweeping;
 
 // The poller reaches the pool through poller_host alone (poller.hpp), the blocking pool and the
-// compute arena through offload_host (offload_host.hpp); `final` lets the calls the workers make
-// on their own core (inject_batch, report) bind directly, without the virtual hop.
-class runtime_core final : public poller_host, public offload_host {
+// compute arena through offload_host (offload_host.hpp), the workers through pool (pool.hpp). The
+// interfaces come first among the bases: pool's constructor hands the poller a poller_host that
+// must already be constructed.
+class runtime_core final : public poller_host, public offload_host, public pool {
  public:
   explicit runtime_core(runtime_options options);
   // A frame_executor's core (frame_executor.hpp): one worker without a thread, driven by the host
@@ -64,27 +68,17 @@ class runtime_core final : public poller_host, public offload_host {
   // calls return 0 at once.
   std::size_t shutdown(std::chrono::nanoseconds grace);
 
-  // Makes `task` runnable from a thread that is not one of this runtime's workers.
-  void inject(void* task);
-  // Makes a batch runnable (the poller's expired timers and ready descriptors).
-  void inject_batch(void* const* tasks, std::size_t count) override;
+  // poller_host: the poller's expired timers and ready descriptors (pool::inject_batch).
+  void inject_batch(void* const* tasks, std::size_t count) override {
+    pool::inject_batch(tasks, count);
+  }
   // poller_host: every worker parked and the injection queue empty.
   [[nodiscard]] bool pool_idle() const noexcept override {
     return idle.all_parked() && injector.length() == 0;
   }
-  // Wakes one parked worker if the idle protocol says one should be woken.
-  void notify_one_if_needed();
-  // The same for work a worker pushed onto its own deque (see idle.hpp for why it may be cheaper).
-  void notify_for_local_work() {
-    if (idle.maybe_should_wake_for_local_work()) [[unlikely]] {
-      wake_for_local_work();
-    }
-  }
-  [[gnu::noinline]] void wake_for_local_work();
-
   // Reports through options.log (or stderr). Never throws: a hook that throws falls back to
   // stderr, and report_composed (offload_host.hpp) turns a failure to compose the message (out
-  // of memory) into a line on stderr. Overrides both hosts' report.
+  // of memory) into a line on stderr. Overrides the three bases' report.
   void report(std::string_view message) const noexcept override;
   // report without the deterministic mode's seed prefix.
   void report_plain(std::string_view message) const noexcept;
@@ -92,29 +86,12 @@ class runtime_core final : public poller_host, public offload_host {
   // wake, bound to this runtime).
   void wake_from_offload(std::coroutine_handle<> waiter) noexcept override;
 
-  // Workers leave their loop (the last phase of shutdown). Ordering: acquire pairs with
-  // shutdown's release store, made after everything the workers must see before they leave.
-  [[nodiscard]] bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
-  // shutdown began: spawns from outside the pool are refused, spawns from its own workers start
-  // cancelled. Ordering: acquire pairs with shutdown's seq_cst store (see spawn_root).
-  [[nodiscard]] bool closing() const noexcept { return closing_.load(std::memory_order_acquire); }
-  // On a worker of this runtime, between two tasks, once per shutdown request: cancels the tasks
-  // of the worker's registry shard (worker.cpp calls it where it serves shutdown's request).
-  void cancel_shard_for_shutdown(registry_shard& shard) noexcept;
+  // pool: cancels the tasks of a worker's registry shard, once per shutdown request.
+  void cancel_shard_for_shutdown(registry_shard& shard) noexcept override;
   [[nodiscard]] runtime_stats stats() const noexcept;
 
-  const runtime_options options;
-  // Deterministic mode (simulation.hpp), or null. Set before any thread starts, never changed:
-  // the branches on it in the task lifecycle are as predictable as a constant.
-  const std::unique_ptr<simulation> sim;
-  // The trace file's recorder (trace.hpp), or null; as `sim`, set before any thread starts and
-  // never changed. Shared with the blocking pool, whose threads may outlive the runtime.
-  const std::shared_ptr<tracer> trace;
-  std::vector<std::unique_ptr<worker>> workers;
-  detail::injector injector;
-  detail::idle idle;
+  // options, sim, trace, injector, idle, poller and the workers' list: pool.hpp.
   detail::registry registry;
-  detail::poller poller;
   // Tasks of other runtimes on this one, and tasks of this one elsewhere (weft::resume_on).
   detail::visitors visitors;
   // Offload: the blocking pool of to_thread (shared with its threads, which may outlive the
@@ -128,7 +105,6 @@ class runtime_core final : public poller_host, public offload_host {
   // Completions and spawns from threads outside the pool.
   std::atomic<std::uint64_t> foreign_spawned{0};
   std::atomic<std::uint64_t> foreign_completed{0};
-  std::atomic<std::uint64_t> injected{0};
   // Reports of unretrieved exceptions running from handles dropped outside the pool, which pinned
   // this runtime under live_runtimes_mutex (runtime.cpp); shutdown waits for them.
   std::atomic<int> reporters{0};
@@ -139,14 +115,18 @@ class runtime_core final : public poller_host, public offload_host {
   void destroy_extensions() noexcept;
 
  private:
+  // Both public constructors, once the options are validated.
+  runtime_core(runtime_options validated, bool hosted, int);
+  // The workers pool::workers lists (declared after the registry, whose shards they hold, so
+  // they are destroyed before it).
+  std::vector<std::unique_ptr<worker>> owned_workers_;
+
   // The last step of shutdown, on the calling thread with every runtime thread stopped. Returns
   // how many tasks were still unfinished.
   std::size_t destroy_pending_tasks(std::chrono::nanoseconds grace);
   // How many tasks left after a grace the sweep names, one report line each.
   static constexpr std::size_t max_named_stragglers = 16;
 
-  std::atomic<bool> closing_{false};
-  std::atomic<bool> stopping_{false};
   bool started_ = false;
 };
 

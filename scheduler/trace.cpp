@@ -19,7 +19,9 @@
 #include <system_error>
 #include <unordered_map>
 
-#include "worker.hpp"
+#include <weft/scheduler/runtime.hpp>
+
+#include "worker_identity.hpp"
 
 namespace weft::detail {
 
@@ -261,7 +263,8 @@ void tracer::record_local(std::uint8_t kind, std::uint64_t data) noexcept {
   if (!b->closed) record(*b, event(kind, data));
 }
 
-void tracer::record_any(worker* self, std::uint8_t kind, std::uint64_t data) noexcept {
+void tracer::record_any(const worker_identity* self, std::uint8_t kind,
+                        std::uint64_t data) noexcept {
   if (self != nullptr && &self->runtime() == owner_) {
     record(worker_buffer(self->index()), event(kind, data));
   } else {
@@ -311,7 +314,8 @@ void tracer::ready_sample(std::size_t w, std::size_t local_ready, std::size_t in
   record(b, event(injected_kind, injected, now));
 }
 
-void tracer::spawned(worker* self, void* frame, const char* name, bool eager) noexcept {
+void tracer::spawned(const worker_identity* self, void* frame, const char* name,
+                     bool eager) noexcept {
   if (self != nullptr && &self->runtime() == owner_) {
     buffer& b = worker_buffer(self->index());
     const std::uint64_t now = ticks();
@@ -328,7 +332,7 @@ void tracer::spawned(worker* self, void* frame, const char* name, bool eager) no
   if (name != nullptr) record(*b, event(name_kind, address(name), now));
 }
 
-void tracer::completed(worker* self, void* frame) noexcept {
+void tracer::completed(const worker_identity* self, void* frame) noexcept {
   if (self != nullptr && &self->runtime() == owner_) {
     // The run's begin will do (names only need the order against later spawns, which read the
     // clock): no clock read.
@@ -340,7 +344,7 @@ void tracer::completed(worker* self, void* frame) noexcept {
   record_local(complete_kind, address(frame));
 }
 
-void tracer::woke(worker* self, void* frame) noexcept {
+void tracer::woke(const worker_identity* self, void* frame) noexcept {
   record_any(self, flow_start(wake_flow), address(frame));
 }
 

@@ -52,7 +52,7 @@ struct runtime_options;
 namespace weft::detail {
 
 class runtime_core;
-class worker;
+class worker_identity;
 
 struct trace_event {
   std::uint64_t head;  // clock ticks << 8 | kind (trace.cpp)
@@ -63,9 +63,9 @@ class tracer {
  public:
   // A tracer for the runtime `owner` if tracing is asked for (WEFT_TRACE, else
   // options.trace_file), else null. Throws std::system_error naming the path if the file cannot
-  // be created. `owner` only identifies the runtime's workers (worker::runtime()); the tracer
-  // never reaches into it, so it may outlive it (the blocking pool shares it). `hosted`: a frame
-  // executor's core, whose one worker's track is its host thread's.
+  // be created. `owner` only identifies the runtime's workers (worker_identity::runtime()); the
+  // tracer never reaches into it, so it may outlive it (the blocking pool shares it). `hosted`: a
+  // frame executor's core, whose one worker's track is its host thread's.
   static std::shared_ptr<tracer> make(const runtime_core* owner, const runtime_options& options,
                                       bool hosted = false);
   tracer(const runtime_core* owner, const runtime_options& options, std::string path,
@@ -89,9 +89,9 @@ class tracer {
   // Worker `w`'s maintenance tick: its ready tasks and the injection queue's length.
   void ready_sample(std::size_t w, std::size_t local_ready, std::size_t injected) noexcept;
   // A task spawned, completed, or woken, on the calling thread (`self`: its worker).
-  void spawned(worker* self, void* frame, const char* name, bool eager) noexcept;
-  void completed(worker* self, void* frame) noexcept;
-  void woke(worker* self, void* frame) noexcept;
+  void spawned(const worker_identity* self, void* frame, const char* name, bool eager) noexcept;
+  void completed(const worker_identity* self, void* frame) noexcept;
+  void woke(const worker_identity* self, void* frame) noexcept;
   // The poller makes `count` tasks ready: timers that expired, or descriptors that became ready.
   void timers_fired(void* const* frames, std::size_t count) noexcept;
   void io_ready(void* const* frames, std::size_t count) noexcept;
@@ -123,7 +123,7 @@ class tracer {
   buffer* local() noexcept;
   void record(buffer& b, trace_event e) noexcept;
   void record_local(std::uint8_t kind, std::uint64_t data) noexcept;
-  void record_any(worker* self, std::uint8_t kind, std::uint64_t data) noexcept;
+  void record_any(const worker_identity* self, std::uint8_t kind, std::uint64_t data) noexcept;
   void poller_batch(std::uint8_t begin_kind, std::uint8_t flow_kind, void* const* frames,
                     std::size_t count) noexcept;
   // Hands `b`'s full chunk to the writer and starts a new one (b's owner, or b's lock held).

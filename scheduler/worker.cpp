@@ -8,8 +8,9 @@
 #include <coroutine>
 #include <string>
 
-#include "runtime_core.hpp"
+#include "pool.hpp"
 #include "simulation.hpp"
+#include "trace.hpp"
 
 namespace weft::detail {
 
@@ -57,16 +58,16 @@ void worker::resume(void* task) noexcept {
   }
 }
 
-worker::worker(runtime_core& runtime, std::size_t index)
-    : runtime_(runtime),
-      index_(index),
-      shard_(runtime.registry.worker_shard(index)),
-      injector_token_(runtime.injector.make_token()),
+worker::worker(pool& shared, runtime_core& owner, std::size_t index, registry_shard& shard)
+    : worker_identity(owner, index),
+      pool_(shared),
+      shard_(shard),
+      injector_token_(shared.injector.make_token()),
       rng_(static_cast<std::uint32_t>(index * 0x9E3779B9U + 1)) {
   yielded_.reserve(64);
   shard_.owner = &park;
-  park.set_driver_wake_fd(runtime.poller.wake_fd());
-  if (runtime.poller.driver_in_park()) {
+  park.set_driver_wake_fd(shared.poller.wake_fd());
+  if (shared.poller.driver_in_park()) {
     driven_.reserve(max_driven_reserve);
     driven_callbacks_.reserve(16);
   }
@@ -74,7 +75,7 @@ worker::worker(runtime_core& runtime, std::size_t index)
 
 void worker::start() {
   thread_ = std::thread([this] { run(); });
-  std::string name = runtime_.options.thread_name + "-w" + std::to_string(index_);
+  std::string name = pool_.options.thread_name + "-w" + std::to_string(index());
   name.resize(std::min<std::size_t>(name.size(), 15));
   pthread_setname_np(thread_.native_handle(), name.c_str());
 }
@@ -88,7 +89,7 @@ void worker::push_local(void* task) {
   if (!deque_.push(task)) [[unlikely]] {
     push_overflowing(task);
   }
-  runtime_.notify_for_local_work();
+  pool_.notify_for_local_work();
 }
 
 void worker::push_overflowing(void* task) {
@@ -97,7 +98,7 @@ void worker::push_overflowing(void* task) {
   do {
     void* overflow[local_queue_capacity / 2];
     const std::size_t moved = deque_.take_half_for_overflow(overflow);
-    runtime_.injector.push_bulk(overflow, moved);
+    pool_.injector.push_bulk(overflow, moved);
   } while (!deque_.push(task));
 }
 
@@ -125,11 +126,11 @@ void worker::run_eager(void* task) {
 
 void worker::run_batch(void* task) {
   batch_pushed_ = 0;
-  if (runtime_.trace != nullptr) [[unlikely]]
-    runtime_.trace->run_begin(index_, task);
+  if (pool_.trace != nullptr) [[unlikely]]
+    pool_.trace->run_begin(index(), task);
   resume(task);
-  if (runtime_.trace != nullptr) [[unlikely]]
-    runtime_.trace->run_end(index_);
+  if (pool_.trace != nullptr) [[unlikely]]
+    pool_.trace->run_end(index());
   if (batch_pushed_ > 1) [[unlikely]] {
     order_batch();
   }
@@ -159,22 +160,22 @@ void worker::order_batch() {
     // Cannot fail: the deque held these n tasks a moment ago and only thieves ran since.
     if (!deque_.push(batch[i])) push_overflowing(batch[i]);
   }
-  if (n > 1) runtime_.notify_for_local_work();
+  if (n > 1) pool_.notify_for_local_work();
 }
 
 void worker::run() {
-  if (runtime_.sim != nullptr) [[unlikely]] {
+  if (pool_.sim != nullptr) [[unlikely]] {
     run_deterministic();  // once per thread, not per task: the loop below is unchanged
     return;
   }
   this_worker = this;
   counters.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
   clock_ms_ = coarse_clock_ms();
-  while (!runtime_.stopping()) {
+  while (!pool_.stopping()) {
     void* task = next_task();
     if (task == nullptr) {
-      if (runtime_.trace != nullptr) [[unlikely]]
-        runtime_.trace->search_begin(index_);
+      if (pool_.trace != nullptr) [[unlikely]]
+        pool_.trace->search_begin(index());
       task = search();
     }
     if (task == nullptr) {
@@ -192,8 +193,8 @@ void worker::run() {
       // then seq_cst loads of every queue; idle.hpp's argument, model-checked in
       // test_model_parking.cpp), so either it sees the work or the producer sees no searcher.
       searching_ = false;
-      if (runtime_.idle.transition_from_searching() && work_visible()) {
-        runtime_.notify_one_if_needed();
+      if (pool_.idle.transition_from_searching() && work_visible()) {
+        pool_.notify_one_if_needed();
       }
     }
     run_task(task);
@@ -207,7 +208,7 @@ void worker::run_task(void* task) {
   // worker's clock stamp (clock_ms_), not a clock read: see worker.hpp.
   counters.running_since.store(clock_ms_, std::memory_order_relaxed);
   counters.running.store(task, std::memory_order_relaxed);
-  if (runtime_.options.debug) [[unlikely]] {
+  if (pool_.options.debug) [[unlikely]] {
     resume_timed(task);
   } else {
     run_batch(task);
@@ -241,10 +242,10 @@ void worker::resume_timed(void* task) {
   run_batch(task);
   const auto ran = std::chrono::steady_clock::now() - start;
   if (ran > std::chrono::milliseconds(100)) {
-    runtime_.report(
+    pool_.report(
         "weft debug: a task ran " +
         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(ran).count()) +
-        " ms without suspending on worker " + std::to_string(index_) +
+        " ms without suspending on worker " + std::to_string(index()) +
         " (a blocking call? the other tasks of this worker waited meanwhile; run blocking calls "
         "with weft::to_thread and CPU-bound loops with weft::compute)");
   }
@@ -260,9 +261,9 @@ inline void worker::serve_requests() {
     // after it; every spawn this worker makes afterwards sees it too and starts cancelled
     // (spawn_root), so no task of this shard escapes the cancellation.
     (void)shard_.request.load(std::memory_order_acquire);
-    if (!cancelled_for_shutdown_ && runtime_.closing()) {
+    if (!cancelled_for_shutdown_ && pool_.closing()) {
       cancelled_for_shutdown_ = true;
-      runtime_.cancel_shard_for_shutdown(shard_);
+      pool_.cancel_shard_for_shutdown(shard_);
       // The cancellations woke tasks through wake(), which on a worker fills the LIFO slot; only
       // run_task drains that slot, so move its task where next_task looks (bug: a cancelled
       // task stayed there while its worker parked, and shutdown waited out its whole grace).
@@ -286,16 +287,16 @@ void* worker::next_task() {
     // newest first, so yielders pushed there at every tick ran ahead of older tasks, and 250
     // yield_now() loops kept the other 250 tasks of a task group from ever starting (a livelock
     // the task_group S4 stress hit in CI: the fix of bug 5 caused it).
-    if (runtime_.trace != nullptr) [[unlikely]]
-      runtime_.trace->ready_sample(
-          index_, static_cast<std::size_t>(std::max<std::int64_t>(0, deque_.size_estimate())),
-          static_cast<std::size_t>(std::max<std::int64_t>(0, runtime_.injector.length())));
+    if (pool_.trace != nullptr) [[unlikely]]
+      pool_.trace->ready_sample(
+          index(), static_cast<std::size_t>(std::max<std::int64_t>(0, deque_.size_estimate())),
+          static_cast<std::size_t>(std::max<std::int64_t>(0, pool_.injector.length())));
     if (!yielded_.empty()) {
-      runtime_.inject_batch(yielded_.data(), yielded_.size());
+      pool_.inject_batch(yielded_.data(), yielded_.size());
       yielded_.clear();
     }
     if (void* task = take_injected()) return task;
-    if (runtime_.poller.driver_in_park()) [[unlikely]] {
+    if (pool_.poller.driver_in_park()) [[unlikely]] {
       poll_driver_when_busy();
     }
   }
@@ -316,32 +317,32 @@ void worker::flush_yielded() {
   }
   batch.clear();
   yielded_.swap(batch);
-  runtime_.notify_for_local_work();
+  pool_.notify_for_local_work();
 }
 
 void* worker::take_injected() {
   void* batch[injector_batch];
-  const std::size_t n = runtime_.injector.pop_bulk(injector_token_, batch, injector_batch);
+  const std::size_t n = pool_.injector.pop_bulk(injector_token_, batch, injector_batch);
   if (n == 0) return nullptr;
   // Run the first now, keep the rest locally (stealable).
   for (std::size_t i = n; i-- > 1;) {
     if (!deque_.push(batch[i])) {
-      runtime_.injector.push_bulk(batch + 1, i);
+      pool_.injector.push_bulk(batch + 1, i);
       break;
     }
   }
-  if (n > 1) runtime_.notify_for_local_work();
+  if (n > 1) pool_.notify_for_local_work();
   return batch[0];
 }
 
 void* worker::steal_from_others() {
-  const std::size_t count = runtime_.workers.size();
+  const std::size_t count = pool_.workers.size();
   if (count < 2) return nullptr;
   const std::size_t start = xorshift(rng_) % count;
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t victim_index = (start + i) % count;
-    if (victim_index == index_) continue;
-    worker& victim = *runtime_.workers[victim_index];
+    if (victim_index == index()) continue;
+    worker& victim = *pool_.workers[victim_index];
     // Take half of what the victim has (at least one), one CAS per item: a batch CAS on top would
     // race with the owner's CAS-free pop of other items (see deque.hpp).
     const std::int64_t available = victim.deque_.size_estimate();
@@ -360,7 +361,7 @@ void* worker::steal_from_others() {
       if (first == nullptr) {
         first = item;
       } else if (!deque_.push(item)) {
-        runtime_.injector.push(item);
+        pool_.injector.push(item);
       }
     }
     if (first != nullptr) {
@@ -373,21 +374,21 @@ void* worker::steal_from_others() {
 
 void* worker::search() {
   if (!searching_) {
-    if (!runtime_.idle.transition_to_searching()) return nullptr;
+    if (!pool_.idle.transition_to_searching()) return nullptr;
     searching_ = true;
   }
   // runtime_options::spin_before_park bounds the search (docs/architecture.md has the
   // measurements).
-  const auto give_up = std::chrono::steady_clock::now() + runtime_.options.spin_before_park;
+  const auto give_up = std::chrono::steady_clock::now() + pool_.options.spin_before_park;
   for (std::uint32_t round = 0;; ++round) {
     void* task = steal_from_others();
     if (task == nullptr) task = take_injected();
     if (task != nullptr) return task;
-    if (runtime_.stopping()) return nullptr;
+    if (pool_.stopping()) return nullptr;
     // The clock is read every 16 rounds while spinning (it costs about as much as a round), and
     // every round once they yield (a yield may take a whole time slice).
     if (((round & 15) == 15 || round >= search_pause_rounds ||
-         runtime_.options.spin_before_park.count() == 0) &&
+         pool_.options.spin_before_park.count() == 0) &&
         std::chrono::steady_clock::now() >= give_up) {
       return nullptr;
     }
@@ -402,7 +403,7 @@ void* worker::search() {
       // Driver-in-park: while the role is free nobody watches the descriptors (the workers that
       // park take it; this one has not parked yet), so a searcher looks too: a reply that lands
       // during the spin is found now, not when the spin ends and this worker parks.
-      if (runtime_.poller.driver_in_park()) [[unlikely]] {
+      if (pool_.poller.driver_in_park()) [[unlikely]] {
         poll_driver_when_busy();
         if (void* found = deque_.pop()) return found;
       }
@@ -413,24 +414,23 @@ void* worker::search() {
 
 bool worker::work_visible() const noexcept {
   // seq_cst loads (length(), size_estimate()): the re-check half of idle.hpp's Dekker pattern.
-  bool work_left = runtime_.injector.length() > 0;
-  for (const auto& other : runtime_.workers)
+  bool work_left = pool_.injector.length() > 0;
+  for (const auto& other : pool_.workers)
     work_left = work_left || other->has_stealable_work();
   return work_left;
 }
 
 void worker::park_until_notified() {
   registry::drain_remote(shard_);
-  const bool last_searcher = runtime_.idle.transition_to_parked(index_, searching_);
+  const bool last_searcher = pool_.idle.transition_to_parked(index(), searching_);
   searching_ = false;
   (void)last_searcher;
   // Re-check everything after the seq_cst transition (idle.hpp): work published before it is
   // visible now; work published after it will find this worker parked and wake one.
-  if (work_visible() || runtime_.stopping()) runtime_.notify_one_if_needed();
+  if (work_visible() || pool_.stopping()) pool_.notify_one_if_needed();
   // Virtual time moves only when the pool is idle: the last worker to park tells the poller.
-  if (runtime_.poller.virtual_time() && runtime_.idle.all_parked())
-    runtime_.poller.pool_went_idle();
-  if (!runtime_.stopping()) {
+  if (pool_.poller.virtual_time() && pool_.idle.all_parked()) pool_.poller.pool_went_idle();
+  if (!pool_.stopping()) {
     worker_counters::bump(counters.parked);
     // Busy time (runtime::counters): the awake interval ends here. Relaxed, single writer.
     const std::uint64_t slept_at = steady_ns();
@@ -438,21 +438,21 @@ void worker::park_until_notified() {
                                counters.awake_since_ns.load(std::memory_order_relaxed),
                            std::memory_order_relaxed);
     counters.asleep.store(true, std::memory_order_relaxed);
-    if (runtime_.trace != nullptr) [[unlikely]]
-      runtime_.trace->park_begin(index_);
-    if (!runtime_.poller.driver_in_park() || !park_as_driver()) park.park();
-    if (runtime_.trace != nullptr) [[unlikely]]
-      runtime_.trace->park_end(index_);
+    if (pool_.trace != nullptr) [[unlikely]]
+      pool_.trace->park_begin(index());
+    if (!pool_.poller.driver_in_park() || !park_as_driver()) park.park();
+    if (pool_.trace != nullptr) [[unlikely]]
+      pool_.trace->park_end(index());
     counters.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
     counters.asleep.store(false, std::memory_order_relaxed);
     clock_ms_ = coarse_clock_ms();
   }
-  searching_ = runtime_.idle.transition_from_parked(index_);
+  searching_ = pool_.idle.transition_from_parked(index());
   if (!driven_.empty() || lifo_slot_ != nullptr) take_driven();
 }
 
 bool worker::park_as_driver() {
-  poller& io = runtime_.poller;
+  poller& io = pool_.poller;
   for (;;) {
     if (io.try_acquire_driver()) break;
     // The watchdog holds the role only for a non-blocking cycle (microseconds): wait for it
@@ -468,7 +468,7 @@ bool worker::park_as_driver() {
     // shutdown) writes the eventfd. A wake-up that resumed nothing (an earlier timer armed
     // elsewhere, a stale eventfd write) keeps driving: leaving would cost this worker a search
     // and a park for nothing.
-    while (!park.driving_notified() && !runtime_.stopping()) {
+    while (!park.driving_notified() && !pool_.stopping()) {
       io.drive(driven_, driven_callbacks_, /*block=*/true);
       // A timer callback (a timeout) may have woken a task onto this worker's queues.
       if (!driven_.empty() || lifo_slot_ != nullptr || deque_.size_estimate() > 0) break;
@@ -483,7 +483,7 @@ bool worker::park_as_driver() {
 void worker::poll_driver_when_busy() {
   // Only with descriptors registered: timers alone are the watchdog's (it sleeps until the next
   // deadline), and a pool without I/O should not pay a syscall every injector_interval tasks.
-  poller& io = runtime_.poller;
+  poller& io = pool_.poller;
   if (!io.has_registrations() || !io.try_acquire_driver()) return;
   driven_.clear();
   io.drive(driven_, driven_callbacks_, /*block=*/false);
@@ -506,7 +506,7 @@ void worker::take_driven() {
   if (driven_.capacity() > 4 * max_driven_reserve) driven_.shrink_to_fit();
   // One task: this worker runs it next, and waking another worker would only hand it the task
   // (or nothing). More: let the idle protocol wake a helper, as for a spawn.
-  if (found > 1) runtime_.notify_for_local_work();
+  if (found > 1) pool_.notify_for_local_work();
 }
 
 // ---- deterministic mode (simulation.hpp) ----
@@ -520,15 +520,15 @@ void worker::collect_ready(std::vector<void*>& ready) {
   ready.insert(ready.end(), yielded_.begin(), yielded_.end());
   yielded_.clear();
   void* batch[injector_batch];
-  while (const std::size_t n = runtime_.injector.pop_bulk(injector_token_, batch, injector_batch))
+  while (const std::size_t n = pool_.injector.pop_bulk(injector_token_, batch, injector_batch))
     ready.insert(ready.end(), batch, batch + n);
 }
 
 void worker::run_deterministic() {
   this_worker = this;
-  simulation& sim = *runtime_.sim;
+  simulation& sim = *pool_.sim;
   std::vector<timer_entry*> callbacks;
-  while (!runtime_.stopping()) {
+  while (!pool_.stopping()) {
     serve_requests();
     collect_ready(sim.ready);
     if (sim.ready.empty()) {
@@ -536,7 +536,7 @@ void worker::run_deterministic() {
       // (whose wake-up is a real-time moment). Timeout callbacks run in a seeded order; what they
       // wake lands in the LIFO slot or the deque, and the next collect_ready takes it.
       callbacks.clear();
-      if (runtime_.poller.advance_deterministic(sim.ready, callbacks)) {
+      if (pool_.poller.advance_deterministic(sim.ready, callbacks)) {
         sim.shuffle(callbacks);
         for (timer_entry* entry : callbacks)
           poller::fire_callback(entry);
@@ -549,12 +549,12 @@ void worker::run_deterministic() {
     if (searching_) {
       // Woken from parking as a searcher (idle.hpp): found work, stop counting as one, as run().
       searching_ = false;
-      if (runtime_.idle.transition_from_searching()) runtime_.notify_one_if_needed();
+      if (pool_.idle.transition_from_searching()) pool_.notify_one_if_needed();
     }
     void* task = sim.pick();
-    sim.resumed(task, runtime_.poller.now_tick());
+    sim.resumed(task, pool_.poller.now_tick());
     budget_ = task_budget;
-    if (runtime_.options.debug) [[unlikely]] {
+    if (pool_.options.debug) [[unlikely]] {
       resume_timed(task);
     } else {
       run_batch(task);
@@ -565,7 +565,7 @@ void worker::run_deterministic() {
 
 void worker::clear_queues() {
   lifo_slot_ = nullptr;
-  if (runtime_.sim != nullptr) runtime_.sim->ready.clear();
+  if (pool_.sim != nullptr) pool_.sim->ready.clear();
   yielded_.clear();
   while (deque_.pop() != nullptr) {
   }
@@ -589,7 +589,7 @@ void* worker::next_hosted_task() {
 
 std::size_t worker::hosted_ready() const noexcept {
   const std::int64_t queued = std::max<std::int64_t>(0, deque_.size_estimate()) +
-                              std::max<std::int64_t>(0, runtime_.injector.length());
+                              std::max<std::int64_t>(0, pool_.injector.length());
   return (lifo_slot_ != nullptr ? 1 : 0) + static_cast<std::size_t>(queued) + yielded_.size();
 }
 

@@ -41,7 +41,9 @@
 #include "deque.hpp"
 #include "injector.hpp"
 #include "parker.hpp"
+#include "pool.hpp"
 #include "registry.hpp"
+#include "worker_identity.hpp"
 
 namespace weft::detail {
 
@@ -82,9 +84,11 @@ struct worker_counters {
   }
 };
 
-class alignas(64) worker {
+class alignas(64) worker : public worker_identity {
  public:
-  worker(runtime_core& runtime, std::size_t index);
+  // `shared`: what the runtime's workers share (pool.hpp); `owner`: the runtime (an identity:
+  // worker_identity.hpp); `shard`: this worker's registry shard.
+  worker(pool& shared, runtime_core& owner, std::size_t index, registry_shard& shard);
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
@@ -118,8 +122,6 @@ class alignas(64) worker {
   // Cooperative budget of the running task (owner thread only).
   bool spend_budget() noexcept { return --budget_ <= 0; }
 
-  [[nodiscard]] std::size_t index() const noexcept { return index_; }
-  [[nodiscard]] runtime_core& runtime() const noexcept { return runtime_; }
   [[nodiscard]] bool has_stealable_work() const noexcept { return deque_.size_estimate() > 0; }
   // Tasks in this worker's deque now (any thread; a snapshot for runtime::counters()).
   [[nodiscard]] std::size_t local_queue_depth() const noexcept {
@@ -177,8 +179,7 @@ class alignas(64) worker {
   void resume_timed(void* task);
   void flush_yielded();
 
-  runtime_core& runtime_;
-  const std::size_t index_;
+  pool& pool_;
   registry_shard& shard_;
   work_deque<local_queue_capacity> deque_;
   void* lifo_slot_ = nullptr;
