@@ -24,6 +24,7 @@
 #include <memory>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 #include "file_state.hpp"

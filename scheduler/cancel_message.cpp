@@ -20,6 +20,7 @@
 // reads a value later in that word's modification order, so it sees the bit of every message
 // written before the request it delivers, and the lock then orders the entry itself (the text
 // included) before the taker's read.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/errors.hpp>
 
 #include <atomic>

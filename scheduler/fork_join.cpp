@@ -30,6 +30,7 @@
 // resumed only after every child is counted, so a child's frame and header are alive whenever
 // on_cancel or a failing sibling cancels it; the caller's finish() waits for an on_cancel still
 // running before the frames are destroyed.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/fork_join.hpp>
 
 #include <cstdint>

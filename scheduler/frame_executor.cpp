@@ -2,6 +2,7 @@
 // thread drives) and weft::resume_on (moving a task between runtimes). The design and its
 // invariants are in docs/architecture.md, "The frame executor"; visitors.hpp has the shutdown
 // rules for tasks that move.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/frame_executor.hpp>
 
 #include <algorithm>

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/runtime.hpp>
 

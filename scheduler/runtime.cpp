@@ -2,6 +2,7 @@
 // injection entry points, reports, and weft::runtime's public members. The life of a task is in
 // task_lifecycle.cpp, the timer entry points in timers.cpp, io_source in io_source.cpp, and the
 // calling thread's queries in worker.cpp.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/runtime.hpp>
 
 #include <algorithm>

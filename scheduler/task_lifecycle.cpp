@@ -4,6 +4,7 @@
 // withdraw_cancel_request move its cancellation word, wake schedules a suspended coroutine, and
 // block_until_finished waits for it from a thread outside the pool. The ownership protocol these
 // follow is in task_header.hpp; the shutdown sweep that abandons tasks is in runtime.cpp.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 #include <algorithm>

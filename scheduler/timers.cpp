@@ -2,6 +2,7 @@
 // timer_entry.hpp): arming and cancelling an entry on the calling worker's runtime, the runtime's
 // clock, and the lazily armed timer of weft::timeout. The wheel itself is timer_wheel.cpp, its
 // thread poller.cpp.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
 
 #include <chrono>

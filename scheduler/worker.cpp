@@ -8,6 +8,8 @@
 #include <coroutine>
 #include <string>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
+
 #include "runtime_core.hpp"
 #include "simulation.hpp"
 

@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 namespace weft {

@@ -52,6 +52,7 @@
 #include <vector>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/export.hpp>
 #include <weft/scheduler/task.hpp>

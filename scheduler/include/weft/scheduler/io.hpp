@@ -20,6 +20,7 @@
 #include <coroutine>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/export.hpp>
 
 namespace weft {

@@ -23,6 +23,7 @@
 #include <utility>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/task.hpp>

@@ -18,6 +18,7 @@
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/duration.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
 #include <weft/scheduler/errors.hpp>

@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/join_handle.hpp>
 #include <weft/scheduler/task.hpp>
 

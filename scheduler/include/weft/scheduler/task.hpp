@@ -25,6 +25,7 @@
 
 #include <weft/scheduler/detail/await_trampoline.hpp>
 #include <weft/scheduler/detail/frame_allocator.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 namespace weft {

@@ -19,6 +19,10 @@
 // (clears listed after unlinking a task that completed on another thread). Exactly one of them
 // sees the final combination; release publishes each party's writes (the result, the unlinking)
 // and acquire makes the destroyer see them.
+//
+// This file holds the layout and the protocols on it. The out-of-line functions of libweft that
+// inline code calls about a task (spawn_root, request_cancel, wake, ...) are declared in
+// runtime_entry_points.hpp, which this header includes for the three its members call.
 #pragma once
 
 #include <atomic>
@@ -31,6 +35,7 @@
 #include <time.h>
 
 #include <weft/scheduler/detail/atomic.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/export.hpp>
 
@@ -40,20 +45,6 @@ class runtime_core;
 class task_header;
 struct registry_shard;
 struct lazy_timeout;
-
-// Takes `task`'s entry out of the message table (cancel_message.cpp) and clears
-// cancel_has_message; null if it has none. Any thread; takes the table's lock.
-WEFT_API cancel_message* take_cancel_message_of(task_header* task) noexcept;
-
-// Arms `task->timeout_to_arm` (see there) and clears it; a deadline that has passed fires at once,
-// on the calling thread. Called by the task itself, at a cancellation point or when a timeout
-// nests inside the pending one. Defined in runtime.cpp.
-WEFT_API void arm_lazy_timeout(task_header* task) noexcept;
-
-// A fork_join child reached a cancellation point: makes sure the cancellation of the task that
-// forks it (and of that task's own forker, up the chain) reaches it from now on, by publishing the
-// forker's cancel hook if nobody did yet (fork_join.cpp, "the lazy scope"). Called by the child.
-WEFT_API void arm_fork_scope(task_header* child) noexcept;
 
 // Something waiting for a spawned task to finish: an awaiting coroutine, gather's countdown, or a
 // thread blocked in block_on. `notify` runs once, on the thread that completes the task (or, if the
@@ -321,71 +312,10 @@ class task_header {
   }
 };
 
-// Hands a new spawned task to `rt` (or, if null, to the runtime whose worker is calling). Throws
-// std::logic_error outside a runtime and weft::runtime_stopped after shutdown began; on throw the
-// caller still owns the frame. `eager`: when the caller is a worker of that runtime, the task runs
-// at once on the caller's stack until it first suspends (or finishes), before spawn_root returns
-// (Python 3.12's eager tasks); elsewhere it is queued as usual.
-WEFT_API void spawn_root(runtime_core* rt, task_header* task, bool eager = false);
-
-// Called from a spawned task's final suspend point: publishes completion, wakes the waiter, and
-// destroys the frame if no handle remains. Returns the coroutine to transfer to.
-WEFT_API std::coroutine_handle<> complete_root(task_header* task) noexcept;
-
-// The last join_handle of `task` lets go (drop or detach). `result_taken`: the handle took the
-// result; if it did not and the task failed, the exception is reported as never retrieved.
-// `explicit_detach`: detach() rather than a dropped handle (debug mode reports a handle dropped
-// while its task still runs).
-WEFT_API void release_root(task_header* task, bool result_taken,
-                           bool explicit_detach = false) noexcept;
-
-// Requests cancellation of `task` from any thread: marks it, and if it is suspended in a
-// cancellable wait, runs that wait's on_cancel. Idempotent until the cancellation is delivered.
-WEFT_API void request_cancel(task_header* task) noexcept;
-
-// request_cancel with a message (cancel("reason")): the message is published in the message table
-// (cancel_message.cpp) before the request, so the cancellation point that delivers this request
-// throws it (unless a later message replaced it first: the latest wins). Nothing happens to a task
-// that finished. std::bad_alloc (and no cancellation) if the message cannot be made.
-WEFT_API void request_cancel(task_header* task, std::string_view message);
-
 // The cancelled_error for `task`'s cancellation point to throw, with the message if one is waiting
 // (task_header::take_cancel_message). Null `task`: no message.
 inline cancelled_error cancellation_of(task_header* task) noexcept {
   return cancelled_error(adopt_message, task != nullptr ? task->take_cancel_message() : nullptr);
 }
-
-// Takes back one request made by request_cancel (timeouts); returns the requests still standing.
-WEFT_API std::uint32_t withdraw_cancel_request(task_header* task) noexcept;
-
-// Makes `waiter` runnable again on `task`'s runtime, from any thread (the resumption path of
-// cancellation and of wake-ups that come from outside the waiting primitive).
-WEFT_API void wake(runtime_core* rt, std::coroutine_handle<> waiter) noexcept;
-
-// Blocks the calling (non-worker) thread until `task` finished or was abandoned.
-WEFT_API void block_until_finished(task_header* task);
-
-// Throws std::logic_error naming `what` if the calling thread is a worker of any weft runtime.
-WEFT_API void require_not_on_worker(const char* what);
-
-// Throws std::logic_error naming `what` unless the calling thread is a worker of a runtime.
-WEFT_API void require_worker(const char* what);
-
-// The runtime whose worker thread is calling, or null.
-WEFT_API runtime_core* current_runtime_core() noexcept;
-
-// Reports `message` through the log hook of `rt` (runtime_options::log; a line on stderr without
-// one, or when `rt` is null). For the layers above, which report conditions nobody else sees (a
-// listener out of descriptors). Never throws.
-WEFT_API void report_to_log(runtime_core* rt, std::string_view message) noexcept;
-
-// Queues `waiter` behind the tasks that are ready now on this worker (yield_now).
-// Requires: the calling thread is a worker (budget_exhausted() returned true, or the caller
-// checked).
-WEFT_API void schedule_yield(std::coroutine_handle<> waiter) noexcept;
-
-// Cooperative budget: returns true when the running task has completed so many operations without
-// suspending that it should yield now, so one busy task cannot starve the others.
-WEFT_API bool budget_exhausted() noexcept;
 
 }  // namespace weft::detail

@@ -26,6 +26,7 @@
 #include <exception>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 namespace weft::detail {
