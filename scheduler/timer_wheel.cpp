@@ -40,9 +40,11 @@ void timer_wheel::remove(timer_entry* entry) noexcept {
     return;
   }
   level& lvl = levels_[entry->level];
-  entry_list& slot = lvl.slots[entry->slot];
-  slot.remove(entry);
-  if (slot.empty()) lvl.occupied &= ~(std::uint64_t{1} << entry->slot);
+  // The slot empties iff the entry is its only one, which its own links tell without loading the
+  // slot's head (a disarm in the middle of a slot touches only the entry and its neighbours).
+  const bool only_entry = entry->links.prev == nullptr && entry->links.next == nullptr;
+  lvl.slots[entry->slot].remove(entry);
+  if (only_entry) lvl.occupied &= ~(std::uint64_t{1} << entry->slot);
 }
 
 void timer_wheel::link(timer_entry* entry, unsigned level_index, unsigned slot) noexcept {
