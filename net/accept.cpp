@@ -17,6 +17,7 @@
 
 #include <weft/net/detail/socket_handle.hpp>
 #include <weft/net/errors.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/sleep.hpp>
 

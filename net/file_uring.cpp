@@ -35,6 +35,7 @@
 #include <string>
 #include <thread>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/runtime_extension.hpp>
 #include <weft/scheduler/io.hpp>
 

@@ -24,6 +24,7 @@
 #include <memory>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 #include "file_state.hpp"
@@ -82,7 +83,7 @@ class [[nodiscard]] uring_wait : private cancellable_wait {
     on_cancel = &cancel_op;
     op_->waiter = self;  // before begin() publishes the hook: on_cancel may wake it
     if (begin(root_of(self))) return false;
-    op_->home = root() != nullptr ? root()->runtime : nullptr;
+    op_->home = root() != nullptr ? root()->runtime() : nullptr;
     uring_op::state_type state;
     try {
       state = uring_submit(ring_, op_);
@@ -115,7 +116,7 @@ class [[nodiscard]] uring_wait : private cancellable_wait {
     auto* self = static_cast<uring_wait*>(static_cast<cancellable_wait*>(hook));
     if (uring_cancel(self->ring_, self->op_)) {
       self->mark_cancelled();
-      wake(self->root()->runtime, self->op_->waiter);
+      wake(self->root()->runtime(), self->op_->waiter);
     }
   }
 

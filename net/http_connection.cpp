@@ -11,6 +11,7 @@
 
 #include <weft/net/http/serializer.hpp>
 #include <weft/primitives/timeout.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/spawn.hpp>

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/spawn.hpp>
 

@@ -78,7 +78,7 @@ std::exception_ptr barrier::complete_round(detail::wait_node* round) noexcept {
     if (error) {
       // The round's other tasks are unlinked and granted, and only this task touches them until
       // they are woken: they throw broken_barrier instead of returning.
-      for (detail::wait_node* n = round; n != nullptr; n = n->next)
+      for (detail::wait_node* n = round; n != nullptr; n = n->links.next)
         static_cast<node*>(n)->how = outcome::broken;
       broken_.store(true, std::memory_order_relaxed);  // under the lock, see broken()
       grant_all(outcome::broken, next);

@@ -7,7 +7,7 @@ namespace weft::detail {
 void wake_list::wake_chain(queue_waiter* w) noexcept {
   while (w != nullptr) {
     // Safety: read everything before the wake-up; the waiter's frame may be gone right after.
-    queue_waiter* next = w->next;
+    queue_waiter* next = w->links.next;
     const std::coroutine_handle<> handle = w->handle;
     runtime_core* rt = w->runtime;
     w = next;

@@ -24,21 +24,14 @@ class queue_lock_guard {
   spinlock& lock_;
 };
 
-inline bool queue_empty(const wait_queue& queue) noexcept { return queue.head == nullptr; }
+inline bool queue_empty(const wait_queue& queue) noexcept { return queue.waiters.empty(); }
 
 // Links `node` at the tail (the usual place) and marks it queued and linked by its owner.
 inline void push_back(wait_queue& queue, wait_node* node) noexcept {
   ++queue.size;
   node->linked_by_owner = true;
   node->state = node_state::queued;
-  node->next = nullptr;
-  node->prev = queue.tail;
-  if (queue.tail != nullptr) {
-    queue.tail->next = node;
-  } else {
-    queue.head = node;
-  }
-  queue.tail = node;
+  queue.waiters.push_back(node);
 }
 
 // Links `node` at the head (a mutex waiter that was first in line and must wait again).
@@ -46,40 +39,24 @@ inline void push_front(wait_queue& queue, wait_node* node) noexcept {
   ++queue.size;
   node->linked_by_owner = true;
   node->state = node_state::queued;
-  node->prev = nullptr;
-  node->next = queue.head;
-  if (queue.head != nullptr) {
-    queue.head->prev = node;
-  } else {
-    queue.tail = node;
-  }
-  queue.head = node;
+  queue.waiters.push_front(node);
 }
 
 // Unlinks a linked `node` (its state is the caller's to set).
 inline void remove(wait_queue& queue, wait_node* node) noexcept {
   --queue.size;
-  if (node->prev != nullptr) {
-    node->prev->next = node->next;
-  } else {
-    queue.head = node->next;
-  }
-  if (node->next != nullptr) {
-    node->next->prev = node->prev;
-  } else {
-    queue.tail = node->prev;
-  }
-  node->prev = node->next = nullptr;
+  queue.waiters.remove(node);
 }
 
-// Unlinks the first waiter, marks it granted and chains it onto `woken` (through `next`), for a
-// wake_all after the lock is dropped. Null if the queue is empty.
+// Unlinks the first waiter, marks it granted and chains it onto `woken` (through `links.next`,
+// which the list no longer reads once the node is unlinked: intrusive_list.hpp), for a wake_all
+// after the lock is dropped. Null if the queue is empty.
 inline wait_node* grant_front(wait_queue& queue, wait_node*& woken) noexcept {
-  wait_node* node = queue.head;
+  wait_node* node = queue.waiters.front();
   if (node == nullptr) return nullptr;
   remove(queue, node);
   node->state = node_state::granted;
-  node->next = woken;
+  node->links.next = woken;
   woken = node;
   return node;
 }

@@ -11,14 +11,14 @@ void wake_all(wait_node* woken) noexcept {
   // The chain is in reverse grant order: reverse it first so that waiters are scheduled FIFO.
   wait_node* ordered = nullptr;
   while (woken != nullptr) {
-    wait_node* next = woken->next;
-    woken->next = ordered;
+    wait_node* next = woken->links.next;
+    woken->links.next = ordered;
     ordered = woken;
     woken = next;
   }
   while (ordered != nullptr) {
     // `next`, the runtime and the handle are read first: *ordered may be gone once woken.
-    wait_node* next = ordered->next;
+    wait_node* next = ordered->links.next;
     runtime_core* rt = ordered->runtime;
     std::coroutine_handle<> waiter = ordered->waiter;
     wake(rt, waiter);

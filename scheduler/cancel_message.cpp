@@ -20,6 +20,7 @@
 // reads a value later in that word's modification order, so it sees the bit of every message
 // written before the request it delivers, and the lock then orders the entry itself (the text
 // included) before the taker's read.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/errors.hpp>
 
 #include <atomic>
@@ -90,7 +91,7 @@ cancel_message* take_cancel_message_of(task_header* task) noexcept {
   cancel_message* message = it->second;
   table.entries.erase(it);
   // Ordering: relaxed; the lock orders the bit with the entry (file comment).
-  task->cancel_state.fetch_and(~task_header::cancel_has_message, std::memory_order_relaxed);
+  task->cancel_word().fetch_and(~task_header::cancel_has_message, std::memory_order_relaxed);
   return message;
 }
 
@@ -110,7 +111,7 @@ void request_cancel(task_header* task, std::string_view message) {
       throw;  // no cancellation either
     }
     // Ordering: relaxed under the lock; sequenced before the request below (file comment).
-    task->cancel_state.fetch_or(task_header::cancel_has_message, std::memory_order_relaxed);
+    task->cancel_word().fetch_or(task_header::cancel_has_message, std::memory_order_relaxed);
   }
   release_cancel_message(displaced);
   request_cancel(task);

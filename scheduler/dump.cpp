@@ -75,7 +75,7 @@ __attribute__((no_sanitize("thread"))) const void* resume_function_of(const void
 // The same protocol for the header's frame handle of an awaited task (task.hpp's awaiter sets it
 // before the link that led here).
 __attribute__((no_sanitize("thread"))) const void* frame_of(const task_header* t) noexcept {
-  return t->frame.address();
+  return t->frame().address();
 }
 
 void read_state(task_header* t, const void* frame, const running_list& running, int depth,
@@ -93,7 +93,7 @@ void read_wait(task_header* t, const void* frame, cancel_hook* hook, const runni
   out.has_since = true;
   out.chain.push_back(resume_function_of(frame));
   // Ordering: acquire; the link was published before the hook (see task_header::awaiting).
-  task_header* next = t->awaiting.load(std::memory_order_acquire);
+  task_header* next = t->awaiting_link().load(std::memory_order_acquire);
   while (next != nullptr) {
     if (out.chain.size() == max_chain) {
       out.chain_truncated = true;
@@ -101,7 +101,7 @@ void read_wait(task_header* t, const void* frame, cancel_hook* hook, const runni
     }
     out.chain.push_back(resume_function_of(frame_of(next)));
     // Ordering: acquire, as for the first link above (task_header::awaiting).
-    next = next->awaiting.load(std::memory_order_acquire);
+    next = next->awaiting_link().load(std::memory_order_acquire);
   }
   fork_child children[max_children];
   std::size_t count = 0;
@@ -122,7 +122,7 @@ void read_wait(task_header* t, const void* frame, cancel_hook* hook, const runni
   // from frames that are alive or put aside, so it is still memory-safe.)
   // Ordering: seq_cst, as every access to the hook word (task_header::hook): the re-check is
   // ordered after the reads of the chain above, which a weaker load would not guarantee.
-  if (t->hook.load(std::memory_order_seq_cst) != hook) {
+  if (t->hook_slot().load(std::memory_order_seq_cst) != hook) {
     out.chain.clear();
     out.chain_truncated = false;
     out.children.clear();
@@ -135,12 +135,12 @@ void read_wait(task_header* t, const void* frame, cancel_hook* hook, const runni
 
 void read_state(task_header* t, const void* frame, const running_list& running, int depth,
                 raw_task& out) {
-  if ((t->cancel_state.load(std::memory_order_relaxed) & task_header::cancel_pending) != 0) {
+  if ((t->cancel_word().load(std::memory_order_relaxed) & task_header::cancel_pending) != 0) {
     out.state = task_dump::state_type::cancelling;
     return;
   }
   // Ordering: seq_cst, step 1 of frame_inspection.hpp's argument (after the inspection's RMW).
-  cancel_hook* hook = t->hook.load(std::memory_order_seq_cst);
+  cancel_hook* hook = t->hook_slot().load(std::memory_order_seq_cst);
   if (hook == nullptr) {
     // Not in a wait: running if a worker's current run is this task's own frame, else ready.
     for (std::size_t w = 0; w < running.size(); ++w) {
@@ -159,8 +159,8 @@ void read_state(task_header* t, const void* frame, const running_list& running, 
 }
 
 void read_task(task_header* t, const running_list& running, raw_task& out) {
-  out.name = t->name;
-  read_state(t, t->frame.address(), running, 0, out);
+  out.name = t->name();
+  read_state(t, t->frame().address(), running, 0, out);
 }
 
 // "ns::fetch_all(int) [clone .actor]" -> "ns::fetch_all".
@@ -246,10 +246,12 @@ runtime_dump dump_runtime(runtime_core& rt) {
       // Reserve outside the lock, so that the owner rarely spins behind an allocation.
       raw.reserve(raw.size() + shard.count.load(std::memory_order_relaxed) + 16);
       std::lock_guard<spinlock> lock(shard.lock);
-      for (task_header* t = shard.head; t != nullptr; t = t->registry_next) {
+      for (task_header& task : shard.tasks) {
+        task_header* t = &task;
         // Relaxed: a listed task is alive (the lock); a finished one is only waiting to be
         // unlinked by its owner.
-        if ((t->state.load(std::memory_order_relaxed) & task_header::done_bit) != 0) continue;
+        if ((t->state_word().load(std::memory_order_relaxed) & task_header::done_bit) != 0)
+          continue;
         raw.emplace_back();
         raw.back().chain.reserve(8);
         read_task(t, running, raw.back());

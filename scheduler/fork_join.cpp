@@ -30,6 +30,7 @@
 // resumed only after every child is counted, so a child's frame and header are alive whenever
 // on_cancel or a failing sibling cancels it; the caller's finish() waits for an on_cancel still
 // running before the frames are destroyed.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/fork_join.hpp>
 
 #include <cstdint>
@@ -78,7 +79,7 @@ struct fork_join_access {
     const std::size_t index = slot->index;
     const std::size_t count = core->count_;
     const std::size_t done = slot->carry + 1;
-    if (child->exception) [[unlikely]]
+    if (child->exception()) [[unlikely]]
       on_failure(core, index);
     worker* self = current_worker();
     if (index + 1 < count && self != nullptr && &self->runtime() == core->home_) {
@@ -164,8 +165,8 @@ std::coroutine_handle<> fork_join_core::start(std::coroutine_handle<> caller, ta
     // A child is its own cancellation root: its waits publish their hooks in its own header,
     // which two children on two threads could not share.
     static_cast<promise_base*>(child)->root = child;
-    child->runtime = home_;
-    child->group = &slot;
+    child->set_runtime(home_);
+    child->set_group(&slot);
   }
   on_cancel = &cancel_children;
   forker_ = root;
@@ -201,7 +202,7 @@ void fork_join_core::arm() noexcept {
 
 void arm_fork_scope(task_header* child) noexcept {
   // A fork child's `group` is its slot (fork_join_core::start).
-  static_cast<fork_slot*>(child->group)->core->arm();
+  static_cast<fork_slot*>(child->group())->core->arm();
 }
 
 void fork_join_core::cancel_children(cancel_hook* hook) noexcept {

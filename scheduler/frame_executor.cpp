@@ -2,6 +2,7 @@
 // thread drives) and weft::resume_on (moving a task between runtimes). The design and its
 // invariants are in docs/architecture.md, "The frame executor"; visitors.hpp has the shutdown
 // rules for tasks that move.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/frame_executor.hpp>
 
 #include <algorithm>
@@ -88,18 +89,18 @@ void resume_on_runtime(runtime_core* target, task_header* root, std::coroutine_h
   }
   // A fork_join child (no frame of its own in the header: fork_join.hpp) must end where its
   // caller joins it; its completion does not pass through the visitors' bookkeeping.
-  if (!root->frame) {
+  if (!root->frame()) {
     throw std::logic_error(
         "weft::resume_on inside a weft::fork_join child: spawn the work that must move instead");
   }
   // The task runs on `here` (await_ready said it is not on `target`). Its home is where it was
   // spawned; a visitor's home is recorded by the runtime it visits.
-  runtime_core* home = root->visiting ? here->visitors.home_of(root) : here;
+  runtime_core* home = root->visiting() ? here->visitors.home_of(root) : here;
   const bool back_home = target == home;
   if (!back_home && !target->visitors.arrive(root, home)) {
     throw runtime_stopped("weft::resume_on: the target runtime is shutting down");
   }
-  if (!root->visiting) {
+  if (!root->visiting()) {
     // Leaving home: the home counts it, unless its shutdown already sealed it (the task must stay
     // to be swept with the others).
     if (!home->visitors.depart()) {
@@ -110,7 +111,7 @@ void resume_on_runtime(runtime_core* target, task_header* root, std::coroutine_h
   } else {
     (void)here->visitors.leave(root);
   }
-  root->visiting = !back_home;
+  root->set_visiting(!back_home);
   // The write of task_header::runtime. The task is suspended (this is its await_suspend) and is
   // queued nowhere yet, so nothing resumes it concurrently. Who reads the field: the task itself
   // (program order, and the wake below publishes the write to whoever runs it next); a canceller
@@ -119,7 +120,7 @@ void resume_on_runtime(runtime_core* target, task_header* root, std::coroutine_h
   // synchronizes with); the completion of the task (its own thread); and release_root, which a
   // handle holder on any thread may run while the task is alive: it reads through the same
   // atomic_ref, and either value names a runtime kept alive by the visitor rules.
-  std::atomic_ref<runtime_core*>(root->runtime).store(target, std::memory_order_relaxed);
+  root->runtime_ref().store(target, std::memory_order_relaxed);
   wake(target, waiter);  // the task may run, move on or end on `target` from here on
   // The target stays alive through the wake above: as a visitor's destination it counts this
   // arrival until landed(); as the home, the task counts as away until returned() (visitors.hpp).
@@ -211,15 +212,14 @@ void frame_executor::report_overrun(void* resumed, std::chrono::nanoseconds ran,
   // have ended). The host thread owns shard 0; the foreign shard and the visitors take their lock.
   const char* name = nullptr;
   auto match = [&](detail::task_header* t) {
-    if (t->frame.address() == resumed && t->name != nullptr) name = t->name;
+    if (t->frame().address() == resumed && t->name() != nullptr) name = t->name();
   };
-  for (detail::task_header* t = core_->registry.worker_shard(0).head; t != nullptr;
-       t = t->registry_next)
-    match(t);
+  for (detail::task_header& t : core_->registry.worker_shard(0).tasks)
+    match(&t);
   detail::registry_shard& foreign = core_->registry.foreign_shard();
   foreign.lock.lock();
-  for (detail::task_header* t = foreign.head; t != nullptr; t = t->registry_next)
-    match(t);
+  for (detail::task_header& t : foreign.tasks)
+    match(&t);
   foreign.lock.unlock();
   core_->visitors.for_each(match);
   const auto us = [](std::chrono::nanoseconds d) {

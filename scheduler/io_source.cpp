@@ -1,5 +1,6 @@
 // scheduler/io_source.cpp: weft::io_source, a file descriptor registered with the runtime's
 // poller (io.hpp has the readiness protocol and the awaiter; poller.cpp the registrations).
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/io.hpp>
 
 #include <stdexcept>

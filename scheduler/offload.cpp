@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include <weft/scheduler/compute.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/to_thread.hpp>
 
 #include "runtime_core.hpp"

@@ -469,9 +469,7 @@ io_registration* poller::register_fd(int fd) {
   // Relaxed: a hint (poller.hpp).
   registered_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(registrations_mutex_);
-  reg->next = registrations_;
-  if (registrations_ != nullptr) registrations_->prev = reg;
-  registrations_ = reg;
+  registrations_.push_front(reg);
   return reg;
 }
 
@@ -480,12 +478,7 @@ void poller::deregister(io_registration* reg) noexcept {
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, reg->fd, nullptr);
   registered_.fetch_sub(1, std::memory_order_relaxed);  // a hint (poller.hpp)
   std::lock_guard lock(registrations_mutex_);
-  if (reg->prev != nullptr) {
-    reg->prev->next = reg->next;
-  } else {
-    registrations_ = reg->next;
-  }
-  if (reg->next != nullptr) reg->next->prev = reg->prev;
+  registrations_.remove(reg);
   to_free_.push_back(reg);
 }
 
@@ -509,10 +502,8 @@ void poller::clear_for_shutdown() {
   for (io_registration* reg : to_free_)
     delete reg;
   to_free_.clear();
-  for (io_registration* reg = registrations_; reg != nullptr; reg = reg->next) {
+  while (io_registration* reg = registrations_.pop_front())
     reg->orphaned = true;
-  }
-  registrations_ = nullptr;
 }
 
 // ---- io.hpp's readiness protocol ----

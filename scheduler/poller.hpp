@@ -62,6 +62,7 @@
 #include <thread>
 #include <vector>
 
+#include <weft/scheduler/detail/intrusive_list.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
 
 #include "timer_wheel.hpp"
@@ -104,10 +105,8 @@ struct io_registration {
   std::atomic<std::uintptr_t> waiters[2] = {idle, idle};
   int fd = -1;
   class poller* owner = nullptr;
-  // Guarded by the poller's registrations mutex.
-  io_registration* prev = nullptr;
-  io_registration* next = nullptr;
-  bool orphaned = false;  // the runtime is gone; the io_source frees this record itself
+  list_links<io_registration> links;  // in the poller's registrations_, guarded by its mutex
+  bool orphaned = false;              // the runtime is gone; the io_source frees this record itself
 };
 
 class poller {
@@ -240,8 +239,9 @@ class poller {
   std::uint64_t sleeping_until_ = 0;  // guarded by timers_mutex_; UINT64_MAX: no timer
 
   std::mutex registrations_mutex_;
-  io_registration* registrations_ = nullptr;  // live records, guarded by registrations_mutex_
-  std::vector<io_registration*> to_free_;     // guarded by registrations_mutex_
+  // Live records, guarded by registrations_mutex_; walked only at shutdown (clear_for_shutdown).
+  intrusive_head_list<io_registration, &io_registration::links> registrations_;
+  std::vector<io_registration*> to_free_;  // guarded by registrations_mutex_
 };
 
 }  // namespace weft::detail

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/runtime.hpp>
 
@@ -41,7 +42,9 @@
 namespace weft::detail {
 
 struct alignas(64) registry_shard {
-  task_header* head = nullptr;
+  // The shard's tasks, linked through their headers (intrusive_list.hpp: a head alone, since
+  // tasks are pushed at the front, unlinked from anywhere and walked).
+  task_header::registry_list tasks;
   // Written by the owner (or under `lock`), read by stats() from any thread.
   std::atomic<std::size_t> count{0};
   bool shared = false;  // the shard of foreign threads: guarded by `lock`
@@ -79,18 +82,15 @@ class registry {
   // The same with the shared shard's lock already held by the caller (spawn_root holds it across
   // its shutdown check and the injection, see there), or for a worker's own shard.
   static void insert_locked(registry_shard& shard, task_header* task) noexcept {
-    task->shard = &shard;
-    task->registry_prev = nullptr;
-    task->registry_next = shard.head;
-    if (shard.head != nullptr) shard.head->registry_prev = task;
-    shard.head = task;
+    task->shard_ = &shard;
+    shard.tasks.push_front(task);
     shard.count.store(shard.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 
   // Unlinks `task` from its shard. The caller is the shard's owner, or any thread for the shared
   // shard, or the runtime at shutdown.
   static void unlink(task_header* task) noexcept {
-    registry_shard* shard = task->shard;
+    registry_shard* shard = task->shard_;
     if (shard == nullptr) return;
     shard->lock.lock();  // see insert
     unlink_locked(task);
@@ -99,25 +99,21 @@ class registry {
 
   // The same with the shared shard's lock held by the caller.
   static void unlink_locked(task_header* task) noexcept {
-    registry_shard* shard = task->shard;
-    if (task->registry_prev != nullptr) {
-      task->registry_prev->registry_next = task->registry_next;
-    } else {
-      shard->head = task->registry_next;
-    }
-    if (task->registry_next != nullptr) task->registry_next->registry_prev = task->registry_prev;
+    registry_shard* shard = task->shard_;
+    shard->tasks.remove(task);
     shard->count.store(shard->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    task->shard = nullptr;
+    task->shard_ = nullptr;
   }
 
   // runtime::shutdown: requests cancellation of every unfinished task of `shard`. Caller: the
   // owner, or anyone holding the lock of the shared shard.
   static void cancel_all(const registry_shard& shard) noexcept {
-    for (task_header* t = shard.head; t != nullptr; t = t->registry_next) {
+    for (task_header& task : shard.tasks) {
+      task_header* t = &task;
       // Relaxed: a snapshot. A listed task's frame is alive (the caller owns the shard), and
       // nothing of the task's result is read; a task that finishes meanwhile ignores the request
       // (request_cancel on a done task only sets bits nobody reads).
-      if ((t->state.load(std::memory_order_relaxed) & task_header::done_bit) == 0) {
+      if ((t->state_word().load(std::memory_order_relaxed) & task_header::done_bit) == 0) {
         request_cancel(t);
       }
     }
@@ -128,10 +124,10 @@ class registry {
   // (stats().live_tasks is exact on an idle runtime, and the frame's memory is released). If the
   // owner is awake, the unpark only makes its next park() return at once.
   static void push_remote(task_header* task) noexcept {
-    registry_shard& shard = *task->shard;
+    registry_shard& shard = *task->shard_;
     task_header* head = shard.remote_done.load(std::memory_order_relaxed);
     do {
-      task->awaiting.store(head, std::memory_order_relaxed);
+      task->awaiting_link().store(head, std::memory_order_relaxed);
       // Ordering: release publishes the link (and the completion) to the owner's acquire
       // exchange in drain_remote().
     } while (!shard.remote_done.compare_exchange_weak(head, task, std::memory_order_release,
@@ -149,14 +145,14 @@ class registry {
     // completion (the frame's final writes) are visible before the task is unlinked or destroyed.
     task_header* task = shard.remote_done.exchange(nullptr, std::memory_order_acquire);
     while (task != nullptr) {
-      task_header* next = task->awaiting.load(std::memory_order_relaxed);
+      task_header* next = task->awaiting_link().load(std::memory_order_relaxed);
       unlink(task);
       // Ordering: acq_rel, see task_header.hpp: this may be the last of the three parties.
       const std::uintptr_t before =
-          task->state.fetch_and(~task_header::listed_bit, std::memory_order_acq_rel);
+          task->state_word().fetch_and(~task_header::listed_bit, std::memory_order_acq_rel);
       if ((before & (task_header::done_bit | task_header::detached_bit)) ==
           (task_header::done_bit | task_header::detached_bit)) {
-        task->frame.destroy();
+        task->frame().destroy();
       }
       task = next;
     }
@@ -166,15 +162,16 @@ class registry {
   // shared shard.
   static std::vector<task_info> describe(const registry_shard& shard) {
     std::vector<task_info> out;
-    for (task_header* t = shard.head; t != nullptr; t = t->registry_next) {
+    for (task_header& task : shard.tasks) {
+      task_header* t = &task;
       // Relaxed, like the other reads here: a diagnostic snapshot of a listed (so live) task. Its
       // name was written before the task was listed, by the lister itself or under the lock.
-      if ((t->state.load(std::memory_order_relaxed) & task_header::done_bit) != 0) continue;
+      if ((t->state_word().load(std::memory_order_relaxed) & task_header::done_bit) != 0) continue;
       task_info info;
-      info.name = t->name != nullptr ? t->name : "";
-      if ((t->cancel_state.load(std::memory_order_relaxed) & task_header::cancel_pending) != 0) {
+      info.name = t->name() != nullptr ? t->name() : "";
+      if ((t->cancel_word().load(std::memory_order_relaxed) & task_header::cancel_pending) != 0) {
         info.state = task_info::state_type::cancelling;
-      } else if (t->hook.load(std::memory_order_relaxed) != nullptr) {
+      } else if (t->hook_slot().load(std::memory_order_relaxed) != nullptr) {
         info.state = task_info::state_type::waiting;
       }
       out.push_back(std::move(info));
@@ -204,8 +201,8 @@ class registry {
       drain_remote(shard);
     std::vector<task_header*> tasks;
     for (const auto& shard : shards_) {
-      for (task_header* t = shard.head; t != nullptr; t = t->registry_next)
-        tasks.push_back(t);
+      for (task_header& t : shard.tasks)
+        tasks.push_back(&t);
     }
     return tasks;
   }

@@ -2,6 +2,7 @@
 // injection entry points, reports, and weft::runtime's public members. The life of a task is in
 // task_lifecycle.cpp, the timer entry points in timers.cpp, io_source in io_source.cpp, and the
 // calling thread's queries in worker.cpp.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/runtime.hpp>
 
 #include <algorithm>
@@ -247,7 +248,7 @@ std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) 
   // yet, so a handle dropped on another thread only detaches its unfinished task.
   for (task_header* t : pending) {
     // Ordering: acq_rel against the awaiter's seq_cst publish and the canceller's exchange.
-    if (cancel_hook* hook = t->hook.exchange(nullptr, std::memory_order_acq_rel)) {
+    if (cancel_hook* hook = t->hook_slot().exchange(nullptr, std::memory_order_acq_rel)) {
       hook->on_cancel(hook);
       // Ordering: release, as in request_cancel: the awaiter's destructor acquires it.
       hook->finished.store(true, std::memory_order_release);
@@ -268,7 +269,7 @@ std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) 
     if (grace > std::chrono::nanoseconds::zero() && index < max_named_stragglers) {
       report_composed([t, grace] {
         return std::string("weft: shutdown: task") +
-               (t->name != nullptr ? std::string(" '") + t->name + "'" : std::string()) +
+               (t->name() != nullptr ? std::string(" '") + t->name() + "'" : std::string()) +
                " did not finish within " +
                std::to_string(
                    std::chrono::duration_cast<std::chrono::milliseconds>(grace).count()) +
@@ -279,7 +280,7 @@ std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) 
     // Ordering: acq_rel, the protocol's RMW (task_header.hpp): acquire sees a waiter registered
     // by a release CAS and a handle's release; release publishes `abandoned` to take_result,
     // release_root and request_cancel. `listed` is cleared with it: the task is unlinked.
-    const std::uintptr_t before = t->state.fetch_xor(
+    const std::uintptr_t before = t->state_word().fetch_xor(
         task_header::abandoned_bit | task_header::listed_bit, std::memory_order_acq_rel);
     if ((before & task_header::detached_bit) != 0) {
       unowned.push_back(t);
@@ -308,7 +309,7 @@ std::size_t runtime_core::destroy_pending_tasks(std::chrono::nanoseconds grace) 
   // destroyed twice. The tasks still held by handles are left to them: done() is true, awaiting
   // throws runtime_stopped, dropping frees the frame.
   for (task_header* t : unowned)
-    t->frame.destroy();
+    t->frame().destroy();
   sweeping = nullptr;
   return pending.size();
 }

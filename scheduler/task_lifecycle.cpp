@@ -4,6 +4,7 @@
 // withdraw_cancel_request move its cancellation word, wake schedules a suspended coroutine, and
 // block_until_finished waits for it from a thread outside the pool. The ownership protocol these
 // follow is in task_header.hpp; the shutdown sweep that abandons tasks is in runtime.cpp.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 #include <algorithm>
@@ -45,10 +46,10 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
           "weft::spawn called outside a weft runtime; use runtime::spawn from other threads");
     }
   }
-  task->runtime = rt;
+  task->set_runtime(rt);
   // Deterministic mode logs the spawn (simulation.hpp); one predictable branch otherwise.
   if (rt->sim != nullptr) [[unlikely]]
-    rt->sim->spawned(task->frame.address(), rt->poller.now_tick());
+    rt->sim->spawned(task->frame().address(), rt->poller.now_tick());
   if (self != nullptr && &self->runtime() == rt) {
     // A worker of this runtime. During shutdown's graceful phase the new task starts cancelled:
     // it runs to its first cancellation point and ends there (a task cleaning up after its own
@@ -56,27 +57,26 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
     // acquire in closing() pairs with shutdown's seq_cst store; the relaxed writes below are
     // published with the task by push_local's release.
     if (rt->closing()) [[unlikely]] {
-      task->cancel_state.store(task_header::cancel_pending | task_header::cancel_request,
-                               std::memory_order_relaxed);
+      task->cancel_word().store(task_header::cancel_pending | task_header::cancel_request,
+                                std::memory_order_relaxed);
     }
-    task->state.store(task_header::listed_bit, std::memory_order_relaxed);
+    task->state_word().store(task_header::listed_bit, std::memory_order_relaxed);
     registry::insert(rt->registry.worker_shard(self->index()), task);
     worker_counters::bump(self->counters.spawned);
     if (rt->trace != nullptr) [[unlikely]]
-      rt->trace->spawned(self, task->frame.address(), task->name, eager);
+      rt->trace->spawned(self, task->frame().address(), task->name(), eager);
     if (eager) {
-      self->run_eager(task->frame.address());
+      self->run_eager(task->frame().address());
     } else {
-      self->push_local(task->frame.address());
+      self->push_local(task->frame().address());
     }
     return;
   }
   if (sweeping == rt) {
     // The sweep destroys frames on this thread, and one of them spawns from its destructor: the
     // task is abandoned at once (never runs; its handle reports runtime_stopped and frees it).
-    task->state.store(task_header::abandoned_bit, std::memory_order_relaxed);
-    task->shard = nullptr;
-    return;
+    task->state_word().store(task_header::abandoned_bit, std::memory_order_relaxed);
+    return;  // never listed: its shard stays null, so no registry unlinks it
   }
   // Another thread (or another runtime's worker). The foreign shard's lock is held from the
   // `closing` check to the injection, so shutdown's pass over that shard (which takes the same
@@ -89,16 +89,16 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
     throw runtime_stopped("weft: spawn on a runtime that is shutting down");
   }
   // Not yet visible to any other thread: the injection below publishes it (release).
-  task->state.store(task_header::listed_bit, std::memory_order_relaxed);
+  task->state_word().store(task_header::listed_bit, std::memory_order_relaxed);
   registry::insert_locked(shard, task);
   if (rt->trace != nullptr) [[unlikely]]  // before the task can run (trace.hpp)
-    rt->trace->spawned(self, task->frame.address(), task->name, false);
+    rt->trace->spawned(self, task->frame().address(), task->name(), false);
   try {
-    rt->inject(task->frame.address());
+    rt->inject(task->frame().address());
   } catch (...) {
     // Out of memory in the injection queue: the caller keeps the frame, unlisted.
     registry::unlink_locked(task);
-    task->state.store(0, std::memory_order_relaxed);
+    task->state_word().store(0, std::memory_order_relaxed);
     shard.lock.unlock();
     throw;
   }
@@ -109,16 +109,16 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
 namespace {
 void report_unretrieved(runtime_core* rt, task_header* task) noexcept {
   // A task that ended cancelled did what it was asked; asyncio does not log those either.
-  if (task->ended_cancelled) return;
+  if (task->ended_cancelled()) return;
   rt->report_composed([task] {
     return std::string("weft: a detached task") +
-           (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
-           " ended with an exception nobody retrieved: " + describe(task->exception);
+           (task->name() != nullptr ? std::string(" '") + task->name() + "'" : std::string()) +
+           " ended with an exception nobody retrieved: " + describe(task->exception());
   });
 }
 
 void report_unretrieved_if_alive(task_header* task) noexcept {
-  runtime_core* rt = task->runtime;
+  runtime_core* rt = task->runtime();
   {
     // The lock only pins the runtime (shutdown waits for `reporters` to drain after it leaves
     // live_runtimes); the report runs without it, so a log hook that drops a failed task's handle,
@@ -153,7 +153,7 @@ std::coroutine_handle<> notify_waiter(join_waiter* waiter, task_header* task,
 }  // namespace
 
 std::coroutine_handle<> finish_root(task_header* task) noexcept {
-  runtime_core* rt = task->runtime;
+  runtime_core* rt = task->runtime();
   worker* self = current_worker();
   const bool on_own_runtime = self != nullptr && &self->runtime() == rt;
   if (on_own_runtime) {
@@ -161,25 +161,25 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
   } else {
     rt->foreign_completed.fetch_add(1, std::memory_order_relaxed);
   }
-  if (task->exception) {
+  if (task->exception()) {
     try {
-      std::rethrow_exception(task->exception);
+      std::rethrow_exception(task->exception());
     } catch (const cancelled_error&) {
-      task->ended_cancelled = true;  // published with `done` below
-      task->ended_by_shutdown = rt->closing();
+      task->set_ended_cancelled(true);  // published with `done` below
+      task->set_ended_by_shutdown(rt->closing());
     } catch (...) {
     }
   }
-  if (rt->options.debug && task->cancel_delivered && !task->exception &&
-      task->cancel_state.load(std::memory_order_relaxed) >= task_header::cancel_request) {
+  if (rt->options.debug && task->cancel_delivered() && !task->exception() &&
+      task->cancel_word().load(std::memory_order_relaxed) >= task_header::cancel_request) {
     rt->report_composed([task] {
       return std::string("weft debug: task") +
-             (task->name != nullptr ? std::string(" '") + task->name + "'" : std::string()) +
+             (task->name() != nullptr ? std::string(" '") + task->name() + "'" : std::string()) +
              " finished normally after a cancellation was delivered to it: it swallowed the "
              "cancellation (rethrow cancelled_error after cleaning up)";
     });
   }
-  registry_shard* shard = task->shard;
+  registry_shard* shard = task->shard();
   const bool can_unlink =
       shard->shared || (on_own_runtime && shard == &rt->registry.worker_shard(self->index()));
   std::uintptr_t before = 0;
@@ -188,11 +188,11 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
     // Ordering: acq_rel (task_header.hpp). Sets done and clears listed in one step: release
     // publishes the result and `exception`, acquire makes a waiter registered by a release CAS
     // visible here.
-    before = task->state.fetch_xor(task_header::done_bit | task_header::listed_bit,
-                                   std::memory_order_acq_rel);
+    before = task->state_word().fetch_xor(task_header::done_bit | task_header::listed_bit,
+                                          std::memory_order_acq_rel);
     if ((before & task_header::detached_bit) != 0) {
-      if (task->exception) report_unretrieved(rt, task);
-      task->frame.destroy();
+      if (task->exception()) report_unretrieved(rt, task);
+      task->frame().destroy();
       return std::noop_coroutine();
     }
   } else {
@@ -200,8 +200,9 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
     // frame until the owner has unlinked it; that keeps `task` valid through the end of this call.
     // Ordering: acq_rel, as the fetch_xor above: release publishes the result to whoever sees
     // `done`, acquire makes a waiter registered by a release CAS readable here.
-    before = task->state.fetch_or(task_header::done_bit, std::memory_order_acq_rel);
-    if ((before & task_header::detached_bit) != 0 && task->exception) report_unretrieved(rt, task);
+    before = task->state_word().fetch_or(task_header::done_bit, std::memory_order_acq_rel);
+    if ((before & task_header::detached_bit) != 0 && task->exception())
+      report_unretrieved(rt, task);
     // A waiter implies a live join_handle (not detached), which also keeps the frame alive after
     // the owner unlinks it.
     auto* waiter = reinterpret_cast<join_waiter*>(before & ~task_header::flag_mask);
@@ -217,18 +218,18 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
 // Completion proper (finish_root), then the task's group, if any. Both may have a coroutine to
 // resume: the first goes by symmetric transfer, the other through the LIFO slot.
 std::coroutine_handle<> complete_root(task_header* task) noexcept {
-  group_link* group = task->group;  // read first: without a group the frame may die below
-  runtime_core* rt = task->runtime;
+  group_link* group = task->group();  // read first: without a group the frame may die below
+  runtime_core* rt = task->runtime();
   // A task ending away from home (weft::resume_on) leaves this runtime's visitors first, while
   // its frame is alive; its home stays alive until returned() below (visitors.hpp).
   runtime_core* home = nullptr;
-  if (task->visiting) [[unlikely]]
+  if (task->visiting()) [[unlikely]]
     home = rt->visitors.leave(task);
   // Deterministic mode logs the end while the frame is alive (simulation.hpp).
   if (rt->sim != nullptr) [[unlikely]]
-    rt->sim->completed(task->frame.address(), rt->poller.now_tick());
+    rt->sim->completed(task->frame().address(), rt->poller.now_tick());
   if (rt->trace != nullptr) [[unlikely]]
-    rt->trace->completed(current_worker(), task->frame.address());
+    rt->trace->completed(current_worker(), task->frame().address());
   std::coroutine_handle<> next = finish_root(task);
   if (group != nullptr) {
     if (const std::coroutine_handle<> joiner = group->child_done(group, task);
@@ -251,22 +252,23 @@ void release_root(task_header* task, bool result_taken, bool explicit_detach) no
   // Read before the RMW: once `detached` is set, a running task may finish and free its frame.
   // Atomically: a running task may move to another runtime meanwhile (resume_on writes the field
   // with the same atomic_ref); either value names a live runtime (visitors.hpp).
-  runtime_core* rt = std::atomic_ref<runtime_core*>(task->runtime).load(std::memory_order_relaxed);
-  const char* name = task->name;
+  runtime_core* rt = task->runtime_ref().load(std::memory_order_relaxed);
+  const char* name = task->name();
   // An exception never retrieved is reported while this handle still keeps the frame alive: once
   // `detached` is set, a task that completed on another worker (done, still listed) may be
   // destroyed at any moment by its shard's owner (registry::drain_remote).
   bool reported = false;
   // Ordering: acquire pairs with finish_root's release RMW, so `exception` is readable once
   // `done` is seen.
-  if (!result_taken && (task->state.load(std::memory_order_acquire) & task_header::done_bit) != 0 &&
-      task->exception) {
+  if (!result_taken &&
+      (task->state_word().load(std::memory_order_acquire) & task_header::done_bit) != 0 &&
+      task->exception()) {
     report_unretrieved_if_alive(task);
     reported = true;
   }
   // Ordering: acq_rel, see task_header.hpp.
   const std::uintptr_t before =
-      task->state.fetch_or(task_header::detached_bit, std::memory_order_acq_rel);
+      task->state_word().fetch_or(task_header::detached_bit, std::memory_order_acq_rel);
   if (!explicit_detach && (before & (task_header::done_bit | task_header::abandoned_bit)) == 0 &&
       rt->options.debug) {
     // The task was still running, so its runtime is alive.
@@ -279,7 +281,7 @@ void release_root(task_header* task, bool result_taken, bool explicit_detach) no
   }
   if (!reported &&
       (before & (task_header::done_bit | task_header::listed_bit)) == task_header::done_bit &&
-      !result_taken && task->exception) {
+      !result_taken && task->exception()) {
     // Finished with an exception that this handle never took (asyncio: "Task exception was
     // never retrieved"), just before the handle let go. The frame is still alive here because
     // this call destroys it below. (Done but still listed: the owner may free it now, so a task
@@ -287,12 +289,12 @@ void release_root(task_header* task, bool result_taken, bool explicit_detach) no
     report_unretrieved_if_alive(task);
   }
   if ((before & (task_header::done_bit | task_header::listed_bit)) == task_header::done_bit) {
-    task->frame.destroy();
+    task->frame().destroy();
   } else if ((before & task_header::abandoned_bit) != 0) {
     // Only during the shutdown sweep (single-threaded) or after it (the runtime is gone and the
     // task is no longer in any registry).
     registry::unlink(task);
-    task->frame.destroy();
+    task->frame().destroy();
   }
   // Otherwise the task is still running, or completed but is still listed in its shard; the
   // completer or the shard's owner destroys it.
@@ -337,14 +339,15 @@ void request_cancel(task_header* task) noexcept {
   // Ordering: acquire pairs with the sweep's acq_rel RMW; a cancel racing with the sweep itself
   // is settled on the hook (the sweep exchanges it away, the awaiter's destructor waits for a
   // canceller that took it first).
-  if ((task->state.load(std::memory_order_acquire) & task_header::abandoned_bit) != 0) return;
-  std::uint32_t state = task->cancel_state.load(std::memory_order_relaxed);
+  if ((task->state_word().load(std::memory_order_acquire) & task_header::abandoned_bit) != 0)
+    return;
+  std::uint32_t state = task->cancel_word().load(std::memory_order_relaxed);
   // Ordering: seq_cst, the canceller's half of the Dekker pattern in task_header::publish_hook.
-  while (!task->cancel_state.compare_exchange_weak(
+  while (!task->cancel_word().compare_exchange_weak(
       state, (state | task_header::cancel_pending) + task_header::cancel_request,
       std::memory_order_seq_cst, std::memory_order_relaxed)) {
   }
-  if (cancel_hook* hook = task->hook.exchange(nullptr, std::memory_order_seq_cst)) {
+  if (cancel_hook* hook = task->hook_slot().exchange(nullptr, std::memory_order_seq_cst)) {
     hook->on_cancel(hook);
     // Ordering: release, so the awaiter that waits for `finished` (withdraw_hook) sees everything
     // on_cancel did; after this store the hook may be gone.
@@ -353,7 +356,7 @@ void request_cancel(task_header* task) noexcept {
 }
 
 std::uint32_t withdraw_cancel_request(task_header* task) noexcept {
-  std::uint32_t state = task->cancel_state.load(std::memory_order_relaxed);
+  std::uint32_t state = task->cancel_word().load(std::memory_order_relaxed);
   for (;;) {
     if (state < task_header::cancel_request) return 0;
     std::uint32_t next = state - task_header::cancel_request;
@@ -361,8 +364,8 @@ std::uint32_t withdraw_cancel_request(task_header* task) noexcept {
     if (next < task_header::cancel_request) next &= ~task_header::cancel_pending;
     // Ordering: acq_rel, as every RMW on cancel_state (task_header::cancel_state): the acquire
     // reads a canceller's message published before its request; relaxed on failure (retry).
-    if (task->cancel_state.compare_exchange_weak(state, next, std::memory_order_acq_rel,
-                                                 std::memory_order_relaxed)) {
+    if (task->cancel_word().compare_exchange_weak(state, next, std::memory_order_acq_rel,
+                                                  std::memory_order_relaxed)) {
       // No request stands any more: neither does its message (it would otherwise ride on the
       // next, unrelated cancellation). A cancel("reason") racing with this uncancel may lose its
       // message here if it wrote it before its request was counted (it is still delivered).

@@ -2,6 +2,7 @@
 #include "timer_wheel.hpp"
 
 #include <bit>
+#include <utility>
 
 namespace weft::detail {
 
@@ -10,10 +11,7 @@ void timer_wheel::insert(timer_entry* entry) noexcept {
   if (((elapsed_ ^ when) >> (level_count * bits_per_level)) != 0) {
     // A later window: park it in far_ until time gets there (refile_far).
     entry->level = far_level;
-    entry->prev = nullptr;
-    entry->next = far_;
-    if (far_ != nullptr) far_->prev = entry;
-    far_ = entry;
+    far_.push_front(entry);
     ++size_;
     return;
   }
@@ -28,54 +26,38 @@ void timer_wheel::insert(timer_entry* entry) noexcept {
 }
 
 void timer_wheel::refile_far() noexcept {
-  timer_entry* entry = far_;
-  far_ = nullptr;
-  while (entry != nullptr) {
-    timer_entry* next = entry->next;
+  entry_list filing = std::move(far_);
+  while (timer_entry* entry = filing.pop_front()) {
     --size_;
     insert(entry);  // into the wheel if it is in this window now, else back into far_
-    entry = next;
   }
 }
 
 void timer_wheel::remove(timer_entry* entry) noexcept {
+  --size_;
   if (entry->level == far_level) {
-    if (entry->prev != nullptr) {
-      entry->prev->next = entry->next;
-    } else {
-      far_ = entry->next;
-    }
-    if (entry->next != nullptr) entry->next->prev = entry->prev;
-    entry->prev = entry->next = nullptr;
-    --size_;
+    far_.remove(entry);
     return;
   }
   level& lvl = levels_[entry->level];
-  if (entry->prev != nullptr) {
-    entry->prev->next = entry->next;
-  } else {
-    lvl.slots[entry->slot] = entry->next;
-    if (entry->next == nullptr) lvl.occupied &= ~(std::uint64_t{1} << entry->slot);
-  }
-  if (entry->next != nullptr) entry->next->prev = entry->prev;
-  entry->prev = entry->next = nullptr;
-  --size_;
+  // The slot empties iff the entry is its only one, which its own links tell without loading the
+  // slot's head (a disarm in the middle of a slot touches only the entry and its neighbours).
+  const bool only_entry = entry->links.prev == nullptr && entry->links.next == nullptr;
+  lvl.slots[entry->slot].remove(entry);
+  if (only_entry) lvl.occupied &= ~(std::uint64_t{1} << entry->slot);
 }
 
 void timer_wheel::link(timer_entry* entry, unsigned level_index, unsigned slot) noexcept {
   level& lvl = levels_[level_index];
   entry->level = static_cast<std::uint8_t>(level_index);
   entry->slot = static_cast<std::uint8_t>(slot);
-  entry->prev = nullptr;
-  entry->next = lvl.slots[slot];
-  if (entry->next != nullptr) entry->next->prev = entry;
-  lvl.slots[slot] = entry;
+  lvl.slots[slot].push_front(entry);
   lvl.occupied |= std::uint64_t{1} << slot;
   ++size_;
 }
 
 timer_entry* timer_wheel::unlink_head(unsigned level_index, unsigned slot) noexcept {
-  timer_entry* entry = levels_[level_index].slots[slot];
+  timer_entry* entry = levels_[level_index].slots[slot].front();
   if (entry != nullptr) remove(entry);
   return entry;
 }
@@ -104,7 +86,7 @@ std::optional<timer_wheel::slot_position> timer_wheel::earliest_slot() const noe
 std::optional<std::uint64_t> timer_wheel::next_expiration() const noexcept {
   if (const auto position = earliest_slot()) return position->start;
   // Only far entries: the poller must wake when time enters the next window to re-file them.
-  if (far_ != nullptr) return next_window();
+  if (!far_.empty()) return next_window();
   return std::nullopt;
 }
 

@@ -2,6 +2,7 @@
 // timer_entry.hpp): arming and cancelling an entry on the calling worker's runtime, the runtime's
 // clock, and the lazily armed timer of weft::timeout. The wheel itself is timer_wheel.cpp, its
 // thread poller.cpp.
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
 
 #include <chrono>
@@ -79,7 +80,7 @@ void arm_timeout_now(task_header* task, lazy_timeout* timeout) noexcept {
   // linked, the poller may fire it at any moment: that only touches `fired` and the task's header,
   // and the awaiter is not destroyed before its disarm_timer waited for the callback. (An entry
   // taken out by disarm_timer, timeout_scope::reschedule, is unlinked and may be armed again.)
-  timeout->entry.owner = task->runtime;
+  timeout->entry.owner = task->runtime();
   if (timeout->relative) {
     // timeout(d) began at a time S that the awaiter did not read exactly (a fine clock read costs
     // 55 ns on kvm-clock, more than all the rest of a timeout): it stored `deadline` = B + d, B an
@@ -89,17 +90,17 @@ void arm_timeout_now(task_header* task, lazy_timeout* timeout) noexcept {
     // most the margin late for work that computes longer than that before its first point. On
     // virtual time B is S itself, and the min keeps it.
     timeout->relative = false;
-    const clock::time_point exact = saturating_add(task->runtime->poller.now(), timeout->after);
+    const clock::time_point exact = saturating_add(task->runtime()->poller.now(), timeout->after);
     if (exact < timeout->deadline) timeout->deadline = exact;
   }
-  if (task->runtime->poller.arm(&timeout->entry, timeout->deadline) != arm_result::armed) {
+  if (task->runtime()->poller.arm(&timeout->entry, timeout->deadline) != arm_result::armed) {
     fire_lazy_timeout(&timeout->entry);  // due already (cancel_timer is never used on these)
   }
 }
 
 void arm_lazy_timeout(task_header* task) noexcept {
-  lazy_timeout* timeout = task->timeout_to_arm;
-  task->timeout_to_arm = nullptr;
+  lazy_timeout* timeout = task->unarmed_timeout();
+  task->unarmed_timeout() = nullptr;
   arm_timeout_now(task, timeout);
 }
 

@@ -29,6 +29,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 namespace weft::detail {

@@ -8,6 +8,8 @@
 #include <coroutine>
 #include <string>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
+
 #include "pool.hpp"
 #include "simulation.hpp"
 #include "trace.hpp"

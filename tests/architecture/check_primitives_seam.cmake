@@ -11,8 +11,12 @@
 #   duration.hpp   converting a std::chrono duration to the scheduler's clock: a value, no state
 #   timer_entry.hpp  timeout and wait arm the scheduler's timer entries (the timer seam)
 #   spinlock.hpp   the one spinlock of the tree (yields after a short spin), shared on purpose
+#   intrusive_list.hpp  the one intrusive list of the tree (the primitives' wait queues and
+#                  queue_core's waiter lists use it, as do the scheduler's registry and timer
+#                  wheel): a value type over links embedded in the nodes, with no scheduler state,
+#                  shared on purpose so that its invariants are argued and tested once
 cmake_minimum_required(VERSION 3.20)
-set(allowed waiting.hpp duration.hpp timer_entry.hpp spinlock.hpp)
+set(allowed waiting.hpp duration.hpp timer_entry.hpp spinlock.hpp intrusive_list.hpp)
 
 if(NOT WEFT_SOURCE_DIR)
   message(FATAL_ERROR "check_primitives_seam: pass -DWEFT_SOURCE_DIR=<top of the tree>")

@@ -82,12 +82,12 @@ class waiter : public weft::detail::queued_wait {
 
 // scheduler/runtime.cpp, request_cancel.
 void model_request_cancel(task_header* task) noexcept {
-  std::uint32_t state = task->cancel_state.load(std::memory_order_relaxed);
-  while (!task->cancel_state.compare_exchange_weak(
+  std::uint32_t state = task->cancel_word().load(std::memory_order_relaxed);
+  while (!task->cancel_word().compare_exchange_weak(
       state, (state | task_header::cancel_pending) + task_header::cancel_request,
       std::memory_order_seq_cst, std::memory_order_relaxed)) {
   }
-  if (cancel_hook* hook = task->hook.exchange(nullptr, std::memory_order_seq_cst)) {
+  if (cancel_hook* hook = task->hook_slot().exchange(nullptr, std::memory_order_seq_cst)) {
     hook->on_cancel(hook);
     hook->finished.store(true, std::memory_order_release);
   }
@@ -135,7 +135,7 @@ void cancel_against_wait(bool with_releaser) {
   model::check(weft::detail::queue_empty(q) || !suspended || o == waiter::outcome::woken_granted ||
                    o == waiter::outcome::woken_cancelled,
                "a woken waiter is still queued");
-  model::check(root.hook.load(std::memory_order_relaxed) == nullptr,
+  model::check(root.hook_slot().load(std::memory_order_relaxed) == nullptr,
                "a hook is still published after the wait ended");
 }
 

@@ -79,9 +79,10 @@ struct fake_task {
   explicit fake_task(const char* name = nullptr) {
     const frame f = make_frame_impl(destroy_mark(&destroyed));
     header = &f.handle.promise().header;
-    header->frame = f.handle;
-    header->name = name;
-    header->state.store(task_header::listed_bit, std::memory_order_relaxed);  // as spawn does
+    header->set_frame(f.handle);
+    header->set_name(name);
+    header->state_word().store(task_header::listed_bit,
+                               std::memory_order_relaxed);  // as spawn does
     handle = f.handle;
   }
   fake_task(const fake_task&) = delete;
@@ -95,7 +96,7 @@ struct fake_task {
 // The completer on a thread that cannot unlink the task (task_lifecycle.cpp, finish_root's else
 // branch): sets done, leaves listed, hands the task to its shard's owner.
 void complete_remotely(task_header* t) {
-  t->state.fetch_or(task_header::done_bit, std::memory_order_acq_rel);
+  t->state_word().fetch_or(task_header::done_bit, std::memory_order_acq_rel);
   registry::push_remote(t);
 }
 
@@ -103,23 +104,24 @@ void complete_remotely(task_header* t) {
 // one RMW; destroys the frame if the handle is gone.
 void complete_locally(task_header* t) {
   registry::unlink(t);
-  const auto before = t->state.fetch_xor(task_header::done_bit | task_header::listed_bit,
-                                         std::memory_order_acq_rel);
-  if ((before & task_header::detached_bit) != 0) t->frame.destroy();
+  const auto before = t->state_word().fetch_xor(task_header::done_bit | task_header::listed_bit,
+                                                std::memory_order_acq_rel);
+  if ((before & task_header::detached_bit) != 0) t->frame().destroy();
 }
 
 // The last join_handle lets go (release_root): sets detached; destroys if done and not listed.
 void drop_handle(task_header* t) {
-  const auto before = t->state.fetch_or(task_header::detached_bit, std::memory_order_acq_rel);
+  const auto before =
+      t->state_word().fetch_or(task_header::detached_bit, std::memory_order_acq_rel);
   if ((before & (task_header::done_bit | task_header::listed_bit)) == task_header::done_bit) {
-    t->frame.destroy();
+    t->frame().destroy();
   }
 }
 
 std::vector<task_header*> walk(const registry_shard& shard) {
   std::vector<task_header*> out;
-  for (task_header* t = shard.head; t != nullptr; t = t->registry_next)
-    out.push_back(t);
+  for (task_header& t : shard.tasks)
+    out.push_back(&t);
   return out;
 }
 
@@ -169,25 +171,25 @@ TEST_CASE("registry: insert links at the head and unlink works at the head and m
   CHECK(walk(shard) == std::vector<task_header*>{d.header, c.header, b.header, a.header});
   CHECK(shard.count.load() == 4);
   CHECK(reg.size() == 4);
-  CHECK(a.header->shard == &shard);
-  CHECK(d.header->registry_prev == nullptr);
+  CHECK(a.header->shard() == &shard);
+  CHECK(shard.tasks.front() == d.header);
 
   registry::unlink(c.header);  // middle
   CHECK(walk(shard) == std::vector<task_header*>{d.header, b.header, a.header});
-  CHECK(c.header->shard == nullptr);
+  CHECK(c.header->shard() == nullptr);
   registry::unlink(d.header);  // head
   CHECK(walk(shard) == std::vector<task_header*>{b.header, a.header});
-  CHECK(b.header->registry_prev == nullptr);
+  CHECK(shard.tasks.front() == b.header);
   registry::unlink(a.header);  // tail
   CHECK(walk(shard) == std::vector<task_header*>{b.header});
-  CHECK(b.header->registry_next == nullptr);
+  CHECK(task_header::registry_list::next(b.header) == nullptr);
   CHECK(shard.count.load() == 1);
 
   // Unlinking again (shard cleared) is a no-op, and the list is unharmed.
   registry::unlink(a.header);
   CHECK(shard.count.load() == 1);
   registry::unlink(b.header);
-  CHECK(shard.head == nullptr);
+  CHECK(shard.tasks.empty());
   CHECK(reg.size() == 0);
 }
 
@@ -228,10 +230,10 @@ TEST_CASE("registry: describe lists the unfinished tasks with their names and st
   for (fake_task* t : {&runnable, &waiting, &cancelling, &done, &unnamed})
     registry::insert(shard, t->header);
   weft::detail::cancel_hook hook;
-  waiting.header->hook.store(&hook);
-  cancelling.header->hook.store(&hook);  // cancelling wins over waiting
-  cancelling.header->cancel_state.store(task_header::cancel_pending | task_header::cancel_request);
-  done.header->state.fetch_or(task_header::done_bit);  // finished, not unlinked yet
+  waiting.header->hook_slot().store(&hook);
+  cancelling.header->hook_slot().store(&hook);  // cancelling wins over waiting
+  cancelling.header->cancel_word().store(task_header::cancel_pending | task_header::cancel_request);
+  done.header->state_word().fetch_or(task_header::done_bit);  // finished, not unlinked yet
 
   const std::vector<task_info> infos = registry::describe(shard);
   REQUIRE(infos.size() == 4);
@@ -244,8 +246,8 @@ TEST_CASE("registry: describe lists the unfinished tasks with their names and st
   CHECK(infos[2].state == task_info::state_type::waiting);
   CHECK(infos[3].name == "runnable");
   CHECK(infos[3].state == task_info::state_type::runnable);
-  waiting.header->hook.store(nullptr);
-  cancelling.header->hook.store(nullptr);
+  waiting.header->hook_slot().store(nullptr);
+  cancelling.header->hook_slot().store(nullptr);
 }
 
 TEST_CASE("registry: acknowledge marks every request made so far as seen") {
@@ -268,23 +270,23 @@ TEST_CASE("registry: cancel_all requests cancellation of every unfinished task a
   fake_task plain, waiting, done;
   for (fake_task* t : {&plain, &waiting, &done})
     registry::insert(shard, t->header);
-  done.header->state.fetch_or(task_header::done_bit);
+  done.header->state_word().fetch_or(task_header::done_bit);
   struct counting_hook : weft::detail::cancel_hook {
     int calls = 0;
   } hook;
   hook.on_cancel = [](weft::detail::cancel_hook* self) noexcept {
     ++static_cast<counting_hook*>(self)->calls;
   };
-  waiting.header->hook.store(&hook);
+  waiting.header->hook_slot().store(&hook);
 
   registry::cancel_all(shard);
   const std::uint32_t requested = task_header::cancel_pending | task_header::cancel_request;
-  CHECK(plain.header->cancel_state.load() == requested);
-  CHECK(waiting.header->cancel_state.load() == requested);
+  CHECK(plain.header->cancel_word().load() == requested);
+  CHECK(waiting.header->cancel_word().load() == requested);
   CHECK(hook.calls == 1);
   CHECK(hook.finished.load());
-  CHECK(waiting.header->hook.load() == nullptr);  // taken by the canceller
-  CHECK(done.header->cancel_state.load() == 0);   // finished: left alone
+  CHECK(waiting.header->hook_slot().load() == nullptr);  // taken by the canceller
+  CHECK(done.header->cancel_word().load() == 0);         // finished: left alone
   // The tasks stay listed: cancellation is a request, the tasks end on their own.
   CHECK(shard.count.load() == 3);
 }
@@ -301,13 +303,13 @@ TEST_CASE("registry: a remote completion stays listed until the owner drains it"
   complete_remotely(kept.header);
   CHECK(shard.remote_done.load() == kept.header);
   CHECK(shard.count.load() == 2);  // still linked: only the owner unlinks
-  CHECK((kept.header->state.load() & task_header::listed_bit) != 0);
+  CHECK((kept.header->state_word().load() & task_header::listed_bit) != 0);
   // The handle is still held: the owner unlinks and clears listed but does not destroy.
   registry::drain_remote(shard);
   CHECK(shard.remote_done.load() == nullptr);
   CHECK(walk(shard) == std::vector<task_header*>{other.header});
-  CHECK(kept.header->shard == nullptr);
-  CHECK(kept.header->state.load() == task_header::done_bit);
+  CHECK(kept.header->shard() == nullptr);
+  CHECK(kept.header->state_word().load() == task_header::done_bit);
   CHECK(kept.destroyed.load() == 0);
   // Now the handle goes: it is the last of the three parties and destroys the frame.
   drop_handle(kept.header);
@@ -329,7 +331,7 @@ TEST_CASE("registry: the owner destroys a remotely completed task whose handle i
   registry::drain_remote(shard);
   CHECK(t.destroyed.load() == 1);
   CHECK(shard.count.load() == 0);
-  CHECK(shard.head == nullptr);
+  CHECK(shard.tasks.empty());
 }
 
 TEST_CASE("registry: a local completion unlinks at once and destroys only if detached") {
@@ -355,7 +357,7 @@ TEST_CASE("registry: draining an empty remote stack changes nothing") {
   registry::insert(shard, t.header);
   registry::drain_remote(shard);
   CHECK(shard.count.load() == 1);
-  CHECK((t.header->state.load() & task_header::listed_bit) != 0);
+  CHECK((t.header->state_word().load() & task_header::listed_bit) != 0);
   registry::unlink(t.header);
 }
 
@@ -483,7 +485,7 @@ TEST_SUITE("stress") {
     for (auto& t : tasks)
       wrong += t->destroyed.load() == 1 ? 0 : 1;
     CHECK(wrong == 0);
-    CHECK(shard.head == nullptr);
+    CHECK(shard.tasks.empty());
     CHECK(shard.remote_done.load() == nullptr);
     weft_test::stress_summary(std::to_string(tasks_total) + " tasks");
   }
@@ -534,7 +536,7 @@ TEST_SUITE("stress") {
     // linked (the bound was 8 per thread and failed once under TSan with 27 = 9 x 3 seen).
     CHECK(max_seen.load() <= 9 * threads_count);
     CHECK(reg.size() == 0);
-    CHECK(shared.head == nullptr);
+    CHECK(shared.tasks.empty());
   }
 
   TEST_CASE("registry: a lister walks a shard under its lock while the owner links and unlinks") {
@@ -550,7 +552,7 @@ TEST_SUITE("stress") {
       std::size_t step = 0;
       while (!done.load(std::memory_order_relaxed)) {
         task_header* t = tasks[step % tasks.size()]->header;
-        if (t->shard == nullptr) {
+        if (t->shard() == nullptr) {
           registry::insert(shard, t);
         } else {
           registry::unlink(t);

@@ -256,7 +256,7 @@ task<body_result_t<Body, T>> resource_with(resource<T> res, Body body) {
   if (!frame) throw std::logic_error("weft::async_with: empty weft::resource");
   auto& promise = frame.promise();
   co_await resume_resource<T>{frame};  // acquire: runs until the co_yield
-  if (promise.exception) std::rethrow_exception(promise.exception);
+  if (promise.exception()) std::rethrow_exception(promise.exception());
   if (promise.value == nullptr) {
     throw std::logic_error("weft::async_with: the weft::resource returned without co_yield");
   }
@@ -270,7 +270,7 @@ task<body_result_t<Body, T>> resource_with(resource<T> res, Body body) {
   const bool cancel_taken = co_await take_pending_cancel_awaiter{};
   promise.body_error = error;
   co_await resume_resource<T>{frame};  // clean up: runs from the co_yield to the end
-  if (promise.exception) std::rethrow_exception(promise.exception);
+  if (promise.exception()) std::rethrow_exception(promise.exception());
   if (error) std::rethrow_exception(error);
   if (cancel_taken) throw detail::cancellation_of(co_await detail::current_root_awaiter{});
   if constexpr (!std::is_void_v<R>) co_return std::move(*result);

@@ -123,7 +123,7 @@ class gather_countdown {
   // The exception of the first child to fail, or null.
   [[nodiscard]] std::exception_ptr failure() const noexcept {
     const std::size_t index = first_failure();
-    return index == none ? nullptr : headers_[index]->exception;
+    return index == none ? nullptr : headers_[index]->exception();
   }
 
  private:

@@ -181,7 +181,7 @@ class [[nodiscard]] generator {
     std::optional<T> await_resume() {
       if (!frame) return std::nullopt;
       auto& promise = frame.promise();
-      if (promise.exception) std::rethrow_exception(std::exchange(promise.exception, nullptr));
+      if (promise.exception()) std::rethrow_exception(promise.take_exception());
       if (!promise.item) return std::nullopt;
       std::optional<T> out(std::move(promise.item));
       promise.item.reset();
@@ -201,7 +201,7 @@ class [[nodiscard]] generator {
     }
     void await_resume() {
       if (!frame) return;
-      std::exception_ptr error = std::exchange(frame.promise().exception, nullptr);
+      std::exception_ptr error = frame.promise().take_exception();
       if (!error) return;
       try {
         std::rethrow_exception(error);

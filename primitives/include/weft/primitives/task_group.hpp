@@ -56,7 +56,7 @@ class group_handle {
   explicit group_handle(detail::task_promise<T>* promise) noexcept : promise_(promise) {}
 
   [[nodiscard]] bool done() const noexcept { return promise_->finished(); }
-  [[nodiscard]] bool cancelled() const noexcept { return done() && promise_->ended_cancelled; }
+  [[nodiscard]] bool cancelled() const noexcept { return done() && promise_->ended_cancelled(); }
   void cancel() const noexcept { detail::request_cancel(promise_); }
   // With a reason (Task.cancel(msg)), as join_handle::cancel(message).
   void cancel(std::string_view message) const { detail::request_cancel(promise_, message); }

@@ -102,7 +102,7 @@ class wait_state : public cancellable_wait {
         continue;
       }
       ++already_done;
-      failed = failed || static_cast<bool>(tasks_[i]->exception);
+      failed = failed || static_cast<bool>(tasks_[i]->exception());
     }
     if (failed) any_failed_.store(true, std::memory_order_relaxed);
     // Ordering: done_count_ is one RMW chain shared with task_done. acq_rel: the release carries
@@ -193,7 +193,7 @@ class wait_state : public cancellable_wait {
     // Ordering: the release store of any_failed_ pairs with the acquire loads that follow a
     // count; the acq_rel count is the chain described in await_suspend, so whichever counter
     // sees the last count also sees every failure stored before an earlier count.
-    if (task->exception) self->any_failed_.store(true, std::memory_order_release);
+    if (task->exception()) self->any_failed_.store(true, std::memory_order_release);
     const std::size_t done = self->done_count_.fetch_add(1, std::memory_order_acq_rel) + 1;
     std::coroutine_handle<> next = std::noop_coroutine();
     if (self->satisfied(done, self->any_failed_.load(std::memory_order_acquire)) &&

@@ -39,6 +39,7 @@
 #include <utility>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/export.hpp>
 

@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 namespace weft {
@@ -52,7 +53,7 @@ class task_ref {
   // The cancellation requests standing (Task.cancelling()). Requires: *this is not empty.
   [[nodiscard]] std::uint32_t cancelling() const noexcept {
     // Ordering: acquire, as the timeouts read it; a snapshot when other threads cancel.
-    return task_->cancel_state.load(std::memory_order_acquire) /
+    return task_->cancel_word().load(std::memory_order_acquire) /
            detail::task_header::cancel_request;
   }
 
@@ -62,7 +63,7 @@ class task_ref {
 
   // The task's name (spawn_named, task_group::spawn_named), or "" (Task.get_name()).
   [[nodiscard]] const char* name() const noexcept {
-    return task_->name != nullptr ? task_->name : "";
+    return task_->name() != nullptr ? task_->name() : "";
   }
 
  private:

@@ -52,6 +52,7 @@
 #include <vector>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/export.hpp>
 #include <weft/scheduler/task.hpp>
@@ -114,7 +115,7 @@ class fork_join_core : protected cancellable_wait {
     if (scope_.load(std::memory_order_relaxed) != 0) {
       finish();
     } else if (forker_ != nullptr &&
-               (forker_->cancel_state.load(std::memory_order_relaxed) &
+               (forker_->cancel_word().load(std::memory_order_relaxed) &
                 task_header::cancel_pending) != 0 &&
                forker_->take_pending_cancel()) {
       // No child reached a cancellation point, and the caller was cancelled meanwhile. (The
@@ -125,7 +126,7 @@ class fork_join_core : protected cancellable_wait {
     // Ordering: the caller was resumed by the thread that counted the last completion (or by
     // its wake-up); every failure was recorded before its child's count was handed on.
     const std::size_t failed = failed_.load(std::memory_order_relaxed);
-    if (failed != none) std::rethrow_exception(slots_[failed].header->exception);
+    if (failed != none) std::rethrow_exception(slots_[failed].header->exception());
   }
 
  private:

@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/export.hpp>
 #include <weft/scheduler/join_handle.hpp>

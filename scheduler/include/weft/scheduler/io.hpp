@@ -20,6 +20,7 @@
 #include <coroutine>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/export.hpp>
 
 namespace weft {
@@ -88,7 +89,7 @@ class WEFT_API io_source {
     static void cancel_wait(detail::cancel_hook* hook) noexcept {
       auto* waiter = static_cast<awaiter*>(static_cast<detail::cancellable_wait*>(hook));
       if (detail::io_cancel(waiter->reg_, waiter->dir_, waiter->self_)) {
-        detail::wake(waiter->root()->runtime, waiter->self_);
+        detail::wake(waiter->root()->runtime(), waiter->self_);
       }
     }
 

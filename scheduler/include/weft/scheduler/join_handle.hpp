@@ -23,6 +23,7 @@
 #include <utility>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/task.hpp>
@@ -81,14 +82,14 @@ class [[nodiscard]] join_handle {
     check_awaitable();
     // Ordering: acquire pairs with the completer's release RMW (finish_root): the value or the
     // exception is visible once `done` is.
-    const std::uintptr_t state = frame_.promise().state.load(std::memory_order_acquire);
+    const std::uintptr_t state = frame_.promise().state_word().load(std::memory_order_acquire);
     if ((state & detail::task_header::done_bit) == 0) {
       if ((state & detail::task_header::abandoned_bit) != 0) {
         throw runtime_stopped("weft: the awaited task was abandoned because its runtime shut down");
       }
       throw std::logic_error("weft::join_handle::take_result: the task has not finished yet");
     }
-    if (frame_.promise().ended_by_shutdown) {
+    if (frame_.promise().ended_by_shutdown()) {
       throw runtime_stopped("weft: the awaited task was cancelled because its runtime shut down");
     }
     taken_ = true;
@@ -117,7 +118,7 @@ class [[nodiscard]] join_handle {
 
   // True once the task finished by throwing weft::cancelled_error.
   [[nodiscard]] bool cancelled() const noexcept {
-    return done() && frame_.promise().ended_cancelled;
+    return done() && frame_.promise().ended_cancelled();
   }
 
  private:
@@ -211,7 +212,7 @@ class [[nodiscard]] join_handle {
       // unless the task finishes first, whose completer then resumes us.
       for (;;) {
         if (child->unregister_waiter(self)) {
-          detail::wake(self->root()->runtime, self->continuation);
+          detail::wake(self->root()->runtime(), self->continuation);
           return;
         }
         if (child->finished()) return;

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/diagnostics.hpp>
 #include <weft/scheduler/export.hpp>

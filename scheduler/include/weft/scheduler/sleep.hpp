@@ -18,6 +18,7 @@
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
 #include <weft/scheduler/detail/duration.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 #include <weft/scheduler/detail/timer_entry.hpp>
 #include <weft/scheduler/errors.hpp>
@@ -102,7 +103,7 @@ class [[nodiscard]] sleep_awaiter : private detail::cancellable_wait {
     auto* self = static_cast<sleep_awaiter*>(static_cast<detail::cancellable_wait*>(hook));
     // The runtime comes from the task (published with the hook), not from the entry, which the
     // awaiting thread may be arming right now.
-    detail::runtime_core* rt = self->root()->runtime;
+    detail::runtime_core* rt = self->root()->runtime();
     // entry_.waiter was written before the entry was armed, under the wheel's lock, and
     // cancel_timer reports true only for an armed entry (it takes the same lock).
     if (detail::cancel_timer(rt, &self->entry_)) detail::wake(rt, self->entry_.waiter);

@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/join_handle.hpp>
 #include <weft/scheduler/task.hpp>
 
@@ -78,7 +79,7 @@ auto make_task(W&& work, Args&&... args) {
 template <class T>
 task<T> named(const char* name, task<T> work) noexcept {
   auto frame = work.release();
-  if (frame) frame.promise().name = name;
+  if (frame) frame.promise().set_name(name);
   return task<T>(frame);
 }
 
@@ -86,7 +87,7 @@ template <class T>
 join_handle<T> spawn_on(runtime_core* rt, task<T> work, bool eager = false) {
   auto frame = work.release();
   if (!frame) throw std::invalid_argument("weft::spawn: the task is empty (moved-from?)");
-  frame.promise().frame = frame;
+  frame.promise().set_frame(frame);
   frame.promise().root = &frame.promise();
   try {
     spawn_root(rt, &frame.promise(), eager);

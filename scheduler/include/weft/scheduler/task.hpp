@@ -25,6 +25,7 @@
 
 #include <weft/scheduler/detail/await_trampoline.hpp>
 #include <weft/scheduler/detail/frame_allocator.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 namespace weft {
@@ -44,11 +45,11 @@ struct final_awaiter {
     // Through transfer() (await_trampoline.hpp), so that the stack stays flat in builds without
     // tail calls. complete_root may destroy the frame; transfer() only compares its address.
     if (promise.continuation) return transfer(self, promise.continuation);
-    if (promise.runtime != nullptr) {
+    if (promise.runtime() != nullptr) {
       // A spawned task has its `frame` set at spawn; a fork_join child has none, and its `group`
       // is its fork_slot (fork_join.hpp), whose child_done counts it and picks what runs next.
-      if (promise.frame) return transfer(self, complete_root(&promise));
-      return transfer(self, promise.group->child_done(promise.group, &promise));
+      if (promise.frame()) return transfer(self, complete_root(&promise));
+      return transfer(self, promise.group()->child_done(promise.group(), &promise));
     }
     return std::noop_coroutine();
   }
@@ -64,10 +65,10 @@ class promise_base : public task_header {
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
   final_awaiter final_suspend() const noexcept { return {}; }
-  void unhandled_exception() noexcept { exception = std::current_exception(); }
+  void unhandled_exception() noexcept { set_exception(std::current_exception()); }
 
   void rethrow_if_failed() const {
-    if (exception) std::rethrow_exception(exception);
+    if (exception()) std::rethrow_exception(exception());
   }
 
   // The coroutine that awaits this task, resumed at its end; null for a spawned task.
@@ -208,13 +209,13 @@ class [[nodiscard]] task {
       if constexpr (std::is_base_of_v<detail::promise_base, Promise>) {
         // Relaxed: see task_header::awaiting (a dump reads it after the hook's publication).
         parent = &caller.promise();
-        frame.promise().frame = frame;  // unused otherwise in an awaited task: the dump's name
-        parent->awaiting.store(&frame.promise(), std::memory_order_relaxed);
+        frame.promise().set_frame(frame);  // unused otherwise in an awaited task: the dump's name
+        parent->awaiting_link().store(&frame.promise(), std::memory_order_relaxed);
       }
       return detail::transfer(caller, frame);
     }
     decltype(auto) await_resume() {
-      if (parent != nullptr) parent->awaiting.store(nullptr, std::memory_order_relaxed);
+      if (parent != nullptr) parent->awaiting_link().store(nullptr, std::memory_order_relaxed);
       return detail::take_result(frame.promise());
     }
   };

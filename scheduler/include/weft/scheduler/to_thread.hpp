@@ -46,6 +46,7 @@
 #include <variant>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/export.hpp>
 
@@ -234,9 +235,9 @@ class [[nodiscard]] to_thread_awaiter : private detail::cancellable_wait {
  private:
   static void cancel_call(detail::cancel_hook* hook) noexcept {
     auto* self = static_cast<to_thread_awaiter*>(static_cast<detail::cancellable_wait*>(hook));
-    if (detail::blocking_cancel(self->root()->runtime, self->call_)) {
+    if (detail::blocking_cancel(self->root()->runtime(), self->call_)) {
       self->mark_cancelled();
-      detail::wake(self->root()->runtime, self->call_->waiter);
+      detail::wake(self->root()->runtime(), self->call_->waiter);
     }
   }
 

@@ -49,6 +49,7 @@
 #include <utility>
 
 #include <weft/primitives/detail/ring_buffer.hpp>
+#include <weft/scheduler/detail/intrusive_list.hpp>
 #include <weft/scheduler/detail/spinlock.hpp>
 #include <weft/scheduler/detail/waiting.hpp>
 #include <weft/scheduler/errors.hpp>
@@ -67,54 +68,19 @@ enum class wait_status : unsigned char {
 
 // A suspended get, put or join: an intrusive node of one of the core's FIFO lists.
 struct queue_waiter {
-  queue_waiter* prev = nullptr;
-  queue_waiter* next = nullptr;
+  list_links<queue_waiter> links;  // in one of the core's lists, or in a wake_list once granted
   std::coroutine_handle<> handle;
   runtime_core* runtime = nullptr;
   wait_status status = wait_status::idle;  // guarded by the core's lock (see the file comment)
 };
 
-// Intrusive doubly linked FIFO of waiters; O(1) push, pop and removal of a cancelled waiter.
-class waiter_list {
- public:
-  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
-  void push_back(queue_waiter* w) noexcept {
-    w->next = nullptr;
-    w->prev = tail_;
-    if (tail_ != nullptr) {
-      tail_->next = w;
-    } else {
-      head_ = w;
-    }
-    tail_ = w;
-  }
-  queue_waiter* pop_front() noexcept {
-    queue_waiter* w = head_;
-    remove(w);
-    return w;
-  }
-  void remove(queue_waiter* w) noexcept {
-    if (w->prev != nullptr) {
-      w->prev->next = w->next;
-    } else {
-      head_ = w->next;
-    }
-    if (w->next != nullptr) {
-      w->next->prev = w->prev;
-    } else {
-      tail_ = w->prev;
-    }
-    w->prev = w->next = nullptr;
-  }
-
- private:
-  queue_waiter* head_ = nullptr;
-  queue_waiter* tail_ = nullptr;
-};
+// FIFO of waiters; O(1) push, pop and removal of a cancelled waiter (intrusive_list.hpp).
+using waiter_list = intrusive_list<queue_waiter, &queue_waiter::links>;
 
 // Waiters granted under the lock, woken after it is released (waking pushes to a run queue and
-// must not happen inside the spinlock). Reuses the waiters' `next` links: a granted waiter is in
-// no list and cannot resume before it is woken from here.
+// must not happen inside the spinlock). Reuses the waiters' `links.next`: a granted waiter is in
+// no list (the list never reads an unlinked node, intrusive_list.hpp) and cannot resume before it
+// is woken from here. Singly linked on purpose: it is only appended to and walked once.
 class wake_list {
  public:
   wake_list() = default;
@@ -123,9 +89,9 @@ class wake_list {
   ~wake_list() { wake_all(); }
 
   void add(queue_waiter* w) noexcept {
-    w->next = nullptr;
+    w->links.next = nullptr;
     if (tail_ != nullptr) {
-      tail_->next = w;
+      tail_->links.next = w;
     } else {
       head_ = w;
     }

@@ -38,6 +38,7 @@
 #include <coroutine>
 #include <cstddef>
 
+#include <weft/scheduler/detail/intrusive_list.hpp>
 #include <weft/scheduler/detail/spinlock.hpp>
 #include <weft/scheduler/detail/waiting.hpp>
 #include <weft/scheduler/export.hpp>
@@ -47,8 +48,8 @@ namespace weft::detail {
 enum class node_state : unsigned char { idle, queued, granted, woken, cancelled };
 
 struct wait_node {
-  wait_node* prev = nullptr;
-  wait_node* next = nullptr;
+  // In the queue's list while queued; after a grant, the link of wake_all's chain (wait_list.hpp).
+  list_links<wait_node> links;
   std::coroutine_handle<> waiter;
   runtime_core* runtime = nullptr;  // where to wake the waiter (recorded at suspend time)
   node_state state = node_state::idle;
@@ -63,8 +64,7 @@ struct wait_node {
 // and the primitives' .cpp files.
 struct wait_queue {
   mutable spinlock lock;
-  wait_node* head = nullptr;
-  wait_node* tail = nullptr;
+  intrusive_list<wait_node, &wait_node::links> waiters;  // FIFO; guarded by `lock`
   std::size_t size = 0;  // nodes linked (barrier counts its arrivals with it)
 };
 

@@ -19,6 +19,10 @@
 // (clears listed after unlinking a task that completed on another thread). Exactly one of them
 // sees the final combination; release publishes each party's writes (the result, the unlinking)
 // and acquire makes the destroyer see them.
+//
+// This file holds the layout and the protocols on it. The out-of-line functions of libweft that
+// inline code calls about a task (spawn_root, request_cancel, wake, ...) are declared in
+// runtime_entry_points.hpp, which this header includes for the three its members call.
 #pragma once
 
 #include <atomic>
@@ -27,10 +31,13 @@
 #include <exception>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include <time.h>
 
 #include <weft/scheduler/detail/atomic.hpp>
+#include <weft/scheduler/detail/intrusive_list.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/errors.hpp>
 #include <weft/scheduler/export.hpp>
 
@@ -40,20 +47,6 @@ class runtime_core;
 class task_header;
 struct registry_shard;
 struct lazy_timeout;
-
-// Takes `task`'s entry out of the message table (cancel_message.cpp) and clears
-// cancel_has_message; null if it has none. Any thread; takes the table's lock.
-WEFT_API cancel_message* take_cancel_message_of(task_header* task) noexcept;
-
-// Arms `task->timeout_to_arm` (see there) and clears it; a deadline that has passed fires at once,
-// on the calling thread. Called by the task itself, at a cancellation point or when a timeout
-// nests inside the pending one. Defined in runtime.cpp.
-WEFT_API void arm_lazy_timeout(task_header* task) noexcept;
-
-// A fork_join child reached a cancellation point: makes sure the cancellation of the task that
-// forks it (and of that task's own forker, up the chain) reaches it from now on, by publishing the
-// forker's cancel hook if nobody did yet (fork_join.cpp, "the lazy scope"). Called by the child.
-WEFT_API void arm_fork_scope(task_header* child) noexcept;
 
 // Something waiting for a spawned task to finish: an awaiting coroutine, gather's countdown, or a
 // thread blocked in block_on. `notify` runs once, on the thread that completes the task (or, if the
@@ -119,63 +112,6 @@ class task_header {
   static constexpr std::uintptr_t listed_bit = 8;
   static constexpr std::uintptr_t flag_mask = 15;
 
-  // See the file comment for the protocol.
-  atomic<std::uintptr_t> state{0};
-  // Set once at spawn, before the task is published to any queue; null for a task never spawned.
-  runtime_core* runtime = nullptr;
-  // The frame, for destroy(); set at spawn.
-  std::coroutine_handle<> frame;
-  // The exception that ended the task, if any. Written by the task before `done` is published.
-  std::exception_ptr exception;
-  // Optional name for diagnostics; points to storage that outlives the task (a string literal).
-  const char* name = nullptr;
-  // Intrusive links of the runtime's registry of live spawned tasks, guarded by the shard's lock.
-  task_header* registry_prev = nullptr;
-  task_header* registry_next = nullptr;
-  registry_shard* shard = nullptr;
-  // One word, two uses that never overlap in time (so no byte is added: test_task's budget):
-  //   - while the coroutine runs or waits: the weft::task it awaits now (task.hpp's awaiter sets
-  //     it in await_suspend and clears it in await_resume), the next link of runtime::dump's
-  //     await chain. Ordering: relaxed; the hook's seq_cst publication (publish_hook), sequenced
-  //     after it, publishes it to the dump's seq_cst load of the hook.
-  //   - after a spawned task completed on another thread: the link of its shard's stack of such
-  //     tasks (registry.hpp, remote_done), published by that stack's release CAS.
-  // std::atomic, not the model checker's: diagnostics outside the protocols it checks.
-  std::atomic<task_header*> awaiting{nullptr};
-
-  // Cancellation. Bit 0: a cancellation waits to be delivered (thrown at the next cancellation
-  // point); bit 1: a cancel("reason") message waits in the runtime's message table for this task
-  // (cancel_message.cpp; kept out of the header, which has no byte to spare, since messages are
-  // rare); bits 2..31: how many times cancel was requested and not taken back (timeouts take
-  // back the request they made, like asyncio's uncancel()).
-  // (Declared before hook only for packing: with the two flags below it fills one 8-byte word.)
-  atomic<std::uint32_t> cancel_state{0};
-  // The task ended with weft::cancelled_error. Written before `done` is published.
-  bool ended_cancelled = false;
-  // A cancellation was thrown into the task (debug mode reports a task that then finishes
-  // normally: it swallowed the cancellation).
-  bool cancel_delivered = false;
-  // The task ended cancelled while its runtime was shutting down (runtime::shutdown cancels every
-  // task): its join_handle reports runtime_stopped rather than cancelled_error. Written by the
-  // task before `done` is published.
-  bool ended_by_shutdown = false;
-  // The task is on a runtime other than the one that spawned it (weft::resume_on): that runtime
-  // lists it among its visitors (scheduler/visitors.hpp). Read and written only by the task itself,
-  // as timeout_to_arm. (Fills the last byte of cancel_state's word: no byte added.)
-  bool visiting = false;
-  // The cancellable wait the task is suspended in, if any.
-  atomic<cancel_hook*> hook{nullptr};
-  // The task group the task belongs to, if any; set before the task is published.
-  group_link* group = nullptr;
-  // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
-  // lazy_timeout). A timeout around work that finishes without reaching a cancellation point
-  // never touches the timer wheel: its timer is armed by the first cancellation point the task
-  // reaches (take_pending_cancel), which is also the first place where an expiry could be seen.
-  // At most one timeout of a task is unarmed at a time: entering a nested timeout arms the
-  // pending outer one first. Not atomic: read and written only by the task itself (whichever
-  // worker runs it; the run queues order those accesses like every other task-local field).
-  lazy_timeout* timeout_to_arm = nullptr;
-
   static constexpr std::uint32_t cancel_pending = 1;
   static constexpr std::uint32_t cancel_has_message = 2;
   static constexpr std::uint32_t cancel_request = 4;
@@ -185,7 +121,7 @@ class task_header {
   task_header& operator=(const task_header&) = delete;
   ~task_header() {
     // A message nobody threw (the task finished first, or was never cancelled at a point).
-    if ((cancel_state.load(std::memory_order_relaxed) & cancel_has_message) != 0) {
+    if ((cancel_state_.load(std::memory_order_relaxed) & cancel_has_message) != 0) {
       release_cancel_message(take_cancel_message_of(this));
     }
   }
@@ -193,10 +129,10 @@ class task_header {
   // Takes the message for the cancelled_error a cancellation point is about to throw (null:
   // none). Called by the task itself, after take_pending_cancel delivered (or when it throws a
   // cancellation whose request was taken back). The common case, no message, is one plain load:
-  // the canceller sets cancel_has_message before its request (both RMWs of cancel_state), and
+  // the canceller sets cancel_has_message before its request (both RMWs of cancel_state_), and
   // the delivery acquired the request, so the bit of a message written before it is seen here.
   cancel_message* take_cancel_message() noexcept {
-    if ((cancel_state.load(std::memory_order_relaxed) & cancel_has_message) == 0) return nullptr;
+    if ((cancel_state_.load(std::memory_order_relaxed) & cancel_has_message) == 0) return nullptr;
     return take_cancel_message_of(this);
   }
 
@@ -205,21 +141,21 @@ class task_header {
     // Every cancellation point passes here before it suspends: a timeout waiting to be armed is
     // armed first, so that a deadline that has passed already is requested (and delivered) here,
     // exactly as if the timer had fired on time while the task ran.
-    if (timeout_to_arm != nullptr) arm_lazy_timeout(this);
+    if (timeout_to_arm_ != nullptr) arm_lazy_timeout(this);
     // A root without a frame of its own is a fork_join child (a spawned task has one): the
     // forker's cancellation is connected to it at its first cancellation point, so that forks
     // whose children never reach one publish nothing (fork_join.cpp).
-    if (!frame) [[unlikely]]
+    if (!frame_) [[unlikely]]
       arm_fork_scope(this);
-    if ((cancel_state.load(std::memory_order_relaxed) & cancel_pending) == 0) return false;
+    if ((cancel_state_.load(std::memory_order_relaxed) & cancel_pending) == 0) return false;
     // Ordering: the relaxed load is a hint, the RMW decides. acq_rel: the acquire pairs with the
     // canceller's RMW (its message and what it wrote before are visible to the handler that runs
     // next), the release orders this delivery before a later request's RMW.
-    if ((cancel_state.fetch_and(~cancel_pending, std::memory_order_acq_rel) & cancel_pending) ==
+    if ((cancel_state_.fetch_and(~cancel_pending, std::memory_order_acq_rel) & cancel_pending) ==
         0) {
       return false;
     }
-    cancel_delivered = true;  // only the task itself delivers, on its own thread
+    cancel_delivered_ = true;  // only the task itself delivers, on its own thread
     return true;
   }
 
@@ -228,7 +164,7 @@ class task_header {
   // which had to throw something else first), so no hook is published and nothing is to be woken.
   // Ordering: acq_rel RMW, as take_pending_cancel's; a concurrent request_cancel merges with it.
   void restore_pending_cancel() noexcept {
-    cancel_state.fetch_or(cancel_pending, std::memory_order_acq_rel);
+    cancel_state_.fetch_or(cancel_pending, std::memory_order_acq_rel);
   }
 
   // Publishes `h` while the task waits. Returns false if a cancellation was requested before `h`
@@ -238,14 +174,14 @@ class task_header {
   // at least one side sees the other's write (the Dekker pattern).
   bool publish_hook(cancel_hook* h) noexcept {
     h->finished.store(false, std::memory_order_relaxed);
-    hook.store(h, std::memory_order_seq_cst);
-    if ((cancel_state.load(WEFT_ORDER(cancel_publish_load, std::memory_order_seq_cst,
-                                      std::memory_order_acquire)) &
+    hook_.store(h, std::memory_order_seq_cst);
+    if ((cancel_state_.load(WEFT_ORDER(cancel_publish_load, std::memory_order_seq_cst,
+                                       std::memory_order_acquire)) &
          cancel_pending) == 0) {
       return true;
     }
     // Ordering: seq_cst, the Dekker pattern's last step (above).
-    return hook.exchange(nullptr, std::memory_order_seq_cst) != h;
+    return hook_.exchange(nullptr, std::memory_order_seq_cst) != h;
   }
 
   // Withdraws `h` when the task resumes. If a canceller took it, waits until its on_cancel has
@@ -261,7 +197,7 @@ class task_header {
     // the frees that follow it in the single total order, which runtime::dump's frame inspection
     // relies on (frame_inspection.hpp): a dump that saw the hook still published keeps every
     // frame freed after this point.
-    if (hook.exchange(nullptr, std::memory_order_seq_cst) == h) return;
+    if (hook_.exchange(nullptr, std::memory_order_seq_cst) == h) return;
     // Acquire pairs with request_cancel's release store of `finished`: everything on_cancel did
     // to the awaiter is visible before it is destroyed or reused.
     for (int spins = 0; !h->finished.load(std::memory_order_acquire); ++spins) {
@@ -280,13 +216,13 @@ class task_header {
     // Ordering: acquire pairs with the completer's release RMW that sets done_bit; the CAS is
     // seq_cst as register_waiter's (below), so taking the waiter back and the completer taking
     // it to notify are decided by one total order on the word; acquire on failure re-reads.
-    std::uintptr_t expected = state.load(std::memory_order_acquire);
+    std::uintptr_t expected = state_.load(std::memory_order_acquire);
     for (;;) {
       if ((expected & (done_bit | abandoned_bit)) != 0) return false;
       if ((expected & ~flag_mask) != reinterpret_cast<std::uintptr_t>(waiter)) return false;
       // Ordering: seq_cst, acquire on failure (the argument above).
-      if (state.compare_exchange_weak(expected, expected & flag_mask, std::memory_order_seq_cst,
-                                      std::memory_order_acquire)) {
+      if (state_.compare_exchange_weak(expected, expected & flag_mask, std::memory_order_seq_cst,
+                                       std::memory_order_acquire)) {
         return true;
       }
     }
@@ -299,7 +235,7 @@ class task_header {
   join_registration register_waiter(join_waiter* waiter) noexcept {
     // Ordering: acquire pairs with the completer's release RMW: a finished task's result is
     // visible to the caller that sees done_bit here.
-    std::uintptr_t expected = state.load(std::memory_order_acquire);
+    std::uintptr_t expected = state_.load(std::memory_order_acquire);
     for (;;) {
       if ((expected & (done_bit | abandoned_bit)) != 0) return join_registration::finished;
       if ((expected & ~flag_mask) != 0) return join_registration::busy;
@@ -307,8 +243,9 @@ class task_header {
       // completer, which reads it after its acq_rel RMW; acquire on failure re-reads the flags.
       // seq_cst rather than release: a shielded await re-checks its cancellation flag after
       // registering (cancellable_wait.hpp); on x86 the CAS costs the same.
-      if (state.compare_exchange_weak(expected, expected | reinterpret_cast<std::uintptr_t>(waiter),
-                                      std::memory_order_seq_cst, std::memory_order_acquire)) {
+      if (state_.compare_exchange_weak(expected,
+                                       expected | reinterpret_cast<std::uintptr_t>(waiter),
+                                       std::memory_order_seq_cst, std::memory_order_acquire)) {
         return join_registration::registered;
       }
     }
@@ -317,75 +254,134 @@ class task_header {
   [[nodiscard]] bool finished() const noexcept {
     // Ordering: acquire pairs with the completer's release so that a caller that sees `done`
     // also sees the result.
-    return (state.load(std::memory_order_acquire) & (done_bit | abandoned_bit)) != 0;
+    return (state_.load(std::memory_order_acquire) & (done_bit | abandoned_bit)) != 0;
   }
+
+ private:
+  // The registry links and unlinks the task (registry_links_, shard_): it owns those two fields,
+  // and an accessor that hands out a task's links would only be them under another name.
+  friend class registry;
+
+  // See the file comment for the protocol.
+  atomic<std::uintptr_t> state_{0};
+  // Set once at spawn, before the task is published to any queue; null for a task never spawned.
+  runtime_core* runtime_ = nullptr;
+  // The frame, for destroy(); set at spawn.
+  std::coroutine_handle<> frame_;
+  // The exception that ended the task, if any. Written by the task before `done` is published.
+  std::exception_ptr exception_;
+  // Optional name for diagnostics; points to storage that outlives the task (a string literal).
+  const char* name_ = nullptr;
+  // Intrusive links of the runtime's registry of live spawned tasks, guarded by the shard's lock.
+  list_links<task_header> registry_links_;
+  registry_shard* shard_ = nullptr;
+  // One word, two uses that never overlap in time (so no byte is added: test_task's budget):
+  //   - while the coroutine runs or waits: the weft::task it awaits now (task.hpp's awaiter sets
+  //     it in await_suspend and clears it in await_resume), the next link of runtime::dump's
+  //     await chain. Ordering: relaxed; the hook's seq_cst publication (publish_hook), sequenced
+  //     after it, publishes it to the dump's seq_cst load of the hook.
+  //   - after a spawned task completed on another thread: the link of its shard's stack of such
+  //     tasks (registry.hpp, remote_done), published by that stack's release CAS.
+  // std::atomic, not the model checker's: diagnostics outside the protocols it checks.
+  std::atomic<task_header*> awaiting_{nullptr};
+
+  // Cancellation. Bit 0: a cancellation waits to be delivered (thrown at the next cancellation
+  // point); bit 1: a cancel("reason") message waits in the runtime's message table for this task
+  // (cancel_message.cpp; kept out of the header, which has no byte to spare, since messages are
+  // rare); bits 2..31: how many times cancel was requested and not taken back (timeouts take
+  // back the request they made, like asyncio's uncancel()).
+  // (Declared before hook only for packing: with the two flags below it fills one 8-byte word.)
+  atomic<std::uint32_t> cancel_state_{0};
+  // The task ended with weft::cancelled_error. Written before `done` is published.
+  bool ended_cancelled_ = false;
+  // A cancellation was thrown into the task (debug mode reports a task that then finishes
+  // normally: it swallowed the cancellation).
+  bool cancel_delivered_ = false;
+  // The task ended cancelled while its runtime was shutting down (runtime::shutdown cancels every
+  // task): its join_handle reports runtime_stopped rather than cancelled_error. Written by the
+  // task before `done` is published.
+  bool ended_by_shutdown_ = false;
+  // The task is on a runtime other than the one that spawned it (weft::resume_on): that runtime
+  // lists it among its visitors (scheduler/visitors.hpp). Read and written only by the task itself,
+  // as timeout_to_arm_. (Fills the last byte of cancel_state_'s word: no byte added.)
+  bool visiting_ = false;
+  // The cancellable wait the task is suspended in, if any.
+  atomic<cancel_hook*> hook_{nullptr};
+  // The task group the task belongs to, if any; set before the task is published.
+  group_link* group_ = nullptr;
+  // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
+  // lazy_timeout). A timeout around work that finishes without reaching a cancellation point
+  // never touches the timer wheel: its timer is armed by the first cancellation point the task
+  // reaches (take_pending_cancel), which is also the first place where an expiry could be seen.
+  // At most one timeout of a task is unarmed at a time: entering a nested timeout arms the
+  // pending outer one first. Not atomic: read and written only by the task itself (whichever
+  // worker runs it; the run queues order those accesses like every other task-local field).
+  lazy_timeout* timeout_to_arm_ = nullptr;
+
+ public:
+  // ---- Accessors -------------------------------------------------------------------------
+  // The fields are private (above, each with its protocol); the scheduler, the promise and the
+  // layers above reach them through these inline accessors, which compile to the same loads and
+  // stores as the fields did.
+  //
+  // The four atomic words (state, cancel_state, hook, awaiting) are handed out as the atomics
+  // themselves: each is a protocol between several parties (task_lifecycle.cpp, the registry,
+  // join_handle, the canceller, runtime::dump), and every operation on them carries its ordering
+  // argument at its own site (tests/architecture/check_atomics.py), which wrapping each
+  // operation in a member here would separate from the code it argues about. What is private is
+  // the layout: which word sits where, and the plain fields around them.
+
+  // The ownership word (file comment).
+  atomic<std::uintptr_t>& state_word() noexcept { return state_; }
+  // The cancellation word: cancel_pending, cancel_has_message, the request count (see there).
+  atomic<std::uint32_t>& cancel_word() noexcept { return cancel_state_; }
+  [[nodiscard]] const atomic<std::uint32_t>& cancel_word() const noexcept { return cancel_state_; }
+  // The cancellable wait the task is suspended in (publish_hook, withdraw_hook, request_cancel).
+  atomic<cancel_hook*>& hook_slot() noexcept { return hook_; }
+  // The awaited task, or the remote_done link (see the field).
+  std::atomic<task_header*>& awaiting_link() noexcept { return awaiting_; }
+
+  // Set once at spawn, before the task is published; null for a task never spawned.
+  [[nodiscard]] runtime_core* runtime() const noexcept { return runtime_; }
+  void set_runtime(runtime_core* rt) noexcept { runtime_ = rt; }
+  // The same field as an atomic: resume_on moves a live task to another runtime while a handle
+  // holder may read it in release_root (frame_executor.cpp argues the relaxed order).
+  std::atomic_ref<runtime_core*> runtime_ref() noexcept {
+    return std::atomic_ref<runtime_core*>(runtime_);
+  }
+  [[nodiscard]] std::coroutine_handle<> frame() const noexcept { return frame_; }
+  void set_frame(std::coroutine_handle<> frame) noexcept { frame_ = frame; }
+  [[nodiscard]] const char* name() const noexcept { return name_; }
+  void set_name(const char* name) noexcept { name_ = name; }
+  [[nodiscard]] group_link* group() const noexcept { return group_; }
+  void set_group(group_link* group) noexcept { group_ = group; }
+
+  // How the task ended; written by the task before `done` is published, read after it.
+  [[nodiscard]] const std::exception_ptr& exception() const noexcept { return exception_; }
+  void set_exception(std::exception_ptr error) noexcept { exception_ = std::move(error); }
+  // Moves the exception out (a generator rethrows it once).
+  std::exception_ptr take_exception() noexcept { return std::exchange(exception_, nullptr); }
+  [[nodiscard]] bool ended_cancelled() const noexcept { return ended_cancelled_; }
+  void set_ended_cancelled(bool value) noexcept { ended_cancelled_ = value; }
+  [[nodiscard]] bool ended_by_shutdown() const noexcept { return ended_by_shutdown_; }
+  void set_ended_by_shutdown(bool value) noexcept { ended_by_shutdown_ = value; }
+  [[nodiscard]] bool cancel_delivered() const noexcept { return cancel_delivered_; }
+
+  // The task's own fields (read and written only by the task itself, see there).
+  [[nodiscard]] bool visiting() const noexcept { return visiting_; }
+  void set_visiting(bool value) noexcept { visiting_ = value; }
+  lazy_timeout*& unarmed_timeout() noexcept { return timeout_to_arm_; }
+
+  // The registry's links (registry.hpp): the shard the task is listed in, and the list type that
+  // threads the shards through the task's private links. The registry is the only writer of both
+  // (a friend, below), every other reader walks a shard through registry_list.
+  [[nodiscard]] registry_shard* shard() const noexcept { return shard_; }
+  using registry_list = intrusive_head_list<task_header, &task_header::registry_links_>;
 };
-
-// Hands a new spawned task to `rt` (or, if null, to the runtime whose worker is calling). Throws
-// std::logic_error outside a runtime and weft::runtime_stopped after shutdown began; on throw the
-// caller still owns the frame. `eager`: when the caller is a worker of that runtime, the task runs
-// at once on the caller's stack until it first suspends (or finishes), before spawn_root returns
-// (Python 3.12's eager tasks); elsewhere it is queued as usual.
-WEFT_API void spawn_root(runtime_core* rt, task_header* task, bool eager = false);
-
-// Called from a spawned task's final suspend point: publishes completion, wakes the waiter, and
-// destroys the frame if no handle remains. Returns the coroutine to transfer to.
-WEFT_API std::coroutine_handle<> complete_root(task_header* task) noexcept;
-
-// The last join_handle of `task` lets go (drop or detach). `result_taken`: the handle took the
-// result; if it did not and the task failed, the exception is reported as never retrieved.
-// `explicit_detach`: detach() rather than a dropped handle (debug mode reports a handle dropped
-// while its task still runs).
-WEFT_API void release_root(task_header* task, bool result_taken,
-                           bool explicit_detach = false) noexcept;
-
-// Requests cancellation of `task` from any thread: marks it, and if it is suspended in a
-// cancellable wait, runs that wait's on_cancel. Idempotent until the cancellation is delivered.
-WEFT_API void request_cancel(task_header* task) noexcept;
-
-// request_cancel with a message (cancel("reason")): the message is published in the message table
-// (cancel_message.cpp) before the request, so the cancellation point that delivers this request
-// throws it (unless a later message replaced it first: the latest wins). Nothing happens to a task
-// that finished. std::bad_alloc (and no cancellation) if the message cannot be made.
-WEFT_API void request_cancel(task_header* task, std::string_view message);
-
 // The cancelled_error for `task`'s cancellation point to throw, with the message if one is waiting
 // (task_header::take_cancel_message). Null `task`: no message.
 inline cancelled_error cancellation_of(task_header* task) noexcept {
   return cancelled_error(adopt_message, task != nullptr ? task->take_cancel_message() : nullptr);
 }
-
-// Takes back one request made by request_cancel (timeouts); returns the requests still standing.
-WEFT_API std::uint32_t withdraw_cancel_request(task_header* task) noexcept;
-
-// Makes `waiter` runnable again on `task`'s runtime, from any thread (the resumption path of
-// cancellation and of wake-ups that come from outside the waiting primitive).
-WEFT_API void wake(runtime_core* rt, std::coroutine_handle<> waiter) noexcept;
-
-// Blocks the calling (non-worker) thread until `task` finished or was abandoned.
-WEFT_API void block_until_finished(task_header* task);
-
-// Throws std::logic_error naming `what` if the calling thread is a worker of any weft runtime.
-WEFT_API void require_not_on_worker(const char* what);
-
-// Throws std::logic_error naming `what` unless the calling thread is a worker of a runtime.
-WEFT_API void require_worker(const char* what);
-
-// The runtime whose worker thread is calling, or null.
-WEFT_API runtime_core* current_runtime_core() noexcept;
-
-// Reports `message` through the log hook of `rt` (runtime_options::log; a line on stderr without
-// one, or when `rt` is null). For the layers above, which report conditions nobody else sees (a
-// listener out of descriptors). Never throws.
-WEFT_API void report_to_log(runtime_core* rt, std::string_view message) noexcept;
-
-// Queues `waiter` behind the tasks that are ready now on this worker (yield_now).
-// Requires: the calling thread is a worker (budget_exhausted() returned true, or the caller
-// checked).
-WEFT_API void schedule_yield(std::coroutine_handle<> waiter) noexcept;
-
-// Cooperative budget: returns true when the running task has completed so many operations without
-// suspending that it should yield now, so one busy task cannot starve the others.
-WEFT_API bool budget_exhausted() noexcept;
 
 }  // namespace weft::detail

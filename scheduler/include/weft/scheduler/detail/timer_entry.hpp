@@ -10,6 +10,7 @@
 #include <coroutine>
 #include <cstdint>
 
+#include <weft/scheduler/detail/intrusive_list.hpp>
 #include <weft/scheduler/export.hpp>
 
 namespace weft::detail {
@@ -22,9 +23,8 @@ struct timer_entry {
   // on_fire on the thread that holds the I/O driver role: the poller thread, or a worker parked
   // in epoll_wait (a timeout cancelling its task). on_fire must be short and must not block.
   using fire_fn = void (*)(timer_entry* self) noexcept;
-  timer_entry* prev = nullptr;
-  timer_entry* next = nullptr;
-  std::uint64_t deadline = 0;  // milliseconds since the runtime's epoch, rounded up
+  list_links<timer_entry> links;  // in a slot of the wheel, or in its far list (timer_wheel.hpp)
+  std::uint64_t deadline = 0;     // milliseconds since the runtime's epoch, rounded up
   std::coroutine_handle<> waiter;
   runtime_core* owner = nullptr;
   // True while the poller runs on_fire; disarm waits for it to return, since the caller is about

@@ -26,13 +26,14 @@
 #include <exception>
 
 #include <weft/scheduler/detail/cancellable_wait.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
 #include <weft/scheduler/detail/task_header.hpp>
 
 namespace weft::detail {
 
 // The runtime that runs `task` (set at spawn; null for a task never spawned). Where a waiter that
 // recorded its task, not its runtime, is woken.
-inline runtime_core* runtime_of(const task_header* task) noexcept { return task->runtime; }
+inline runtime_core* runtime_of(const task_header* task) noexcept { return task->runtime(); }
 
 // Consumes a cancellation pending on `task` (null: none): true means the caller, a cancellation
 // point of that task running on its thread, throws cancellation_of(task) now.
@@ -44,22 +45,22 @@ inline bool take_cancellation(task_header* task) noexcept {
 // ended with (empty if none) and whether that was a cancellation. Read by the combinator that
 // joins it, after it saw the child finish.
 inline const std::exception_ptr& failure_of(const task_header* child) noexcept {
-  return child->exception;
+  return child->exception();
 }
-inline bool ended_cancelled(const task_header* child) noexcept { return child->ended_cancelled; }
+inline bool ended_cancelled(const task_header* child) noexcept { return child->ended_cancelled(); }
 
 // Puts a spawned task, not yet published to any queue, into a task group (task_group.hpp).
-inline void join_group(task_header* child, group_link* group) noexcept { child->group = group; }
+inline void join_group(task_header* child, group_link* group) noexcept { child->set_group(group); }
 
 // For weft::timeout (timer_entry.hpp's lazy_timeout), on the task's own thread: the timeout of
 // `task` whose timer is not armed yet (null: none), and how many cancel requests stand against it.
 inline lazy_timeout*& unarmed_timeout_of(task_header* task) noexcept {
-  return task->timeout_to_arm;
+  return task->unarmed_timeout();
 }
 inline std::uint32_t cancel_requests_of(const task_header* task) noexcept {
   // Ordering: acquire, as the timeout's own read had it: pairs with the release half of a
   // canceller's acq_rel RMW of cancel_state, so a request counted here was made before.
-  return task->cancel_state.load(std::memory_order_acquire) / task_header::cancel_request;
+  return task->cancel_word().load(std::memory_order_acquire) / task_header::cancel_request;
 }
 
 }  // namespace weft::detail
