@@ -168,8 +168,12 @@ class alignas(64) worker : public worker_identity {
   // parks on the futex). Called with the worker counted parked (idle.hpp).
   bool park_as_driver();
   // Driver-in-park: one non-blocking driver cycle (at a maintenance tick, or while searching), if
-  // the role is free and descriptors are registered.
-  void poll_driver_when_busy();
+  // the role is free and descriptors are registered. Where the tasks it finds go:
+  enum class found_tasks {
+    own_deque,        // this worker's deque (the owner pops them next, in the order found)
+    injection_queue,  // behind everything queued, visible to every worker (first come, first served)
+  };
+  void poll_driver_when_busy(found_tasks where);
   // Makes the tasks the driver cycle found runnable here (the first found runs first).
   void take_driven();
   void run_task(void* task);
