@@ -217,6 +217,23 @@ std::string fd_changes(const std::map<int, std::string>& before,
   return out;
 }
 
+// fd_changes against `before` once the table has settled: a difference that is gone within a
+// second is reported as a message and not counted. The pool's own descriptors are closed when
+// close() returns (process_pool.cpp), so a leak of the pool's stays and fails the check; CI's ASan
+// run once saw a difference that 800 loaded reruns never showed again, and this says what it was
+// without failing a run for a descriptor that some other thread of the process held for a moment.
+std::string lasting_fd_changes(const std::map<int, std::string>& before) {
+  std::string changes = fd_changes(before, open_fds());
+  if (changes.empty()) return changes;
+  const std::string first = changes;
+  for (int i = 0; i < 100 && !changes.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    changes = fd_changes(before, open_fds());
+  }
+  if (changes.empty()) MESSAGE("descriptors that changed for a moment after close(): " << first);
+  return changes;
+}
+
 // pid -> state letter, for the children of this process.
 std::vector<std::pair<int, char>> children() {
   std::vector<std::pair<int, char>> out;
@@ -298,7 +315,7 @@ void crash_case(weft::process_pool_options options, Crash crash, Check check) {
     co_await pool.close();
   }());
   CHECK(no_zombies_within(2s));
-  CHECK(fd_changes(fds_before, open_fds()) == "");
+  CHECK(lasting_fd_changes(fds_before) == "");
 }
 
 template <class E>
@@ -641,7 +658,7 @@ TEST_SUITE("process_pool") {
       co_await pool.close();
     }());
     CHECK(no_zombies_within(2s));
-    CHECK(fd_changes(fds_before, open_fds()) == "");
+    CHECK(lasting_fd_changes(fds_before) == "");
   }
 
   // Pipelining (process_pool_options::pipeline_depth): the calls queued on a worker behind the
@@ -690,7 +707,7 @@ TEST_SUITE("process_pool") {
     }());
     std::remove(path.c_str());
     CHECK(no_zombies_within(2s));
-    CHECK(fd_changes(fds_before, open_fds()) == "");
+    CHECK(lasting_fd_changes(fds_before) == "");
   }
 
   TEST_CASE("process_pool: a kill from outside with pipelined calls queued fails one call") {
@@ -1052,7 +1069,7 @@ TEST_SUITE("stress") {
     CHECK(ok > 0);
     CHECK(crashed_calls <= kills);
     CHECK(no_zombies_within(2s));
-    CHECK(fd_changes(fds_before, open_fds()) == "");
+    CHECK(lasting_fd_changes(fds_before) == "");
     weft_test::stress_summary(std::to_string(kills) + " kills; " + std::to_string(ok) +
                               " calls ok; " + std::to_string(crashed_calls) + " failed by a kill");
   }
