@@ -21,8 +21,8 @@
 // starts cancelled.
 //
 // Latency: when the arena starts, the runtime's own threads (workers and poller, found by the
-// runtime's thread name in /proc/self/task) get a short scheduler time slice (100 us, Linux 6.12+,
-// sched_setattr's sched_runtime for SCHED_OTHER; older kernels ignore it). While compute() jobs
+// runtime's thread name in /proc/self/task) get a short scheduler time slice (time_slice.hpp:
+// 100 us, Linux 6.12+, sched_setattr's sched_runtime for SCHED_OTHER; older kernels ignore it). While compute() jobs
 // fill every core with TBB threads, a weft thread woken by a timer or a socket would otherwise wait
 // until the running TBB thread's slice ends (EEVDF lets a running task finish its slice, about
 // 1.4-3 ms): the event loop's latency would grow by that much (bench offload_latency). A waking
@@ -33,9 +33,7 @@
 // them).
 #include "compute_arena.hpp"
 
-#include <dirent.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <oneapi/tbb/global_control.h>
@@ -58,6 +56,7 @@
 #include <weft/scheduler/compute.hpp>
 
 #include "offload_host.hpp"
+#include "time_slice.hpp"
 
 namespace weft::detail {
 
@@ -73,9 +72,6 @@ struct compute_record {
   compute_record* prev = nullptr;  // the arena's list of running calls
   compute_record* next = nullptr;
 };
-
-// The time slice of the runtime's threads once compute() is used (the file comment).
-constexpr std::uint64_t weft_slice_ns = 100'000;
 
 std::size_t cgroup_cpu_limit() noexcept {
   try {
@@ -97,57 +93,6 @@ std::size_t cgroup_cpu_limit() noexcept {
     // An unreadable or malformed file means no limit we can see.
   }
   return 0;
-}
-
-// sched_setattr's argument (linux/sched/types.h; glibc has no wrapper).
-struct sched_attributes {
-  std::uint32_t size;
-  std::uint32_t policy;
-  std::uint64_t flags;
-  std::int32_t nice;
-  std::uint32_t priority;
-  std::uint64_t runtime;  // SCHED_OTHER: the time slice in ns (Linux 6.12+; 0 = the default)
-  std::uint64_t deadline;
-  std::uint64_t period;
-};
-
-// Gives every thread of this process whose name starts with `prefix` (the runtime's threads) a
-// short time slice, keeping its policy and nice value. Best effort: a thread that refuses, or a
-// kernel without custom slices, keeps its default.
-void shorten_slices(const std::string& prefix) noexcept {
-  try {
-    DIR* dir = ::opendir("/proc/self/task");
-    if (dir == nullptr) return;
-    while (const dirent* entry = ::readdir(dir)) {
-      if (entry->d_name[0] == '.') continue;
-      std::ifstream comm(std::string("/proc/self/task/") + entry->d_name + "/comm");
-      std::string name;
-      if (!std::getline(comm, name) || name.rfind(prefix, 0) != 0) continue;
-      const auto tid = static_cast<pid_t>(std::atoi(entry->d_name));
-      sched_attributes attr{};
-      attr.size = sizeof attr;
-      if (::syscall(SYS_sched_getattr, tid, &attr, sizeof attr, 0) != 0) continue;
-      if (attr.policy != SCHED_OTHER) continue;  // a real-time or idle policy the user chose
-      attr.size = sizeof attr;
-      attr.flags = 0;
-      attr.runtime = weft_slice_ns;
-      (void)::syscall(SYS_sched_setattr, tid, &attr, 0);
-    }
-    ::closedir(dir);
-  } catch (...) {
-    // Out of memory reading /proc: the slices stay as they were.
-  }
-}
-
-// Sets the calling thread's time slice (0: the kernel's default), keeping its policy and nice.
-void set_own_slice(std::uint64_t ns) noexcept {
-  sched_attributes attr{};
-  if (::syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return;
-  if (attr.policy != SCHED_OTHER || attr.runtime == ns) return;
-  attr.size = sizeof attr;
-  attr.flags = 0;
-  attr.runtime = ns;
-  (void)::syscall(SYS_sched_setattr, 0, &attr, 0);
 }
 
 // TBB's threads are started by whichever thread first needs them, often a weft worker, and a new
@@ -209,10 +154,7 @@ class compute_arena {
       // No slot reserved for an outside thread: weft threads only enqueue.
       arena_.emplace(static_cast<int>(threads_), 0);
       arena_->initialize();
-      // Thread names are cut to 15 characters; the runtime's all start with "<thread_name>-".
-      std::string prefix = thread_name_ + "-";
-      prefix.resize(std::min<std::size_t>(prefix.size(), 15));
-      shorten_slices(prefix);
+      shorten_runtime_slices(thread_name_);  // time_slice.hpp
       slices_.emplace(*arena_);
     });
     {
@@ -302,7 +244,7 @@ class compute_arena {
 
   offload_host& host_;
   const std::size_t threads_;
-  const std::string thread_name_;  // the runtime's, to find its threads (shorten_slices)
+  const std::string thread_name_;  // the runtime's, to find its threads (time_slice.hpp)
   std::once_flag init_;
   std::optional<tbb::global_control> control_;
   std::optional<tbb::task_arena> arena_;

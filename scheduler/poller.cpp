@@ -1,5 +1,6 @@
 // scheduler/poller.cpp: the poller thread (see poller.hpp).
 #include "poller.hpp"
+#include "time_slice.hpp"
 #include "trace.hpp"
 
 #include <linux/futex.h>
@@ -84,6 +85,7 @@ poller::~poller() {
 }
 
 void poller::start(const std::string& thread_name) {
+  thread_name_ = thread_name;  // before any register_fd: the runtime starts the poller first
   thread_ = std::thread([this] {
     if (driver_in_park_) {
       run_watchdog();
@@ -468,6 +470,12 @@ io_registration* poller::register_fd(int fd) {
   }
   // Relaxed: a hint (poller.hpp).
   registered_.fetch_add(1, std::memory_order_relaxed);
+  // The runtime serves I/O from now on: its threads get the short time slice (time_slice.hpp).
+  // Relaxed: the flag only makes the scan happen once; it publishes nothing.
+  if (!slices_shortened_.load(std::memory_order_relaxed) &&
+      !slices_shortened_.exchange(true, std::memory_order_relaxed)) {
+    shorten_runtime_slices(thread_name_);
+  }
   std::lock_guard lock(registrations_mutex_);
   registrations_.push_front(reg);
   return reg;

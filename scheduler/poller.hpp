@@ -233,6 +233,12 @@ class poller {
   // Live registrations (register_fd minus deregister). Relaxed: a hint only; a busy worker that
   // misses a fresh registration leaves its readiness to the next parker or the watchdog.
   std::atomic<std::size_t> registered_{0};
+  // The runtime's thread name (start()), and whether its threads got the short time slice, which
+  // the first registration gives them (time_slice.hpp). The name is written before the runtime
+  // runs any task, so every register_fd (from a task, or from a thread that spawned one after the
+  // runtime was made) happens after it.
+  std::string thread_name_;
+  std::atomic<bool> slices_shortened_{false};
 
   std::mutex timers_mutex_;
   timer_wheel wheel_;                 // guarded by timers_mutex_

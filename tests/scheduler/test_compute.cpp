@@ -5,8 +5,6 @@
 // waits for a running fn before destroying its frame.
 #include <doctest/doctest.h>
 
-#include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <oneapi/tbb/blocked_range.h>
@@ -32,6 +30,7 @@
 #include <weft/weft.hpp>
 
 #include "support/stress.hpp"
+#include "support/time_slice.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -123,41 +122,17 @@ TEST_CASE("compute: fn runs inside an arena of compute_threads threads") {
   CHECK(weft::run(main_task(), {.worker_threads = 1}) >= 1);
 }
 
-// The time slice of the calling thread in ns (sched_getattr's sched_runtime), or -1 if unknown.
-long long slice_of_this_thread() {
-  struct {
-    std::uint32_t size;
-    std::uint32_t policy;
-    std::uint64_t flags;
-    std::int32_t nice;
-    std::uint32_t priority;
-    std::uint64_t runtime, deadline, period;
-  } attr{};
-  if (::syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return -1;
-  return static_cast<long long>(attr.runtime);
-}
-
-// Linux 6.12 added custom time slices for SCHED_OTHER.
-bool kernel_has_custom_slices() {
-  utsname u{};
-  if (::uname(&u) != 0) return false;
-  int major = 0;
-  int minor = 0;
-  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
-  return major > 6 || (major == 6 && minor >= 12);
-}
-
 TEST_CASE("compute: the runtime's threads get a short time slice and arena threads do not") {
   // The event loop must win a core at once from CPU-bound jobs (bench offload_latency): a weft
   // thread that wakes preempts a running TBB thread when its slice is shorter.
   weft_test::watchdog dog(30s);
-  if (!kernel_has_custom_slices()) {
+  if (!weft_test::kernel_has_custom_slices()) {
     MESSAGE("skipped: the kernel has no custom time slices (Linux < 6.12)");
     return;
   }
   auto main_task = []() -> weft::task<void> {
-    const long long arena_slice = co_await weft::compute([] { return slice_of_this_thread(); });
-    CHECK(slice_of_this_thread() == 100'000);  // this weft worker, after the arena started
+    const long long arena_slice = co_await weft::compute([] { return weft_test::slice_of_this_thread(); });
+    CHECK(weft_test::slice_of_this_thread() == 100'000);  // this weft worker, after the arena started
     CHECK(arena_slice != 100'000);
     CHECK(arena_slice > 0);  // the kernel's default slice
   };

@@ -14,12 +14,14 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <weft/weft.hpp>
 
 #include "support/sockets.hpp"
 #include "support/stress.hpp"
+#include "support/time_slice.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -282,6 +284,26 @@ TEST_CASE("io_source: readiness reaches an idle worker while another is stuck in
     options.worker_threads = 2;
     CHECK(weft::run(main_task(), options) < 1s);
   }
+}
+
+TEST_CASE("io_source: the first registration gives the runtime's threads a short time slice") {
+  // A worker busy with I/O tasks must give its core soon to the threads its replies woke
+  // (scheduler/time_slice.hpp; bench tcp_echo). A runtime without I/O keeps the default slice.
+  weft_test::watchdog dog(10s);
+  if (!weft_test::kernel_has_custom_slices()) {
+    MESSAGE("skipped: the kernel has no custom time slices (Linux < 6.12)");
+    return;
+  }
+  socket_pair sp;
+  auto main_task = [](int fd) -> weft::task<std::pair<long long, long long>> {
+    const long long before = weft_test::slice_of_this_thread();
+    weft::io_source src(fd);
+    co_return std::pair{before, weft_test::slice_of_this_thread()};
+  };
+  const auto [before, after] = weft::run(main_task(sp.fds[0]), {.worker_threads = 2});
+  CHECK(before != 100'000);
+  CHECK(before > 0);  // the kernel's default
+  CHECK(after == 100'000);
 }
 
 TEST_CASE("io_source: constructing one outside a runtime throws logic_error") {
