@@ -44,7 +44,10 @@ weft::task<> fetch_all(weft::semaphore& slots, weft::event& never) {
 weft::task<> crawl(weft::semaphore& slots, weft::event& never) { co_await fetch_all(slots, never); }
 
 int run() {
-  weft::runtime rt({.worker_threads = 2, .dump_on_signal = true});
+  weft::runtime_options options;  // not a designated list: g++ 12 warns about the fields after it
+  options.worker_threads = 2;
+  options.dump_on_signal = true;
+  weft::runtime rt(options);
   weft::semaphore slots(2);
   weft::event never;
   auto crawler = rt.spawn_named("crawl", crawl(slots, never));
