@@ -22,15 +22,15 @@
 //
 // Latency: when the arena starts, the runtime's own threads (workers and poller, found by the
 // runtime's thread name in /proc/self/task) get a short scheduler time slice (time_slice.hpp:
-// 100 us, Linux 6.12+, sched_setattr's sched_runtime for SCHED_OTHER; older kernels ignore it). While compute() jobs
-// fill every core with TBB threads, a weft thread woken by a timer or a socket would otherwise wait
-// until the running TBB thread's slice ends (EEVDF lets a running task finish its slice, about
-// 1.4-3 ms): the event loop's latency would grow by that much (bench offload_latency). A waking
-// task with a shorter slice preempts at once, and a slice changes no one's share of the CPU, so the
-// jobs keep their speed beside other processes (a lower priority for the TBB threads, tried first,
-// cut the latency as well but starved the jobs on a busy machine). TBB threads get the default
-// slice back when they enter the arena (they inherit a short one from a weft thread that started
-// them).
+// 100 us, Linux 6.12+, sched_setattr's sched_runtime for SCHED_OTHER; older kernels ignore it).
+// While compute() jobs fill every core with TBB threads, a weft thread woken by a timer or a socket
+// would otherwise wait until the running TBB thread's slice ends (EEVDF lets a running task finish
+// its slice, about 1.4-3 ms): the event loop's latency would grow by that much (bench
+// offload_latency). A waking task with a shorter slice preempts at once, and a slice changes no
+// one's share of the CPU, so the jobs keep their speed beside other processes (a lower priority for
+// the TBB threads, tried first, cut the latency as well but starved the jobs on a busy machine).
+// TBB threads get the default slice back when they enter the arena (they inherit a short one from a
+// weft thread that started them).
 #include "compute_arena.hpp"
 
 #include <sched.h>

@@ -166,14 +166,6 @@ void worker::order_batch() {
 }
 
 void worker::run() {
-  if (const char* e = getenv("EXP_SLICE")) {
-    struct { std::uint32_t size, policy; std::uint64_t flags; std::int32_t nice; std::uint32_t prio; std::uint64_t runtime, deadline, period; } a{};
-    a.size = sizeof a;
-    syscall(SYS_sched_getattr, 0, &a, sizeof a, 0);
-    a.size = sizeof a; a.flags = 0; a.runtime = std::strtoull(e, nullptr, 10);
-    long r = syscall(SYS_sched_setattr, 0, &a, 0);
-    if (r != 0) perror("sched_setattr");
-  }
   if (pool_.sim != nullptr) [[unlikely]] {
     run_deterministic();  // once per thread, not per task: the loop below is unchanged
     return;

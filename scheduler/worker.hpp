@@ -171,7 +171,7 @@ class alignas(64) worker : public worker_identity {
   // the role is free and descriptors are registered. Where the tasks it finds go:
   enum class found_tasks {
     own_deque,        // this worker's deque (the owner pops them next, in the order found)
-    injection_queue,  // behind everything queued, visible to every worker (first come, first served)
+    injection_queue,  // behind everything queued, visible to every worker (FIFO)
   };
   void poll_driver_when_busy(found_tasks where);
   // Makes the tasks the driver cycle found runnable here (the first found runs first).

@@ -131,8 +131,10 @@ TEST_CASE("compute: the runtime's threads get a short time slice and arena threa
     return;
   }
   auto main_task = []() -> weft::task<void> {
-    const long long arena_slice = co_await weft::compute([] { return weft_test::slice_of_this_thread(); });
-    CHECK(weft_test::slice_of_this_thread() == 100'000);  // this weft worker, after the arena started
+    const long long arena_slice =
+        co_await weft::compute([] { return weft_test::slice_of_this_thread(); });
+    // This weft worker, after the arena started:
+    CHECK(weft_test::slice_of_this_thread() == 100'000);
     CHECK(arena_slice != 100'000);
     CHECK(arena_slice > 0);  // the kernel's default slice
   };
