@@ -56,8 +56,8 @@ struct channel_ops {
 };
 
 // The same on a bounded channel (capacity 4 where the scenario asks for an unbounded one), so that
-// the shared scenarios also run where the hand-off meets a fixed-size buffer (and any fast path a
-// bounded channel gets must pass them too; docs/architecture.md, "Channel throughput").
+// the shared scenarios also run on the bounded core's lock-free ring and its fast path
+// (detail/channel_core.hpp).
 struct bounded_channel_ops : channel_ops {
   explicit bounded_channel_ops(std::size_t capacity = 0)
       : channel_ops(capacity == 0 ? 4 : capacity) {}
@@ -276,7 +276,7 @@ TEST_CASE("channel: waiting receivers of a bounded channel are served in the ord
           co_await let_others_wait();
         }
         for (int i = 0; i < 5; ++i)
-          CHECK(ch.try_send(i));  // each goes to a waiting receiver: the buffer stays empty
+          CHECK(ch.try_send(i));  // each goes to a waiting receiver: the ring stays empty
         CHECK(ch.size() == 0);
         for (int i = 0; i < 5; ++i)
           CHECK(co_await receivers[static_cast<std::size_t>(i)] == i);
@@ -399,7 +399,7 @@ TEST_SUITE("stress") {
   }
 
   // The same on a bounded channel with room for every value (the rig's foreign thread must never
-  // be refused): values go straight into the buffer while receivers register and are cancelled.
+  // be refused): senders take the ring's lock-free path while receivers register and are cancelled.
   TEST_CASE(
       "channel: bounded stress keeps receivers FIFO while senders and cancellations race from "
       "everywhere") {
@@ -410,12 +410,13 @@ TEST_SUITE("stress") {
         weft_test::getter_fifo_rounds(rounds, n, 17, [n] { return channel_ops(n); }));
   }
 
-  // Senders and receivers of small bounded channels (full and empty all the time) against waiters
-  // that register, cancellations and close: 4 sender tasks, a foreign try_send thread, 3 receiver
-  // tasks (cancelled and replaced at random all the time) and a foreign try_receive thread on
-  // capacities 1, 2 and 8; every odd round closes the channel while the senders still send.
-  // Every value whose send returned is received exactly once, nothing else is, and every
-  // receiver sees each sender's values in the order sent. Full scale: 300 rounds x 5 x 20,000.
+  // The lock-free fast path of small bounded channels (full and empty all the time;
+  // detail/channel_core.hpp) against waiters that register, cancellations and close: 4 sender
+  // tasks, a foreign try_send thread, 3 receiver tasks (cancelled and replaced at random all the
+  // time) and a foreign try_receive thread on capacities 1, 2 and 8; every odd round closes the
+  // channel while the senders still send. Every value whose send returned is received exactly once,
+  // nothing else is, and every receiver sees each sender's values in the order sent. Full scale:
+  // 300 rounds x 5 x 20,000.
   TEST_CASE(
       "channel: small bounded channels keep each sender's order and lose nothing under races") {
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
