@@ -37,6 +37,7 @@
 // keeps a receiver from ending while that value is being written.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -45,7 +46,6 @@
 #include <weft/primitives/detail/mpmc_ring.hpp>
 #include <weft/primitives/detail/queue_core.hpp>
 #include <weft/primitives/detail/ring_buffer.hpp>
-#include <weft/scheduler/detail/atomic.hpp>
 #include <weft/scheduler/detail/spinlock.hpp>
 
 namespace weft::detail {
@@ -302,7 +302,7 @@ class channel_core {
 
   // Waiting receivers and senders, changed only under the lock, read by the fast paths without
   // it. Its own cache line: the fast paths read it on every operation and it rarely changes.
-  alignas(64) atomic<std::size_t> waiters_{0};
+  alignas(64) std::atomic<std::size_t> waiters_{0};
   alignas(64) spinlock lock_;
   std::unique_ptr<mpmc_ring<T>> ring_;  // bounded channel
   ring_buffer<T> items_;                // unbounded channel

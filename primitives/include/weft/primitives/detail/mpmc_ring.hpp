@@ -21,6 +21,7 @@
 // channel's waiter protocol pairs with them (channel_core.hpp, "Dekker pairing").
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <new>
@@ -28,8 +29,6 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
-
-#include <weft/scheduler/detail/atomic.hpp>
 
 namespace weft::detail {
 
@@ -135,7 +134,7 @@ class mpmc_ring {
 
  private:
   struct slot {
-    atomic<std::size_t> stamp{0};
+    std::atomic<std::size_t> stamp{0};
     alignas(T) unsigned char storage[sizeof(T)];
   };
   // The slot of position p. A division costs as much as the rest of an operation, so a
@@ -161,8 +160,8 @@ class mpmc_ring {
   const std::size_t capacity_;
   const std::size_t mask_;  // capacity - 1 for a power of two above 1, else 0
   // Senders and receivers each hammer their own index: one cache line each.
-  alignas(64) atomic<std::size_t> tail_{0};
-  alignas(64) atomic<std::size_t> head_{0};
+  alignas(64) std::atomic<std::size_t> tail_{0};
+  alignas(64) std::atomic<std::size_t> head_{0};
 };
 
 }  // namespace weft::detail
