@@ -80,7 +80,9 @@ class channel_core {
 
   // try_send. Moves from `value` only when it returns done.
   try_result try_put(T& value) {
-    if (ring_ && waiters_.load(std::memory_order_seq_cst) == 0) {  // the Dekker load, see top
+    // Ordering: seq_cst, but only a hint (a fast send may start): the load after the claim, in
+    // after_fast_op, is the one that pairs with link_locked's increment (file comment).
+    if (ring_ && waiters_.load(std::memory_order_seq_cst) == 0) {
       switch (ring_->try_push(value)) {
         case mpmc_ring<T>::push_result::done:
           after_fast_op();
@@ -101,7 +103,8 @@ class channel_core {
 
   // try_receive.
   try_result try_get(std::optional<T>& out) noexcept {
-    if (ring_ && waiters_.load(std::memory_order_seq_cst) == 0) {  // the Dekker load, see top
+    // Ordering: as in try_put (a hint; after_fast_op's load pairs with link_locked).
+    if (ring_ && waiters_.load(std::memory_order_seq_cst) == 0) {
       switch (ring_->try_pop(out)) {
         case mpmc_ring<T>::pop_result::done:
           after_fast_op();
@@ -124,7 +127,8 @@ class channel_core {
   // For the send awaiter (queue_core's contract): completes the send now if it can (status
   // granted or shut_down) or, if `enqueue`, links the waiter. Returns false if it must suspend.
   bool put_or_enqueue(put_waiter* w, bool enqueue) {
-    if (!enqueue && ring_ && waiters_.load(std::memory_order_seq_cst) == 0) {  // Dekker load
+    // Ordering: as in try_put (a hint; after_fast_op's load pairs with link_locked).
+    if (!enqueue && ring_ && waiters_.load(std::memory_order_seq_cst) == 0) {
       const auto r = ring_->try_push(w->value);
       if (r == mpmc_ring<T>::push_result::done) {
         w->status = wait_status::granted;
@@ -155,7 +159,8 @@ class channel_core {
 
   // For the receive awaiter, as put_or_enqueue.
   bool get_or_enqueue(get_waiter* w, bool enqueue) noexcept {
-    if (!enqueue && ring_ && waiters_.load(std::memory_order_seq_cst) == 0) {  // Dekker load
+    // Ordering: as in try_put (a hint; after_fast_op's load pairs with link_locked).
+    if (!enqueue && ring_ && waiters_.load(std::memory_order_seq_cst) == 0) {
       const auto r = ring_->try_pop(w->item);
       if (r == mpmc_ring<T>::pop_result::done) {
         w->status = wait_status::granted;
@@ -189,7 +194,8 @@ class channel_core {
     guard g(lock_);
     if (w->status == wait_status::waiting) {
       (this->*list).remove(w);
-      // Under the lock like every change of waiters_; seq_cst like the others (see link_locked).
+      // Ordering: under the lock like every change of waiters_; seq_cst like the others (a
+      // decrement only lets fast operations run again, which is safe: see link_locked).
       waiters_.fetch_sub(1, std::memory_order_seq_cst);
       w->status = wait_status::cancelled;
       return true;
@@ -222,8 +228,9 @@ class channel_core {
     spinlock& lock;
   };
 
-  // A fast operation that saw waiters_ == 0 before its claim looks again after it (the Dekker
-  // load, seq_cst): a waiter that registered meanwhile may have missed the claim, so settle.
+  // A fast operation that saw waiters_ == 0 before its claim looks again after it. Ordering: this
+  // seq_cst load pairs with link_locked's seq_cst increment (the Dekker pairing, file comment): a
+  // waiter that registered meanwhile may have missed the claim, so settle.
   void after_fast_op() noexcept {
     if (waiters_.load(std::memory_order_seq_cst) == 0) return;
     wake_list wakes;
@@ -232,9 +239,10 @@ class channel_core {
   }
 
   void link_locked(waiter_list& list, queue_waiter* w) noexcept {
-    // seq_cst RMW before settle_locked's look at the ring: the registering side of the Dekker
-    // pairing (file comment). waiters_ == getters_.size() + putters_.size() whenever the lock is
-    // free; only the fast paths read it without the lock.
+    // Ordering: seq_cst RMW before settle_locked's look at the ring; pairs with after_fast_op's
+    // seq_cst load, the registering side of the Dekker pairing (file comment). waiters_ ==
+    // getters_.size() + putters_.size() whenever the lock is free; only the fast paths read it
+    // without the lock.
     waiters_.fetch_add(1, std::memory_order_seq_cst);
     w->status = wait_status::waiting;
     list.push_back(w);
@@ -243,7 +251,8 @@ class channel_core {
   // `self`: as in settle_locked.
   void release_locked(queue_waiter* w, wait_status how, wake_list& wakes,
                       queue_waiter* self = nullptr) noexcept {
-    waiters_.fetch_sub(1, std::memory_order_seq_cst);  // under the lock; see link_locked
+    // Ordering: under the lock; seq_cst like link_locked's increment (see there).
+    waiters_.fetch_sub(1, std::memory_order_seq_cst);
     w->status = how;
     if (w != self) wakes.add(w);
   }
@@ -277,7 +286,8 @@ class channel_core {
   }
 
   void grant_locked(queue_waiter* w, wake_list& wakes, queue_waiter* self) noexcept {
-    waiters_.fetch_sub(1, std::memory_order_seq_cst);  // under the lock; see link_locked
+    // Ordering: under the lock; seq_cst like link_locked's increment (see there).
+    waiters_.fetch_sub(1, std::memory_order_seq_cst);
     w->status = wait_status::granted;
     if (w != self) wakes.add(w);
   }

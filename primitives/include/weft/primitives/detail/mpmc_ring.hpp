@@ -59,6 +59,8 @@ class mpmc_ring {
 
   // Moves from `value` only when it returns done.
   push_result try_push(T& value) noexcept {
+    // Ordering: seq_cst, so the closed and full decisions below are in the single total order
+    // that channel_core's Dekker pairing relies on (the claim itself is the CAS).
     std::size_t t = tail_.load(std::memory_order_seq_cst);
     for (unsigned spins = 0;; ++spins) {
       if ((t & 1) != 0) return push_result::closed;
@@ -67,9 +69,9 @@ class mpmc_ring {
       // Acquire pairs with the release store of the receiver that emptied this slot a lap ago:
       // its move out and destruction happen before we construct the next item in it.
       if (s.stamp.load(std::memory_order_acquire) == 2 * pos) {
-        // seq_cst: the claim is the send's linearization point, and channel_core's Dekker pairing
-        // (the sender's later seq_cst load of `waiters_` against a registering receiver's seq_cst
-        // increment then load of tail_) needs both to be in the single total order. Failure
+        // Ordering: seq_cst; the claim is the send's linearization point, and channel_core's Dekker
+        // pairing (the sender's later seq_cst load of `waiters_` against a registering receiver's
+        // seq_cst increment then load of tail_) needs both to be in the single total order. Failure
         // reloads t (seq_cst as well: the same total order).
         if (tail_.compare_exchange_weak(t, t + 2, std::memory_order_seq_cst)) {
           ::new (static_cast<void*>(s.storage)) T(std::move(value));
@@ -80,7 +82,8 @@ class mpmc_ring {
         continue;
       }
       // The slot is not free for `pos`: the ring is full, or a receiver claimed the slot and has
-      // not freed it yet, or `t` is stale. seq_cst: the fullness decision is in the total order.
+      // not freed it yet, or `t` is stale. Ordering: seq_cst, the fullness decision is in the total
+      // order.
       const std::size_t h = head_.load(std::memory_order_seq_cst);
       const std::size_t t2 = tail_.load(std::memory_order_seq_cst);
       // tail_ unchanged across the read of head_: at that instant head_ <= pos, so pos - h is the
@@ -92,6 +95,7 @@ class mpmc_ring {
   }
 
   pop_result try_pop(std::optional<T>& out) noexcept {
+    // Ordering: seq_cst, as in try_push (the emptiness decision is in the total order).
     std::size_t h = head_.load(std::memory_order_seq_cst);
     for (unsigned spins = 0;; ++spins) {
       slot& s = at(h);
@@ -110,10 +114,12 @@ class mpmc_ring {
         continue;
       }
       // Read after h: tail_'s position >= h. Equal means empty at this instant (head_ only grows
-      // and never passes the tail, so it was still h). seq_cst: in the total order (see try_push).
+      // and never passes the tail, so it was still h). Ordering: seq_cst, in the total order (see
+      // try_push).
       const std::size_t t = tail_.load(std::memory_order_seq_cst);
       if ((t >> 1) == h) return (t & 1) != 0 ? pop_result::closed : pop_result::empty;
       // A sender claimed position h and has not published it yet, or h is stale.
+      // Ordering: seq_cst, a re-read in the same total order (see try_push).
       const std::size_t h2 = head_.load(std::memory_order_seq_cst);
       if (h2 == h) pause(spins);
       h = h2;
@@ -121,13 +127,16 @@ class mpmc_ring {
   }
 
   // From now on every try_push returns closed; items already claimed stay to be popped.
-  // seq_cst: ordered with the claims (a claim before the mark succeeded, one after it fails).
+  // Ordering: seq_cst, ordered with the claims (a claim before the mark succeeded, one after it
+  // fails).
   void close() noexcept { tail_.fetch_or(1, std::memory_order_seq_cst); }
 
   // Items claimed by senders and not yet claimed by receivers (a snapshot).
   [[nodiscard]] std::size_t size() const noexcept {
+    // Ordering: seq_cst for both, so that a size() of 0 under channel_core's lock is an exact
+    // "drained" for close, in the same total order as the claims; tail read after h: t >= h.
     const std::size_t h = head_.load(std::memory_order_seq_cst);
-    const std::size_t t = tail_.load(std::memory_order_seq_cst) >> 1;  // read after h: t >= h
+    const std::size_t t = tail_.load(std::memory_order_seq_cst) >> 1;
     return t - h < capacity_ ? t - h : capacity_;
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
