@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <optional>
 #include <random>
 #include <string>
@@ -16,7 +17,7 @@
 
 #include <weft/weft.hpp>
 
-#include "support/exactly_once.hpp"
+#include "support/exactly_once.hpp"  // also detail::all_done
 #include "support/fifo_rig.hpp"
 #include "support/handoff_cancellation.hpp"
 #include "support/ledger.hpp"
@@ -53,6 +54,131 @@ struct channel_ops {
   void end_puts() { ch.close(); }  // receivers then end with nullopt
   void check_settled() {}
 };
+
+// The same on a bounded channel (capacity 4 where the scenario asks for an unbounded one), so that
+// the shared scenarios also run on the bounded core's lock-free ring and its fast path
+// (detail/channel_core.hpp).
+struct bounded_channel_ops : channel_ops {
+  explicit bounded_channel_ops(std::size_t capacity = 0)
+      : channel_ops(capacity == 0 ? 4 : capacity) {}
+};
+
+weft::task<> collect(weft::channel<long>& ch, std::vector<long>& got) {
+  while (auto v = co_await ch.receive())
+    got.push_back(*v);  // no cancellation point between the receive and the record
+}
+
+// Sends (id << 32 | seq) for seq = 0, 1, ... count - 1 and counts in `sent` the sends that
+// returned; stops at channel_closed (or at a cancellation: that send sent nothing).
+weft::task<> send_numbered(weft::channel<long>& ch, long id, long count, std::atomic<long>& sent) {
+  for (long seq = 0; seq < count; ++seq) {
+    try {
+      co_await ch.send(id << 32 | seq);
+    } catch (const weft::channel_closed&) {
+      co_return;
+    }
+    sent.store(seq + 1, std::memory_order_relaxed);
+    if (seq % 7 == 0) co_await weft::yield_now();
+  }
+}
+
+// One round of the order stress below; returns the number of values received.
+std::size_t ordered_round(std::size_t round, long per_sender) {
+  constexpr long task_senders = 4;
+  constexpr long senders = task_senders + 1;  // the last one is a foreign thread (try_send)
+  static constexpr std::size_t capacities[] = {1, 2, 8};
+  weft::channel<long> ch(capacities[round % 3]);
+  std::vector<std::atomic<long>> sent(senders);
+  std::deque<std::vector<long>> logs;  // one per receiver; deque: references stay valid
+  std::vector<long>& foreign_log = logs.emplace_back();
+  const bool close_early = round % 2 == 1;
+  std::mt19937 rng(static_cast<unsigned>(round) * 7919U + 1);
+
+  // A foreign thread sends without waiting and another receives without waiting until the channel
+  // is closed and empty (closed() read before an empty try_receive: nothing can come after).
+  std::thread foreign_sender([&] {
+    for (long seq = 0; seq < per_sender;) {
+      try {
+        if (ch.try_send((senders - 1) << 32 | seq)) sent[senders - 1].store(++seq);
+      } catch (const weft::channel_closed&) {
+        return;
+      }
+      if (seq % 64 == 0) std::this_thread::yield();
+    }
+  });
+  std::thread foreign_receiver([&] {
+    for (;;) {
+      const bool was_closed = ch.closed();
+      if (auto v = ch.try_receive()) {
+        foreign_log.push_back(*v);
+      } else if (was_closed) {
+        return;
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  });
+
+  weft::run(
+      [&]() -> weft::task<> {
+        std::vector<weft::join_handle<void>> producers;
+        for (long id = 0; id < task_senders; ++id)
+          producers.push_back(weft::spawn(send_numbered(ch, id, per_sender, sent[id])));
+        std::vector<weft::join_handle<void>> receivers;
+        for (int k = 0; k < 3; ++k)
+          receivers.push_back(weft::spawn(collect(ch, logs.emplace_back())));
+        // Cancel random receivers (and replace them) while values flow, a sender now and then,
+        // and, in odd rounds, close the channel while senders are still sending.
+        for (std::size_t k = 0; !weft_test::detail::all_done(producers); ++k) {
+          co_await weft::yield_now();
+          auto& r = receivers[rng() % receivers.size()];
+          r.cancel();
+          (void)co_await how_it_ends(r);
+          r = weft::spawn(collect(ch, logs.emplace_back()));
+          if (k % 50 == 17) producers[rng() % producers.size()].cancel();
+          if (close_early && k == 30) ch.close();
+        }
+        ch.close();
+        for (auto& r : receivers)
+          (void)co_await how_it_ends(r);
+      }(),
+      {.worker_threads = 3});
+  foreign_sender.join();
+  foreign_receiver.join();
+
+  // Every value sent was received exactly once, nothing else was received, and each receiver saw
+  // each sender's values in the order they were sent.
+  std::vector<std::vector<int>> seen(senders,
+                                     std::vector<int>(static_cast<std::size_t>(per_sender)));
+  std::size_t received = 0;
+  bool in_order = true;
+  for (const auto& log : logs) {
+    std::vector<long> last(senders, -1);
+    for (const long v : log) {
+      const long id = v >> 32;
+      const long seq = v & 0xffffffffL;
+      REQUIRE(id >= 0);
+      REQUIRE(id < senders);
+      REQUIRE(seq < sent[static_cast<std::size_t>(id)].load());  // was sent
+      ++seen[static_cast<std::size_t>(id)][static_cast<std::size_t>(seq)];
+      in_order = in_order && seq > last[static_cast<std::size_t>(id)];
+      last[static_cast<std::size_t>(id)] = seq;
+      ++received;
+    }
+  }
+  CHECK(in_order);
+  for (long id = 0; id < senders; ++id) {
+    const long n = sent[static_cast<std::size_t>(id)].load();
+    for (long seq = 0; seq < n; ++seq) {
+      const int times = seen[static_cast<std::size_t>(id)][static_cast<std::size_t>(seq)];
+      if (times != 1) {
+        FAIL_CHECK("sender " << id << " value " << seq << " received " << times << " times");
+        break;
+      }
+    }
+  }
+  return received;
+}
 
 }  // namespace
 
@@ -139,6 +265,74 @@ TEST_CASE("channel: waiting receivers are served in the order they came") {
       one_worker);
 }
 
+TEST_CASE("channel: waiting receivers of a bounded channel are served in the order they came") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::channel<int> ch(2);
+        std::vector<weft::join_handle<std::optional<int>>> receivers;
+        for (int i = 0; i < 5; ++i) {
+          receivers.push_back(weft::spawn(receive_one(ch)));
+          co_await let_others_wait();
+        }
+        for (int i = 0; i < 5; ++i)
+          CHECK(ch.try_send(i));  // each goes to a waiting receiver: the ring stays empty
+        CHECK(ch.size() == 0);
+        for (int i = 0; i < 5; ++i)
+          CHECK(co_await receivers[static_cast<std::size_t>(i)] == i);
+      }(),
+      one_worker);
+}
+
+TEST_CASE("channel: a foreign try_receive from a full bounded channel lets the waiting sender in") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::channel<int> ch(1);
+        CHECK(ch.try_send(0));
+        auto s = weft::spawn(send_one(ch, 1));
+        co_await let_others_wait();
+        CHECK_FALSE(s.done());
+        std::optional<int> got;
+        std::thread([&] { got = ch.try_receive(); }).join();
+        CHECK(got == 0);
+        co_await s;  // granted by the foreign thread: its value is in the channel now
+        CHECK(ch.size() == 1);
+        CHECK(ch.try_receive() == 1);
+      }(),
+      one_worker);
+}
+
+TEST_CASE("channel: values sent before close are received even when close comes between sends") {
+  weft::channel<int> ch(3);
+  CHECK(ch.try_send(1));
+  CHECK(ch.try_send(2));
+  ch.close();
+  CHECK_THROWS_AS(ch.try_send(3), weft::channel_closed);
+  CHECK(ch.size() == 2);
+  CHECK(ch.try_receive() == 1);
+  CHECK(ch.try_receive() == 2);
+  CHECK_FALSE(ch.try_receive().has_value());
+  ch.close();  // idempotent
+  CHECK(ch.closed());
+}
+
+TEST_CASE("channel: close releases the receivers of a bounded channel only once it is drained") {
+  weft_test::watchdog dog(10s);
+  weft::run(
+      []() -> weft::task<> {
+        weft::channel<int> ch(4);
+        auto r1 = weft::spawn(receive_one(ch));
+        auto r2 = weft::spawn(receive_one(ch));
+        co_await let_others_wait();
+        CHECK(ch.try_send(7));  // handed to r1
+        ch.close();             // r2 gets nullopt: drained
+        CHECK(co_await r1 == 7);
+        CHECK_FALSE((co_await r2).has_value());
+      }(),
+      one_worker);
+}
+
 // The cancellation scenarios channel and queue share: support/handoff_cancellation.hpp.
 TEST_CASE("channel: a receiver cancelled before it waits throws and receives nothing") {
   weft_test::getter_cancelled_before_it_waits<channel_ops>();
@@ -164,6 +358,15 @@ TEST_CASE("channel: a sender cancelled before it waits throws and sends nothing"
 
 TEST_CASE("channel: a sender cancelled after its value was taken in completes normally") {
   weft_test::putter_cancelled_after_its_item_was_inserted<channel_ops>();
+}
+
+TEST_CASE("channel: the cancellation scenarios hold for a bounded channel") {
+  weft_test::getter_cancelled_before_it_waits<bounded_channel_ops>();
+  weft_test::getter_cancelled_while_queued<bounded_channel_ops>();
+  weft_test::getter_cancelled_after_it_was_handed_an_item<bounded_channel_ops>();
+  weft_test::putter_cancelled_while_queued<bounded_channel_ops>();
+  weft_test::putter_cancelled_before_it_waits<bounded_channel_ops>();
+  weft_test::putter_cancelled_after_its_item_was_inserted<bounded_channel_ops>();
 }
 
 TEST_SUITE("stress") {
@@ -193,5 +396,41 @@ TEST_SUITE("stress") {
     weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
     weft_test::stress_summary(
         weft_test::getter_fifo_rounds(rounds, n, 13, [] { return channel_ops(); }));
+  }
+
+  // The same on a bounded channel with room for every value (the rig's foreign thread must never
+  // be refused): senders take the ring's lock-free path while receivers register and are cancelled.
+  TEST_CASE(
+      "channel: bounded stress keeps receivers FIFO while senders and cancellations race from "
+      "everywhere") {
+    const std::size_t rounds = weft_test::stress_count(10, 1000);
+    const std::size_t n = weft_test::stress_count(64, 1000);
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
+    weft_test::stress_summary(
+        weft_test::getter_fifo_rounds(rounds, n, 17, [n] { return channel_ops(n); }));
+  }
+
+  // The lock-free fast path of small bounded channels (full and empty all the time;
+  // detail/channel_core.hpp) against waiters that register, cancellations and close: 4 sender
+  // tasks, a foreign try_send thread, 3 receiver tasks (cancelled and replaced at random all the
+  // time) and a foreign try_receive thread on capacities 1, 2 and 8; every odd round closes the
+  // channel while the senders still send. Every value whose send returned is received exactly once,
+  // nothing else is, and every receiver sees each sender's values in the order sent. Full scale:
+  // 300 rounds x 5 x 20,000.
+  TEST_CASE(
+      "channel: small bounded channels keep each sender's order and lose nothing under races") {
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 900s : 120s);
+    const std::size_t rounds = weft_test::stress_count(6, 300);
+    const long per_sender = static_cast<long>(weft_test::stress_count(3000, 20000));
+    std::size_t received = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t round = 0; round < rounds; ++round)
+      received += ordered_round(round, per_sender);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    weft_test::stress_summary(std::to_string(rounds) + " rounds: received " +
+                              std::to_string(received) + " values in order, " + std::to_string(ms) +
+                              " ms");
   }
 }  // TEST_SUITE("stress")

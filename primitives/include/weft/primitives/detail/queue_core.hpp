@@ -373,12 +373,14 @@ class queue_core {
 // The common shape of the three awaiters: derived from cancellable_wait (the hook) and from the
 // core's node type. `Node` is get_waiter, put_waiter or queue_waiter; `Derived` supplies
 // try_now(core, enqueue), the list a waiter of its kind sits in and the wait_kind that
-// runtime::dump shows for it.
-template <class T, class Node, class Derived, class Store = ring_buffer<T>>
+// runtime::dump shows for it. `Core` is queue_core, or another core with the same waiter
+// interface (channel_core.hpp: get_or_enqueue, put_or_enqueue, cancel, getters_, putters_).
+template <class T, class Node, class Derived, class Store = ring_buffer<T>,
+          class Core = queue_core<T, Store>>
 class queue_wait : protected cancellable_wait, protected Node {
  public:
   template <class... Args>
-  explicit queue_wait(queue_core<T, Store>& core, Args&&... args) noexcept
+  explicit queue_wait(Core& core, Args&&... args) noexcept
       : Node(std::forward<Args>(args)...), core_(&core) {}
   queue_wait(const queue_wait&) = delete;
   queue_wait& operator=(const queue_wait&) = delete;
@@ -435,23 +437,24 @@ class queue_wait : protected cancellable_wait, protected Node {
     }
   }
 
-  queue_core<T, Store>* core_;
+  Core* core_;
 };
 
 // `co_await q.get()` / `co_await ch.receive()`. Resumes with the item; when released by a
 // shutdown (close) without one, throws ShutError, or, if Optional, returns std::nullopt. `Kind`
 // names the wait in runtime::dump.
 template <class T, bool Optional, class ShutError, class Store = ring_buffer<T>,
-          wait_kind Kind = wait_kind::queue_get>
-class get_awaiter : public queue_wait<T, typename queue_core<T, Store>::get_waiter,
-                                      get_awaiter<T, Optional, ShutError, Store, Kind>, Store> {
-  using node_type = typename queue_core<T, Store>::get_waiter;
-  using base = queue_wait<T, node_type, get_awaiter, Store>;
+          wait_kind Kind = wait_kind::queue_get, class Core = queue_core<T, Store>>
+class get_awaiter
+    : public queue_wait<T, typename Core::get_waiter,
+                        get_awaiter<T, Optional, ShutError, Store, Kind, Core>, Store, Core> {
+  using node_type = typename Core::get_waiter;
+  using base = queue_wait<T, node_type, get_awaiter, Store, Core>;
   friend base;
 
  public:
   using result_type = std::conditional_t<Optional, std::optional<T>, T>;
-  explicit get_awaiter(queue_core<T, Store>& core) noexcept : base(core) {}
+  explicit get_awaiter(Core& core) noexcept : base(core) {}
 
   result_type await_resume() {
     if (this->settle()) return std::move(*this->item);
@@ -463,10 +466,10 @@ class get_awaiter : public queue_wait<T, typename queue_core<T, Store>::get_wait
   }
 
  private:
-  static bool try_now(queue_core<T, Store>& core, node_type* w, bool enqueue) {
+  static bool try_now(Core& core, node_type* w, bool enqueue) {
     return core.get_or_enqueue(w, enqueue);
   }
-  static constexpr waiter_list queue_core<T, Store>::*list = &queue_core<T, Store>::getters_;
+  static constexpr waiter_list Core::*list = &Core::getters_;
   static constexpr wait_kind kind = Kind;
 };
 
@@ -474,25 +477,25 @@ class get_awaiter : public queue_wait<T, typename queue_core<T, Store>::get_wait
 // released by a shutdown (close), or cancelled, before that, the item is destroyed with the
 // awaiter and ShutError (cancelled_error) is thrown. `Kind` names the wait in runtime::dump.
 template <class T, class ShutError, class Store = ring_buffer<T>,
-          wait_kind Kind = wait_kind::queue_put>
-class put_awaiter : public queue_wait<T, typename queue_core<T, Store>::put_waiter,
-                                      put_awaiter<T, ShutError, Store, Kind>, Store> {
-  using node_type = typename queue_core<T, Store>::put_waiter;
-  using base = queue_wait<T, node_type, put_awaiter, Store>;
+          wait_kind Kind = wait_kind::queue_put, class Core = queue_core<T, Store>>
+class put_awaiter : public queue_wait<T, typename Core::put_waiter,
+                                      put_awaiter<T, ShutError, Store, Kind, Core>, Store, Core> {
+  using node_type = typename Core::put_waiter;
+  using base = queue_wait<T, node_type, put_awaiter, Store, Core>;
   friend base;
 
  public:
-  put_awaiter(queue_core<T, Store>& core, T&& item) noexcept : base(core, std::move(item)) {}
+  put_awaiter(Core& core, T&& item) noexcept : base(core, std::move(item)) {}
 
   void await_resume() {
     if (!this->settle()) throw ShutError();
   }
 
  private:
-  static bool try_now(queue_core<T, Store>& core, node_type* w, bool enqueue) {
+  static bool try_now(Core& core, node_type* w, bool enqueue) {
     return core.put_or_enqueue(w, enqueue);
   }
-  static constexpr waiter_list queue_core<T, Store>::*list = &queue_core<T, Store>::putters_;
+  static constexpr waiter_list Core::*list = &Core::putters_;
   static constexpr wait_kind kind = Kind;
 };
 
