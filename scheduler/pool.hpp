@@ -32,7 +32,7 @@
 
 namespace weft::detail {
 
-class registry_shard;
+struct registry_shard;
 class simulation;
 class tracer;
 class worker;
