@@ -2,9 +2,12 @@
 //
 // Each thread keeps one free list per 16-byte size class up to 2 KiB. Allocation pops from the
 // calling thread's list (no atomic, no lock); freeing pushes to the freeing thread's list. A
-// thread caches at most `max_cached_bytes` (256 KiB); the surplus goes back to the system
-// allocator, which bounds what a thread that only frees (a consumer of frames allocated elsewhere,
-// such as a worker running tasks spawned by foreign threads) can hoard.
+// thread caches at most `max_cached_bytes` (256 KiB), which bounds what a thread that only frees
+// (a consumer of frames allocated elsewhere, such as a worker running tasks spawned by foreign
+// threads) can hoard. The surplus goes to the depot (frame_depot.hpp), shared by all threads and
+// bounded too (`max_depot_bytes`, 2 MiB), in batches of up to 32 frames; a thread whose list is
+// empty takes a batch from there before it asks the system. What the depot cannot hold goes back
+// to the system allocator.
 // Lists are returned to the system when their thread exits. 16-byte classes (rather than 64)
 // keep a suspended task's frame close to its real size: bench/run task_memory measured 208 bytes
 // per sleeping task with 64-byte classes.
@@ -14,6 +17,7 @@
 #include <weft/scheduler/detail/frame_allocator.hpp>
 #include <weft/scheduler/frame_allocator.hpp>
 
+#include "frame_depot.hpp"
 #include "frame_inspection.hpp"
 
 #include <atomic>
@@ -69,6 +73,7 @@ void release_frame(void* frame, std::size_t size) noexcept {
   ::operator delete(frame);
 }
 std::size_t cached_frame_bytes() noexcept { return 0; }
+std::size_t depot_frame_bytes() noexcept { return 0; }
 
 #else
 
@@ -88,9 +93,13 @@ constexpr std::size_t class_count = 128;
 // no difference (docs/architecture.md, Frame allocator).
 constexpr std::size_t max_cached_bytes = max_cached_frame_bytes;
 
-struct free_node {
-  free_node* next;
-};
+using free_node = free_frame;
+
+// Shared by every thread (frame_depot.hpp). 2 MiB: frames in transit from the threads that free
+// them to the threads that allocate them need a few batches per class in use; a burst (a million
+// frames freed at once) is not kept, its surplus goes back to the system as before.
+constexpr std::size_t max_depot_bytes = max_depot_frame_bytes;
+constinit frame_depot<class_count> depot{max_depot_bytes};
 
 struct frame_cache {
   free_node* heads[class_count];
@@ -135,6 +144,56 @@ constexpr std::size_t class_of(std::size_t size) noexcept {
 constexpr std::size_t block_size(std::size_t c) noexcept {
   return (c + 1) * granule - malloc_header;
 }
+// The first class whose blocks can hold a depot_batch (class 0's are 8 bytes; no coroutine frame
+// is that small, so its frames simply skip the depot).
+constexpr std::size_t first_depot_class = 1;
+static_assert(block_size(first_depot_class) >= sizeof(depot_batch));
+
+// The thread's cache is full and `frame` (class c, `bytes` long) is freed: hands it, with up to
+// batch_frames - 1 more of the same class from the thread's list, to the depot. If the depot is
+// full, the list stays as it was and only `frame` goes back to the system.
+void spill(std::size_t c, free_node* frame, std::size_t bytes) noexcept {
+  // A full depot stays full while a burst is freed (a million frames at once): one load, rather
+  // than walking the list for a batch that put() would refuse, for every frame of the burst.
+  if (depot.bytes() + depot.batch_frames * bytes > depot.max_bytes()) {
+    ::operator delete(frame);
+    return;
+  }
+  free_node* tail = frame;
+  std::size_t count = 1;
+  frame->next = cache.heads[c];
+  while (count < depot.batch_frames && tail->next != nullptr) {
+    tail = tail->next;
+    ++count;
+  }
+  free_node* const rest = tail->next;
+  tail->next = nullptr;
+  if (depot.put(c, frame, count, bytes)) {
+    cache.heads[c] = rest;
+    cache.cached_bytes -= (count - 1) * bytes;
+    return;
+  }
+  tail->next = rest;  // the chain after `frame` is the list as it was
+  ::operator delete(frame);
+}
+
+// The thread's list of class c is empty: a batch from the depot, if it has one and the thread's
+// cache has room for the rest of it (the per-thread bound holds for frames taken as well).
+void* refill(std::size_t c, std::size_t bytes) noexcept {
+  if (c < first_depot_class || cache.thread_exiting ||
+      cache.cached_bytes + (depot.batch_frames - 1) * bytes > max_cached_bytes) {
+    return nullptr;
+  }
+  std::size_t count = 0;
+  free_node* first = depot.take(c, count, bytes);
+  if (first == nullptr) return nullptr;
+  if (count > 1) {
+    if (!cache.cleanup_registered) register_cleanup();
+    cache.heads[c] = first->next;
+    cache.cached_bytes += (count - 1) * bytes;
+  }
+  return first;
+}
 
 }  // namespace
 
@@ -153,6 +212,7 @@ void* allocate_frame(std::size_t size) {
       cache.cached_bytes -= block_size(c);
       return node;
     }
+    if (void* frame = refill(c, block_size(c))) return frame;
   }
   if (source == 0) claim_default();
   return ::operator new(c < class_count ? block_size(c) : size);
@@ -170,8 +230,16 @@ void release_frame(void* frame, std::size_t size) noexcept {
     return;
   }
   const std::size_t bytes = block_size(c);
-  if (cache.cached_bytes + bytes > max_cached_bytes || cache.thread_exiting) {
+  if (cache.thread_exiting) {
     ::operator delete(frame);
+    return;
+  }
+  if (cache.cached_bytes + bytes > max_cached_bytes) {
+    if (c >= first_depot_class) {
+      spill(c, static_cast<free_node*>(frame), bytes);
+    } else {
+      ::operator delete(frame);
+    }
     return;
   }
   if (!cache.cleanup_registered) register_cleanup();
@@ -182,6 +250,7 @@ void release_frame(void* frame, std::size_t size) noexcept {
 }
 
 std::size_t cached_frame_bytes() noexcept { return cache.cached_bytes; }
+std::size_t depot_frame_bytes() noexcept { return depot.bytes(); }
 
 #endif
 
