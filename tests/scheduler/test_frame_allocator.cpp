@@ -5,8 +5,8 @@
 // trivially (test_frame_depot tests the depot itself under the sanitizers).
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <set>
@@ -103,7 +103,6 @@ TEST_CASE(
   CHECK(cached <= promised_bound);
   CHECK(weft::detail::depot_frame_bytes() <= promised_depot_bound);
 }
-
 
 TEST_CASE(
     "frame allocator: workers running tasks spawned by foreign threads cache at most the bound") {
