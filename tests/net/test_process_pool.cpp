@@ -35,6 +35,7 @@
 #include <weft/weft.hpp>
 
 #include "support/stress.hpp"
+#include "support/time_slice.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -101,6 +102,7 @@ WEFT_PROCESS_FUNCTION(fail_with,
 WEFT_PROCESS_FUNCTION(fail_with_int, [](int) -> int { throw 42; });
 WEFT_PROCESS_FUNCTION(nothing_back, [](int) {});
 WEFT_PROCESS_FUNCTION(worker_pid, [] { return static_cast<int>(::getpid()); });
+WEFT_PROCESS_FUNCTION(own_time_slice, [] { return weft_test::slice_of_this_thread(); });
 WEFT_PROCESS_FUNCTION(nap_then_pid, [](int ms) {
   pool_test::sleep_ms(ms);
   return static_cast<int>(::getpid());
@@ -378,6 +380,33 @@ TEST_SUITE("process_pool") {
       co_await pool.call(nothing_back, 1);
       const int pid = co_await pool.call(worker_pid);
       CHECK(pid != ::getpid());
+      co_await pool.close();
+    });
+  }
+
+  TEST_CASE("process_pool: workers run with the default time slice and not the runtime's short one") {
+    // A worker process inherits the slice of the runtime thread that spawned it; it must not keep
+    // weft's short one (net/process_worker.cpp: bench process_pool halved its throughput at
+    // random with it).
+    if (!weft_test::kernel_has_custom_slices()) {
+      MESSAGE("skipped: the kernel has no custom time slices (Linux < 6.12)");
+      return;
+    }
+    // This thread is no runtime thread: the kernel's default slice.
+    static long long default_slice = 0;
+    default_slice = weft_test::slice_of_this_thread();
+    REQUIRE(default_slice > 0);
+    REQUIRE(default_slice != 100'000);
+    run_in_runtime([]() -> weft::task<> {
+      auto options = small_pool(1);
+      options.max_calls_per_worker = 1;  // every call after the first runs on a new worker
+      weft::process_pool pool(options);
+      CHECK(co_await pool.call(own_time_slice) == default_slice);
+      // The pool's sockets are registered: the runtime's threads have the short slice now, and
+      // the workers they start from here on inherit it.
+      CHECK(weft_test::slice_of_this_thread() == 100'000);
+      for (int i = 0; i < 3; ++i)
+        CHECK(co_await pool.call(own_time_slice) == default_slice);
       co_await pool.close();
     });
   }
