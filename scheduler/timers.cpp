@@ -51,8 +51,11 @@ bool disarm_timer(runtime_core* rt, timer_entry* entry) noexcept {
 }
 
 clock::time_point timeout_start_bound() noexcept {
-  worker* self = current_worker();
-  if (self != nullptr && self->runtime().poller.virtual_time()) return self->runtime().poller.now();
+  if (poller::any_virtual_time()) [[unlikely]] {
+    worker* self = current_worker();
+    if (self != nullptr && self->runtime().poller.virtual_time())
+      return self->runtime().poller.now();
+  }
   // 7 ns against the fine clock's 55 ns on this VM's kvm-clock (the coarse clock is a read of the
   // vDSO page, no pvclock arithmetic).
   timespec coarse{};

@@ -384,7 +384,8 @@ TEST_SUITE("process_pool") {
     });
   }
 
-  TEST_CASE("process_pool: workers run with the default time slice and not the runtime's short one") {
+  TEST_CASE(
+      "process_pool: workers run with the default time slice and not the runtime's short one") {
     // A worker process inherits the slice of the runtime thread that spawned it; it must not keep
     // weft's short one (net/process_worker.cpp: bench process_pool halved its throughput at
     // random with it).
