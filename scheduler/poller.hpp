@@ -202,10 +202,11 @@ class poller {
   void wake() noexcept;
   // The earliest timer's deadline in ticks (no_timer if none), as the driver last saw it.
   std::uint64_t next_deadline();
-  // epoll_wait on the role holder, dispatching into `ready`.
-  void wait_and_dispatch(std::vector<void*>& ready, int timeout_ms);
-  // The epoll timeout until `until` (a tick), -1 for none.
-  int timeout_until(std::uint64_t until) const noexcept;
+  // epoll_wait on the role holder, dispatching into `ready`. timeout_ns < 0: no timeout.
+  void wait_and_dispatch(std::vector<void*>& ready, std::int64_t timeout_ns);
+  // The wait until the start of tick `until` (real time), in nanoseconds: 0 if it has begun, -1
+  // for no_timer.
+  std::int64_t timeout_until(std::uint64_t until) const noexcept;
   void fire_timers(std::vector<void*>& ready, std::vector<timer_entry*>& callbacks, bool& more);
   void dispatch_io(io_registration* reg, std::uint32_t events, std::vector<void*>& ready);
   void free_deregistered();
