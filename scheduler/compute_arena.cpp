@@ -234,12 +234,14 @@ class compute_arena {
     if (running_head_ != nullptr) running_head_->prev = record;
     running_head_ = record;
     ++running_;
+    host_.compute_call(true);
   }
   void unlink_locked(compute_record* record) noexcept {
     (record->prev != nullptr ? record->prev->next : running_head_) = record->next;
     if (record->next != nullptr) record->next->prev = record->prev;
     record->prev = record->next = nullptr;
     --running_;
+    host_.compute_call(false);
   }
 
   offload_host& host_;

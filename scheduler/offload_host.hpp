@@ -22,6 +22,9 @@ class offload_host {
   virtual void wake_from_offload(std::coroutine_handle<> waiter) noexcept = 0;
   // Reports through the runtime's log hook (or stderr). Never throws.
   virtual void report(std::string_view message) const noexcept = 0;
+  // A compute() call started (true) or ended (false) on the runtime's oneTBB arena; the workers
+  // search differently while calls run (pool.hpp, compute_calls). Any thread; never throws.
+  virtual void compute_call(bool started) noexcept = 0;
 
   // report(compose()), where composing the message may run out of memory: that becomes a line
   // saying so rather than an exception out of a noexcept path.

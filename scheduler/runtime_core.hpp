@@ -85,6 +85,14 @@ class runtime_core final : public poller_host, public offload_host, public pool 
   // offload_host: a pool thread's or a TBB thread's wake-up of a waiting task (task_header.hpp's
   // wake, bound to this runtime).
   void wake_from_offload(std::coroutine_handle<> waiter) noexcept override;
+  void compute_call(bool started) noexcept override {
+    // Ordering: relaxed (pool.hpp, compute_calls).
+    if (started) {
+      compute_calls.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      compute_calls.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
 
   // pool: cancels the tasks of a worker's registry shard, once per shutdown request.
   void cancel_shard_for_shutdown(registry_shard& shard) noexcept override;

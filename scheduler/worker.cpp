@@ -403,6 +403,15 @@ void* worker::search() {
     // yield). On an idle core sched_yield returns at once.
     if (round < search_pause_rounds) {
       __builtin_ia32_pause();
+    } else if (pool_.compute_calls.load(std::memory_order_relaxed) != 0) {
+      // compute() calls run: the oneTBB threads are CPU-bound with the kernel's default slice, and
+      // the yield below would hand one of them this core until the kernel's next tick (4 ms at
+      // HZ=250), while the pool counts this worker as its searcher and wakes nobody else for the
+      // work that comes meanwhile (a timer's task). Parking instead leaves the core to them as
+      // well, and the wake-up that ends the park preempts at once (the short slice,
+      // time_slice.hpp). bench offload_latency: the loaded ticker's p99 fell from 2.6-4.4 ms to
+      // 0.9-1.9 ms (docs/architecture.md, "Offload and the event loop's latency").
+      return nullptr;
     } else {
       // Driver-in-park: while the role is free nobody watches the descriptors (the workers that
       // park take it; this one has not parked yet), so a searcher looks too: a reply that lands
@@ -462,14 +471,19 @@ void worker::park_until_notified() {
 
 bool worker::park_as_driver() {
   poller& io = pool_.poller;
-  for (;;) {
+  for (std::uint32_t spins = 0;; ++spins) {
     if (io.try_acquire_driver()) break;
     // The watchdog holds the role only for a non-blocking cycle (microseconds): wait for it
     // rather than sleep on the futex, which would leave the role free while this worker sleeps
     // (the watchdog would then poll every interval, and readiness would take the classic path).
     // A worker holding it is either in epoll_wait or about to run what it found and park again.
-    if (!io.driver_held_by_poller()) return false;
-    sched_yield();
+    // The wait spins, and does not yield: with a CPU-bound thread on the core (a compute() job),
+    // sched_yield gave the core away until the kernel's next tick (4 ms at HZ=250) while the
+    // watchdog's cycle injected a timer's task that only this worker, still awake, would take
+    // (bench offload_latency: a 1 ms ticker 1-3 ms late a few times per 400 ticks). A watchdog
+    // preempted in its cycle (the cap) leaves this worker to the futex, the classic path.
+    if (!io.driver_held_by_poller() || spins >= max_driver_wait_spins) return false;
+    __builtin_ia32_pause();
   }
   driven_.clear();
   if (park.begin_driving()) {

@@ -58,6 +58,10 @@ inline constexpr std::size_t injector_batch = 32;
 inline constexpr std::size_t max_steal_batch = local_queue_capacity / 2;
 // Rounds of search() that spin with `pause` before each further round yields the CPU.
 inline constexpr std::uint32_t search_pause_rounds = 4;
+// `pause` spins of a parking worker waiting for the watchdog to end its cycle and free the I/O
+// driver role (worker::park_as_driver): about 20 us at 35-40 ns a pause on this VM's CPUs, many
+// times the cycle's few microseconds.
+inline constexpr std::uint32_t max_driver_wait_spins = 512;
 
 struct worker_counters {
   // Written only by the owning worker (relaxed); read by stats() from any thread.
