@@ -7,10 +7,11 @@
 // `ms` per run is the time until every job finished (the weft/onetbb ratio is the "at most 1.1x
 // oneTBB alone" target). The ticker's p99 is the 5th-latest of ~500 ticks, so one preemption on a
 // shared machine moves it: every run (warm-up included) is preceded by an idle phase of the same
-// length with the same ticker on the same runtime, alternating idle and loaded, and the p99s are
-// taken per phase. Extra fields (microseconds): tick_p50_us over all loaded ticks; tick_p99_us and
-// idle_p99_us, the medians over the timed runs of each phase's p99; p99_ratio, the median of the
-// paired loaded/idle p99 ratios (the target: at most 1.1); ticks, the loaded ticks recorded.
+// length, alternating idle and loaded, with one ticker running through all of them on the same
+// runtime, and the p99s are taken per phase. Extra fields (microseconds): tick_p50_us over all
+// loaded ticks; tick_p99_us and idle_p99_us, the medians over the timed runs of each phase's p99;
+// p99_ratio, the median of the paired loaded/idle p99 ratios (the target: at most 1.1); ticks,
+// the loaded ticks recorded.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_reduce.h>
 
@@ -53,18 +54,27 @@ std::uint64_t job(std::uint64_t items, std::uint64_t seed) {
       std::plus<>());
 }
 
-struct ticker_result {
-  std::vector<double> lateness_us;
+// The phase a tick belongs to: -1 (not recorded: warm-up, start-up), else 2 * run for the idle
+// phase before run `run` and 2 * run + 1 for the loaded phase of that run.
+struct tick {
+  int phase;
+  double lateness_us;
 };
 
-// Ticks every 1 ms until *stop, recording how late each wake-up came.
-weft::task<void> ticker(std::atomic<bool>* stop, std::vector<double>* lateness_us) {
+// Ticks every 1 ms until *stop, recording how late each wake-up came and in which phase. One
+// ticker runs across every phase of the process, so the idle and the loaded phases see the same
+// deadlines: the timer wheel rounds a deadline up to its next 1 ms tick, and a ticker started
+// afresh for each phase would land on a new, random offset from those ticks (0-1 ms), which
+// decided the idle/loaded ratio more than the load did (docs/architecture.md, "The ticker").
+weft::task<void> ticker(std::atomic<bool>* stop, const std::atomic<int>* phase,
+                        std::vector<tick>* ticks) {
   auto next = clock_type::now();
   while (!stop->load(std::memory_order_relaxed)) {
     next += std::chrono::milliseconds(1);
     co_await weft::sleep_until(next);
     const auto late = clock_type::now() - next;
-    lateness_us->push_back(std::chrono::duration<double, std::micro>(late).count());
+    ticks->push_back({phase->load(std::memory_order_relaxed),
+                      std::chrono::duration<double, std::micro>(late).count()});
   }
 }
 
@@ -74,11 +84,7 @@ double percentile(std::vector<double> v, double q) {
   return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
 }
 
-weft::task<std::uint64_t> weft_run(bool offload, long jobs, std::uint64_t items,
-                                   std::vector<double>* lateness_us) {
-  std::atomic<bool> stop{false};
-  auto tick = weft::spawn(ticker(&stop, lateness_us));
-  co_await weft::sleep(std::chrono::milliseconds(5));  // the ticker is running
+weft::task<std::uint64_t> weft_run(bool offload, long jobs, std::uint64_t items) {
   std::vector<weft::join_handle<std::uint64_t>> running;
   for (long j = 0; j < jobs; ++j) {
     const auto seed = static_cast<std::uint64_t>(j);
@@ -95,18 +101,12 @@ weft::task<std::uint64_t> weft_run(bool offload, long jobs, std::uint64_t items,
   std::uint64_t sum = 0;
   for (auto& r : running)
     sum += co_await r;
-  stop.store(true);
-  co_await tick;
   co_return sum;
 }
 
-weft::task<void> idle_ticks(std::vector<double>* lateness_us, std::chrono::milliseconds length) {
-  std::atomic<bool> stop{false};
-  auto tick = weft::spawn(ticker(&stop, lateness_us));
-  co_await weft::sleep(length);
-  stop.store(true);
-  co_await tick;
-}
+weft::task<void> idle_for(std::chrono::milliseconds length) { co_await weft::sleep(length); }
+
+weft::task<void> join(weft::join_handle<void> handle) { co_await handle; }
 
 // The checksum every run must reproduce, from oneTBB called directly.
 std::uint64_t expected(long jobs, std::uint64_t items) {
@@ -130,27 +130,40 @@ int main(int argc, char** argv) {
   if (opts.system == "weft" || opts.system == "inline") {
     const bool offload = opts.system == "weft";
     weft::runtime rt(bench::weft_options(opts));
+    std::atomic<bool> stop{false};
+    std::atomic<int> phase{-1};
+    std::vector<tick> ticks;
+    auto ticking = rt.spawn(ticker(&stop, &phase, &ticks));
     // The first idle phase lasts `ms`; later ones as long as the loaded run before them.
     auto idle_length = std::chrono::milliseconds(opts.param("ms", 500));
     for (int i = 0; i < opts.warmup + opts.runs; ++i) {
-      std::vector<double> idle_lateness;
-      rt.block_on(idle_ticks(&idle_lateness, idle_length));
-      std::vector<double> run_lateness;
+      const bool timed = i >= opts.warmup;
+      phase.store(timed ? 2 * i : -1, std::memory_order_relaxed);
+      rt.block_on(idle_for(idle_length));
+      phase.store(timed ? 2 * i + 1 : -1, std::memory_order_relaxed);
       const auto start = clock_type::now();
-      bench::check(rt.block_on(weft_run(offload, jobs, items, &run_lateness)) == want,
-                   "offload_latency checksum");
-      const auto stop = clock_type::now();
-      idle_length = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(stop - start),
+      bench::check(rt.block_on(weft_run(offload, jobs, items)) == want, "offload_latency checksum");
+      const auto end = clock_type::now();
+      idle_length = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(end - start),
                                std::chrono::milliseconds(20), std::chrono::milliseconds(2000));
-      if (i >= opts.warmup) {
-        bench::emit_run(std::chrono::duration<double, std::milli>(stop - start).count());
-        lateness_us.insert(lateness_us.end(), run_lateness.begin(), run_lateness.end());
-        const double idle = percentile(idle_lateness, 0.99);
-        const double loaded = percentile(run_lateness, 0.99);
-        idle_p99.push_back(idle);
-        loaded_p99.push_back(loaded);
-        if (idle > 0) ratios.push_back(loaded / idle);
+      if (timed) bench::emit_run(std::chrono::duration<double, std::milli>(end - start).count());
+    }
+    phase.store(-1, std::memory_order_relaxed);
+    stop.store(true, std::memory_order_relaxed);
+    rt.block_on(join(std::move(ticking)));
+    for (int i = opts.warmup; i < opts.warmup + opts.runs; ++i) {
+      std::vector<double> idle_lateness;
+      std::vector<double> run_lateness;
+      for (const tick& t : ticks) {
+        if (t.phase == 2 * i) idle_lateness.push_back(t.lateness_us);
+        if (t.phase == 2 * i + 1) run_lateness.push_back(t.lateness_us);
       }
+      lateness_us.insert(lateness_us.end(), run_lateness.begin(), run_lateness.end());
+      const double idle = percentile(idle_lateness, 0.99);
+      const double loaded = percentile(run_lateness, 0.99);
+      idle_p99.push_back(idle);
+      loaded_p99.push_back(loaded);
+      if (idle > 0) ratios.push_back(loaded / idle);
     }
   } else if (opts.system == "onetbb") {
     bench::run_timed(opts, [&] {
