@@ -65,7 +65,8 @@ struct tick {
 // ticker runs across every phase of the process, so the idle and the loaded phases see the same
 // deadlines: the timer wheel rounds a deadline up to its next 1 ms tick, and a ticker started
 // afresh for each phase would land on a new, random offset from those ticks (0-1 ms), which
-// decided the idle/loaded ratio more than the load did (docs/architecture.md, "The ticker").
+// decided the idle/loaded ratio more than the load did (docs/architecture.md, "Offload and the
+// event loop's latency").
 weft::task<void> ticker(std::atomic<bool>* stop, const std::atomic<int>* phase,
                         std::vector<tick>* ticks) {
   auto next = clock_type::now();
