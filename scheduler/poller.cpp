@@ -2,6 +2,7 @@
 #include "poller.hpp"
 #include "time_slice.hpp"
 #include "trace.hpp"
+#include "tsan.hpp"
 
 #include <linux/futex.h>
 #include <pthread.h>
@@ -309,10 +310,13 @@ std::uint64_t poller::next_deadline() {
 void poller::wait_and_dispatch(std::vector<void*>& ready, std::int64_t timeout_ns) {
   epoll_event events[max_events];
   // epoll_pwait2 (Linux 5.11) takes the timeout in nanoseconds; before it, epoll_wait's whole
-  // milliseconds, rounded up so that a timer is never early.
+  // milliseconds, rounded up so that a timer is never early. Under TSan always epoll_wait:
+  // clang 14's TSan does not intercept epoll_pwait2, so it would not see the happens-before from
+  // epoll_ctl (the registration's fields) to the wait that reports the descriptor, and would
+  // report every dispatch as a race.
   // Ordering: relaxed; a flag that only ever goes from true to false, each thread finding the
   // same answer from the kernel.
-  static std::atomic<bool> has_pwait2{true};
+  static std::atomic<bool> has_pwait2{!WEFT_TSAN};
   int n = -1;
   if (has_pwait2.load(std::memory_order_relaxed)) {
     const timespec ts = to_timespec(timeout_ns);
