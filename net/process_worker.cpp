@@ -21,6 +21,7 @@
 
 #include <fcntl.h>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -154,13 +155,21 @@ void run_request(std::string_view body, std::string& out) {
 // in 650-730 ms against 1,340-1,440 ms, one call's p50 15 against 28 us; 5 polls gave 730-880 ms,
 // 20 the same as 10 (docs/architecture.md, "Worker processes"). The yield leaves the core to any
 // thread that wants it, so an idle worker costs 10 polls after its last reply, then nothing.
+//
+// A yield that took long means another thread had this core: next to a CPU-bound thread the
+// kernel may give it back only at its next tick (4 ms at HZ=250), and each further poll would
+// delay a request that a blocked read() would have taken at once. So the polls stop after the
+// first yield longer than `slow_yield` and the worker blocks.
 constexpr int polls_before_sleep = 10;
+constexpr std::chrono::microseconds slow_yield{50};
 
 ssize_t receive(int fd, char* data, std::size_t size) {
   for (int i = 0; i < polls_before_sleep; ++i) {
     const ssize_t n = ::recv(fd, data, size, MSG_DONTWAIT);
     if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return n;
+    const auto before = std::chrono::steady_clock::now();
     ::sched_yield();
+    if (std::chrono::steady_clock::now() - before > slow_yield) break;
   }
   return ::read(fd, data, size);
 }
