@@ -39,6 +39,10 @@ struct options {
     auto it = params.find(key);
     return it == params.end() ? fallback : std::stol(it->second);
   }
+  [[nodiscard]] std::string text_param(const std::string& key, const std::string& fallback) const {
+    auto it = params.find(key);
+    return it == params.end() ? fallback : it->second;
+  }
 };
 
 inline int threads_from_env() {

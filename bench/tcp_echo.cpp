@@ -3,12 +3,13 @@
 //
 // The server runs in this process (`--system weft|asio`), with `threads` worker threads; the
 // client is this same binary started as a child process (`--role client`, posix_spawn), the same
-// client for every system: one blocking thread per connection, TCP_NODELAY, write then read back
-// each message, timing every round trip. Server CPU is getrusage(RUSAGE_SELF) of this process
-// around each run (the client's CPU is the child's and is not counted); the process does nothing
-// else meanwhile. Each timed run prints its wall time; the extra fields carry the medians over runs
-// of the server's CPU per round trip (`server_cpu_us_per_req`, the headline), the client's p50 and
-// p99 round trip (`p50_us`, `p99_us`) and `requests_per_s`.
+// client for every system: TCP_NODELAY, write then read back each message, timing every round
+// trip; one thread driving every connection through epoll (`--client loop`, the default), or one
+// blocking thread per connection (`--client threads`). Server CPU is getrusage(RUSAGE_SELF) of this
+// process around each run (the client's CPU is the child's and is not counted); the process does
+// nothing else meanwhile. Each timed run prints its wall time; the extra fields carry the medians
+// over runs of the server's CPU per round trip (`server_cpu_us_per_req`, the headline), the
+// client's p50 and p99 round trip (`p50_us`, `p99_us`) and `requests_per_s`.
 //
 // Shapes: weft: an accept loop task, one task per connection doing read_some / write_all on a
 // weft::tcp_stream. Asio: an acceptor coroutine (co_spawn), one coroutine per connection doing
@@ -16,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -28,6 +30,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -54,29 +57,31 @@ void read_full(int fd, char* data, std::size_t size) {
   }
 }
 
-int run_client(const bench::options& opts) {
-  const long port = opts.param("port", 0);
-  const long conns = opts.param("conns", 16);
-  const long msgs = opts.param("msgs", 20000);
-  const auto bytes = static_cast<std::size_t>(opts.param("bytes", 1000));
-  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(conns));
+int connect_to(long port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bench::check(fd >= 0, "client: socket");
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bench::check(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0, "client: connect");
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+// `client=threads`: one blocking thread per connection. With 16 connections on 2 cores, 16
+// client threads and the server's threads share the cores, and the tail measures the kernel's
+// choice of who runs next as much as either server.
+void threads_client(long port, long conns, long msgs, std::size_t bytes,
+                    std::vector<std::vector<double>>& latencies) {
   std::vector<std::thread> threads;
-  const auto start = std::chrono::steady_clock::now();
   for (long c = 0; c < conns; ++c) {
     threads.emplace_back([&, c] {
-      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in to{};
-      to.sin_family = AF_INET;
-      to.sin_port = htons(static_cast<std::uint16_t>(port));
-      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      bench::check(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0,
-                   "client: connect");
-      const int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      const int fd = connect_to(port);
       std::string out(bytes, static_cast<char>('a' + c % 26));
       std::string in(bytes, '\0');
       auto& mine = latencies[static_cast<std::size_t>(c)];
-      mine.reserve(static_cast<std::size_t>(msgs));
       for (long i = 0; i < msgs; ++i) {
         out[0] = static_cast<char>(i);
         const auto sent_at = std::chrono::steady_clock::now();
@@ -93,6 +98,91 @@ int run_client(const bench::options& opts) {
   }
   for (auto& t : threads)
     t.join();
+}
+
+// `client=loop` (the default): one thread drives every connection through epoll, as wrk and
+// other load generators do, so the client takes one core's worth of threads, not `conns`.
+// Each connection still has one message in flight: it sends the next as soon as the echo of the
+// last is complete, and the round trip is timed from the send to the last byte read.
+void loop_client(long port, long conns, long msgs, std::size_t bytes,
+                 std::vector<std::vector<double>>& latencies) {
+  struct connection {
+    int fd = -1;
+    long sent = 0;        // messages sent
+    std::size_t got = 0;  // bytes of the current echo read so far
+    std::string out, in;
+    std::chrono::steady_clock::time_point sent_at;
+  };
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  bench::check(ep >= 0, "client: epoll_create1");
+  std::vector<connection> all(static_cast<std::size_t>(conns));
+  auto send_next = [&](connection& c) {
+    c.out[0] = static_cast<char>(c.sent);
+    c.got = 0;
+    c.sent_at = std::chrono::steady_clock::now();
+    // A 1,000-byte message fits an empty loopback socket buffer: the echo of the last message
+    // was read in full, so nothing of ours is queued and the send completes at once.
+    bench::check(::send(c.fd, c.out.data(), bytes, MSG_NOSIGNAL) == static_cast<ssize_t>(bytes),
+                 "client: send");
+    ++c.sent;
+  };
+  for (long i = 0; i < conns; ++i) {
+    connection& c = all[static_cast<std::size_t>(i)];
+    c.fd = connect_to(port);
+    c.out.assign(bytes, static_cast<char>('a' + i % 26));
+    c.in.assign(bytes, '\0');
+    latencies[static_cast<std::size_t>(i)].reserve(static_cast<std::size_t>(msgs));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = static_cast<std::uint64_t>(i);
+    bench::check(::epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev) == 0, "client: epoll_ctl");
+  }
+  for (auto& c : all)
+    send_next(c);
+  long open = conns;
+  std::array<epoll_event, 64> events{};
+  while (open > 0) {
+    const int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), -1);
+    if (n < 0 && errno == EINTR) continue;
+    bench::check(n > 0, "client: epoll_wait");
+    for (int e = 0; e < n; ++e) {
+      const auto index = static_cast<std::size_t>(events[static_cast<std::size_t>(e)].data.u64);
+      connection& c = all[index];
+      const ssize_t got = ::recv(c.fd, c.in.data() + c.got, bytes - c.got, MSG_DONTWAIT);
+      if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      bench::check(got > 0, "client: the server closed or failed");
+      c.got += static_cast<std::size_t>(got);
+      if (c.got < bytes) continue;
+      latencies[index].push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - c.sent_at)
+              .count());
+      bench::check(c.in == c.out, "client: the echo differs from what was sent");
+      if (c.sent < msgs) {
+        send_next(c);
+      } else {
+        ::close(c.fd);
+        --open;
+      }
+    }
+  }
+  ::close(ep);
+}
+
+int run_client(const bench::options& opts) {
+  const long port = opts.param("port", 0);
+  const long conns = opts.param("conns", 16);
+  const long msgs = opts.param("msgs", 20000);
+  const auto bytes = static_cast<std::size_t>(opts.param("bytes", 1000));
+  const std::string shape = opts.text_param("client", "loop");
+  bench::check(shape == "loop" || shape == "threads", "client: --client is loop or threads");
+  const bool threads = shape == "threads";
+  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(conns));
+  const auto start = std::chrono::steady_clock::now();
+  if (threads) {
+    threads_client(port, conns, msgs, bytes, latencies);
+  } else {
+    loop_client(port, conns, msgs, bytes, latencies);
+  }
   const double wall_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::vector<double> all;
@@ -172,9 +262,19 @@ run_result run_client_process(const bench::options& opts, std::uint16_t port) {
   const std::string conns = std::to_string(opts.param("conns", 16));
   const std::string msgs = std::to_string(opts.param("msgs", 20000));
   const std::string bytes = std::to_string(opts.param("bytes", 1000));
-  std::vector<std::string> args = {
-      "/proc/self/exe", "--system", "client",  "--port", port_text, "--conns", conns,
-      "--msgs",         msgs,       "--bytes", bytes};
+  std::vector<std::string> args = {"/proc/self/exe",
+                                   "--system",
+                                   "client",
+                                   "--port",
+                                   port_text,
+                                   "--conns",
+                                   conns,
+                                   "--msgs",
+                                   msgs,
+                                   "--bytes",
+                                   bytes,
+                                   "--client",
+                                   opts.text_param("client", "loop")};
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());
