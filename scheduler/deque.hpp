@@ -16,6 +16,27 @@
 //   xchg the fence would, and seq_cst loads are plain loads, so this costs nothing; it also keeps
 //   ThreadSanitizer, which does not model standalone fences, exact (reliability rule 2).
 //
+// Light mode (the fork-join path's pops). pop()'s StoreLoad barrier is an `xchg` per pop, which
+// perf put at about a fifth of skynet's time. A deque in light mode lets its owner take fork_join
+// children back (pop_if) with a compiler barrier in its place, and moves the cost to the thieves:
+// a thief that sees the mode calls heavy_fence() (heavy_fence.hpp) between its loads of top and
+// bottom. For each light pop P (store bottom, load top) and steal S (load top, heavy fence, load
+// bottom), the fence gives one of the two outcomes the symmetric fences give: S's load of bottom
+// sees P's store, or P's load of top sees S's value of top or a later one. The Dekker argument
+// above (and the paper's) uses nothing else, so the last item is again decided by the CAS on top.
+// The mode's two ends:
+// - enter_light() stores the flag, then runs heavy_fence(). A thief that reads the flag unset
+//   (thieves read it after their load of top) did so before the point the fence placed in its
+//   program, so its load of top came before that point as well, and every pop after the fence
+//   reads that value of top or a later one: the second outcome, without a fence of its own.
+// - leave_light() stores the flag unset with release; a thief that reads that store (acquire)
+//   sees every light pop's store of bottom before its own load of bottom: the first outcome.
+// A thief that finds the flag set steals one item at a time, each with its own fence (a fence
+// covers only the steal whose loads it separates). The owner enters the mode only after many
+// fork pops in a row and leaves it when its deque runs dry (worker.cpp), so steals from it are
+// rare while it lasts: fork-join steals take whole subtrees. Where heavy_fence is unavailable
+// (old kernel, seccomp, ThreadSanitizer, the model checker) the mode is never entered.
+//
 // Items are non-null pointers (coroutine frame addresses). The element slots are atomics because a
 // thief may read a slot that the owner is overwriting after a wrap-around; such a thief always
 // loses its CAS on top and discards what it read.
@@ -27,6 +48,10 @@
 #include <cstdint>
 
 #include <weft/scheduler/detail/atomic.hpp>
+
+#ifndef WEFT_MODEL_CHECK
+#include "heavy_fence.hpp"
+#endif
 
 namespace weft::detail {
 
@@ -56,19 +81,56 @@ class work_deque {
   }
 
   // Owner only. The most recently pushed item, or null.
-  void* pop() noexcept {
+  void* pop() noexcept { return take<false>(); }
+
+  // Owner only. Whether light mode is on, and its two ends (see the file comment).
+  [[nodiscard]] bool light() const noexcept { return light_owner_; }
+#ifndef WEFT_MODEL_CHECK
+  // Requires heavy_fence_available().
+  void enter_light() noexcept {
+    // Ordering: relaxed; the heavy fence right after orders it (file comment).
+    light_.store(true, std::memory_order_relaxed);
+    heavy_fence();
+    light_owner_ = true;
+  }
+#endif
+  void leave_light() noexcept {
+    light_owner_ = false;
+    // Ordering: release: every light pop's store of bottom is visible to a thief that reads this.
+    light_.store(false, std::memory_order_release);
+  }
+  // Any thread: the mode as a worker going to sleep must see it (idle.hpp). Ordering: acquire,
+  // pairs with leave_light's release.
+  [[nodiscard]] bool light_flag() const noexcept { return light_.load(std::memory_order_acquire); }
+  // Any thread; a hint (thieves steal one item at a time from a deque in light mode).
+  [[nodiscard]] bool light_hint() const noexcept { return light_.load(std::memory_order_relaxed); }
+
+ private:
+  // pop(), and pop_if() in light mode (Light: no StoreLoad fence, file comment).
+  template <bool Light>
+  void* take() noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     // Empty, known without touching shared lines: `top_cache_` is a lower bound of `top`, so
     // bottom at or below it means no item is left. The worker loop asks an empty deque on every
     // task switch of a wake-up chain (a mutex hand-off, a ping-pong), and the protocol below costs
     // a locked store to `bottom`, a line the searching workers read.
     if (b < top_cache_) return nullptr;
-    // Ordering: seq_cst store then seq_cst load of top: the StoreLoad barrier described above.
-    // (Model-checked: mutants deque_take_store and deque_take_load.)
-    bottom_.store(
-        b, WEFT_ORDER(deque_take_store, std::memory_order_seq_cst, std::memory_order_relaxed));
-    std::int64_t t = top_.load(
-        WEFT_ORDER(deque_take_load, std::memory_order_seq_cst, std::memory_order_acquire));
+    std::int64_t t = 0;
+    if constexpr (Light) {
+      // Light mode: the thieves' heavy fence stands in for the barrier (file comment). The
+      // compiler barrier keeps the store before the load in the emitted code.
+      // Ordering: relaxed store; acquire load, as the mutant-free path's load below is at least.
+      bottom_.store(b, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      t = top_.load(std::memory_order_acquire);
+    } else {
+      // Ordering: seq_cst store then seq_cst load of top: the StoreLoad barrier described above.
+      // (Model-checked: mutants deque_take_store and deque_take_load.)
+      bottom_.store(
+          b, WEFT_ORDER(deque_take_store, std::memory_order_seq_cst, std::memory_order_relaxed));
+      t = top_.load(
+          WEFT_ORDER(deque_take_load, std::memory_order_seq_cst, std::memory_order_acquire));
+    }
     top_cache_ = t;
     if (t > b) {  // empty
       bottom_.store(b + 1, std::memory_order_relaxed);
@@ -92,6 +154,7 @@ class work_deque {
     return item;
   }
 
+ public:
   // Owner only. Pops the bottom item if it is `expected`, else leaves the deque as it is: true if
   // `expected` was taken (fork_join's hand-off to the next sibling, fork_join.cpp). The peek is a
   // relaxed read of the owner's own slot; a thief may have taken that item meanwhile, in which
@@ -99,7 +162,7 @@ class work_deque {
   bool pop_if(void* expected) noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     if (b < top_cache_ || slot(b).load(std::memory_order_relaxed) != expected) return false;
-    return pop() == expected;
+    return (light_owner_ ? take<true>() : take<false>()) == expected;
   }
 
   enum class steal_result { success, empty, lost_race };
@@ -110,6 +173,17 @@ class work_deque {
     // owner's decrement of bottom precedes this load in the seq_cst order, the thief sees it.
     // (Model-checked: mutant deque_steal_load.)
     std::int64_t t = top_.load(std::memory_order_seq_cst);
+#ifndef WEFT_MODEL_CHECK
+    // Light mode (file comment). Read after top: a thief that sees it unset read top before the
+    // point enter_light's fence placed in its program.
+    // Ordering: acquire pairs with leave_light's release (the light pops' stores of bottom).
+    if (light_.load(std::memory_order_acquire)) [[unlikely]] {
+      // Empty, as far as a stale look tells: a thief may always fail; spare the fence.
+      if (t >= bottom_.load(std::memory_order_relaxed)) return steal_result::empty;
+      heavy_fence();
+    }
+#endif
+    // Ordering: seq_cst, the load of bottom after top argued above.
     const std::int64_t b = bottom_.load(
         WEFT_ORDER(deque_steal_load, std::memory_order_seq_cst, std::memory_order_acquire));
     if (t >= b) return steal_result::empty;
@@ -164,6 +238,10 @@ class work_deque {
 
   alignas(64) atomic<std::int64_t> top_{0};
   alignas(64) atomic<std::int64_t> bottom_{0};
+  // Light mode, as thieves see it: written by the owner only (enter_light, leave_light), on the
+  // owner's line that thieves read anyway.
+  std::atomic<bool> light_{false};
+  bool light_owner_ = false;    // owner only: the mode its pops use
   std::int64_t top_cache_ = 0;  // owner only: a lower bound of top_ (top_ only grows)
   alignas(64) std::array<atomic<void*>, Capacity> buffer_{};
 };

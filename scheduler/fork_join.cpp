@@ -48,7 +48,15 @@ void worker::push_fork(void* task) {
   }
 }
 
-void worker::notify_forked() { pool_.notify_for_local_work(); }
+void worker::notify_forked() {
+  if (deque_.light()) {
+    // Light mode (deque.hpp): the parking side runs the heavy fence (idle.hpp).
+    if (pool_.idle.maybe_should_wake_for_local_work_light()) [[unlikely]]
+      pool_.wake_for_local_work();
+    return;
+  }
+  pool_.notify_for_local_work();
+}
 
 namespace {
 

@@ -10,6 +10,7 @@
 
 #include <weft/scheduler/detail/runtime_entry_points.hpp>
 
+#include "heavy_fence.hpp"
 #include "pool.hpp"
 #include "simulation.hpp"
 #include "trace.hpp"
@@ -280,6 +281,9 @@ void* worker::next_task() {
   serve_requests();
   if (tick_ % injector_interval == 0) {
     clock_ms_ = coarse_clock_ms();  // the dump's clock stamp (worker.hpp)
+    // Light mode outlives no fork burst: without a fork pop since the last tick, steals from
+    // this deque go back to costing no heavy fence.
+    if (deque_.light() && !std::exchange(forked_since_tick_, false)) leave_light_mode();
     // Maintenance tick. The tasks that yielded since the last tick go to the injection queue:
     // behind everything already waiting there, visible to every worker, and taken by this one at
     // a later tick (a batch of at most injector_batch < injector_interval, so older tasks on the
@@ -351,8 +355,11 @@ void* worker::steal_from_others() {
     // race with the owner's CAS-free pop of other items (see deque.hpp).
     const std::int64_t available = victim.deque_.size_estimate();
     if (available == 0) continue;
-    std::int64_t want =
-        std::min<std::int64_t>((available + 1) / 2, static_cast<std::int64_t>(max_steal_batch));
+    // From a deque in light mode, one item: each steal pays a heavy fence there (deque.hpp).
+    std::int64_t want = victim.deque_.light_hint()
+                            ? 1
+                            : std::min<std::int64_t>((available + 1) / 2,
+                                                     static_cast<std::int64_t>(max_steal_batch));
     void* first = nullptr;
     std::uint64_t taken = 0;
     while (want > 0) {
@@ -376,7 +383,23 @@ void* worker::steal_from_others() {
   return nullptr;
 }
 
+void worker::enter_light_mode() noexcept {
+  fenced_fork_pops_ = 0;
+  // Unavailable (heavy_fence.hpp): the count starts over, and the answer is a load next time.
+  if (!heavy_fence_available()) return;
+  deque_.enter_light();
+  forked_since_tick_ = true;
+}
+
+void worker::leave_light_mode() noexcept {
+  fenced_fork_pops_ = 0;
+  if (deque_.light()) deque_.leave_light();
+}
+
 void* worker::search() {
+  // The deque ran dry: a later fork burst earns light mode anew (deque.hpp), and thieves meanwhile
+  // steal from this deque without a heavy fence.
+  leave_light_mode();
   if (!searching_) {
     if (!pool_.idle.transition_to_searching()) return nullptr;
     searching_ = true;
@@ -430,6 +453,13 @@ void* worker::search() {
   }
 }
 
+bool worker::any_deque_light() const noexcept {
+  bool light = false;
+  for (const auto& other : pool_.workers)
+    light = light || other->deque_.light_flag();
+  return light;
+}
+
 bool worker::work_visible() const noexcept {
   // seq_cst loads (length(), size_estimate()): the re-check half of idle.hpp's Dekker pattern.
   bool work_left = pool_.injector.length() > 0;
@@ -443,6 +473,10 @@ void worker::park_until_notified() {
   const bool last_searcher = pool_.idle.transition_to_parked(index(), searching_);
   searching_ = false;
   (void)last_searcher;
+  // A worker in light mode pushes fork children without the fence of the no-lost-wake-up
+  // argument: this side runs the heavy fence in its place (idle.hpp,
+  // maybe_should_wake_for_local_work_light). Rare: parking while another worker forks.
+  if (any_deque_light()) heavy_fence();
   // Re-check everything after the seq_cst transition (idle.hpp): work published before it is
   // visible now; work published after it will find this worker parked and wake one.
   if (work_visible() || pool_.stopping()) pool_.notify_one_if_needed();

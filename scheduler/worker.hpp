@@ -56,6 +56,9 @@ inline constexpr std::uint32_t max_lifo_polls = 3;
 inline constexpr int task_budget = 128;  // ready awaits before a forced yield
 inline constexpr std::size_t injector_batch = 32;
 inline constexpr std::size_t max_steal_batch = local_queue_capacity / 2;
+// Fork pops in a row before the deque enters light mode (deque.hpp): the mode costs one
+// heavy_fence (2-4 us) to enter, about what this many StoreLoad fences cost.
+inline constexpr std::uint32_t light_after_fork_pops = 1024;
 // Rounds of search() that spin with `pause` before each further round yields the CPU.
 inline constexpr std::uint32_t search_pause_rounds = 4;
 // `pause` spins of a parking worker waiting for the watchdog to end its cycle and free the I/O
@@ -112,7 +115,18 @@ class alignas(64) worker : public worker_identity {
   // Owner thread only: takes `task` back from the bottom of the deque if it is still there (not
   // stolen, nothing pushed above it) and the running task's budget allows one more step (so a
   // chain of hand-offs returns to the loop now and then, for timers and injected work).
-  bool pop_fork(void* task) noexcept { return !spend_budget() && deque_.pop_if(task); }
+  // After `light_after_fork_pops` such pops in a row (the deque never ran dry), the deque goes
+  // into light mode (deque.hpp), where these pops need no StoreLoad fence; it leaves the mode
+  // when it runs dry or a maintenance tick finds no fork pop since the last one.
+  bool pop_fork(void* task) noexcept {
+    if (spend_budget()) return false;
+    if (deque_.light()) {
+      forked_since_tick_ = true;
+    } else if (++fenced_fork_pops_ >= light_after_fork_pops) [[unlikely]] {
+      enter_light_mode();
+    }
+    return deque_.pop_if(task);
+  }
   // Owner thread only: `task` runs right after the current one (LIFO slot) if it is the first task
   // the current one makes ready, else after the ones made ready before it (see the file comment).
   void push_lifo(void* task);
@@ -165,6 +179,10 @@ class alignas(64) worker : public worker_identity {
   void serve_requests();
   void* next_task();
   void* search();
+  [[gnu::noinline]] void enter_light_mode() noexcept;
+  // Whether any worker's deque is in light mode (acquire loads of the flags; idle.hpp).
+  [[nodiscard]] bool any_deque_light() const noexcept;
+  void leave_light_mode() noexcept;
   void* steal_from_others();
   void* take_injected();
   void park_until_notified();
@@ -205,6 +223,10 @@ class alignas(64) worker : public worker_identity {
   std::uint32_t clock_ms_ = 0;
   std::uint32_t rng_;
   int budget_ = task_budget;
+  // Light mode's bookkeeping (pop_fork): fenced fork pops since the deque last ran dry, and
+  // whether a light one happened since the last maintenance tick. Owner only.
+  std::uint32_t fenced_fork_pops_ = 0;
+  bool forked_since_tick_ = false;
   bool searching_ = false;
   // runtime::shutdown asked this worker to cancel its tasks, and it did (once per runtime).
   bool cancelled_for_shutdown_ = false;

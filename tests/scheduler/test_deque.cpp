@@ -1,6 +1,9 @@
-// tests/test_deque.cpp: the private Chase-Lev deque (scheduler/deque.hpp). Sequential semantics (LIFO
-// for the owner, FIFO for thieves, bounded) and stress S1: every thread owns a deque and steals from
-// the others; every item is taken exactly once, including through take_half_for_overflow.
+// tests/test_deque.cpp: the private Chase-Lev deque (scheduler/deque.hpp). Sequential semantics
+// (LIFO for the owner, FIFO for thieves, bounded) and stress S1: every thread owns a deque and
+// steals from the others; every item is taken exactly once, including through
+// take_half_for_overflow. Light mode (the owner's fence-free pop_if, the thieves' heavy fence) gets
+// the same two checks; it needs membarrier, so those cases say so and pass without checking where
+// it is unavailable (TSan).
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -10,6 +13,7 @@
 #include <vector>
 
 #include "deque.hpp"
+#include "heavy_fence.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -26,7 +30,8 @@ using small_deque = weft::detail::work_deque<8>;
 
 TEST_CASE("deque: the owner pops in LIFO order and thieves steal in FIFO order") {
   small_deque d;
-  for (std::uintptr_t i = 0; i < 6; ++i) REQUIRE(d.push(as_item(i)));
+  for (std::uintptr_t i = 0; i < 6; ++i)
+    REQUIRE(d.push(as_item(i)));
   CHECK(d.size_estimate() == 6);
   void* out = nullptr;
   REQUIRE(d.steal(out) == small_deque::steal_result::success);
@@ -44,25 +49,30 @@ TEST_CASE("deque: the owner pops in LIFO order and thieves steal in FIFO order")
 
 TEST_CASE("deque: a full deque refuses a push and wraps around after pops") {
   small_deque d;
-  for (std::uintptr_t i = 0; i < 8; ++i) REQUIRE(d.push(as_item(i)));
+  for (std::uintptr_t i = 0; i < 8; ++i)
+    REQUIRE(d.push(as_item(i)));
   CHECK_FALSE(d.push(as_item(99)));
   void* out = nullptr;
   REQUIRE(d.steal(out) == small_deque::steal_result::success);
   CHECK(as_id(out) == 0);
   CHECK(d.push(as_item(8)));  // reuses the slot of item 0
   CHECK_FALSE(d.push(as_item(99)));
-  for (std::uintptr_t expect = 8; expect >= 1; --expect) CHECK(as_id(d.pop()) == expect);
+  for (std::uintptr_t expect = 8; expect >= 1; --expect)
+    CHECK(as_id(d.pop()) == expect);
   CHECK(d.pop() == nullptr);
 }
 
 TEST_CASE("deque: take_half_for_overflow moves the oldest half") {
   small_deque d;
-  for (std::uintptr_t i = 0; i < 8; ++i) REQUIRE(d.push(as_item(i)));
+  for (std::uintptr_t i = 0; i < 8; ++i)
+    REQUIRE(d.push(as_item(i)));
   void* out[4] = {};
   REQUIRE(d.take_half_for_overflow(out) == 4);
-  for (std::uintptr_t i = 0; i < 4; ++i) CHECK(as_id(out[i]) == i);
+  for (std::uintptr_t i = 0; i < 4; ++i)
+    CHECK(as_id(out[i]) == i);
   CHECK(d.size_estimate() == 4);
-  for (std::uintptr_t expect = 7; expect >= 4; --expect) CHECK(as_id(d.pop()) == expect);
+  for (std::uintptr_t expect = 7; expect >= 4; --expect)
+    CHECK(as_id(d.pop()) == expect);
   CHECK(d.take_half_for_overflow(out) == 0);
 }
 
@@ -75,7 +85,8 @@ TEST_CASE("deque: the last item goes to exactly one of owner and thief") {
   std::atomic<std::size_t> thief_got{0};
   std::thread thief([&] {
     for (std::size_t r = 1; r <= rounds; ++r) {
-      while (round_started.load(std::memory_order_acquire) < r) std::this_thread::yield();
+      while (round_started.load(std::memory_order_acquire) < r)
+        std::this_thread::yield();
       void* out = nullptr;
       small_deque::steal_result res;
       do {
@@ -90,27 +101,181 @@ TEST_CASE("deque: the last item goes to exactly one of owner and thief") {
     REQUIRE(d.push(as_item(r)));
     round_started.store(r, std::memory_order_release);
     if (d.pop() != nullptr) ++owner_got;
-    while (thief_done.load(std::memory_order_acquire) < r) std::this_thread::yield();
+    while (thief_done.load(std::memory_order_acquire) < r)
+      std::this_thread::yield();
     REQUIRE(d.pop() == nullptr);
   }
   thief.join();
   CHECK(owner_got + thief_got.load() == rounds);
 }
 
+TEST_CASE("deque: in light mode the last item goes to exactly one of owner and thief") {
+  if (!weft::detail::heavy_fence_available()) {
+    MESSAGE("membarrier is unavailable here (or this is a TSan build): light mode is never used");
+    return;
+  }
+  weft_test::watchdog dog(60s);
+  const std::size_t rounds = weft_test::stress_count(20'000, 200'000);
+  small_deque d;
+  d.enter_light();
+  std::atomic<std::size_t> round_started{0};
+  std::atomic<std::size_t> thief_done{0};
+  std::atomic<std::size_t> thief_got{0};
+  std::thread thief([&] {
+    for (std::size_t r = 1; r <= rounds; ++r) {
+      while (round_started.load(std::memory_order_acquire) < r)
+        std::this_thread::yield();
+      void* out = nullptr;
+      small_deque::steal_result res;
+      do {
+        res = d.steal(out);
+      } while (res == small_deque::steal_result::lost_race);
+      if (res == small_deque::steal_result::success) thief_got.fetch_add(1);
+      thief_done.store(r, std::memory_order_release);
+    }
+  });
+  std::size_t owner_got = 0;
+  for (std::size_t r = 1; r <= rounds; ++r) {
+    // Two items, so that the owner's light pop of the newer one is the fence-free path (the last
+    // item goes through the CAS either way), then the older one through the same call.
+    REQUIRE(d.push(as_item(2 * r)));
+    REQUIRE(d.push(as_item(2 * r + 1)));
+    round_started.store(r, std::memory_order_release);
+    if (d.pop_if(as_item(2 * r + 1))) ++owner_got;
+    if (d.pop_if(as_item(2 * r))) ++owner_got;
+    while (thief_done.load(std::memory_order_acquire) < r)
+      std::this_thread::yield();
+    // The thief took at most one item per round; whatever is left is the owner's.
+    while (d.pop() != nullptr)
+      ++owner_got;
+  }
+  thief.join();
+  CHECK(owner_got + thief_got.load() == 2 * rounds);
+  d.leave_light();
+}
+
 TEST_SUITE("stress") {
-  TEST_CASE("deque: S1 owners and thieves take every item exactly once") {
-    // Every thread owns one deque: it pushes its own items (moving half to an overflow list when
-    // full, as a worker does), pops some, and steals from the other deques when it has nothing.
-    const std::size_t threads = weft_test::stress_scaled_up() ? 8 : 4;
-    const std::size_t per_thread = weft_test::stress_count(weft_test::sanitized() ? 20'000 : 100'000,
-                                                           1'000'000);
+  TEST_CASE("deque: S1 in light mode owners and thieves take every item exactly once") {
+    if (!weft::detail::heavy_fence_available()) {
+      MESSAGE("membarrier is unavailable here (or this is a TSan build): light mode is never used");
+      return;
+    }
+    // As S1 below, with the owners popping through pop_if (light mode's fence-free take), going
+    // in and out of light mode now and then, while the others steal.
+    const std::size_t threads = 4;
+    const std::size_t per_thread =
+        weft_test::stress_count(weft_test::sanitized() ? 20'000 : 100'000, 1'000'000);
     const std::size_t total = threads * per_thread;
     weft_test::watchdog dog(280s);
     using deque = weft::detail::work_deque<256>;
     std::vector<std::unique_ptr<deque>> deques;
-    for (std::size_t i = 0; i < threads; ++i) deques.push_back(std::make_unique<deque>());
+    for (std::size_t i = 0; i < threads; ++i)
+      deques.push_back(std::make_unique<deque>());
     std::unique_ptr<std::atomic<std::uint8_t>[]> seen(new std::atomic<std::uint8_t>[total]);
-    for (std::size_t i = 0; i < total; ++i) seen[i].store(0, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < total; ++i)
+      seen[i].store(0, std::memory_order_relaxed);
+    std::atomic<std::size_t> taken{0};
+    std::atomic<std::size_t> stolen{0};
+    std::atomic<std::size_t> mode_changes{0};
+    auto take = [&](void* item) {
+      seen[as_id(item)].fetch_add(1, std::memory_order_relaxed);
+      taken.fetch_add(1, std::memory_order_relaxed);
+    };
+    auto body = [&](std::size_t me) {
+      deque& own = *deques[me];
+      std::uint32_t rng = static_cast<std::uint32_t>(me * 2654435761U + 7);
+      auto next = [&] {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        return rng;
+      };
+      // What this owner pushed and has not seen taken, oldest first. pop_if(newest) failing means
+      // a thief took it, and thieves take the oldest first: everything older went the same way.
+      std::vector<void*> mine;
+      std::size_t pushed = 0;
+      auto pop_own = [&]() -> bool {
+        if (mine.empty()) return false;
+        void* newest = mine.back();
+        mine.pop_back();
+        if (own.pop_if(newest)) {
+          take(newest);
+          return true;
+        }
+        mine.clear();
+        return false;
+      };
+      while (taken.load(std::memory_order_relaxed) < total) {
+        if (next() % 512 == 0) {
+          if (own.light()) {
+            own.leave_light();
+          } else {
+            own.enter_light();
+          }
+          mode_changes.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (pushed < per_thread) {
+          const std::uint32_t burst = next() % 64 + 1;
+          for (std::uint32_t i = 0; i < burst && pushed < per_thread; ++i) {
+            void* item = as_item(me * per_thread + pushed);
+            if (!own.push(item)) break;  // full: pop below first
+            mine.push_back(item);
+            ++pushed;
+          }
+          const std::uint32_t pops = next() % 72;
+          for (std::uint32_t i = 0; i < pops; ++i) {
+            if (!pop_own()) break;
+          }
+          continue;
+        }
+        if (pop_own()) continue;
+        const std::size_t victim = next() % threads;
+        if (victim == me) continue;
+        void* out = nullptr;
+        if (deques[victim]->steal(out) == deque::steal_result::success) {
+          stolen.fetch_add(1, std::memory_order_relaxed);
+          take(out);
+        }
+      }
+      if (own.light()) own.leave_light();
+    };
+    std::vector<std::thread> pool;
+    for (std::size_t i = 0; i < threads; ++i)
+      pool.emplace_back(body, i);
+    for (auto& t : pool)
+      t.join();
+
+    std::size_t lost = 0;
+    std::size_t duplicated = 0;
+    for (std::size_t i = 0; i < total; ++i) {
+      const auto n = seen[i].load(std::memory_order_relaxed);
+      if (n == 0) ++lost;
+      if (n > 1) ++duplicated;
+    }
+    MESSAGE(threads << " threads x " << per_thread << " items: " << stolen.load() << " stolen, "
+                    << mode_changes.load() << " mode changes");
+    CHECK(lost == 0);
+    CHECK(duplicated == 0);
+    CHECK(taken.load() == total);
+    for (auto& d : deques)
+      CHECK(d->size_estimate() == 0);
+  }
+
+  TEST_CASE("deque: S1 owners and thieves take every item exactly once") {
+    // Every thread owns one deque: it pushes its own items (moving half to an overflow list when
+    // full, as a worker does), pops some, and steals from the other deques when it has nothing.
+    const std::size_t threads = weft_test::stress_scaled_up() ? 8 : 4;
+    const std::size_t per_thread =
+        weft_test::stress_count(weft_test::sanitized() ? 20'000 : 100'000, 1'000'000);
+    const std::size_t total = threads * per_thread;
+    weft_test::watchdog dog(280s);
+    using deque = weft::detail::work_deque<256>;
+    std::vector<std::unique_ptr<deque>> deques;
+    for (std::size_t i = 0; i < threads; ++i)
+      deques.push_back(std::make_unique<deque>());
+    std::unique_ptr<std::atomic<std::uint8_t>[]> seen(new std::atomic<std::uint8_t>[total]);
+    for (std::size_t i = 0; i < total; ++i)
+      seen[i].store(0, std::memory_order_relaxed);
     std::atomic<std::size_t> taken{0};
     std::atomic<std::size_t> stolen{0};
     std::atomic<std::size_t> overflowed{0};
@@ -139,7 +304,8 @@ TEST_SUITE("stress") {
             while (!own.push(item)) {
               const std::size_t moved = own.take_half_for_overflow(overflow);
               overflowed.fetch_add(moved, std::memory_order_relaxed);
-              for (std::size_t k = 0; k < moved; ++k) take(overflow[k]);
+              for (std::size_t k = 0; k < moved; ++k)
+                take(overflow[k]);
             }
             ++pushed;
           }
@@ -165,8 +331,10 @@ TEST_SUITE("stress") {
       }
     };
     std::vector<std::thread> pool;
-    for (std::size_t i = 0; i < threads; ++i) pool.emplace_back(body, i);
-    for (auto& t : pool) t.join();
+    for (std::size_t i = 0; i < threads; ++i)
+      pool.emplace_back(body, i);
+    for (auto& t : pool)
+      t.join();
 
     std::size_t lost = 0;
     std::size_t duplicated = 0;
@@ -180,6 +348,7 @@ TEST_SUITE("stress") {
     CHECK(lost == 0);
     CHECK(duplicated == 0);
     CHECK(taken.load() == total);
-    for (auto& d : deques) CHECK(d->size_estimate() == 0);
+    for (auto& d : deques)
+      CHECK(d->size_estimate() == 0);
   }
 }
