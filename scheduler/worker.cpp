@@ -17,10 +17,10 @@
 
 namespace weft::detail {
 
+// Declared in worker.hpp.
+constinit __attribute__((tls_model("initial-exec"))) thread_local worker* this_worker = nullptr;
+
 namespace {
-// initial-exec: a worker looks itself up on every spawn and wake; the default TLS model of a
-// shared library would make each lookup a call to __tls_get_addr.
-__attribute__((tls_model("initial-exec"))) thread_local worker* this_worker = nullptr;
 
 // steady_clock in nanoseconds, for the busy-time counter.
 std::uint64_t steady_ns() noexcept {
@@ -38,8 +38,6 @@ std::uint32_t xorshift(std::uint32_t& state) noexcept {
   return state;
 }
 }  // namespace
-
-worker* current_worker() noexcept { return this_worker; }
 
 // Declared in await_trampoline.hpp. initial-exec, as this_worker: read around every resumption.
 __attribute__((tls_model("initial-exec"))) thread_local await_trampoline trampoline{};

@@ -239,6 +239,10 @@ class alignas(64) worker : public worker_identity {
 };
 
 // The worker running on this thread, if any.
-worker* current_worker() noexcept;
+// initial-exec: a worker looks itself up on every spawn, wake and fork; the default TLS model of a
+// shared library would make each lookup a call to __tls_get_addr. Inline, with the variable
+// visible to the scheduler's files (hidden outside libweft), so that a lookup is one load.
+extern constinit __attribute__((tls_model("initial-exec"))) thread_local worker* this_worker;
+inline worker* current_worker() noexcept { return this_worker; }
 
 }  // namespace weft::detail
