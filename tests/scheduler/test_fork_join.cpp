@@ -225,6 +225,23 @@ TEST_CASE("fork_join: empty tasks are refused") {
 }
 
 TEST_SUITE("stress") {
+  TEST_CASE("fork_join: repeated trees on four workers stay exact while thieves meet light mode") {
+    // Each worker's deque enters light mode after 1,024 fork pops in a row (deque.hpp), where
+    // every steal from it pays a heavy fence and the owner's pops none: many steals from busy
+    // deques, every result checked.
+    const std::size_t rounds = weft_test::stress_count(weft_test::sanitized() ? 10 : 200, 2000);
+    const int n = weft_test::sanitized() ? 16 : 21;
+    weft_test::watchdog dog(240s);
+    auto body = [&]() -> weft::task<bool> {
+      for (std::size_t r = 0; r < rounds; ++r) {
+        if (co_await fib(n) != fib_reference(n)) co_return false;
+        if (co_await tree_sum(0, 10000) != 10000ULL * 9999 / 2) co_return false;
+      }
+      co_return true;
+    };
+    CHECK(weft::run(body(), {.worker_threads = 4}));
+  }
+
   TEST_CASE("fork_join: many small trees on four workers with suspending leaves all join") {
     const std::size_t rounds = weft_test::stress_count(20, 500);
     weft_test::watchdog dog(120s);
