@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "deque.hpp"
@@ -25,6 +26,100 @@ void* as_item(std::uintptr_t id) { return reinterpret_cast<void*>(id + 1); }
 std::uintptr_t as_id(void* item) { return reinterpret_cast<std::uintptr_t>(item) - 1; }
 
 using small_deque = weft::detail::work_deque<8>;
+using stress_deque = weft::detail::work_deque<256>;
+
+// How often each of `total` items was taken, for the S1 stresses.
+class ledger {
+ public:
+  explicit ledger(std::size_t total) : total_(total), seen_(new std::atomic<std::uint8_t>[total]) {
+    for (std::size_t i = 0; i < total; ++i)
+      seen_[i].store(0, std::memory_order_relaxed);
+  }
+  void take(void* item) {
+    seen_[as_id(item)].fetch_add(1, std::memory_order_relaxed);
+    taken_.fetch_add(1, std::memory_order_relaxed);
+  }
+  [[nodiscard]] bool all_taken() const { return taken_.load(std::memory_order_relaxed) >= total_; }
+  // Every item exactly once.
+  void check() const {
+    std::size_t lost = 0;
+    std::size_t duplicated = 0;
+    for (std::size_t i = 0; i < total_; ++i) {
+      const auto n = seen_[i].load(std::memory_order_relaxed);
+      if (n == 0) ++lost;
+      if (n > 1) ++duplicated;
+    }
+    CHECK(lost == 0);
+    CHECK(duplicated == 0);
+    CHECK(taken_.load() == total_);
+  }
+
+ private:
+  std::size_t total_;
+  std::unique_ptr<std::atomic<std::uint8_t>[]> seen_;
+  std::atomic<std::size_t> taken_{0};
+};
+
+// A thread's own random numbers (xorshift32), seeded by its index.
+struct thread_rng {
+  std::uint32_t state;
+  explicit thread_rng(std::size_t me) : state(static_cast<std::uint32_t>(me * 2654435761U + 7)) {}
+  std::uint32_t operator()() {
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    return state;
+  }
+};
+
+// Runs body(i) on `threads` threads, one deque each, and checks the deques are empty at the end.
+template <class Body>
+void run_owners(std::vector<std::unique_ptr<stress_deque>>& deques, std::size_t threads,
+                Body body) {
+  for (std::size_t i = 0; i < threads; ++i)
+    deques.push_back(std::make_unique<stress_deque>());
+  std::vector<std::thread> pool;
+  for (std::size_t i = 0; i < threads; ++i)
+    pool.emplace_back(body, i);
+  for (auto& t : pool)
+    t.join();
+  for (auto& d : deques)
+    CHECK(d->size_estimate() == 0);
+}
+
+// `rounds` rounds of a race between the owner and one thief on `d`: each round, `owner_takes(r)`
+// pushes and takes back what it can while the thief tries one steal (retrying lost races); once
+// the thief has tried, `owner_rest()` takes what is left. Returns what the owner and the thief
+// got in all.
+template <class OwnerTakes, class OwnerRest>
+std::pair<std::size_t, std::size_t> race(small_deque& d, std::size_t rounds, OwnerTakes owner_takes,
+                                         OwnerRest owner_rest) {
+  std::atomic<std::size_t> round_started{0};
+  std::atomic<std::size_t> thief_done{0};
+  std::atomic<std::size_t> thief_got{0};
+  std::thread thief([&] {
+    for (std::size_t r = 1; r <= rounds; ++r) {
+      while (round_started.load(std::memory_order_acquire) < r)
+        std::this_thread::yield();
+      void* out = nullptr;
+      small_deque::steal_result res;
+      do {
+        res = d.steal(out);
+      } while (res == small_deque::steal_result::lost_race);
+      if (res == small_deque::steal_result::success) thief_got.fetch_add(1);
+      thief_done.store(r, std::memory_order_release);
+    }
+  });
+  std::size_t owner_got = 0;
+  for (std::size_t r = 1; r <= rounds; ++r) {
+    owner_got += owner_takes(r, [&] { round_started.store(r, std::memory_order_release); });
+    while (thief_done.load(std::memory_order_acquire) < r)
+      std::this_thread::yield();
+    owner_got += owner_rest();
+  }
+  thief.join();
+  return {owner_got, thief_got.load()};
+}
 
 }  // namespace
 
@@ -80,33 +175,18 @@ TEST_CASE("deque: the last item goes to exactly one of owner and thief") {
   weft_test::watchdog dog(60s);
   const std::size_t rounds = weft_test::stress_count(20'000, 200'000);
   small_deque d;
-  std::atomic<std::size_t> round_started{0};
-  std::atomic<std::size_t> thief_done{0};
-  std::atomic<std::size_t> thief_got{0};
-  std::thread thief([&] {
-    for (std::size_t r = 1; r <= rounds; ++r) {
-      while (round_started.load(std::memory_order_acquire) < r)
-        std::this_thread::yield();
-      void* out = nullptr;
-      small_deque::steal_result res;
-      do {
-        res = d.steal(out);
-      } while (res == small_deque::steal_result::lost_race);
-      if (res == small_deque::steal_result::success) thief_got.fetch_add(1);
-      thief_done.store(r, std::memory_order_release);
-    }
-  });
-  std::size_t owner_got = 0;
-  for (std::size_t r = 1; r <= rounds; ++r) {
-    REQUIRE(d.push(as_item(r)));
-    round_started.store(r, std::memory_order_release);
-    if (d.pop() != nullptr) ++owner_got;
-    while (thief_done.load(std::memory_order_acquire) < r)
-      std::this_thread::yield();
-    REQUIRE(d.pop() == nullptr);
-  }
-  thief.join();
-  CHECK(owner_got + thief_got.load() == rounds);
+  const auto [owner_got, thief_got] = race(
+      d, rounds,
+      [&](std::size_t r, auto start) -> std::size_t {
+        REQUIRE(d.push(as_item(r)));
+        start();
+        return d.pop() != nullptr ? 1 : 0;
+      },
+      [&]() -> std::size_t {
+        REQUIRE(d.pop() == nullptr);
+        return 0;
+      });
+  CHECK(owner_got + thief_got == rounds);
 }
 
 TEST_CASE("deque: in light mode the last item goes to exactly one of owner and thief") {
@@ -118,39 +198,26 @@ TEST_CASE("deque: in light mode the last item goes to exactly one of owner and t
   const std::size_t rounds = weft_test::stress_count(20'000, 200'000);
   small_deque d;
   d.enter_light();
-  std::atomic<std::size_t> round_started{0};
-  std::atomic<std::size_t> thief_done{0};
-  std::atomic<std::size_t> thief_got{0};
-  std::thread thief([&] {
-    for (std::size_t r = 1; r <= rounds; ++r) {
-      while (round_started.load(std::memory_order_acquire) < r)
-        std::this_thread::yield();
-      void* out = nullptr;
-      small_deque::steal_result res;
-      do {
-        res = d.steal(out);
-      } while (res == small_deque::steal_result::lost_race);
-      if (res == small_deque::steal_result::success) thief_got.fetch_add(1);
-      thief_done.store(r, std::memory_order_release);
-    }
-  });
-  std::size_t owner_got = 0;
-  for (std::size_t r = 1; r <= rounds; ++r) {
-    // Two items, so that the owner's light pop of the newer one is the fence-free path (the last
-    // item goes through the CAS either way), then the older one through the same call.
-    REQUIRE(d.push(as_item(2 * r)));
-    REQUIRE(d.push(as_item(2 * r + 1)));
-    round_started.store(r, std::memory_order_release);
-    if (d.pop_if(as_item(2 * r + 1))) ++owner_got;
-    if (d.pop_if(as_item(2 * r))) ++owner_got;
-    while (thief_done.load(std::memory_order_acquire) < r)
-      std::this_thread::yield();
-    // The thief took at most one item per round; whatever is left is the owner's.
-    while (d.pop() != nullptr)
-      ++owner_got;
-  }
-  thief.join();
-  CHECK(owner_got + thief_got.load() == 2 * rounds);
+  const auto [owner_got, thief_got] = race(
+      d, rounds,
+      [&](std::size_t r, auto start) -> std::size_t {
+        // Two items, so that the owner's light pop of the newer one is the fence-free path (the
+        // last item goes through the CAS either way), then the older one through the same call.
+        REQUIRE(d.push(as_item(2 * r)));
+        REQUIRE(d.push(as_item(2 * r + 1)));
+        start();
+        std::size_t got = d.pop_if(as_item(2 * r + 1)) ? 1 : 0;
+        if (d.pop_if(as_item(2 * r))) ++got;
+        return got;
+      },
+      [&]() -> std::size_t {
+        // The thief took at most one item this round; whatever is left is the owner's.
+        std::size_t got = 0;
+        while (d.pop() != nullptr)
+          ++got;
+        return got;
+      });
+  CHECK(owner_got + thief_got == 2 * rounds);
   d.leave_light();
 }
 
@@ -165,31 +232,14 @@ TEST_SUITE("stress") {
     const std::size_t threads = 4;
     const std::size_t per_thread =
         weft_test::stress_count(weft_test::sanitized() ? 20'000 : 100'000, 1'000'000);
-    const std::size_t total = threads * per_thread;
     weft_test::watchdog dog(280s);
-    using deque = weft::detail::work_deque<256>;
-    std::vector<std::unique_ptr<deque>> deques;
-    for (std::size_t i = 0; i < threads; ++i)
-      deques.push_back(std::make_unique<deque>());
-    std::unique_ptr<std::atomic<std::uint8_t>[]> seen(new std::atomic<std::uint8_t>[total]);
-    for (std::size_t i = 0; i < total; ++i)
-      seen[i].store(0, std::memory_order_relaxed);
-    std::atomic<std::size_t> taken{0};
+    std::vector<std::unique_ptr<stress_deque>> deques;
+    ledger items(threads * per_thread);
     std::atomic<std::size_t> stolen{0};
     std::atomic<std::size_t> mode_changes{0};
-    auto take = [&](void* item) {
-      seen[as_id(item)].fetch_add(1, std::memory_order_relaxed);
-      taken.fetch_add(1, std::memory_order_relaxed);
-    };
     auto body = [&](std::size_t me) {
-      deque& own = *deques[me];
-      std::uint32_t rng = static_cast<std::uint32_t>(me * 2654435761U + 7);
-      auto next = [&] {
-        rng ^= rng << 13;
-        rng ^= rng >> 17;
-        rng ^= rng << 5;
-        return rng;
-      };
+      stress_deque& own = *deques[me];
+      thread_rng next(me);
       // What this owner pushed and has not seen taken, oldest first. pop_if(newest) failing means
       // a thief took it, and thieves take the oldest first: everything older went the same way.
       std::vector<void*> mine;
@@ -199,13 +249,13 @@ TEST_SUITE("stress") {
         void* newest = mine.back();
         mine.pop_back();
         if (own.pop_if(newest)) {
-          take(newest);
+          items.take(newest);
           return true;
         }
         mine.clear();
         return false;
       };
-      while (taken.load(std::memory_order_relaxed) < total) {
+      while (!items.all_taken()) {
         if (next() % 512 == 0) {
           if (own.light()) {
             own.leave_light();
@@ -232,33 +282,17 @@ TEST_SUITE("stress") {
         const std::size_t victim = next() % threads;
         if (victim == me) continue;
         void* out = nullptr;
-        if (deques[victim]->steal(out) == deque::steal_result::success) {
+        if (deques[victim]->steal(out) == stress_deque::steal_result::success) {
           stolen.fetch_add(1, std::memory_order_relaxed);
-          take(out);
+          items.take(out);
         }
       }
       if (own.light()) own.leave_light();
     };
-    std::vector<std::thread> pool;
-    for (std::size_t i = 0; i < threads; ++i)
-      pool.emplace_back(body, i);
-    for (auto& t : pool)
-      t.join();
-
-    std::size_t lost = 0;
-    std::size_t duplicated = 0;
-    for (std::size_t i = 0; i < total; ++i) {
-      const auto n = seen[i].load(std::memory_order_relaxed);
-      if (n == 0) ++lost;
-      if (n > 1) ++duplicated;
-    }
+    run_owners(deques, threads, body);
     MESSAGE(threads << " threads x " << per_thread << " items: " << stolen.load() << " stolen, "
                     << mode_changes.load() << " mode changes");
-    CHECK(lost == 0);
-    CHECK(duplicated == 0);
-    CHECK(taken.load() == total);
-    for (auto& d : deques)
-      CHECK(d->size_estimate() == 0);
+    items.check();
   }
 
   TEST_CASE("deque: S1 owners and thieves take every item exactly once") {
@@ -267,35 +301,17 @@ TEST_SUITE("stress") {
     const std::size_t threads = weft_test::stress_scaled_up() ? 8 : 4;
     const std::size_t per_thread =
         weft_test::stress_count(weft_test::sanitized() ? 20'000 : 100'000, 1'000'000);
-    const std::size_t total = threads * per_thread;
     weft_test::watchdog dog(280s);
-    using deque = weft::detail::work_deque<256>;
-    std::vector<std::unique_ptr<deque>> deques;
-    for (std::size_t i = 0; i < threads; ++i)
-      deques.push_back(std::make_unique<deque>());
-    std::unique_ptr<std::atomic<std::uint8_t>[]> seen(new std::atomic<std::uint8_t>[total]);
-    for (std::size_t i = 0; i < total; ++i)
-      seen[i].store(0, std::memory_order_relaxed);
-    std::atomic<std::size_t> taken{0};
+    std::vector<std::unique_ptr<stress_deque>> deques;
+    ledger items(threads * per_thread);
     std::atomic<std::size_t> stolen{0};
     std::atomic<std::size_t> overflowed{0};
-
-    auto take = [&](void* item) {
-      seen[as_id(item)].fetch_add(1, std::memory_order_relaxed);
-      taken.fetch_add(1, std::memory_order_relaxed);
-    };
     auto body = [&](std::size_t me) {
-      deque& own = *deques[me];
-      std::uint32_t rng = static_cast<std::uint32_t>(me * 2654435761U + 7);
-      auto next = [&] {
-        rng ^= rng << 13;
-        rng ^= rng >> 17;
-        rng ^= rng << 5;
-        return rng;
-      };
+      stress_deque& own = *deques[me];
+      thread_rng next(me);
       std::size_t pushed = 0;
-      void* overflow[deque::capacity / 2];
-      while (taken.load(std::memory_order_relaxed) < total) {
+      void* overflow[stress_deque::capacity / 2];
+      while (!items.all_taken()) {
         if (pushed < per_thread) {
           // Bursts of pushes with occasional pops, so the deques fill, overflow and drain.
           const std::uint32_t burst = next() % 64 + 1;
@@ -305,7 +321,7 @@ TEST_SUITE("stress") {
               const std::size_t moved = own.take_half_for_overflow(overflow);
               overflowed.fetch_add(moved, std::memory_order_relaxed);
               for (std::size_t k = 0; k < moved; ++k)
-                take(overflow[k]);
+                items.take(overflow[k]);
             }
             ++pushed;
           }
@@ -313,42 +329,26 @@ TEST_SUITE("stress") {
           for (std::uint32_t i = 0; i < pops; ++i) {
             void* item = own.pop();
             if (item == nullptr) break;
-            take(item);
+            items.take(item);
           }
           continue;
         }
         if (void* item = own.pop()) {
-          take(item);
+          items.take(item);
           continue;
         }
         const std::size_t victim = next() % threads;
         if (victim == me) continue;
         void* out = nullptr;
-        if (deques[victim]->steal(out) == deque::steal_result::success) {
+        if (deques[victim]->steal(out) == stress_deque::steal_result::success) {
           stolen.fetch_add(1, std::memory_order_relaxed);
-          take(out);
+          items.take(out);
         }
       }
     };
-    std::vector<std::thread> pool;
-    for (std::size_t i = 0; i < threads; ++i)
-      pool.emplace_back(body, i);
-    for (auto& t : pool)
-      t.join();
-
-    std::size_t lost = 0;
-    std::size_t duplicated = 0;
-    for (std::size_t i = 0; i < total; ++i) {
-      const auto n = seen[i].load(std::memory_order_relaxed);
-      if (n == 0) ++lost;
-      if (n > 1) ++duplicated;
-    }
+    run_owners(deques, threads, body);
     MESSAGE(threads << " threads x " << per_thread << " items: " << stolen.load() << " stolen, "
                     << overflowed.load() << " overflowed");
-    CHECK(lost == 0);
-    CHECK(duplicated == 0);
-    CHECK(taken.load() == total);
-    for (auto& d : deques)
-      CHECK(d->size_estimate() == 0);
+    items.check();
   }
 }
