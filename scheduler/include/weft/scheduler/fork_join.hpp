@@ -67,15 +67,20 @@ class fork_join_core;
 // `group` (a fork child is told apart from a spawned task by its null `frame`, final_awaiter in
 // task.hpp), so its completion finds its countdown and its place among the siblings.
 struct fork_slot : group_link {
-  fork_join_core* core = nullptr;
-  task_header* header = nullptr;
-  void* frame = nullptr;  // the address the deque holds for this child
+  // Only `carry` (and the link's fields) get a value here: adopt_child sets `header` and `frame`
+  // in the awaiter's constructor, before anything can read them, and start() sets `core`,
+  // `index` and `child_done`. Zeroing the whole array of slots (with member initializers, g++
+  // emits a `rep stos`) was 4% of bench fib's time.
+  fork_slot() noexcept {}  // NOLINT(cppcoreguidelines-pro-type-member-init): see above
+  fork_join_core* core;
+  task_header* header;
+  void* frame;  // the address the deque holds for this child
   // Completions of siblings that ended before this child ran and handed their count on to it
   // (the hand-off chain, fork_join.cpp). Written by the thread that pops this child before it
   // resumes it, read by the child's own completion: the deque's push/pop (or the wake-up of a
   // suspended child) orders the two.
   std::size_t carry = 0;
-  std::size_t index = 0;
+  std::size_t index;
 };
 
 // The part of a fork_join that does not depend on the result types; its protocol lives in
