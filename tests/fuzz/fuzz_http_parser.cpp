@@ -208,7 +208,7 @@ bool known_difference(const http_message& m, bool request) {
     if (static_cast<unsigned char>(c) >= 0x80 || c == '\t') return true;  // class e
   if (lengths > 1 || codings > 1) return true;                            // classes b, d
   if (upgrade || (request && m.method == "CONNECT") || connection_upgrade) return true;  // c
-  if (request && !m.target.empty() && m.target[0] != '/' && m.target != "*") {  // class h
+  if (request && !m.target.empty() && m.target[0] != '/' && m.target != "*") {           // class h
     const std::size_t colon = m.target.find(':');
     for (std::size_t i = 0; colon != std::string::npos && i < colon; ++i) {
       const char c = m.target[i];
