@@ -232,6 +232,12 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
   // hook and its reads of this runtime happen before the runtime is freed.
   while (reporters.load(std::memory_order_acquire) != 0)
     std::this_thread::yield();
+  // A wake-up from another thread whose task has ended may still be finishing its injection
+  // (detail::wake): let it leave the runtime. No new one can start: every task is gone, and a
+  // wake-up needs a waiting task of this runtime.
+  // Ordering: acquire pairs with the waker's release decrement (task_lifecycle.cpp).
+  while (wakers.load(std::memory_order_acquire) != 0)
+    std::this_thread::yield();
   return left;
 }
 

@@ -116,6 +116,11 @@ class runtime_core final : public poller_host, public offload_host, public pool 
   // Reports of unretrieved exceptions running from handles dropped outside the pool, which pinned
   // this runtime under live_runtimes_mutex (runtime.cpp); shutdown waits for them.
   std::atomic<int> reporters{0};
+  // Wake-ups from threads outside this runtime (detail::wake) between their first and last touch
+  // of it. Once such a wake-up has queued its task, the task may run, end, and let this runtime's
+  // owner destroy it while the waking thread still counts the item and notifies a worker
+  // (pool::inject): shutdown waits for this count to drain before the runtime is freed.
+  std::atomic<int> wakers{0};
   // State of the layers above, one per key (detail/runtime_extension.hpp), in order of creation;
   // guarded by extensions_mutex. Shutdown destroys them after the task sweep.
   std::mutex extensions_mutex;

@@ -383,8 +383,22 @@ void wake(runtime_core* rt, std::coroutine_handle<> waiter) noexcept {
     self->push_lifo(waiter.address());  // a deque overflow also goes to the injector
     return;
   }
+  // From outside the runtime (a worker of another runtime, a poller, a plain thread): pin `rt`
+  // for the injection. The push publishes the task, which may then run and end at once, and its
+  // end may be what lets the owner destroy `rt` (an executor task that joined a pool task, the
+  // owner waiting for it): without the pin the rest of inject() (the queue's count, the worker to
+  // notify) would touch a freed runtime. TSan found it (test_frame_executor, 2026-12-06).
+  // Ordering: relaxed increment. It is sequenced before the push, whose publication of the task
+  // happens before everything the task's end leads to, shutdown's acquire load of `wakers`
+  // included, which so reads this increment or a later value (coherence): never a zero from
+  // before it.
+  rt->wakers.fetch_add(1, std::memory_order_relaxed);
   try {
     rt->inject(waiter.address());
+    // Ordering: release, paired with shutdown's acquire load (runtime.cpp): the accesses inside
+    // inject() happen before the runtime is freed. Later RMWs by other wakers continue the release
+    // sequence, so a zero read after them synchronizes with this one too.
+    rt->wakers.fetch_sub(1, std::memory_order_release);
   } catch (...) {
     // The injection queue could not grow (out of memory). A wake-up cannot be dropped (its task
     // would wait forever, silently) and cannot be reported to a caller (it comes from a release,

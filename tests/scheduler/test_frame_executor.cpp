@@ -533,3 +533,32 @@ TEST_SUITE("stress") {
     }));
   }
 }
+
+TEST_SUITE("stress") {
+  // The bug this pins (TSan, CI of 2026-12-06): a pool worker woke an executor task by queueing
+  // it and then still counted the item and looked for a worker to notify, while the host had
+  // already run the task to its end and destroyed the executor. The waker now pins the runtime it
+  // wakes into, and shutdown waits for it. The host spins rather than sleeps between frames, so
+  // it destroys the executor as soon after the wake-up as it can.
+  TEST_CASE("an executor destroyed as soon as its task joined a pool task outlives the wake-up") {
+    weft_test::watchdog dog(240s);
+    const std::size_t rounds = weft_test::stress_count(100, 1000);
+    weft::runtime pool(weft::runtime_options{.worker_threads = 2});
+    for (std::size_t round = 0; round < rounds; ++round) {
+      weft::frame_executor exec;
+      auto pool_work = pool.spawn([](int n) -> weft::task<int> {
+        co_await weft::sleep(100us);  // ends after the executor task is waiting for it
+        co_return n;
+      }(static_cast<int>(round)));
+      auto on_exec = exec.spawn([](weft::join_handle<int> h) -> weft::task<int> {
+        co_return co_await h + 1;
+      }(std::move(pool_work)));
+      const auto give_up = steady::now() + 20s;
+      while (!on_exec.done()) {
+        REQUIRE(steady::now() < give_up);
+        (void)exec.run_for(1ms);
+      }
+      CHECK(on_exec.take_result() == static_cast<int>(round) + 1);
+    }
+  }
+}
