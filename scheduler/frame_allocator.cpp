@@ -4,10 +4,13 @@
 // calling thread's list (no atomic, no lock); freeing pushes to the freeing thread's list. A
 // thread caches at most `max_cached_bytes` (256 KiB), which bounds what a thread that only frees
 // (a consumer of frames allocated elsewhere, such as a worker running tasks spawned by foreign
-// threads) can hoard. The surplus goes to the depot (frame_depot.hpp), shared by all threads and
-// bounded too (`max_depot_bytes`, 2 MiB), in batches of up to 32 frames; a thread whose list is
-// empty takes a batch from there before it asks the system. What the depot cannot hold goes back
-// to the system allocator.
+// threads) can hoard. The surplus goes to the depot (frame_depot.hpp), shared by all threads, in
+// batches of up to 32 frames; a thread whose list is empty takes a batch from there before it asks
+// the system. The depot keeps 2 MiB for good, and a burst's surplus (up to 1 GiB) while it is
+// being reused: a background thread (`weft-depot`, started when the depot first holds more than
+// the kept amount, gone when it is back under it) returns the surplus to the system after a whole
+// period (1 s) in which nobody took a batch. What the depot does not hold goes back to the system
+// allocator.
 // Lists are returned to the system when their thread exits. 16-byte classes (rather than 64)
 // keep a suspended task's frame close to its real size: bench/run task_memory measured 208 bytes
 // per sleeping task with 64-byte classes.
@@ -24,6 +27,10 @@
 #include <cstdint>
 #include <new>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include <pthread.h>
 
 namespace weft::detail {
 
@@ -95,11 +102,10 @@ constexpr std::size_t max_cached_bytes = max_cached_frame_bytes;
 
 using free_node = free_frame;
 
-// Shared by every thread (frame_depot.hpp). 2 MiB: frames in transit from the threads that free
-// them to the threads that allocate them need a few batches per class in use; a burst (a million
-// frames freed at once) is not kept, its surplus goes back to the system as before.
-constexpr std::size_t max_depot_bytes = max_depot_frame_bytes;
-constinit frame_depot<class_count> depot{max_depot_bytes};
+// Shared by every thread (frame_depot.hpp). 2 MiB kept: frames in transit from the threads that
+// free them to the threads that allocate them need a few batches per class in use. Up to 1 GiB
+// held while a burst's frames are being reused (the trimmer below returns the rest).
+constinit frame_depot<class_count> depot{kept_depot_frame_bytes, max_depot_frame_bytes};
 
 struct frame_cache {
   free_node* heads[class_count];
@@ -149,13 +155,95 @@ constexpr std::size_t block_size(std::size_t c) noexcept {
 constexpr std::size_t first_depot_class = 1;
 static_assert(block_size(first_depot_class) >= sizeof(depot_batch));
 
+// ---- The depot's trimmer ----------------------------------------------------------------------
+//
+// One background thread at most, running while the depot holds more than its kept amount. Each
+// period it compares the depot's count of taken batches with the one a period before: unchanged
+// means no thread reused the surplus for a whole period (the burst is over, or its frames are not
+// wanted), and the surplus goes back to the system. So a surplus lives at most two periods after
+// its last reuse, whether or not any weft thread is awake: a parked pool does not keep it.
+//
+// Invariant: whenever the depot holds more than its kept amount, a trimmer is running or about to
+// start. `trimmer_running` is set by whoever starts one (an exchange: at most one start at a time)
+// and cleared by the trimmer when it finds the depot back under the kept amount. The two sides
+// form a Dekker pattern, each with a seq_cst fence between its write and its read:
+//   - a spill: its put() adds to the depot's bytes, fence, then it reads `trimmer_running`;
+//   - the trimmer: it clears `trimmer_running`, fence, then reads the depot's bytes again.
+// Whichever fence comes second in the total order sees the other side's write: either the spill
+// sees the flag clear and starts a trimmer, or the trimmer sees the new bytes, takes the flag
+// back (an exchange, so that it and a spill that also saw it clear do not both go on) and stays.
+std::atomic<bool> trimmer_running{false};
+// No thread could be started (the process's thread limit): the depot keeps no surplus from then
+// on, as before it had a trimmer. Ordering: relaxed; a policy flag that only selects a bound.
+std::atomic<bool> surplus_refused{false};
+
+void trim_depot() noexcept {
+  (void)depot.trim([](std::size_t c) { return block_size(c); },
+                   [](void* frame) { ::operator delete(frame); });
+}
+
+void run_trimmer() noexcept {
+  ::pthread_setname_np(::pthread_self(), "weft-depot");
+  std::uint64_t seen = depot.takes();
+  for (;;) {
+    std::this_thread::sleep_for(depot_surplus_period);
+    const std::uint64_t takes = depot.takes();
+    if (takes == seen) trim_depot();
+    seen = takes;
+    if (depot.bytes() > depot.kept_bytes()) continue;
+    // Ordering: the trimmer's half of the Dekker pattern above: the store, a seq_cst fence, then
+    // the load of bytes.
+    trimmer_running.store(false, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (depot.bytes() <= depot.kept_bytes()) return;
+    // A spill raised the depot meanwhile and may have seen the flag set: stay, unless it started
+    // a new trimmer first. Ordering: acq_rel, as the starter's exchange (one winner).
+    if (trimmer_running.exchange(true, std::memory_order_acq_rel)) return;
+  }
+}
+
+// A spill that left the depot above its kept amount: makes sure a trimmer runs.
+void ensure_trimmer() noexcept {
+  // Ordering: the spill's half of the Dekker pattern above: put()'s RMW of bytes, this fence,
+  // then the load of the flag.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (trimmer_running.load(std::memory_order_relaxed)) return;
+  // Ordering: acq_rel; only elects the one starter.
+  if (trimmer_running.exchange(true, std::memory_order_acq_rel)) return;
+  static const bool fork_handler = [] {
+    // A child forked from a process with a trimmer has no thread behind the flag.
+    ::pthread_atfork(nullptr, nullptr, [] {
+      // Ordering: relaxed; the child is single-threaded here.
+      trimmer_running.store(false, std::memory_order_relaxed);
+    });
+    return true;
+  }();
+  (void)fork_handler;
+  try {
+    std::thread(run_trimmer).detach();
+  } catch (const std::system_error&) {
+    // Ordering: relaxed (see surplus_refused).
+    surplus_refused.store(true, std::memory_order_relaxed);
+    trim_depot();
+    // Ordering: relaxed; nothing was started, and no surplus is accepted any more.
+    trimmer_running.store(false, std::memory_order_relaxed);
+  }
+}
+
+// The bound a spill fills the depot up to.
+std::size_t depot_limit() noexcept {
+  // Ordering: relaxed (see surplus_refused).
+  return surplus_refused.load(std::memory_order_relaxed) ? depot.kept_bytes() : depot.max_bytes();
+}
+
 // The thread's cache is full and `frame` (class c, `bytes` long) is freed: hands it, with up to
 // batch_frames - 1 more of the same class from the thread's list, to the depot. If the depot is
 // full, the list stays as it was and only `frame` goes back to the system.
 void spill(std::size_t c, free_node* frame, std::size_t bytes) noexcept {
   // A full depot stays full while a burst is freed (a million frames at once): one load, rather
   // than walking the list for a batch that put() would refuse, for every frame of the burst.
-  if (depot.bytes() + depot.batch_frames * bytes > depot.max_bytes()) {
+  const std::size_t limit = depot_limit();
+  if (depot.bytes() + depot.batch_frames * bytes > limit) {
     ::operator delete(frame);
     return;
   }
@@ -168,9 +256,10 @@ void spill(std::size_t c, free_node* frame, std::size_t bytes) noexcept {
   }
   free_node* const rest = tail->next;
   tail->next = nullptr;
-  if (depot.put(c, frame, count, bytes)) {
+  if (depot.put(c, frame, count, bytes, limit)) {
     cache.heads[c] = rest;
     cache.cached_bytes -= (count - 1) * bytes;
+    if (depot.bytes() > depot.kept_bytes()) ensure_trimmer();
     return;
   }
   tail->next = rest;  // the chain after `frame` is the list as it was

@@ -1,7 +1,8 @@
 // tests/scheduler/test_frame_depot.cpp: the depot that carries freed frames between threads
-// (scheduler/frame_depot.hpp): batches come back whole, the bound holds, and under concurrent
-// puts and takes every frame is held by exactly one owner at a time (run under TSan and ASan:
-// the sanitizer presets build the allocator without the depot, so this test is where they see it).
+// (scheduler/frame_depot.hpp): batches come back whole, the bound holds, trim returns what is held
+// above the kept amount, and under concurrent puts, takes and trims every frame is held by exactly
+// one owner at a time (run under TSan and ASan: the sanitizer presets build the allocator without
+// the depot, so this test is where they see it).
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -48,7 +49,7 @@ std::size_t length(free_frame* head) {
 }  // namespace
 
 TEST_CASE("frame depot: a batch put on a shelf comes back whole from the same class only") {
-  weft::detail::frame_depot<4> depot(1 << 20);
+  weft::detail::frame_depot<4> depot(1 << 20, 1 << 20);
   arena a(8);
   REQUIRE(depot.put(2, chain(a, 0, 5), 5, frame_bytes));
   CHECK(depot.bytes() == 5 * frame_bytes);
@@ -69,7 +70,7 @@ TEST_CASE("frame depot: a batch put on a shelf comes back whole from the same cl
 }
 
 TEST_CASE("frame depot: batches of a class come back last in first out") {
-  weft::detail::frame_depot<2> depot(1 << 20);
+  weft::detail::frame_depot<2> depot(1 << 20, 1 << 20);
   arena a(6);
   REQUIRE(depot.put(1, chain(a, 0, 3), 3, frame_bytes));
   REQUIRE(depot.put(1, chain(a, 3, 3), 3, frame_bytes));
@@ -79,7 +80,7 @@ TEST_CASE("frame depot: batches of a class come back last in first out") {
 }
 
 TEST_CASE("frame depot: a put that would pass the bound is refused and the caller keeps it") {
-  weft::detail::frame_depot<2> depot(4 * frame_bytes);
+  weft::detail::frame_depot<2> depot(4 * frame_bytes, 4 * frame_bytes);
   arena a(8);
   REQUIRE(depot.put(0, chain(a, 0, 3), 3, frame_bytes));
   free_frame* refused = chain(a, 3, 2);
@@ -90,19 +91,71 @@ TEST_CASE("frame depot: a put that would pass the bound is refused and the calle
   CHECK(depot.bytes() == 4 * frame_bytes);
 }
 
+TEST_CASE("frame depot: trim returns every batch above the kept amount and counts no take") {
+  weft::detail::frame_depot<3> depot(4 * frame_bytes, 1 << 20);
+  arena a(24);
+  REQUIRE(depot.put(1, chain(a, 0, 8), 8, frame_bytes));
+  REQUIRE(depot.put(2, chain(a, 8, 8), 8, frame_bytes));
+  REQUIRE(depot.put(2, chain(a, 16, 8), 8, frame_bytes));
+  CHECK(depot.takes() == 0);
+  std::size_t count = 0;
+  REQUIRE(depot.take(2, count, frame_bytes) != nullptr);  // frames 16..23
+  CHECK(depot.takes() == 1);
+  std::set<free_frame*> released;
+  std::set<std::size_t> classes;
+  const std::size_t n = depot.trim(
+      [&](std::size_t c) {
+        classes.insert(c);
+        return frame_bytes;
+      },
+      [&](void* frame) { released.insert(static_cast<free_frame*>(frame)); });
+  // 16 frames held, 4 kept: whole batches go until at most 4 frames' bytes are left, so both.
+  CHECK(n == 16);
+  CHECK(released.size() == 16);
+  for (std::size_t i = 0; i < 16; ++i)
+    CHECK(released.count(a.at(i)) == 1);
+  CHECK(depot.bytes() == 0);
+  CHECK(depot.takes() == 1);  // trimming is not reuse
+  CHECK(classes.count(1) == 1);
+}
+
+TEST_CASE("frame depot: trim leaves a depot within its kept amount alone") {
+  weft::detail::frame_depot<2> depot(8 * frame_bytes, 1 << 20);
+  arena a(8);
+  REQUIRE(depot.put(1, chain(a, 0, 8), 8, frame_bytes));
+  std::size_t calls = 0;
+  CHECK(depot.trim([](std::size_t) { return frame_bytes; }, [&](void*) { ++calls; }) == 0);
+  CHECK(calls == 0);
+  CHECK(depot.bytes() == 8 * frame_bytes);
+}
+
+TEST_CASE("frame depot: a put is held to a limit below the bound when the caller gives one") {
+  weft::detail::frame_depot<2> depot(2 * frame_bytes, 1 << 20);
+  arena a(8);
+  REQUIRE(depot.put(1, chain(a, 0, 2), 2, frame_bytes, 2 * frame_bytes));
+  free_frame* refused = chain(a, 2, 2);
+  CHECK_FALSE(depot.put(1, refused, 2, frame_bytes, 2 * frame_bytes));
+  CHECK(length(refused) == 2);
+  CHECK(depot.put(1, refused, 2, frame_bytes));  // the bound itself: room
+  CHECK(depot.bytes() == 4 * frame_bytes);
+}
+
 TEST_SUITE("stress") {
   TEST_CASE(
-      "frame depot: concurrent puts and takes move every frame exactly once within the bound") {
+      "frame depot: concurrent puts takes and trims move every frame exactly once within the "
+      "bound") {
     // Four threads each own frames; each round a thread puts a batch and takes one (maybe someone
-    // else's). Every frame carries its owner's mark while held; a frame handed out twice, or a
-    // batch whose length is wrong, shows up as a mark that does not match or a count that drifts.
+    // else's). A fifth trims the depot to its kept amount, keeping what trim releases, and puts it
+    // back now and then. Every frame carries its owner's mark while held; a frame handed out twice,
+    // or a batch whose length is wrong, shows up as a mark that does not match or a count that
+    // drifts.
     weft_test::watchdog dog(120s);
     constexpr std::size_t threads = 4;
     constexpr std::size_t per_thread = 256;
     constexpr std::size_t batch = 8;
     constexpr std::size_t bound = 40 * batch * frame_bytes;
     const std::size_t rounds = weft_test::stress_count(20'000, 1'000'000);
-    weft::detail::frame_depot<3> depot(bound);
+    weft::detail::frame_depot<3> depot(bound / 4, bound);
     arena a(threads * per_thread);
     std::atomic<bool> bad{false};
     std::atomic<std::size_t> over_bound{0};
@@ -150,8 +203,38 @@ TEST_SUITE("stress") {
         }
       });
     }
+    std::atomic<bool> owners_done{false};
+    std::vector<free_frame*> trimmed;  // the trimmer's frames
+    std::thread trimmer([&] {
+      const std::size_t me = threads;
+      auto mark = [&](free_frame* f) { reinterpret_cast<std::size_t*>(f)[3] = me; };
+      while (!owners_done.load()) {
+        (void)depot.trim([](std::size_t) { return frame_bytes; },
+                         [&](void* frame) {
+                           mark(static_cast<free_frame*>(frame));
+                           trimmed.push_back(static_cast<free_frame*>(frame));
+                         });
+        for (std::size_t i = 0; i < trimmed.size(); i += 7) {
+          if (reinterpret_cast<std::size_t*>(trimmed[i])[3] != me) bad.store(true);
+        }
+        if (depot.bytes() > bound) over_bound.fetch_add(1);
+        // Back into circulation, a batch at a time, while there is room.
+        while (trimmed.size() >= batch) {
+          for (std::size_t i = 0; i < batch; ++i) {
+            free_frame* f = trimmed[trimmed.size() - 1 - i];
+            f->next = i + 1 < batch ? trimmed[trimmed.size() - 2 - i] : nullptr;
+          }
+          if (!depot.put(0, trimmed[trimmed.size() - 1], batch, frame_bytes)) break;
+          trimmed.resize(trimmed.size() - batch);
+        }
+        std::this_thread::yield();
+      }
+    });
     for (auto& w : workers)
       w.join();
+    owners_done.store(true);
+    trimmer.join();
+    held.push_back(trimmed);
     CHECK_FALSE(bad.load());
     CHECK(over_bound.load() == 0);
     // Drain: every frame is with one thread or on a shelf, and none twice.
