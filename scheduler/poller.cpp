@@ -84,18 +84,19 @@ poller::poller(poller_host& host, config cfg)
     ::close(epoll_fd_);
     throw std::system_error(error, std::generic_category(), "weft: registering the poller eventfd");
   }
-  // Ordering: relaxed (any_virtual_time). Last, after everything that can throw: the destructor
-  // takes it back.
-  if (virtual_) virtual_pollers_.fetch_add(1, std::memory_order_relaxed);
+  // Ordering: relaxed (virtual_time_pollers, timer_entry.hpp). Last, after everything that can
+  // throw: the destructor takes it back.
+  if (virtual_) virtual_time_pollers.fetch_add(1, std::memory_order_relaxed);
 }
 
 poller::~poller() {
   stop();
   ::close(event_fd_);
   ::close(epoll_fd_);
-  // Ordering: relaxed (any_virtual_time). Last: the runtime's workers were joined before its
-  // poller is destroyed, so no task of this runtime reads the count after it drops.
-  if (virtual_) virtual_pollers_.fetch_sub(1, std::memory_order_relaxed);
+  // Ordering: relaxed (virtual_time_pollers, timer_entry.hpp). Last: the runtime's workers were
+  // joined before its poller is destroyed, so no task of this runtime reads the count after it
+  // drops.
+  if (virtual_) virtual_time_pollers.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void poller::start(const std::string& thread_name) {

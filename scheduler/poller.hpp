@@ -144,15 +144,6 @@ class poller {
   // Virtual time only: the pool just became idle; let the poller advance the clock.
   void pool_went_idle() noexcept { wake(); }
   [[nodiscard]] bool virtual_time() const noexcept { return virtual_; }
-  // Whether any poller of the process runs on virtual time now: timeout_start_bound (timers.cpp)
-  // looks up the calling worker's runtime only then, and otherwise reads the coarse clock at once.
-  // Ordering: relaxed. A task of a virtual-time runtime runs after its poller's constructor
-  // counted it (the task reaches a worker through a queue whose release/acquire follows the
-  // construction), so it never reads 0; a task of another runtime that reads a count above 0
-  // only takes the longer way, which is correct for every runtime.
-  [[nodiscard]] static bool any_virtual_time() noexcept {
-    return virtual_pollers_.load(std::memory_order_relaxed) != 0;
-  }
   [[nodiscard]] std::uint64_t tick_of(clock::time_point when) const noexcept;
   // Deterministic mode, on the worker thread when nothing is runnable (simulation.hpp): moves the
   // virtual clock to the next deadline and fires every timer due then, appending the waiting
@@ -217,8 +208,6 @@ class poller {
   poller_host& host_;
   clock::time_point epoch_;
   const bool virtual_;
-  // Pollers on virtual time, constructed and not yet destroyed (any_virtual_time).
-  static inline std::atomic<int> virtual_pollers_{0};
   const bool deterministic_;
   tracer* const trace_;
   // Virtual time: milliseconds since epoch_, written by the poller thread only (by the worker

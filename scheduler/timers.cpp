@@ -32,8 +32,10 @@ clock::duration coarse_margin() noexcept {
   return 4 *
          (std::chrono::seconds(resolution.tv_sec) + std::chrono::nanoseconds(resolution.tv_nsec));
 }
-const clock::duration coarse_step_margin = coarse_margin();
 }  // namespace
+
+std::atomic<int> virtual_time_pollers{0};
+const clock::duration coarse_clock_margin = coarse_margin();
 
 arm_result arm_timer(timer_entry* entry, clock::time_point when) {
   worker* self = current_worker();
@@ -50,18 +52,16 @@ bool disarm_timer(runtime_core* rt, timer_entry* entry) noexcept {
   return rt != nullptr && rt->poller.disarm(entry);
 }
 
-clock::time_point timeout_start_bound() noexcept {
-  if (poller::any_virtual_time()) [[unlikely]] {
-    worker* self = current_worker();
-    if (self != nullptr && self->runtime().poller.virtual_time())
-      return self->runtime().poller.now();
-  }
+clock::time_point virtual_timeout_start_bound() noexcept {
+  worker* self = current_worker();
+  if (self != nullptr && self->runtime().poller.virtual_time()) return self->runtime().poller.now();
+  // A real-time runtime while another one is on virtual time: the coarse reading, as inline.
   // 7 ns against the fine clock's 55 ns on this VM's kvm-clock (the coarse clock is a read of the
   // vDSO page, no pvclock arithmetic).
   timespec coarse{};
   clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
   return clock::time_point(std::chrono::seconds(coarse.tv_sec) +
-                           std::chrono::nanoseconds(coarse.tv_nsec) + coarse_step_margin);
+                           std::chrono::nanoseconds(coarse.tv_nsec) + coarse_clock_margin);
 }
 
 namespace {

@@ -10,6 +10,8 @@
 #include <coroutine>
 #include <cstdint>
 
+#include <time.h>
+
 #include <weft/scheduler/detail/intrusive_list.hpp>
 #include <weft/scheduler/export.hpp>
 
@@ -92,12 +94,30 @@ WEFT_API void arm_timeout_now(task_header* task, lazy_timeout* timeout) noexcept
 // The time of the calling worker's runtime (virtual or real); clock::now() outside a runtime.
 WEFT_API clock::time_point runtime_now() noexcept;
 
+// Pollers on virtual time, constructed and not yet destroyed (poller.cpp). Ordering: relaxed; a
+// poller on virtual time is counted before its runtime's first task exists, so a task of that
+// runtime never reads 0, and a task of another runtime that reads a count above 0 only takes the
+// longer way, which is correct for every runtime.
+WEFT_API extern std::atomic<int> virtual_time_pollers;
+// Four of the coarse clock's steps (scheduler/timers.cpp), read once at load.
+WEFT_API extern const clock::duration coarse_clock_margin;
+// timeout_start_bound while some runtime is on virtual time.
+WEFT_API clock::time_point virtual_timeout_start_bound() noexcept;
+
 // A time no earlier than now on the calling worker's runtime clock: a coarse clock reading plus
 // four of its steps (a kernel tick is 1-4 ms), so at most 16 ms later. What timeout(d) reads at its
 // start instead of now(), for a seventh of the cost; arm_timeout_now narrows the deadline when it
 // arms the timer (lazy_timeout::relative). The bound holds as long as the kernel's coarse clock
-// lags by less than four ticks (scheduler/timers.cpp). Exactly now on virtual time.
-WEFT_API clock::time_point timeout_start_bound() noexcept;
+// lags by less than four ticks (scheduler/timers.cpp). Exactly now on virtual time. Inline: it is
+// on the path of every timeout, where a call into the library cost a tenth of the timeout's price.
+inline clock::time_point timeout_start_bound() noexcept {
+  if (virtual_time_pollers.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    return virtual_timeout_start_bound();
+  timespec coarse{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
+  return clock::time_point(std::chrono::seconds(coarse.tv_sec) +
+                           std::chrono::nanoseconds(coarse.tv_nsec) + coarse_clock_margin);
+}
 
 enum class arm_result {
   armed,      // the timer will fire at its deadline
