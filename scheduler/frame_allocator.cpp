@@ -27,7 +27,6 @@
 #include <cstdint>
 #include <new>
 #include <stdexcept>
-#include <system_error>
 #include <thread>
 
 #include <pthread.h>
@@ -221,7 +220,7 @@ void ensure_trimmer() noexcept {
   (void)fork_handler;
   try {
     std::thread(run_trimmer).detach();
-  } catch (const std::system_error&) {
+  } catch (...) {  // std::system_error (the thread limit) or std::bad_alloc
     // Ordering: relaxed (see surplus_refused).
     surplus_refused.store(true, std::memory_order_relaxed);
     trim_depot();
