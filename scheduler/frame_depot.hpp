@@ -134,7 +134,9 @@ class frame_depot {
 
   // Bytes of frames on the shelves now (a snapshot).
   std::size_t bytes() const noexcept {
-    // Ordering: relaxed, a statistic.
+    // Ordering: relaxed. A statistic and a bound's check; where a decision needs more (the
+    // trimmer's exit against a spill), the caller puts a seq_cst fence around it
+    // (frame_allocator.cpp).
     return bytes_.load(std::memory_order_relaxed);
   }
 
