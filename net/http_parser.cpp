@@ -129,20 +129,81 @@ bool valid_chunk_extensions(std::string_view text) noexcept {
   return true;
 }
 
-// RFC 9112 3.2: origin-form ("/path?query"), asterisk-form ("*"), authority-form ("host:port",
-// CONNECT only) or absolute-form; anything else is no target at all. An absolute-form target must
-// name an authority ("scheme://host..."): that is what a proxy request carries, and an http URI
-// with an empty host is invalid (RFC 9110 4.2.1).
+// RFC 3986 3.2: authority = [ userinfo "@" ] host [ ":" port ], where a host is a reg-name
+// (unreserved, percent-encoded and sub-delims characters) or an IPv6 literal in brackets. weft
+// takes a subset, on purpose: the host must not be empty (RFC 9110 4.2.1: an http URI with an empty
+// host is invalid), a port present must have digits, and a bracket literal holds an IPv6 address
+// (hex digits, ':' and '.'), neither IPvFuture nor a zone. A proxy routes by this authority, so a
+// target it cannot name a host by is a 400, not a guess.
+bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_hex(char c) noexcept { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
+bool is_unreserved(char c) noexcept {
+  return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+bool is_sub_delim(char c) noexcept {
+  return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+}
 
+// The characters of a reg-name or of userinfo (which may also hold ':'), with every '%' followed
+// by two hex digits.
+bool valid_uri_chars(std::string_view text, bool colon_allowed) noexcept {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size() || !is_hex(text[i + 1]) || !is_hex(text[i + 2])) return false;
+      i += 2;
+    } else if (!is_unreserved(c) && !is_sub_delim(c) && !(colon_allowed && c == ':')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_authority(std::string_view authority, bool port_required) noexcept {
+  if (const std::size_t at = authority.find('@'); at != std::string_view::npos) {
+    if (!valid_uri_chars(authority.substr(0, at), true)) return false;
+    authority.remove_prefix(at + 1);
+  }
+  std::string_view host = authority;
+  std::string_view port;
+  if (!authority.empty() && authority[0] == '[') {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (char c : authority.substr(1, close - 1))
+      if (!is_hex(c) && c != ':' && c != '.') return false;
+    host = authority.substr(0, close + 1);
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && after[0] != ':') return false;
+    port = after;
+  } else if (const std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon);
+    if (!valid_uri_chars(host, false)) return false;
+  } else if (!valid_uri_chars(host, false)) {
+    return false;
+  }
+  if (host.empty()) return false;
+  if (port.empty()) return !port_required;
+  if (port.size() == 1) return false;  // ':' with no digits after it
+  for (char c : port.substr(1))
+    if (!is_digit(c)) return false;
+  return true;
+}
+
+// RFC 9112 3.2: origin-form ("/path?query"), asterisk-form ("*"), authority-form ("host:port",
+// CONNECT only) or absolute-form ("scheme://authority/path..."); anything else is no target at
+// all. An absolute-form target must name an authority: that is what a proxy request carries.
 bool valid_target_form(std::string_view method, std::string_view target) noexcept {
   if (target[0] == '/' || target == "*") return true;
-  if (method == "CONNECT") return target.find(':') != std::string_view::npos;
-  const auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (method == "CONNECT") return valid_authority(target, true);
   if (!is_alpha(target[0])) return false;
   for (std::size_t i = 0; i < target.size(); ++i) {
     const char c = target[i];
-    if (c == ':')
-      return target.substr(i + 1, 2) == "//" && target.size() > i + 3 && target[i + 3] != '/';
+    if (c == ':') {
+      if (target.substr(i + 1, 2) != "//") return false;
+      const std::string_view rest = target.substr(i + 3);
+      return valid_authority(rest.substr(0, rest.find_first_of("/?#")), false);
+    }
     if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.') return false;
   }
   return false;
@@ -179,7 +240,7 @@ std::string_view describe(parse_error error) noexcept {
     case parse_error::bad_method:
       return "method is not a token";
     case parse_error::bad_target:
-      return "empty request target or one with a space or control character";
+      return "request target empty, with a space or control character, or in no URI form";
     case parse_error::target_too_long:
       return "request target longer than the limit";
     case parse_error::bad_version:
