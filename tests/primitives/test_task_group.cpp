@@ -96,6 +96,59 @@ TEST_CASE("task_group: every child has finished when join returns") {
   weft::run(main_task(), {.worker_threads = 2});
 }
 
+TEST_CASE("task_group: running counts the children that have not finished before and after join") {
+  weft_test::watchdog dog(10s);
+  weft::runtime rt({.worker_threads = 2});
+  rt.block_on([]() -> weft::task<> {
+    weft::event first;
+    weft::event rest;
+    weft::task_group group;
+    CHECK(group.running() == 0);
+    group.spawn([](weft::event& e) -> weft::task<> { co_await e.wait(); }, std::ref(first));
+    for (int i = 0; i < 3; ++i)
+      group.spawn([](weft::event& e) -> weft::task<> { co_await e.wait(); }, std::ref(rest));
+    CHECK(group.running() == 4);
+    first.set();
+    while (group.running() != 3)
+      co_await weft::yield_now();
+    // join() counts differently once it has begun (it takes the bias out of the count) while
+    // three children still wait: running() is theirs on both sides of that.
+    auto join = weft::spawn([](weft::task_group& g) -> weft::task<> { co_await g.join(); },
+                            std::ref(group));
+    co_await weft::sleep(5ms);
+    CHECK(group.running() == 3);
+    rest.set();
+    co_await join;
+    CHECK(group.running() == 0);
+  }());
+}
+
+TEST_CASE("task_group: a child that spawns into its group while it joins is waited for") {
+  weft_test::watchdog dog(10s);
+  weft::runtime rt({.worker_threads = 2});
+  std::atomic<int> finished{0};
+  rt.block_on([](std::atomic<int>& done) -> weft::task<> {
+    weft::task_group group;
+    // Each child spawns two more into the same group, three levels deep, after a pause that
+    // lets join() start first: 1 + 2 + 4 + 8 = 15 children in all.
+    struct tree {
+      static weft::task<> node(weft::task_group& g, std::atomic<int>& d, int level) {
+        co_await weft::sleep(2ms);
+        if (level < 3) {
+          g.spawn(node, std::ref(g), std::ref(d), level + 1);
+          g.spawn(node, std::ref(g), std::ref(d), level + 1);
+        }
+        ++d;
+      }
+    };
+    group.spawn(tree::node, std::ref(group), std::ref(done), 0);
+    co_await group.join();
+    CHECK(done.load() == 15);
+    CHECK(group.running() == 0);
+  }(finished));
+  CHECK(finished.load() == 15);
+}
+
 TEST_CASE("task_group: the first failure cancels the siblings and join throws only the failure") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {
@@ -611,6 +664,33 @@ TEST_SUITE("stress") {
     }
     CHECK(s.live_tasks == 0);
     CHECK(s.timers == 0);
+  }
+}
+
+TEST_SUITE("stress") {
+  TEST_CASE("task_group: spawns that race with join are all waited for") {
+    // with_task_group runs its body as a child and joins at once, so the body's spawns race
+    // with join() taking the bias out of the count: each must land on one side of it.
+    const std::size_t rounds = weft_test::stress_count(200, 5000);
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 3600s : 120s);
+    weft::runtime rt({.worker_threads = 2});
+    for (std::size_t r = 0; r < rounds; ++r) {
+      std::atomic<std::size_t> finished{0};
+      const std::size_t n = 1 + r % 64;
+      rt.block_on(weft::with_task_group([&finished, n](weft::task_group& tg) -> weft::task<> {
+        for (std::size_t i = 0; i < n; ++i) {
+          tg.spawn(
+              [](std::atomic<std::size_t>& d, std::size_t k) -> weft::task<> {
+                if (k % 2 == 0) co_await weft::yield_now();
+                ++d;
+              },
+              std::ref(finished), i);
+          if (i % 8 == 0) co_await weft::yield_now();
+        }
+      }));
+      // with_task_group returned: every child has finished.
+      REQUIRE(finished.load() == n);
+    }
   }
 }
 

@@ -136,10 +136,13 @@ class task_group : private detail::group_link {
 
   // Children still running.
   [[nodiscard]] std::size_t running() const noexcept {
-    // Ordering: acquire on both, pairing with the release halves of the children's decrements
-    // and of join()'s store; a snapshot for the caller (the two loads are not one instant).
+    // Ordering: acquire, pairing with the release half of the children's decrements, so that the
+    // spawns of every child counted as finished there are visible in spawned_ (a spawn happens
+    // before its child ends); a snapshot for the caller. Below bias / 2 the bias is gone: join()
+    // took it, and the count is the children themselves (see running_).
     const std::size_t count = running_.load(std::memory_order_acquire);
-    return joined_.load(std::memory_order_acquire) ? count : count - 1;  // minus the join token
+    if (count < bias / 2) return count;
+    return spawned_.load(std::memory_order_relaxed) - (bias - count);
   }
 
  private:
@@ -160,7 +163,14 @@ class task_group : private detail::group_link {
             "weft::task_group::spawn: the group is shutting down (a child failed)");
       }
       children_.push_back(promise);  // before it starts: cancel() must be able to reach it
-      running_.fetch_add(1, std::memory_order_relaxed);
+      // Only the spawner writes spawned_ (under the lock); running() reads it without.
+      spawned_.store(spawned_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      // After join() took the bias, a child counts itself in running_ as well. The spawner is
+      // then a running child of the group, or another task spawning while children still run,
+      // so running_ is at least 1 here. (A spawn that races with the last child's end spawns
+      // into a finished group, the misuse that closed_ reports once the joiner has resumed.)
+      // Relaxed: the child's start publishes it, as the spawn.
+      if (bias_taken_) running_.fetch_add(1, std::memory_order_relaxed);
       // Spawned into a group that is being cancelled: it starts cancelled.
       if (cancelling_.load(std::memory_order_relaxed)) detail::request_cancel(promise);
     }
@@ -170,7 +180,8 @@ class task_group : private detail::group_link {
     } catch (...) {
       std::lock_guard lock(mutex_);
       children_.erase(std::find(children_.begin(), children_.end(), promise));
-      running_.fetch_sub(1, std::memory_order_relaxed);
+      spawned_.store(spawned_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+      if (bias_taken_) running_.fetch_sub(1, std::memory_order_relaxed);
       throw;
     }
     return group_handle<T>(promise);
@@ -196,24 +207,42 @@ class task_group : private detail::group_link {
         if (self->policy_ == policy::cancel_on_failure) self->cancel_locked(child);
       }
     }
-    // Invariant: running_ counts the children plus one "join token" that join() gives up after
-    // storing the joiner, so the count reaches zero exactly once, either in join() (which then does
-    // not suspend) or in the last child (which then resumes the joiner). Ordering: acq_rel; the
-    // one reaching zero sees the joiner stored before the token was released, and every child's
+    // See running_: before join() the bias keeps the count far from zero; after it, the child
+    // that brings it to zero is the last one and resumes the joiner. Ordering: acq_rel; the one
+    // reaching zero sees the joiner stored before join() released the bias, and every child's
     // writes to the group.
     if (self->running_.fetch_sub(1, std::memory_order_acq_rel) != 1) return std::noop_coroutine();
     return self->joiner_;
   }
 
+  // More than any number of children; see running_.
+  static constexpr std::size_t bias = std::size_t{1} << 62;
+
+  // The fields are in two groups, one cache line apart (by padding: a group can live in a
+  // coroutine frame, which g++ does not over-align). The spawner's (the lock, the list, the
+  // counts it keeps) and the finishing children's (running_) would otherwise share a line, and
+  // every spawn would pull it from the worker where the last child ended (about 40% of a group's
+  // cost per child over bare spawn, perf annotate on bench_task_group_spawn, 2026-12-07).
   const policy policy_;
-  std::mutex mutex_;                            // guards children_, errors_, closed_
+  char spawner_side_[64] = {};
+  std::mutex mutex_;                            // guards children_, errors_, closed_, bias_taken_
   std::vector<detail::task_header*> children_;  // owned (each holds a handle's share)
   std::vector<std::exception_ptr> errors_;      // in the order the children failed
   bool closed_ = false;
+  bool bias_taken_ = false;  // join() took the bias out of running_
   std::atomic<bool> cancelling_{false};
-  std::atomic<std::size_t> running_{1};  // children + the join token
-  std::atomic<bool> joined_{false};      // the join token was given up
-  std::coroutine_handle<> joiner_;       // written before the token is given up
+  std::atomic<std::size_t> spawned_{0};  // children spawned (written under the lock)
+  char children_side_[64] = {};
+  // Invariant: running_ == bias + (children spawned after join() took the bias) - (children
+  // finished) while the bias is in, and (children spawned) - (children finished) once join() took
+  // it out. A spawn before join therefore writes nothing here (the children's end is the only
+  // writer, and the spawner does not share their cache line); join() subtracts bias minus the
+  // children spawned so far, under the lock that orders it against spawns. The count reaches
+  // zero exactly once: in join() (all had finished; it does not suspend) or in the last child
+  // (which resumes the joiner); before join() it stays above bias - spawned_ > bias / 2.
+  std::atomic<std::size_t> running_{bias};
+  std::atomic<bool> joined_{false};  // join() took the bias (the joiner is stored)
+  std::coroutine_handle<> joiner_;   // written before the bias is taken
 };
 
 class task_group::join_awaiter : private detail::cancellable_wait {
@@ -232,13 +261,21 @@ class task_group::join_awaiter : private detail::cancellable_wait {
     owner_ = detail::root_of(self);
     if (begin(owner_, detail::wait_kind::task_group_join)) group->cancel();
     group->joiner_ = self;
-    group->joiner_home = detail::current_runtime_core();  // published with the token, as joiner_
-    // Ordering: release, read by running() and a later join's acquire; the joiner itself is
-    // published by the acq_rel decrement of the token below (see child_done's invariant).
+    group->joiner_home = detail::current_runtime_core();  // published with the bias, as joiner_
+    std::size_t take = 0;
+    {
+      // Under the lock: a spawn either came before (counted in spawned_, so in `take`) or comes
+      // after and sees bias_taken_ (and counts itself in running_).
+      std::lock_guard lock(group->mutex_);
+      group->bias_taken_ = true;
+      take = bias - group->spawned_.load(std::memory_order_relaxed);
+    }
+    // Ordering: release, read by a later join's acquire; the joiner itself is published by the
+    // acq_rel subtraction below (see running_'s invariant).
     group->joined_.store(true, std::memory_order_release);
-    // Give up the join token. Zero: every child finished, continue at once. Otherwise the last
-    // child resumes us, possibly right away on another worker: touch nothing after this.
-    return group->running_.fetch_sub(1, std::memory_order_acq_rel) != 1;
+    // Take the bias out. Zero: every child finished, continue at once. Otherwise the last child
+    // resumes us, possibly right away on another worker: touch nothing after this.
+    return group->running_.fetch_sub(take, std::memory_order_acq_rel) != take;
   }
 
   void await_resume() {
