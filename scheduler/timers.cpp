@@ -6,6 +6,7 @@
 #include <weft/scheduler/detail/timer_entry.hpp>
 
 #include <chrono>
+#include <new>
 #include <stdexcept>
 
 #include <time.h>
@@ -78,7 +79,9 @@ void fire_lazy_timeout(timer_entry* entry) noexcept {
 
 void arm_timeout_now(task_header* task, lazy_timeout* timeout) noexcept {
   timeout->armed = true;
-  timeout->entry.on_fire = &fire_lazy_timeout;
+  // A fresh entry at every arming (lazy_timeout::entry): the first, or one that disarm_timer took
+  // out of the wheel (unlinked, no on_fire running), so nothing refers to the old one.
+  new (&timeout->entry) callback_timer_entry(&fire_lazy_timeout);
   // The task runs on a worker of its own runtime. Arming takes the wheel's lock; once the entry is
   // linked, the poller may fire it at any moment: that only touches `fired` and the task's header,
   // and the awaiter is not destroyed before its disarm_timer waited for the callback. (An entry
