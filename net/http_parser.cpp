@@ -202,7 +202,7 @@ bool valid_target_form(std::string_view method, std::string_view target) noexcep
     if (c == ':') {
       if (target.substr(i + 1, 2) != "//") return false;
       const std::string_view rest = target.substr(i + 3);
-      return valid_authority(rest.substr(0, rest.find_first_of("/?#")), false);
+      return valid_authority(rest.substr(0, rest.find_first_of("/?")), false);
     }
     if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.') return false;
   }
@@ -240,7 +240,7 @@ std::string_view describe(parse_error error) noexcept {
     case parse_error::bad_method:
       return "method is not a token";
     case parse_error::bad_target:
-      return "request target empty, with a space or control character, or in no URI form";
+      return "request target empty, with a space, control character or '#', or in no URI form";
     case parse_error::target_too_long:
       return "request target longer than the limit";
     case parse_error::bad_version:
@@ -555,7 +555,8 @@ bool parser_core::parse_request_line(std::string_view rest, std::size_t at, std:
   }
   for (char c : target) {
     const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f) {
+    // '#': none of RFC 9112's four forms has a fragment (clients drop it, http_url.cpp too).
+    if (u <= 0x20 || u >= 0x7f || c == '#') {
       fail(parse_error::bad_target, 0);
       return false;
     }

@@ -219,7 +219,7 @@ bool known_difference(const http_message& m, bool request) {
     }
     if (colon != std::string::npos && m.target.compare(colon, 3, "://") == 0) {
       const std::string_view rest = std::string_view(m.target).substr(colon + 3);
-      for (char c : rest.substr(0, rest.find_first_of("/?#")))
+      for (char c : rest.substr(0, rest.find_first_of("/?")))
         if (std::string_view("~%!$&'()*+,;=").find(c) != std::string_view::npos) return true;
     }
   }

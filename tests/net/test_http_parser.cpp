@@ -265,6 +265,9 @@ const std::vector<invalid_request>& invalid_requests() {
        e::bad_target},
       {"an authority with text after its IPv6 literal", "GET http://[::1]x/ HTTP/1.0\r\n\r\n",
        e::bad_target},
+      // Found by the fuzzer (2026-12-07): no form of request target has a fragment.
+      {"a fragment in an origin-form target", "GET /a#b HTTP/1.0\r\n\r\n", e::bad_target},
+      {"a fragment after an authority", "GET http://a#b HTTP/1.0\r\n\r\n", e::bad_target},
       {"an authority with an empty query host", "GET http://?q HTTP/1.0\r\n\r\n", e::bad_target},
       {"a lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", e::bad_version},
       {"a version without a minor", "GET / HTTP/1\r\nHost: a\r\n\r\n", e::bad_version},
