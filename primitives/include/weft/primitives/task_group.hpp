@@ -163,14 +163,7 @@ class task_group : private detail::group_link {
             "weft::task_group::spawn: the group is shutting down (a child failed)");
       }
       children_.push_back(promise);  // before it starts: cancel() must be able to reach it
-      // Only the spawner writes spawned_ (under the lock); running() reads it without.
-      spawned_.store(spawned_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      // After join() took the bias, a child counts itself in running_ as well. The spawner is
-      // then a running child of the group, or another task spawning while children still run,
-      // so running_ is at least 1 here. (A spawn that races with the last child's end spawns
-      // into a finished group, the misuse that closed_ reports once the joiner has resumed.)
-      // Relaxed: the child's start publishes it, as the spawn.
-      if (bias_taken_) running_.fetch_add(1, std::memory_order_relaxed);
+      count_spawn(+1);
       // Spawned into a group that is being cancelled: it starts cancelled.
       if (cancelling_.load(std::memory_order_relaxed)) detail::request_cancel(promise);
     }
@@ -180,11 +173,28 @@ class task_group : private detail::group_link {
     } catch (...) {
       std::lock_guard lock(mutex_);
       children_.erase(std::find(children_.begin(), children_.end(), promise));
-      spawned_.store(spawned_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-      if (bias_taken_) running_.fetch_sub(1, std::memory_order_relaxed);
+      count_spawn(-1);
       throw;
     }
     return group_handle<T>(promise);
+  }
+
+  // Called with mutex_ held: counts a spawn (+1) or takes back one that failed to start (-1).
+  // Before join() took the bias, in spawned_, which only spawners write (under the lock) and
+  // running() reads without it. After, in running_ instead, where the child's end will take it
+  // off. The spawner is then a running child of the group, or another task spawning while
+  // children still run, so running_ is at least 1 here. (A spawn that races with the last
+  // child's end spawns into a finished group, the misuse that closed_ reports once the joiner
+  // has resumed.) Relaxed: the child's start publishes it, as the spawn.
+  void count_spawn(int delta) noexcept {
+    if (!bias_taken_) {
+      spawned_.store(spawned_.load(std::memory_order_relaxed) + static_cast<std::size_t>(delta),
+                     std::memory_order_relaxed);
+    } else if (delta > 0) {
+      running_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      running_.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
 
   // Called with mutex_ held. `except`: the failed child that caused this (not cancelled again).
@@ -231,15 +241,17 @@ class task_group : private detail::group_link {
   bool closed_ = false;
   bool bias_taken_ = false;  // join() took the bias out of running_
   std::atomic<bool> cancelling_{false};
-  std::atomic<std::size_t> spawned_{0};  // children spawned (written under the lock)
+  std::atomic<std::size_t> spawned_{0};  // children spawned before join() took the bias
   char children_side_[64] = {};
   // Invariant: running_ == bias + (children spawned after join() took the bias) - (children
   // finished) while the bias is in, and (children spawned) - (children finished) once join() took
-  // it out. A spawn before join therefore writes nothing here (the children's end is the only
-  // writer, and the spawner does not share their cache line); join() subtracts bias minus the
-  // children spawned so far, under the lock that orders it against spawns. The count reaches
-  // zero exactly once: in join() (all had finished; it does not suspend) or in the last child
-  // (which resumes the joiner); before join() it stays above bias - spawned_ > bias / 2.
+  // it out. So spawned_ + running_ - bias is the children still running in either case, also in
+  // the instant between join() marking the bias taken and subtracting it (running()). A spawn
+  // before join therefore writes nothing here (the children's end is the only writer, and the
+  // spawner does not share their cache line); join() subtracts bias minus the children spawned so
+  // far, under the lock that orders it against spawns. The count reaches zero exactly once: in
+  // join() (all had finished; it does not suspend) or in the last child (which resumes the joiner);
+  // before join() it stays above bias - spawned_ > bias / 2.
   std::atomic<std::size_t> running_{bias};
   std::atomic<bool> joined_{false};  // join() took the bias (the joiner is stored)
   std::coroutine_handle<> joiner_;   // written before the bias is taken
