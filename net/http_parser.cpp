@@ -132,8 +132,9 @@ bool valid_chunk_extensions(std::string_view text) noexcept {
 // RFC 3986 3.2: authority = [ userinfo "@" ] host [ ":" port ], where a host is a reg-name
 // (unreserved, percent-encoded and sub-delims characters) or an IPv6 literal in brackets. weft
 // takes a subset, on purpose: the host must not be empty (RFC 9110 4.2.1: an http URI with an empty
-// host is invalid), a port present must have digits, and a bracket literal holds an IPv6 address
-// (hex digits, ':' and '.'), neither IPvFuture nor a zone. A proxy routes by this authority, so a
+// host is invalid), a port present must have digits, and a bracket literal holds only an IPv6
+// address's characters (hex digits, ':' and '.'; its grammar is not checked), neither IPvFuture
+// nor a zone. A proxy routes by this authority, so a
 // target it cannot name a host by is a 400, not a guess.
 bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_hex(char c) noexcept { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
