@@ -29,6 +29,8 @@
 
 #include <weft/weft.hpp>
 
+#include "support/captured_log.hpp"
+#include "support/eventually.hpp"
 #include "support/stress.hpp"
 #include "support/time_slice.hpp"
 #include "support/watchdog.hpp"
@@ -37,30 +39,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <class F>
-bool eventually(F done) {
-  for (int i = 0; i < 10000 && !done(); ++i)
-    std::this_thread::sleep_for(1ms);
-  return done();
-}
-
-struct captured_log {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  std::function<void(std::string_view)> hook() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  std::size_t count(std::string_view needle) {
-    std::lock_guard lock(mutex);
-    std::size_t n = 0;
-    for (const auto& l : lines)
-      n += l.find(needle) != std::string::npos ? 1 : 0;
-    return n;
-  }
-};
+using weft_test::captured_log;
+using weft_test::eventually;
 
 // The arena's size for a test that wants `n` threads. Under TSan it gets one: libtbb is not
 // instrumented, so TSan cannot see the edges by which TBB hands chunks from one of its threads to

@@ -22,6 +22,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/eventually.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -29,6 +30,8 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 namespace {
+
+using weft_test::eventually;
 
 // The calling thread's id. Not current_thread(): it calls pthread_self(), which glibc
 // declares __attribute__((const)), so clang may reuse one call's value across a co_await that
@@ -77,18 +80,6 @@ void frames_until(weft::frame_executor& exec, thread_log* log, Done done,
     if (log != nullptr) log->driving.store(false);
     std::this_thread::sleep_for(500us);
   }
-}
-
-// Waits (up to 10 s) for `condition`, which a runtime's worker makes true soon (a task that ended
-// on another runtime is unlinked by its shard's owner shortly after).
-template <class Condition>
-bool eventually(Condition condition) {
-  const auto give_up = steady::now() + 10s;
-  while (!condition()) {
-    if (steady::now() > give_up) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
 }
 
 }  // namespace

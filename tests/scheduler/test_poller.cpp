@@ -35,6 +35,7 @@
 
 #include "parker.hpp"
 #include "poller.hpp"
+#include "support/eventually.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -49,6 +50,8 @@ using weft::detail::poller;
 using weft::detail::timer_entry;
 
 namespace {
+
+using weft_test::eventually;
 
 constexpr std::size_t arena_size = 1 << 20;
 char* arena() {
@@ -160,16 +163,6 @@ struct socket_pair {
     REQUIRE(::write(fds[end], &c, 1) == 1);
   }
 };
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
-  const auto deadline = steady::now() + limit;
-  while (!pred()) {
-    if (steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(200us);
-  }
-  return true;
-}
 
 std::uintptr_t slot(io_registration* reg, io_direction dir) {
   return reg->waiters[static_cast<int>(dir)].load();

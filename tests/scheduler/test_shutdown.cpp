@@ -20,6 +20,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/eventually.hpp"
 #include "support/stress.hpp"
 #include "support/tracker.hpp"
 #include "support/watchdog.hpp"
@@ -29,13 +30,7 @@ using weft_test::tracker;
 
 namespace {
 
-// Waits (on the calling thread) until `done()` or about 10 s passed.
-template <class F>
-bool eventually(F done) {
-  for (int i = 0; i < 10000 && !done(); ++i)
-    std::this_thread::sleep_for(1ms);
-  return done();
-}
+using weft_test::eventually;
 
 weft::task<int> sleep_forever_int() {
   tracker t;

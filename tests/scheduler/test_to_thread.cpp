@@ -19,6 +19,8 @@
 
 #include <weft/weft.hpp>
 
+#include "support/captured_log.hpp"
+#include "support/eventually.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -29,6 +31,9 @@ using namespace std::chrono_literals;
 // before awaiting (docs/patterns/offload.md says the same to users). clang has no such problem.
 
 namespace {
+
+using weft_test::captured_log;
+using weft_test::eventually;
 
 // A door that blocking calls wait at until the test opens it.
 class gate {
@@ -51,14 +56,6 @@ class gate {
   bool open_ = false;
 };
 
-// Waits (on the calling thread) until `done()` or about 10 s passed.
-template <class F>
-bool eventually(F done) {
-  for (int i = 0; i < 10000 && !done(); ++i)
-    std::this_thread::sleep_for(1ms);
-  return done();
-}
-
 // The same from inside a task, sleeping between looks.
 template <class F>
 weft::task<bool> eventually_async(F done) {
@@ -66,25 +63,6 @@ weft::task<bool> eventually_async(F done) {
     co_await weft::sleep(1ms);
   co_return done();
 }
-
-// The log hook's lines, for tests that expect a report.
-struct captured_log {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  std::function<void(std::string_view)> hook() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  std::size_t count(std::string_view needle) {
-    std::lock_guard lock(mutex);
-    std::size_t n = 0;
-    for (const auto& l : lines)
-      n += l.find(needle) != std::string::npos ? 1 : 0;
-    return n;
-  }
-};
 
 int add(int a, int b) { return a + b; }
 
