@@ -694,6 +694,110 @@ TEST_SUITE("stress") {
   }
 }
 
+TEST_SUITE("stress") {
+  TEST_CASE("task_group: a spawn from another task that races with the end of a join is refused") {
+    // An intruder (a task that is not a child of the group) keeps spawning into the group while
+    // the group's owner joins it. Each spawn must either be waited for by the join or be refused
+    // with logic_error: one that slipped in after the count reached zero would run unjoined and
+    // resume the joiner a second time when it ended.
+    const std::size_t rounds = weft_test::stress_count(300, 5000);
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 3600s : 120s);
+    weft::runtime rt({.worker_threads = 2});
+    std::size_t refused_rounds = 0;
+    for (std::size_t r = 0; r < rounds; ++r) {
+      refused_rounds += rt.block_on([](std::size_t round) -> weft::task<std::size_t> {
+        std::atomic<std::size_t> admitted{0};
+        std::atomic<std::size_t> finished{0};
+        std::atomic<bool> refused{false};
+        auto counted = [](std::atomic<std::size_t>& done, bool yield) -> weft::task<> {
+          if (yield) co_await weft::yield_now();
+          ++done;
+        };
+        weft::task_group group;
+        for (std::size_t i = 0; i < 1 + round % 4; ++i) {
+          group.spawn(counted, std::ref(finished), i % 2 == 0);
+          ++admitted;
+        }
+        auto intruder = weft::spawn(
+            [](weft::task_group& g, std::atomic<std::size_t>& in, std::atomic<std::size_t>& done,
+               std::atomic<bool>& no, decltype(counted) make) -> weft::task<> {
+              for (std::size_t i = 0; i < 200; ++i) {
+                try {
+                  g.spawn(make, std::ref(done), false);
+                  ++in;
+                } catch (const std::logic_error&) {
+                  no = true;
+                  co_return;
+                }
+                if (i % 4 == 0) co_await weft::yield_now();
+              }
+            },
+            std::ref(group), std::ref(admitted), std::ref(finished), std::ref(refused), counted);
+        co_await group.join();
+        // Every spawn the group admitted has ended when join returns: none slipped past it.
+        const std::size_t ended_at_join = finished.load();
+        co_await intruder;
+        CHECK(ended_at_join == admitted.load());
+        co_return refused.load() ? 1 : 0;
+      }(r));
+    }
+    weft_test::stress_summary("rounds in which a spawn was refused: " +
+                              std::to_string(refused_rounds) + " of " + std::to_string(rounds));
+  }
+
+  TEST_CASE(
+      "task_group: a spawn from outside the runtime that fails while the last child ends "
+      "still lets the join end") {
+    // A thread outside the runtime cannot spawn (logic_error), but its spawn is counted before
+    // it fails and taken back after. When the group's last child ends in between, taking the
+    // count back is what brings it to zero, and that must resume the joiner.
+    const std::size_t rounds = weft_test::stress_count(300, 5000);
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 3600s : 120s);
+    weft::runtime rt({.worker_threads = 2});
+    for (std::size_t r = 0; r < rounds; ++r) {
+      weft::task_group* shared = nullptr;
+      std::atomic<int> phase{0};  // 1: the group exists; 2: join returned; 3: the thread stopped
+      std::atomic<std::size_t> attempts{0};
+      std::size_t refused = 0;
+      std::thread outsider([&] {
+        while (phase.load() == 0)
+          std::this_thread::yield();
+        while (phase.load() == 1) {
+          ++attempts;
+          try {
+            shared->spawn([]() -> weft::task<> { co_return; });
+          } catch (const std::logic_error&) {
+            ++refused;
+          }
+        }
+        phase = 3;
+      });
+      rt.block_on([](std::size_t round, weft::task_group*& out, std::atomic<int>& step,
+                     std::atomic<std::size_t>& tries) -> weft::task<> {
+        weft::task_group group;
+        // The child ends a little after the outsider's first attempt, so that its end falls
+        // among the attempts.
+        group.spawn(
+            [](std::size_t yields, std::atomic<std::size_t>& seen) -> weft::task<> {
+              while (seen.load() == 0)
+                co_await weft::yield_now();
+              for (std::size_t i = 0; i < yields; ++i)
+                co_await weft::yield_now();
+            },
+            round % 8, std::ref(tries));
+        out = &group;
+        step = 1;
+        co_await group.join();
+        step = 2;
+        while (step.load() != 3)
+          co_await weft::yield_now();  // the group outlives its spawner
+      }(r, shared, phase, attempts));
+      outsider.join();
+      CHECK(refused > 0);
+    }
+  }
+}
+
 TEST_CASE("task_group: a child cancelled through its own handle is not a failure") {
   weft_test::watchdog dog(10s);
   weft::runtime rt({.worker_threads = 2});

@@ -162,8 +162,10 @@ class task_group : private detail::group_link {
         throw std::runtime_error(
             "weft::task_group::spawn: the group is shutting down (a child failed)");
       }
+      if (!count_spawn()) {
+        throw std::logic_error("weft::task_group::spawn after the group was joined");
+      }
       children_.push_back(promise);  // before it starts: cancel() must be able to reach it
-      count_spawn(+1);
       // Spawned into a group that is being cancelled: it starts cancelled.
       if (cancelling_.load(std::memory_order_relaxed)) detail::request_cancel(promise);
     }
@@ -171,30 +173,53 @@ class task_group : private detail::group_link {
       // The group keeps the handle's share of ownership; the frame is released with the group.
       (void)detail::spawn_on(nullptr, std::move(owner)).release();
     } catch (...) {
-      std::lock_guard lock(mutex_);
-      children_.erase(std::find(children_.begin(), children_.end(), promise));
-      count_spawn(-1);
+      bool last = false;
+      {
+        std::lock_guard lock(mutex_);
+        children_.erase(std::find(children_.begin(), children_.end(), promise));
+        last = uncount_spawn();
+      }
+      // The count reached zero here, once and for good (count_spawn never raises it from zero):
+      // every other child ended while this one was counted, and nobody else resumes the joiner.
+      if (last) detail::wake(joiner_home, joiner_);
       throw;
     }
     return group_handle<T>(promise);
   }
 
-  // Called with mutex_ held: counts a spawn (+1) or takes back one that failed to start (-1).
+  // Called with mutex_ held: counts a spawn, or returns false if the group has finished.
   // Before join() took the bias, in spawned_, which only spawners write (under the lock) and
   // running() reads without it. After, in running_ instead, where the child's end will take it
-  // off. The spawner is then a running child of the group, or another task spawning while
-  // children still run, so running_ is at least 1 here. (A spawn that races with the last
-  // child's end spawns into a finished group, the misuse that closed_ reports once the joiner
-  // has resumed.) Relaxed: the child's start publishes it, as the spawn.
-  void count_spawn(int delta) noexcept {
+  // off; but only while running_ is above zero. Zero is final: the child (or join) that reached
+  // it resumed the joiner, which may be on its way out of join() before it sets closed_, so a
+  // spawn then (from a task that is not a child of the group: a child keeps the count above zero
+  // while it runs) would start a child nobody waits for, whose end would resume the joiner a
+  // second time. It is refused as a spawn after join. Relaxed: the CAS decides by running_'s
+  // modification order alone (before the last decrement, which then leaves our count in, or
+  // after it, seeing zero); the child's start publishes the rest, as every spawn.
+  bool count_spawn() noexcept {
     if (!bias_taken_) {
-      spawned_.store(spawned_.load(std::memory_order_relaxed) + static_cast<std::size_t>(delta),
-                     std::memory_order_relaxed);
-    } else if (delta > 0) {
-      running_.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      running_.fetch_sub(1, std::memory_order_relaxed);
+      spawned_.store(spawned_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      return true;
     }
+    std::size_t count = running_.load(std::memory_order_relaxed);
+    do {
+      if (count == 0) return false;
+    } while (!running_.compare_exchange_weak(count, count + 1, std::memory_order_relaxed));
+    return true;
+  }
+
+  // Called with mutex_ held: takes back the count of a spawn that failed to start. True if that
+  // brought running_ to zero (after join() took the bias): the caller resumes the joiner then.
+  bool uncount_spawn() noexcept {
+    if (!bias_taken_) {
+      spawned_.store(spawned_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+      return false;
+    }
+    // Ordering: acq_rel, as a child's end: the one reaching zero sees every child's writes and
+    // passes them on with the wake-up (the joiner was stored before the bias was taken, which
+    // this thread saw under the lock).
+    return running_.fetch_sub(1, std::memory_order_acq_rel) == 1;
   }
 
   // Called with mutex_ held. `except`: the failed child that caused this (not cancelled again).
@@ -250,8 +275,10 @@ class task_group : private detail::group_link {
   // before join therefore writes nothing here (the children's end is the only writer, and the
   // spawner does not share their cache line); join() subtracts bias minus the children spawned so
   // far, under the lock that orders it against spawns. The count reaches zero exactly once: in
-  // join() (all had finished; it does not suspend) or in the last child (which resumes the joiner);
-  // before join() it stays above bias - spawned_ > bias / 2.
+  // join() (all had finished; it does not suspend), in the last child (which resumes the joiner)
+  // or in a spawn that failed to start and took its count back (which wakes the joiner); before
+  // join() it stays above bias - spawned_ > bias / 2, and no spawn raises it from zero
+  // (count_spawn), so zero is final.
   std::atomic<std::size_t> running_{bias};
   std::atomic<bool> joined_{false};  // join() took the bias (the joiner is stored)
   std::coroutine_handle<> joiner_;   // written before the bias is taken
