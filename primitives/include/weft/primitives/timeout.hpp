@@ -87,7 +87,7 @@ inline constexpr clock::duration coarse_start_from = std::chrono::seconds(1);
 //
 // The timer is in one of four states, all read and written by the task alone (reschedule is
 // called from inside the work, on the task's thread, like the lazy arming):
-//   lazy       registered as unarmed_timeout_of(root_); the next cancellation point arms it
+//   lazy       registered as unarmed_timeout_of(timer_.root); the next cancellation point arms it
 //   armed      in the timer wheel (timer_.armed)
 //   idle       neither: disabled, or taken out of the wheel by reschedule to a disabled deadline
 //   fired      timer_.fired; the expiry requested cancellation of the task (final)
@@ -115,6 +115,7 @@ class timeout_guard {
   // In await_suspend, before the work can run: registers the timer as the task's unarmed timeout.
   void enter(task_header* root) noexcept {
     phase_ = phase::entered;
+    timer_.root = root;  // the timer's fields are the guard's from here on (lazy_timeout)
     // Not part of a spawned task: nothing could ever be cancelled, so there is nothing to time.
     if (root == nullptr) return;
     // A pending outer timeout is armed now (once: it stays armed), so that at most one timeout of
@@ -124,8 +125,6 @@ class timeout_guard {
     // entry too): an expiry is reported as timeout_error unless a request *newer* than ours stands.
     // Ordering: acquire, as before; requests made on other threads later are newer than ours.
     requests_before_ = cancel_requests_of(root);
-    timer_.root = root;
-    root_ = root;
     if (limit_.disabled) return;  // idle until a reschedule gives it a deadline
     if (limit_.relative && limit_.after >= coarse_start_from) {
       // timeout(d), d >= 1 s: the clock starts once the work begins. A bound of now (a coarse
@@ -140,6 +139,7 @@ class timeout_guard {
       // outer 1 ms timeout that expired while the work computed must be seen as expired when an
       // inner one begins: test_timeout's nested cases). timeout_at: fixed.
       timer_.deadline = limit_.deadline();
+      timer_.relative = false;
     }
     unarmed_timeout_of(root) = &timer_;
   }
@@ -149,11 +149,11 @@ class timeout_guard {
   [[gnu::always_inline]] bool leave() noexcept {
     if (phase_ != phase::entered) return false;
     phase_ = phase::left;
-    if (root_ == nullptr) return false;
+    if (timer_.root == nullptr) return false;
     if (!timer_.armed) {
       // Never armed (lazy or idle). Timeouts nested in the work have left already (LIFO), so the
       // task's unarmed timeout is ours or, if ours is idle, an outer one that stays pending.
-      if (unarmed_timeout_of(root_) == &timer_) unarmed_timeout_of(root_) = nullptr;
+      if (unarmed_timeout_of(timer_.root) == &timer_) unarmed_timeout_of(timer_.root) = nullptr;
       return timer_.fired.load(std::memory_order_relaxed);  // task-local when never armed
     }
     // Waits for an expiry in progress; the poller thread's on_fire reads timer_.root and writes
@@ -176,7 +176,7 @@ class timeout_guard {
   // finish() of a timeout that fired.
   template <class Take>
   [[gnu::noinline]] decltype(auto) finish_fired(Take& take) {
-    task_header* root = root_;
+    task_header* root = timer_.root;
     // Fired: take our request back whatever the work did (asyncio's uncancel() on every exit of
     // an expired timeout), so no stray cancellation reaches the task's next point.
     const std::uint32_t standing = withdraw_cancel_request(root);
@@ -192,7 +192,7 @@ class timeout_guard {
   // timeout_scope::when(): the deadline, or none (disabled).
   [[nodiscard]] std::optional<clock::time_point> when() const noexcept {
     if (limit_.disabled) return std::nullopt;
-    if (phase_ != phase::created && root_ != nullptr) return timer_.deadline;
+    if (phase_ != phase::created && timer_.root != nullptr) return timer_.deadline;
     return limit_.at;  // a scope's deadline is absolute from the start
   }
 
@@ -211,18 +211,19 @@ class timeout_guard {
     limit_.disabled = !when.has_value();
     limit_.relative = false;
     if (when) limit_.at = *when;
-    if (phase_ == phase::created || root_ == nullptr) return;  // enter() reads limit_
+    if (phase_ == phase::created || timer_.root == nullptr) return;  // enter() reads limit_
     // Expired already: a cancellation was requested and stays requested (asyncio raises
     // RuntimeError for an expiring timeout; here the expiry runs on the poller thread, so the
     // task cannot know it before calling, and an error it cannot avoid would help nobody).
     // Ordering: acquire pairs with the expiry's release store (timers.cpp, on_fire).
     if (timer_.fired.load(std::memory_order_acquire)) return;
-    if (unarmed_timeout_of(root_) == &timer_) {  // lazy: still free to change
+    if (unarmed_timeout_of(timer_.root) == &timer_) {  // lazy: still free to change
       if (when) {
         timer_.deadline = *when;
         timer_.relative = false;  // exact: arming keeps it
       } else {
-        unarmed_timeout_of(root_) = nullptr;  // idle; nothing else was pending (enter armed it)
+        unarmed_timeout_of(timer_.root) =
+            nullptr;  // idle; nothing else was pending (enter armed it)
       }
       return;
     }
@@ -237,7 +238,7 @@ class timeout_guard {
     // work sees the cancellation at its next cancellation point.
     timer_.deadline = *when;
     timer_.relative = false;
-    arm_timeout_now(root_, &timer_);
+    arm_timeout_now(timer_.root, &timer_);
   }
 
  private:
@@ -245,7 +246,6 @@ class timeout_guard {
 
   timeout_limit limit_;
   lazy_timeout timer_;
-  task_header* root_ = nullptr;  // set by enter() (null: not part of a spawned task)
   std::uint32_t requests_before_ = 0;
   phase phase_ = phase::created;
 };

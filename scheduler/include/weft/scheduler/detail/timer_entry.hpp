@@ -75,14 +75,19 @@ struct lazy_timeout {
   union {
     callback_timer_entry entry;
   };
-  // The task to cancel; written by the task before the timer is armed, then only read.
-  task_header* root = nullptr;
+  // root, deadline, after and relative are written by the timeout when it is entered (before the
+  // timer can be armed, hence before anyone else reads them) and not before: a timeout that is
+  // made and entered at once would otherwise write each twice (an unarmed timeout's cost is
+  // mostly such stores: docs/architecture.md, Measurements).
+  // The task to cancel (null: the timeout is not part of a spawned task, nothing to time); then
+  // only read.
+  task_header* root;
   // The expiry. For a relative timeout (timeout(d), wait_for: `relative`) it is first an upper
   // bound, `after` past a coarse reading of the start (timeout_start_bound), and arming refines it
   // to the exact deadline it stands for (arm_timeout_now).
-  clock::time_point deadline{};
+  clock::time_point deadline;
   // The duration of a relative timeout; meaningful while `relative` is set. Task-local, as armed.
-  clock::duration after{};
+  clock::duration after;
   // Invariant: true once the expiry requested its cancellation (at most once). Written by the
   // I/O driver's thread (on_fire) or by the task itself (a deadline already due when armed); read
   // by the task after disarm_timer returned. Ordering: release here, acquire there; disarm_timer's
@@ -92,7 +97,7 @@ struct lazy_timeout {
   bool armed = false;
   // `deadline` is still the bound of a relative timeout, refined when it is armed (then cleared:
   // a deadline once armed, or set by timeout_scope::reschedule, is exact). Task-local.
-  bool relative = false;
+  bool relative;
 };
 
 // Arms `timeout` of `task` now, whatever the task's pending lazy timeout (timeout_scope::reschedule
