@@ -170,6 +170,34 @@ TEST_CASE("timeout: success returns the value and leaves no timer once idle") {
   CHECK(timers_once_idle(rt) == 0);
 }
 
+TEST_CASE("timeout: a timeout awaited a second time throws logic_error and runs nothing again") {
+  weft_test::watchdog dog(10s);
+  auto main_task = []() -> weft::task<> {
+    std::atomic<int> runs{0};
+    auto work = [](std::atomic<int>& n) -> weft::task<int> {
+      ++n;
+      co_return 7;
+    };
+    auto timed = weft::timeout(60s, work(runs));
+    CHECK(co_await timed == 7);
+    std::string message;
+    try {
+      (void)co_await timed;
+    } catch (const std::logic_error& e) {
+      message = e.what();
+    }
+    CHECK(message.find("awaited twice") != std::string::npos);
+    CHECK(runs.load() == 1);
+    // A timeout moved into a task is awaited through that task; the moved-from one is empty.
+    auto original = weft::timeout(60s, work(runs));
+    weft::task<int> as_task = std::move(original);
+    CHECK(co_await std::move(as_task) == 7);
+    CHECK_THROWS_AS((void)co_await original, std::logic_error);
+    CHECK(runs.load() == 2);
+  };
+  weft::run(main_task(), {.worker_threads = 2});
+}
+
 TEST_CASE(
     "timeout: an expiry that the work never noticed returns the value and leaves no cancellation") {
   weft_test::watchdog dog(10s);

@@ -105,10 +105,12 @@ class timeout_guard {
 
   [[nodiscard]] timeout_limit limit() const noexcept { return limit_; }
 
-  // In await_ready: a timeout_scope is awaited once (asyncio: "Timeout has already been entered").
+  // In await_ready: a timeout (and a timeout_scope) is awaited once (asyncio: "Timeout has
+  // already been entered").
   void check_unused() const {
     if (phase_ != phase::created) {
-      throw std::logic_error("weft::timeout_scope: awaited twice; a scope times one awaiting");
+      throw std::logic_error(
+          "weft::timeout: awaited twice; a timeout (or a timeout_scope) times one awaiting");
     }
   }
 
@@ -291,29 +293,31 @@ class [[nodiscard]] timeout_awaitable<task<T>, Guard> : private Guard {
  public:
   using task_type = task<T>;  // what spawn, gather and task_group turn it into
 
+  // Owns the work's frame from here on (one handle, not a task and a handle beside it: the
+  // awaiting then writes and tests one word, where it used to move the frame from one to the
+  // other).
   timeout_awaitable(Guard guard, task<T> work) noexcept
-      : Guard(std::move(guard)), work_(std::move(work)) {}
+      : Guard(std::move(guard)), frame_(work.release()) {}
   // Before it is awaited only (see timeout_guard).
   timeout_awaitable(timeout_awaitable&& other) noexcept
-      : Guard(std::move(other)), work_(std::move(other.work_)) {}
+      : Guard(std::move(other)), frame_(std::exchange(other.frame_, {})) {}
   ~timeout_awaitable() {
     if (frame_) frame_.destroy();  // before the guard: nested timeouts leave first
   }
 
   // A weft::task that awaits this timeout, for where a task is needed (spawn, gather, a vector).
   operator task<T>() && {  // NOLINT(google-explicit-constructor): a timeout is a task to the user
-    return as_task(std::move(static_cast<Guard&>(*this)), std::move(work_));
+    return as_task(std::move(static_cast<Guard&>(*this)), task<T>(std::exchange(frame_, {})));
   }
 
   [[nodiscard]] bool await_ready() {
-    if (!work_.valid()) {
+    if (!frame_) {
       throw std::logic_error("weft::timeout: awaited an empty task (moved-from or awaited)");
     }
     this->guard().check_unused();
     // wait_for(work, 0s): asyncio.wait_for(coro, 0) cancels the task before it ever ran and
     // raises TimeoutError. The work is destroyed unstarted with this awaitable.
     if (this->guard().limit().expired_before_start()) throw timeout_error();
-    frame_ = work_.release();
     return false;
   }
   template <class Promise>
@@ -335,8 +339,7 @@ class [[nodiscard]] timeout_awaitable<task<T>, Guard> : private Guard {
     co_return co_await timeout_awaitable(std::move(guard), std::move(work));
   }
 
-  task<T> work_;
-  typename task<T>::handle_type frame_;
+  typename task<T>::handle_type frame_;  // the work; null once moved into a task
 };
 
 // The awaitable of timeout(d, handle): awaits the handle (a cancellation point, which arms the
