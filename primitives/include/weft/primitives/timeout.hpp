@@ -224,8 +224,8 @@ class timeout_guard {
         timer_.deadline = *when;
         timer_.relative = false;  // exact: arming keeps it
       } else {
-        unarmed_timeout_of(timer_.root) =
-            nullptr;  // idle; nothing else was pending (enter armed it)
+        // Idle; nothing else was pending (enter armed it).
+        unarmed_timeout_of(timer_.root) = nullptr;
       }
       return;
     }
@@ -312,7 +312,9 @@ class [[nodiscard]] timeout_awaitable<task<T>, Guard> : private Guard {
 
   [[nodiscard]] bool await_ready() {
     if (!frame_) {
-      throw std::logic_error("weft::timeout: awaited an empty task (moved-from or awaited)");
+      throw std::logic_error(
+          "weft::timeout: no work to await (the timeout was moved into a task, or was given an "
+          "empty task)");
     }
     this->guard().check_unused();
     // wait_for(work, 0s): asyncio.wait_for(coro, 0) cancels the task before it ever ran and
