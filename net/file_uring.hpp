@@ -101,6 +101,16 @@ class [[nodiscard]] uring_wait : private cancellable_wait {
         return false;
       default:
         abandon();  // completed inline
+        // A read the kernel serves from its page cache completes here, without suspending. A
+        // task reading in a loop would then keep its worker for good: no other task there runs,
+        // and neither does the worker's service between tasks (runtime::shutdown's cancellation
+        // is served there; test_file's "destroying the runtime with reads in flight" hung on
+        // it). Once its budget is spent it yields, as a join of a finished task does
+        // (join_handle.hpp); the result waits in `op_`.
+        if (budget_exhausted()) {
+          schedule_yield(self);
+          return true;
+        }
         return false;
     }
   }

@@ -130,12 +130,17 @@ class injector {
   }
 
   // Shutdown only: drops every item without resuming it.
-  void clear() {
+  // Empties the queue (shutdown, no other thread left), showing each item to `seen`.
+  template <class Seen>
+  void clear(Seen&& seen) {
     void* item = nullptr;
-    {
-      [[maybe_unused]] tsan_look_away look_away;
-      while (queue_.try_dequeue(item)) {
+    for (;;) {
+      {
+        [[maybe_unused]] tsan_look_away look_away;
+        if (!queue_.try_dequeue(item)) break;
       }
+      tsan_received(&item, 1);
+      seen(item);
     }
     length_.store(0, std::memory_order_relaxed);
   }

@@ -13,8 +13,16 @@
 // completer, join_handle and owner makes the state reach done + detached + not listed
 // (task_header.hpp).
 //
-// Tasks spawned from threads outside the pool go to one extra shard that has no owner; every
-// operation on it holds its spinlock.
+// A task spawned from a thread outside the pool is listed by the worker that first takes it from
+// a queue, in that worker's own shard (registry::adopt), not by the spawning thread. Until then it
+// travels through the queues as a tagged item (foreign_item, below) and is counted by
+// runtime_core::foreign_queued(). Listing it at the spawn, in one shared shard, made the spawner
+// and every worker that completed such a task fight over that shard's lock: perf of bench
+// spawn_remote showed 40% of the workers' time spinning on it.
+//
+// One extra shard has no owner; every operation on it holds its spinlock. It lists what no worker
+// lists: the queued foreign tasks that shutdown found in the stopped queues, for its sweep. Its
+// lock is also what a foreign spawn holds from its `closing` check to its injection (spawn_root).
 //
 // The owner also takes its shard's spinlock to link and unlink (an uncontended exchange and a
 // store: bench/ab chained_spawn measured the cost, docs/diagnostics.md), so that runtime::dump
@@ -63,6 +71,21 @@ struct alignas(64) registry_shard {
   std::atomic<std::uint64_t> request{0};
   std::atomic<std::uint64_t> seen{0};  // the owner's only (atomic for the relaxed peek's type)
 };
+
+// A foreign task on its way to a worker (the file comment): its header's address with bit 0 set.
+// The queues' other items are frame addresses, which have bit 0 clear (frames are allocated with
+// at least 16-byte alignment), so one test tells them apart where items are taken to run
+// (worker::admit).
+static_assert(alignof(task_header) >= 2, "bit 0 of a header's address tags a foreign item");
+inline void* foreign_item(task_header* task) noexcept {
+  return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(task) | 1u);
+}
+// The task of a foreign item, or null if `item` is a frame address.
+inline task_header* foreign_task_in(void* item) noexcept {
+  const auto bits = reinterpret_cast<std::uintptr_t>(item);
+  if ((bits & 1u) == 0) return nullptr;
+  return reinterpret_cast<task_header*>(bits & ~std::uintptr_t{1});
+}
 
 class registry {
  public:

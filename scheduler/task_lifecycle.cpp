@@ -78,31 +78,37 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
     task->state_word().store(task_header::abandoned_bit, std::memory_order_relaxed);
     return;  // never listed: its shard stays null, so no registry unlinks it
   }
-  // Another thread (or another runtime's worker). The foreign shard's lock is held from the
-  // `closing` check to the injection, so shutdown's pass over that shard (which takes the same
-  // lock after setting `closing`) either sees the task listed and cancels it, or this spawn sees
-  // `closing` and refuses; and the runtime cannot be freed while a spawn is half done.
+  // Another thread (or another runtime's worker). The task is not listed here: the worker that
+  // takes it from the queue lists it in its own shard (registry.hpp), and until then
+  // foreign_queued() counts it. The foreign shard's lock is held from the `closing` check to the
+  // count and the injection (only other foreign spawns and shutdown take it), so shutdown, which
+  // takes it after setting `closing`, either finds the task counted and queued (a worker adopts
+  // it and cancels it, or the sweep finds it in the stopped queues) or this spawn sees `closing`
+  // and refuses; and the runtime cannot be freed while a spawn is half done.
   registry_shard& shard = rt->registry.foreign_shard();
   shard.lock.lock();
   if (rt->closing()) {
     shard.lock.unlock();
     throw runtime_stopped("weft: spawn on a runtime that is shutting down");
   }
-  // Not yet visible to any other thread: the injection below publishes it (release).
+  // `listed`, with the shard still null: the adopting worker links the task before it can run,
+  // and unlinks it (or has it unlinked) as any task of its shard. Not yet visible to any other
+  // thread: the injection below publishes it (release).
   task->state_word().store(task_header::listed_bit, std::memory_order_relaxed);
-  registry::insert_locked(shard, task);
   if (rt->trace != nullptr) [[unlikely]]  // before the task can run (trace.hpp)
     rt->trace->spawned(self, task->frame().address(), task->name(), false);
+  // Counted before the injection: the adoption that follows it (through the queue's release and
+  // acquire) never finds the count behind (foreign_queued()).
+  rt->foreign_spawned.fetch_add(1, std::memory_order_relaxed);
   try {
-    rt->inject(task->frame().address());
+    rt->inject(foreign_item(task));
   } catch (...) {
-    // Out of memory in the injection queue: the caller keeps the frame, unlisted.
-    registry::unlink_locked(task);
+    // Out of memory in the injection queue: the caller keeps the frame, unqueued.
+    rt->foreign_spawned.fetch_sub(1, std::memory_order_relaxed);
     task->state_word().store(0, std::memory_order_relaxed);
     shard.lock.unlock();
     throw;
   }
-  rt->foreign_spawned.fetch_add(1, std::memory_order_relaxed);
   shard.lock.unlock();
 }
 

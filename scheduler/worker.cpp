@@ -198,9 +198,24 @@ void worker::run() {
         pool_.notify_one_if_needed();
       }
     }
-    run_task(task);
+    run_task(admit(task));
   }
   this_worker = nullptr;
+}
+
+void* worker::adopt(task_header* task) noexcept {
+  // Shutdown's graceful phase: the task starts cancelled, as one spawned on a worker then does
+  // (spawn_root). If `closing` is not seen here, this worker has not yet served shutdown's
+  // request (its acquire of the request sees `closing`, serve_requests), so the cancel_all that
+  // serves it finds the task listed below.
+  if (pool_.closing()) [[unlikely]]
+    request_cancel(task);
+  registry::insert(shard_, task);
+  // Ordering: release, after the listing: foreign_queued()'s acquire load that sees this count
+  // also sees the registry's count that includes the task, so the two never both miss it.
+  counters.adopted.store(counters.adopted.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_release);
+  return task->frame().address();
 }
 
 void worker::run_task(void* task) {
@@ -575,12 +590,14 @@ void worker::collect_ready(std::vector<void*>& ready) {
   // generator's pick, and it is the same on every run of the same seed.
   if (lifo_slot_ != nullptr) ready.push_back(std::exchange(lifo_slot_, nullptr));
   while (void* task = deque_.pop())
-    ready.push_back(task);
+    ready.push_back(admit(task));
   ready.insert(ready.end(), yielded_.begin(), yielded_.end());
   yielded_.clear();
   void* batch[injector_batch];
-  while (const std::size_t n = pool_.injector.pop_bulk(injector_token_, batch, injector_batch))
-    ready.insert(ready.end(), batch, batch + n);
+  while (const std::size_t n = pool_.injector.pop_bulk(injector_token_, batch, injector_batch)) {
+    for (std::size_t i = 0; i < n; ++i)
+      ready.push_back(admit(batch[i]));
+  }
 }
 
 void worker::run_deterministic() {
@@ -622,11 +639,12 @@ void worker::run_deterministic() {
   this_worker = nullptr;
 }
 
-void worker::clear_queues() {
+void worker::clear_queues(std::vector<task_header*>& foreign) {
   lifo_slot_ = nullptr;
   if (pool_.sim != nullptr) pool_.sim->ready.clear();
   yielded_.clear();
-  while (deque_.pop() != nullptr) {
+  while (void* item = deque_.pop()) {
+    if (task_header* task = foreign_task_in(item)) foreign.push_back(task);
   }
 }
 
@@ -643,7 +661,8 @@ void* worker::next_hosted_task() {
     lifo_slot_ = nullptr;
   }
   hosted_lifo_polls_ = 0;
-  return next_task();
+  void* task = next_task();
+  return task != nullptr ? admit(task) : nullptr;
 }
 
 std::size_t worker::hosted_ready() const noexcept {

@@ -72,6 +72,9 @@ struct worker_counters {
   std::atomic<std::uint64_t> completed{0};
   std::atomic<std::uint64_t> stolen{0};
   std::atomic<std::uint64_t> parked{0};
+  // Foreign tasks this worker took from a queue and listed (worker::admit). Ordering: stored with
+  // release after the listing, read with acquire by runtime_core::foreign_queued().
+  std::atomic<std::uint64_t> adopted{0};
 
   // runtime::counters() and runtime::dump() (docs/diagnostics.md). Single writer, the owner;
   // relaxed: each is a statistic read on its own, nothing is published through it. A reader
@@ -151,8 +154,9 @@ class alignas(64) worker : public worker_identity {
   worker_counters counters;
   parker park;
 
-  // Shutdown only, after every thread joined: drops queued tasks without running them.
-  void clear_queues();
+  // Shutdown only, after every thread joined: drops queued tasks without running them, except
+  // foreign tasks no worker listed yet, which go into `foreign` (registry.hpp).
+  void clear_queues(std::vector<task_header*>& foreign);
 
   // ---- Hosted mode (frame_executor.cpp): a worker without a thread, whose loop the host thread
   // runs in slices. It never searches, steals or parks; its runtime has no other worker. ----
@@ -161,6 +165,14 @@ class alignas(64) worker : public worker_identity {
   void run_hosted_task(void* task) {
     budget_ = task_budget;
     resume(task);
+  }
+  // What a queue item taken to run resumes: the item itself (a frame), or, for a foreign task
+  // that no worker listed yet, its frame once this worker listed it (registry.hpp). Owner only,
+  // on every path that takes an item from a queue to run it: run(), next_hosted_task() and
+  // collect_ready().
+  void* admit(void* item) noexcept {
+    if (task_header* task = foreign_task_in(item)) return adopt(task);
+    return item;
   }
   // Ready tasks (the host thread only: the LIFO slot and the yielders are the owner's).
   [[nodiscard]] std::size_t hosted_ready() const noexcept;
@@ -198,6 +210,7 @@ class alignas(64) worker : public worker_identity {
   void poll_driver_when_busy(found_tasks where);
   // Makes the tasks the driver cycle found runnable here (the first found runs first).
   void take_driven();
+  void* adopt(task_header* task) noexcept;
   void run_task(void* task);
   void run_batch(void* task);
   [[gnu::noinline]] void order_batch();

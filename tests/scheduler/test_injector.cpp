@@ -3,6 +3,7 @@
 // exactly once.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -62,11 +63,13 @@ TEST_CASE("injector: items pushed singly and in bulk come out and the length fol
   CHECK(q.pop_bulk(token, out, 64) == 0);
 }
 
-TEST_CASE("injector: clear drops everything") {
+TEST_CASE("injector: clear shows every item once and drops them all") {
   weft::detail::injector q;
   for (std::uintptr_t i = 0; i < 100; ++i)
     q.push(as_item(i));
-  q.clear();
+  std::vector<int> seen(100, 0);
+  q.clear([&](void* item) { ++seen[as_id(item)]; });
+  CHECK(std::count(seen.begin(), seen.end(), 1) == 100);
   CHECK(q.length() == 0);
   auto token = q.make_token();
   void* out[8];

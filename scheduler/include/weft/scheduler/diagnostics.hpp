@@ -69,6 +69,9 @@ struct worker_dump {
 struct runtime_dump {
   std::vector<task_dump> tasks;
   std::vector<worker_dump> workers;
+  // Tasks spawned from threads outside the runtime (runtime::spawn) that no worker has started
+  // yet: they wait in the injection queue and are listed in `tasks` once a worker takes them.
+  std::size_t not_started = 0;
   // A readable report: one line per worker, then one paragraph per task with its await chain
   // ("main -> fetch_all -> fetch_one -> waiting on semaphore::acquire for 1.204 s").
   [[nodiscard]] WEFT_API std::string to_string() const;
