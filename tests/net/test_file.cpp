@@ -21,6 +21,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/eventually.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -310,6 +311,41 @@ void shutdown_in_flight(weft::file_backend backend) {
   }
 }
 
+// A reader of a cached file on a one-worker runtime, whose reads may all complete without
+// suspending (io_uring serves them from the page cache at submission), must still let the other
+// task of its worker run: its reads yield once its budget is spent.
+void reader_shares_its_worker(weft::file_backend backend) {
+  scoped_file tmp(temp_path("share"));
+  weft::runtime_options one = options();
+  one.worker_threads = 1;
+  weft::runtime rt(one);
+  rt.block_on(weft::write_file(tmp.path, pattern(64 * 1024), {.backend = backend}));
+  std::atomic<bool> stop{false};
+  std::atomic<long> reads{0};
+  auto reader = rt.spawn(
+      [](std::string path, weft::open_options with, std::atomic<bool>& done,
+         std::atomic<long>& counter) -> weft::task<void> {
+        weft::file f = co_await weft::file::open(path, weft::open_mode::read, with);
+        std::vector<char> buffer(4096);
+        while (!done.load()) {
+          (void)co_await f.read_at(buffer, 0);
+          counter.fetch_add(1);
+        }
+      },
+      tmp.path, weft::open_options{.backend = backend}, std::ref(stop), std::ref(reads));
+  while (reads.load() < 100)
+    std::this_thread::sleep_for(1ms);
+  // Spawned from this thread, so it is queued behind the reader on the only worker.
+  auto other = rt.spawn([](std::atomic<bool>& done) -> weft::task<void> {
+    done.store(true);
+    co_return;
+  }(stop));
+  CHECK(weft_test::eventually([&] { return other.done(); }));
+  stop.store(true);  // ends the reader even if the other task never ran
+  CHECK(weft_test::eventually([&] { return reader.done(); }));
+  CHECK_NOTHROW(reader.take_result());
+}
+
 }  // namespace
 
 TEST_CASE("file: the io_uring probe agrees with a direct io_uring_queue_init") {
@@ -377,3 +413,5 @@ WEFT_FILE_CASE("reads cancelled mid-flight lose no byte and the retries reassemb
                cancelled_reads)
 WEFT_FILE_CASE("a read blocked on an empty fifo ends at once when cancelled", cancel_blocked_read)
 WEFT_FILE_CASE("destroying the runtime with reads in flight leaks nothing", shutdown_in_flight)
+WEFT_FILE_CASE("a task reading a cached file in a loop lets the other tasks of its worker run",
+               reader_shares_its_worker)

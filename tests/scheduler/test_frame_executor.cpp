@@ -112,6 +112,68 @@ TEST_SUITE("frame_executor") {
     CHECK(log.outside_calls.load() == 0);
   }
 
+  TEST_CASE(
+      "a task spawned before any frame counts as live and not started until a frame runs it") {
+    weft::frame_executor exec;
+    weft::event go;
+    weft::join_handle<void> handle = exec.spawn(fx_dump_outer(go));
+    // Spawned from the host thread outside a frame: queued, listed by the frame that takes it.
+    CHECK(exec.stats().live_tasks == 1);
+    weft::runtime_dump before = exec.dump();
+    CHECK(before.not_started == 1);
+    CHECK(before.tasks.empty());
+    CHECK(before.to_string().find("1 spawned from outside and not started yet") !=
+          std::string::npos);
+    (void)exec.run_until_idle();
+    weft::runtime_dump waiting = exec.dump();
+    CHECK(waiting.not_started == 0);
+    REQUIRE(waiting.tasks.size() == 1);
+    CHECK(waiting.tasks[0].state == weft::task_dump::state_type::waiting);
+    CHECK(exec.stats().live_tasks == 1);
+    go.set();
+    (void)exec.run_until_idle();
+    CHECK(handle.done());
+    CHECK(exec.stats().live_tasks == 0);
+  }
+
+  TEST_CASE("an executor destroyed before its first frame abandons the tasks it never started") {
+    std::atomic<int> started{0};
+    weft::join_handle<void> handle;
+    {
+      weft::frame_executor exec(weft::frame_executor_options{.shutdown_timeout = 0ms});
+      handle = exec.spawn([](std::atomic<int>& s) -> weft::task<> {
+        s.fetch_add(1);
+        co_return;
+      }(started));
+      CHECK(exec.stats().live_tasks == 1);
+    }
+    CHECK(started.load() == 0);
+    REQUIRE(handle.done());
+    CHECK_THROWS_AS(handle.take_result(), weft::runtime_stopped);
+  }
+
+  TEST_CASE("an executor destroyed with a grace runs its never started tasks cancelled") {
+    std::atomic<int> started{0};
+    std::atomic<int> cancelled{0};
+    weft::join_handle<void> handle;
+    {
+      weft::frame_executor exec;
+      handle = exec.spawn([](std::atomic<int>& s, std::atomic<int>& c) -> weft::task<> {
+        s.fetch_add(1);
+        try {
+          co_await weft::sleep(1h);
+        } catch (const weft::cancelled_error&) {
+          c.fetch_add(1);
+          throw;
+        }
+      }(started, cancelled));
+    }
+    CHECK(started.load() == 1);
+    CHECK(cancelled.load() == 1);
+    REQUIRE(handle.done());
+    CHECK_THROWS_AS(handle.take_result(), weft::runtime_stopped);
+  }
+
   TEST_CASE("run_until_idle runs every ready task and reports idleness") {
     weft::frame_executor exec;
     std::atomic<int> ran{0};

@@ -5,7 +5,8 @@
 // a frame whose handle is gone), the owner's wake-up on the first remote completion,
 // drain_and_snapshot. Multi-threaded: completers, handle droppers and a parking owner race on the
 // three bits and every frame is destroyed exactly once; foreign threads share the locked shard; a
-// lister walks a shard under its lock while its owner links and unlinks.
+// queued foreign task's tag; a lister walks a shard under its lock while its owner links and
+// unlinks.
 //
 // The frames are real coroutine frames whose promise holds the task_header, as a weft::task's
 // does, so that ASan sees any touch of a header after its frame was destroyed. The completer and
@@ -160,6 +161,17 @@ TEST_CASE("registry: one shard per worker plus one shared shard for foreign thre
   CHECK(&reg.foreign_shard() != &reg.worker_shard(2));
   CHECK(reg.size() == 0);
   CHECK(reg.drain_and_snapshot().empty());
+}
+
+TEST_CASE("registry: a queued foreign task is told apart from a frame and gives back its header") {
+  task_header header;
+  void* item = weft::detail::foreign_item(&header);
+  CHECK(item != static_cast<void*>(&header));
+  CHECK(weft::detail::foreign_task_in(item) == &header);
+  // A frame address (what every other queue item is) is not a foreign task.
+  alignas(16) static unsigned char frame[64];
+  CHECK(weft::detail::foreign_task_in(frame) == nullptr);
+  CHECK(weft::detail::foreign_task_in(&header) == nullptr);
 }
 
 TEST_CASE("registry: insert links at the head and unlink works at the head and middle and tail") {
