@@ -42,6 +42,9 @@ bool connection_went_away(int error) noexcept {
 
 task<socket_handle> accept_socket(socket_handle& listener, socket_address& peer, bool& reported) {
   auto backoff = first_backoff;
+  // The cooperative budget, as stream_socket::read_some: a flood of connections cannot hold the
+  // worker of an accept loop.
+  if (detail::budget_exhausted()) co_await yield_now();
   for (;;) {
     socklen_t size = socket_address::capacity;
     const int fd = ::accept4(listener.fd(), peer.data(), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -6,6 +6,9 @@
 
 #include <cerrno>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
+#include <weft/scheduler/sleep.hpp>
+
 namespace weft {
 
 std::size_t stream_socket::try_read(std::span<char> buffer, bool& would_block) {
@@ -43,6 +46,12 @@ std::size_t stream_socket::try_write(std::string_view data, bool& would_block) {
 
 task<std::size_t> stream_socket::read_some(std::span<char> buffer) {
   if (buffer.empty()) co_return 0;
+  // The cooperative budget (runtime_entry_points.hpp). The syscall is tried first and the task
+  // waits only on EAGAIN, so against a peer that keeps the socket ready this never suspended: the
+  // worker's other tasks did not run and a cancellation was never delivered (shutdown's
+  // included). After 128 operations without suspending the task yields, a cancellation point
+  // before any byte is taken.
+  if (detail::budget_exhausted()) co_await yield_now();
   for (;;) {
     bool would_block = false;
     const std::size_t n = try_read(buffer, would_block);
@@ -54,6 +63,7 @@ task<std::size_t> stream_socket::read_some(std::span<char> buffer) {
 
 task<std::size_t> stream_socket::write_some(std::string_view data) {
   if (data.empty()) co_return 0;
+  if (detail::budget_exhausted()) co_await yield_now();  // as read_some
   for (;;) {
     bool would_block = false;
     const std::size_t n = try_write(data, would_block);
@@ -64,6 +74,8 @@ task<std::size_t> stream_socket::write_some(std::string_view data) {
 
 task<void> stream_socket::write_all(std::string_view data, std::size_t* sent) {
   while (!data.empty()) {
+    // As read_some; a cancellation here leaves `*sent` exact.
+    if (detail::budget_exhausted()) co_await yield_now();
     bool would_block = false;
     const std::size_t n = try_write(data, would_block);
     if (would_block) {

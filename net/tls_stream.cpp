@@ -14,6 +14,8 @@
 #include <utility>
 
 #include <weft/net/address.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
+#include <weft/scheduler/sleep.hpp>
 
 #include "tls_engine.hpp"
 
@@ -93,6 +95,8 @@ task<void> flush(tls_engine& e) {
 // Reads ciphertext from the socket into the engine. Returns false at the end of the stream.
 // A cancellation arrives only while the socket read waits, before a byte was taken: nothing lost.
 task<bool> feed(tls_engine& e) {
+  // The cooperative budget, as stream_socket::read_some.
+  if (detail::budget_exhausted()) co_await yield_now();
   for (;;) {
     const int fed = feed_now(e);
     if (fed >= 0) co_return fed == 1;

@@ -6,6 +6,9 @@
 
 #include <cerrno>
 
+#include <weft/scheduler/detail/runtime_entry_points.hpp>
+#include <weft/scheduler/sleep.hpp>
+
 namespace weft {
 
 udp_socket udp_socket::bind(const socket_address& address) {
@@ -28,6 +31,8 @@ void udp_socket::connect(const socket_address& peer) {
 }
 
 task<std::size_t> udp_socket::send_impl(std::string_view datagram, const socket_address* to) {
+  // The cooperative budget, as stream_socket::read_some.
+  if (detail::budget_exhausted()) co_await yield_now();
   for (;;) {
     const ssize_t n =
         ::sendto(handle_.fd(), datagram.data(), datagram.size(), MSG_NOSIGNAL,
@@ -52,6 +57,9 @@ task<std::size_t> udp_socket::send(std::string_view datagram) {
 }
 
 task<received_datagram> udp_socket::receive_from(std::span<char> buffer) {
+  // The cooperative budget, as stream_socket::read_some: a flood of datagrams cannot hold the
+  // worker.
+  if (detail::budget_exhausted()) co_await yield_now();
   for (;;) {
     received_datagram result;
     socklen_t size = socket_address::capacity;

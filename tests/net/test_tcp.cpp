@@ -246,6 +246,38 @@ TEST_CASE("tcp: a peer reset during a long write is connection_reset and sent co
   weft::run(main_task(), {.worker_threads = 2});
 }
 
+TEST_CASE("tcp: a reader whose socket always has data lets the other tasks of its worker run") {
+  weft_test::watchdog dog(60s);
+  auto main_task = []() -> weft::task<void> {
+    constexpr std::size_t total = 32 * 1024;
+    auto listener = weft::tcp_listener::bind(loopback());
+    auto accepted =
+        weft::spawn([](weft::tcp_listener& l) { return l.accept(); }, std::ref(listener));
+    auto client =
+        co_await weft::tcp_stream::connect(weft_test::addresses(listener.local_address()));
+    auto server_side = co_await accepted;
+    co_await server_side.write_all(std::string(total, 'x'));
+    // One byte per read: every read finds data, so the reader never waits for readiness.
+    std::size_t got = 0;
+    weft::event started;
+    auto reader = weft::spawn(
+        [](weft::tcp_stream& c, std::size_t& count, weft::event& first) -> weft::task<void> {
+          std::array<char, 1> byte{};
+          while (count < total) {
+            count += co_await c.read_some(byte);
+            first.set();
+          }
+        },
+        std::ref(client), std::ref(got), std::ref(started));
+    co_await started.wait();
+    // Here only once the reader let go of the only worker: at its budget, not at its end.
+    CHECK(got < total);
+    co_await reader;
+    CHECK(got == total);
+  };
+  weft::run(main_task(), {.worker_threads = 1});
+}
+
 TEST_CASE("tcp: a read cancelled while waiting loses no byte") {
   weft_test::watchdog dog(20s);
   auto main_task = []() -> weft::task<void> {
