@@ -47,6 +47,22 @@ weft::task<std::string> read_to_end(weft::stream_socket& s) {
   }
 }
 
+// Two ends of one loopback connection.
+struct connected_pair {
+  connected_pair(weft::tcp_stream c, weft::tcp_stream s)
+      : client(std::move(c)), server(std::move(s)) {}
+  weft::tcp_stream client;
+  weft::tcp_stream server;
+};
+
+weft::task<connected_pair> connect_pair() {
+  auto listener = weft::tcp_listener::bind(loopback());
+  auto accepted = weft::spawn([](weft::tcp_listener& l) { return l.accept(); }, std::ref(listener));
+  auto client = co_await weft::tcp_stream::connect(weft_test::addresses(listener.local_address()));
+  auto server = co_await accepted;
+  co_return connected_pair(std::move(client), std::move(server));
+}
+
 }  // namespace
 
 TEST_CASE("tcp: a client's bytes come back from an echo server") {
@@ -250,13 +266,8 @@ TEST_CASE("tcp: a reader whose socket always has data lets the other tasks of it
   weft_test::watchdog dog(60s);
   auto main_task = []() -> weft::task<void> {
     constexpr std::size_t total = 32 * 1024;
-    auto listener = weft::tcp_listener::bind(loopback());
-    auto accepted =
-        weft::spawn([](weft::tcp_listener& l) { return l.accept(); }, std::ref(listener));
-    auto client =
-        co_await weft::tcp_stream::connect(weft_test::addresses(listener.local_address()));
-    auto server_side = co_await accepted;
-    co_await server_side.write_all(std::string(total, 'x'));
+    connected_pair ends = co_await connect_pair();
+    co_await ends.server.write_all(std::string(total, 'x'));
     // One byte per read: every read finds data, so the reader never waits for readiness.
     std::size_t got = 0;
     weft::event started;
@@ -268,7 +279,7 @@ TEST_CASE("tcp: a reader whose socket always has data lets the other tasks of it
             first.set();
           }
         },
-        std::ref(client), std::ref(got), std::ref(started));
+        std::ref(ends.client), std::ref(got), std::ref(started));
     co_await started.wait();
     // Here only once the reader let go of the only worker: at its budget, not at its end.
     CHECK(got < total);
@@ -281,12 +292,9 @@ TEST_CASE("tcp: a reader whose socket always has data lets the other tasks of it
 TEST_CASE("tcp: a read cancelled while waiting loses no byte") {
   weft_test::watchdog dog(20s);
   auto main_task = []() -> weft::task<void> {
-    auto listener = weft::tcp_listener::bind(loopback());
-    auto accepted =
-        weft::spawn([](weft::tcp_listener& l) { return l.accept(); }, std::ref(listener));
-    auto client =
-        co_await weft::tcp_stream::connect(weft_test::addresses(listener.local_address()));
-    auto server_side = co_await accepted;
+    connected_pair ends = co_await connect_pair();
+    weft::tcp_stream& client = ends.client;
+    weft::tcp_stream& server_side = ends.server;
     std::array<char, 64> buffer{};
     auto reader =
         weft::spawn([](weft::tcp_stream& c, std::array<char, 64>& b) { return c.read_some(b); },
