@@ -129,8 +129,8 @@ class injector {
     return consumer_token(queue_);
   }
 
-  // Shutdown only: drops every item without resuming it.
-  // Empties the queue (shutdown, no other thread left), showing each item to `seen`.
+  // Shutdown only (no other thread left): empties the queue without resuming anything, showing
+  // each item to `seen` (runtime.cpp keeps the queued foreign tasks among them).
   template <class Seen>
   void clear(Seen&& seen) {
     void* item = nullptr;

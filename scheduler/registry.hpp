@@ -14,7 +14,7 @@
 // (task_header.hpp).
 //
 // A task spawned from a thread outside the pool is listed by the worker that first takes it from
-// a queue, in that worker's own shard (registry::adopt), not by the spawning thread. Until then it
+// a queue, in that worker's own shard (worker::adopt), not by the spawning thread. Until then it
 // travels through the queues as a tagged item (foreign_item, below) and is counted by
 // runtime_core::foreign_queued(). Listing it at the spawn, in one shared shard, made the spawner
 // and every worker that completed such a task fight over that shard's lock: perf of bench

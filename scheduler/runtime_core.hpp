@@ -122,7 +122,9 @@ class runtime_core final : public poller_host, public offload_host, public pool 
   [[nodiscard]] std::uint64_t foreign_queued() const noexcept;
   // Spawned tasks not yet finished: the registry's and the queued foreign ones.
   [[nodiscard]] std::uint64_t live_tasks() const noexcept {
-    // Queued ones first: a task adopted after that read is counted by the registry's read.
+    // Queued ones first: a task adopted after that read is in the registry's count read next, so
+    // none is missed (one adopted in between is counted twice for that instant: the grace loop
+    // waits a round longer, never a round too short).
     const std::uint64_t queued = foreign_queued();
     return queued + registry.size();
   }
