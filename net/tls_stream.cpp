@@ -93,7 +93,8 @@ task<void> flush(tls_engine& e) {
 }
 
 // Reads ciphertext from the socket into the engine. Returns false at the end of the stream.
-// A cancellation arrives only while the socket read waits, before a byte was taken: nothing lost.
+// A cancellation arrives only before a byte was taken (at the budget's yield, or while the socket
+// read waits): nothing lost.
 task<bool> feed(tls_engine& e) {
   // The cooperative budget, as stream_socket::read_some.
   if (detail::budget_exhausted()) co_await yield_now();
