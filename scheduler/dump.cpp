@@ -72,8 +72,8 @@ __attribute__((no_sanitize("thread"))) const void* resume_function_of(const void
   return frame == nullptr ? nullptr : *static_cast<const void* const*>(frame);
 }
 
-// The same protocol for the header's frame handle of an awaited task (task.hpp's awaiter sets it
-// before the link that led here).
+// The frame of an awaited task, derived from its header's address (task_header::frame_prefix):
+// nothing is read, the attribute only matches its neighbours'.
 __attribute__((no_sanitize("thread"))) const void* frame_of(const task_header* t) noexcept {
   return t->frame().address();
 }

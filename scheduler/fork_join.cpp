@@ -87,7 +87,7 @@ struct fork_join_access {
     const std::size_t index = slot->index;
     const std::size_t count = core->count_;
     const std::size_t done = slot->carry + 1;
-    if (child->exception()) [[unlikely]]
+    if (child->failed()) [[unlikely]]
       on_failure(core, index);
     worker* self = current_worker();
     if (index + 1 < count && self != nullptr && &self->runtime() == core->home_) {
@@ -170,9 +170,10 @@ std::coroutine_handle<> fork_join_core::start(std::coroutine_handle<> caller, ta
     slot.core = this;
     slot.index = i;
     task_header* child = slot.header;
-    // A child is its own cancellation root: its waits publish their hooks in its own header,
-    // which two children on two threads could not share.
-    static_cast<promise_base*>(child)->root = child;
+    // A child is its own cancellation root (task_header::root(), once its runtime is set): its
+    // waits publish their hooks in its own header, which two children on two threads could not
+    // share.
+    child->set_fork_child();
     child->set_runtime(home_);
     child->set_group(&slot);
   }

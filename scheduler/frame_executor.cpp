@@ -87,9 +87,9 @@ void resume_on_runtime(runtime_core* target, task_header* root, std::coroutine_h
   if (here == nullptr || root == nullptr) {
     throw std::logic_error("weft::resume_on used outside a spawned weft task");
   }
-  // A fork_join child (no frame of its own in the header: fork_join.hpp) must end where its
-  // caller joins it; its completion does not pass through the visitors' bookkeeping.
-  if (!root->frame()) {
+  // A fork_join child must end where its caller joins it; its completion does not pass through
+  // the visitors' bookkeeping.
+  if (root->fork_child()) {
     throw std::logic_error(
         "weft::resume_on inside a weft::fork_join child: spawn the work that must move instead");
   }

@@ -171,8 +171,7 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
     try {
       std::rethrow_exception(task->exception());
     } catch (const cancelled_error&) {
-      task->set_ended_cancelled(true);  // published with `done` below
-      task->set_ended_by_shutdown(rt->closing());
+      task->set_ended_cancelled(rt->closing());  // published with `done` below
     } catch (...) {
     }
   }

@@ -537,6 +537,28 @@ TEST_CASE("timeout: an expired timeout takes its request back when the work fail
   weft::run(main_task(), {.worker_threads = 2});
 }
 
+TEST_CASE("timeout: a task that fails inside unarmed timeouts ends with its own exception") {
+  // The work throws before any cancellation point, so neither timer was ever armed: both timeouts
+  // leave their task's header before the exception is stored in the word they used.
+  weft_test::watchdog dog(10s);
+  auto throws_at_once = []() -> weft::task<int> {
+    throw std::runtime_error("inner");
+    co_return 0;
+  };
+  auto nested = [](weft::task<int> work) -> weft::task<int> {
+    co_return co_await weft::timeout(10s, weft::task<int>(weft::timeout(20s, std::move(work))));
+  };
+  auto main_task = [&]() -> weft::task<> {
+    auto handle = weft::spawn(nested(throws_at_once()));
+    CHECK_THROWS_WITH_AS(co_await handle, "inner", std::runtime_error);
+    auto [a, b] = co_await weft::fork_join(nested(throws_at_once()),
+                                           weft::task<int>(weft::timeout(10s, at_once(2))));
+    (void)a;
+    (void)b;
+  };
+  CHECK_THROWS_WITH_AS(weft::run(main_task(), {.worker_threads = 2}), "inner", std::runtime_error);
+}
+
 TEST_CASE("timeout: spawn gather and task groups take a timeout as they take a task") {
   weft_test::watchdog dog(10s);
   auto main_task = []() -> weft::task<> {

@@ -80,7 +80,8 @@ struct fake_task {
   explicit fake_task(const char* name = nullptr) {
     const frame f = make_frame_impl(destroy_mark(&destroyed));
     header = &f.handle.promise().header;
-    header->set_frame(f.handle);
+    // The header finds its frame by its offset (task_header::frame_prefix), as in a weft promise.
+    REQUIRE(header->frame().address() == f.handle.address());
     header->set_name(name);
     header->state_word().store(task_header::listed_bit,
                                std::memory_order_relaxed);  // as spawn does

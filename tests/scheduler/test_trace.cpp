@@ -187,7 +187,15 @@ weft::task<> pipe_reader(int fd, int& got) {
   }
 }
 
-weft::task<int> traced_program() {
+// True once the task named `name` is suspended in a wait (runtime::tasks()).
+bool is_waiting(weft::runtime& rt, const std::string& name) {
+  for (const auto& info : rt.tasks()) {
+    if (info.name == name && info.state == weft::task_info::state_type::waiting) return true;
+  }
+  return false;
+}
+
+weft::task<int> traced_program(weft::runtime& rt) {
   std::vector<weft::join_handle<void>> handles;
   for (int i = 0; i < 8; ++i)
     handles.push_back(weft::spawn_named("sleeper", sleeper(i)));
@@ -204,6 +212,10 @@ weft::task<int> traced_program() {
     return 7;
   });
   co_await weft::sleep(3ms);
+  // The reader must have found the pipe empty and be waiting, or it would read without an I/O
+  // wake-up (one slice, no "I/O ready"): on a loaded machine it may not have run yet at all.
+  while (!is_waiting(rt, "pipe reader"))
+    co_await weft::sleep(1ms);
   REQUIRE(::write(fds[1], "hello", 5) == 5);
   for (auto& h : handles)
     co_await h;
@@ -261,7 +273,7 @@ TEST_SUITE("trace") {
     const std::string path = temp_path("rules");
     {
       weft::runtime rt({.worker_threads = 2, .thread_name = "tr", .trace_file = path});
-      CHECK(rt.block_on(traced_program()) == 7);
+      CHECK(rt.block_on(traced_program(rt)) == 7);
     }
     const summary s = validate(load(path));
     // A track per worker, for the poller and for the blocking pool's thread.

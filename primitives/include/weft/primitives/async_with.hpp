@@ -78,7 +78,7 @@ class resource_promise final : public promise_base {
     resource_promise* promise;
     [[nodiscard]] bool await_ready() const noexcept { return false; }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<>) noexcept {
-      return promise->continuation;
+      return promise->continuation();
     }
     // The value of `co_yield`: the body's exception, null on success.
     std::exception_ptr await_resume() const noexcept { return promise->body_error; }
@@ -109,8 +109,7 @@ struct resume_resource {
   [[nodiscard]] bool await_ready() const noexcept { return false; }
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> caller) noexcept {
-    frame.promise().continuation = caller;
-    frame.promise().root = root_of(caller);
+    frame.promise().set_awaited(caller, root_of(caller));
     return frame;
   }
   void await_resume() const noexcept {}
@@ -246,6 +245,8 @@ namespace detail {
 
 template <class T>
 resource<T> resource_promise<T>::get_return_object() noexcept {
+  // The header finds its frame by its offset (task_header::frame_prefix).
+  static_assert(alignof(resource_promise<T>) <= task_header::max_promise_alignment);
   return resource<T>{std::coroutine_handle<resource_promise>::from_promise(*this)};
 }
 

@@ -66,7 +66,7 @@ struct yield_to_consumer {
   [[nodiscard]] bool await_ready() const noexcept { return false; }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<>) noexcept {
     // Read before the store: once `running` is false another next() may overwrite it.
-    std::coroutine_handle<> consumer = promise->continuation;
+    std::coroutine_handle<> consumer = promise->continuation();
     promise->running.store(false, std::memory_order_relaxed);
     return consumer;
   }
@@ -81,7 +81,7 @@ struct end_to_consumer {
   Promise* promise;
   [[nodiscard]] bool await_ready() const noexcept { return false; }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<>) noexcept {
-    std::coroutine_handle<> consumer = promise->continuation;
+    std::coroutine_handle<> consumer = promise->continuation();
     promise->running.store(false, std::memory_order_relaxed);
     return consumer;
   }
@@ -117,8 +117,7 @@ class generator_promise final : public promise_base {
           "(one consumer at a time)");
     }
     started = true;
-    continuation = consumer;
-    root = consumer_root;
+    set_awaited(consumer, consumer_root);
   }
 
   std::optional<T> item;
@@ -221,6 +220,10 @@ class [[nodiscard]] generator {
 namespace detail {
 template <class T>
 generator<T> generator_promise<T>::get_return_object() noexcept {
+  // The header finds its frame by its offset (task_header::frame_prefix).
+  static_assert(alignof(generator_promise<T>) <= task_header::max_promise_alignment,
+                "weft::generator<T>: T may be aligned to at most 16 bytes (a coroutine frame is "
+                "not)");
   return generator<T>{std::coroutine_handle<generator_promise>::from_promise(*this)};
 }
 }  // namespace detail

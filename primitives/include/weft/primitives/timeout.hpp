@@ -326,9 +326,7 @@ class [[nodiscard]] timeout_awaitable<task<T>, Guard> : private Guard {
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> caller) noexcept {
     detail::task_header* root = detail::root_of(caller);
     this->guard().enter(root);
-    auto& promise = frame_.promise();
-    promise.continuation = caller;
-    promise.root = root;
+    frame_.promise().set_awaited(caller, root);
     return frame_;
   }
   decltype(auto) await_resume() {

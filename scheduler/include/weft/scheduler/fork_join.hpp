@@ -64,8 +64,8 @@ namespace detail {
 class fork_join_core;
 
 // One child of a fork_join, in the caller's frame. The child's header points at it through
-// `group` (a fork child is told apart from a spawned task by its null `frame`, final_awaiter in
-// task.hpp), so its completion finds its countdown and its place among the siblings.
+// `group` (a fork child is told apart from a spawned task by its `fork_child` mark, final_awaiter
+// in task.hpp), so its completion finds its countdown and its place among the siblings.
 struct fork_slot : group_link {
   // Only `carry` (and the link's fields) get a value here: adopt_child sets `header` and `frame`
   // in the awaiter's constructor, before anything can read them, and start() sets `core`,

@@ -87,8 +87,6 @@ template <class T>
 join_handle<T> spawn_on(runtime_core* rt, task<T> work, bool eager = false) {
   auto frame = work.release();
   if (!frame) throw std::invalid_argument("weft::spawn: the task is empty (moved-from?)");
-  frame.promise().set_frame(frame);
-  frame.promise().root = &frame.promise();
   try {
     spawn_root(rt, &frame.promise(), eager);
   } catch (...) {

@@ -44,14 +44,16 @@ struct final_awaiter {
     auto& promise = self.promise();
     // Through transfer() (await_trampoline.hpp), so that the stack stays flat in builds without
     // tail calls. complete_root may destroy the frame; transfer() only compares its address.
-    if (promise.continuation) return transfer(self, promise.continuation);
-    if (promise.runtime() != nullptr) {
-      // A spawned task has its `frame` set at spawn; a fork_join child has none, and its `group`
-      // is its fork_slot (fork_join.hpp), whose child_done counts it and picks what runs next.
-      if (promise.frame()) return transfer(self, complete_root(&promise));
-      return transfer(self, promise.group()->child_done(promise.group(), &promise));
+    // An awaited task (no runtime) resumes its awaiter, if it has one.
+    if (promise.runtime() == nullptr) {
+      if (const std::coroutine_handle<> next = promise.continuation()) return transfer(self, next);
+      return std::noop_coroutine();
     }
-    return std::noop_coroutine();
+    // A fork_join child's `group` is its fork_slot (fork_join.hpp), whose child_done counts it and
+    // picks what runs next.
+    if (promise.fork_child()) [[unlikely]]
+      return transfer(self, promise.group()->child_done(promise.group(), &promise));
+    return transfer(self, complete_root(&promise));
   }
   void await_resume() const noexcept {}
 };
@@ -68,14 +70,13 @@ class promise_base : public task_header {
   void unhandled_exception() noexcept { set_exception(std::current_exception()); }
 
   void rethrow_if_failed() const {
-    if (exception()) std::rethrow_exception(exception());
+    if (failed()) std::rethrow_exception(exception());
   }
 
-  // The coroutine that awaits this task, resumed at its end; null for a spawned task.
-  std::coroutine_handle<> continuation;
-  // The spawned task this coroutine runs as part of (itself once spawned; its awaiter's root when
-  // awaited): cancellable waits find the task to cancel through it. Null outside any spawned task.
-  task_header* root = nullptr;
+  // The coroutine that awaits this task, resumed at its end (continuation()), and the spawned task
+  // this coroutine runs as part of (root(): itself once spawned, its awaiter's root when awaited;
+  // cancellable waits find the task to cancel through it) live in the header: an awaited task
+  // keeps them where a spawned one keeps its registry links (task_header.hpp).
 };
 
 // The spawned task that the coroutine `self` runs as part of, or null (a coroutine that is not a
@@ -83,7 +84,7 @@ class promise_base : public task_header {
 template <class Promise>
 task_header* root_of(std::coroutine_handle<Promise> self) noexcept {
   if constexpr (std::is_base_of_v<promise_base, Promise>) {
-    return self.promise().root;
+    return self.promise().root();
   } else {
     return nullptr;
   }
@@ -204,12 +205,10 @@ class [[nodiscard]] task {
     [[nodiscard]] bool await_ready() const noexcept { return false; }
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> caller) noexcept {
-      frame.promise().continuation = caller;
-      frame.promise().root = detail::root_of(caller);
+      frame.promise().set_awaited(caller, detail::root_of(caller));
       if constexpr (std::is_base_of_v<detail::promise_base, Promise>) {
         // Relaxed: see task_header::awaiting (a dump reads it after the hook's publication).
         parent = &caller.promise();
-        frame.promise().set_frame(frame);  // unused otherwise in an awaited task: the dump's name
         parent->awaiting_link().store(&frame.promise(), std::memory_order_relaxed);
       }
       return detail::transfer(caller, frame);
@@ -243,8 +242,13 @@ concept task_convertible = requires {
 &&std::is_convertible_v<A&&, typename A::task_type>;
 
 namespace detail {
+// The header finds its frame two pointers before itself (task_header::frame_prefix), which holds
+// for a promise aligned to at most 16 bytes. g++ allocates coroutine frames through operator new
+// without an alignment anyway, so a more aligned result could not be kept in a frame correctly.
 template <class T>
 task<T> task_promise<T>::get_return_object() noexcept {
+  static_assert(alignof(task_promise<T>) <= task_header::max_promise_alignment,
+                "weft::task<T>: T may be aligned to at most 16 bytes (a coroutine frame is not)");
   return task<T>{std::coroutine_handle<task_promise>::from_promise(*this)};
 }
 template <class T>

@@ -26,9 +26,12 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -116,7 +119,23 @@ class task_header {
   static constexpr std::uint32_t cancel_has_message = 2;
   static constexpr std::uint32_t cancel_request = 4;
 
-  task_header() noexcept = default;
+  // ending_'s bits (see there).
+  static constexpr std::uint8_t has_exception = 1;
+  static constexpr std::uint8_t ended_cancelled_bit = 2;
+  static constexpr std::uint8_t ended_by_shutdown_bit = 4;
+
+  // Where the header lies in its coroutine frame. On the Itanium C++ ABI's coroutine layout, which
+  // GCC and Clang share, a frame starts with its resume and destroy function pointers and the
+  // promise follows at the next multiple of the promise's alignment. Every weft promise starts with
+  // its task_header (single, non-virtual inheritance) and is aligned to at most 16 bytes
+  // (max_promise_alignment, asserted where each promise type is complete), so the frame begins
+  // exactly two pointers before the header: frame() derives it rather than storing it.
+  static constexpr std::size_t frame_prefix = 2 * sizeof(void*);
+  static constexpr std::size_t max_promise_alignment = frame_prefix;
+
+  // Not `= default`: the unions' members have non-trivial constructors, so the defaulted one would
+  // be deleted; each union starts as its first member, by its initializer.
+  task_header() noexcept {}
   task_header(const task_header&) = delete;
   task_header& operator=(const task_header&) = delete;
   ~task_header() {
@@ -124,6 +143,7 @@ class task_header {
     if ((cancel_state_.load(std::memory_order_relaxed) & cancel_has_message) != 0) {
       release_cancel_message(take_cancel_message_of(this));
     }
+    if ((ending_ & has_exception) != 0) std::destroy_at(&exception_);
   }
 
   // Takes the message for the cancelled_error a cancellation point is about to throw (null:
@@ -142,10 +162,9 @@ class task_header {
     // armed first, so that a deadline that has passed already is requested (and delivered) here,
     // exactly as if the timer had fired on time while the task ran.
     if (timeout_to_arm_ != nullptr) arm_lazy_timeout(this);
-    // A root without a frame of its own is a fork_join child (a spawned task has one): the
-    // forker's cancellation is connected to it at its first cancellation point, so that forks
-    // whose children never reach one publish nothing (fork_join.cpp).
-    if (!frame_) [[unlikely]]
+    // A fork_join child: the forker's cancellation is connected to it at its first cancellation
+    // point, so that forks whose children never reach one publish nothing (fork_join.cpp).
+    if (fork_child_) [[unlikely]]
       arm_fork_scope(this);
     if ((cancel_state_.load(std::memory_order_relaxed) & cancel_pending) == 0) return false;
     // Ordering: the relaxed load is a hint, the RMW decides. acq_rel: the acquire pairs with the
@@ -262,18 +281,51 @@ class task_header {
   // and an accessor that hands out a task's links would only be them under another name.
   friend class registry;
 
+  // What exception() returns while the union below is not an exception.
+  static inline const std::exception_ptr no_exception{};
+
   // See the file comment for the protocol.
   atomic<std::uintptr_t> state_{0};
-  // Set once at spawn, before the task is published to any queue; null for a task never spawned.
+  // Set once at spawn, before the task is published to any queue; null for a task never spawned
+  // (an awaited one): final_suspend and root_of tell the two kinds apart by it.
   runtime_core* runtime_ = nullptr;
-  // The frame, for destroy(); set at spawn.
-  std::coroutine_handle<> frame_;
-  // The exception that ended the task, if any. Written by the task before `done` is published.
-  std::exception_ptr exception_;
+  // One word, two uses that never overlap in time, told apart by ending_'s has_exception bit:
+  //   - while the body runs (has_exception clear): timeout_to_arm_, the innermost weft::timeout of
+  //     this task if its timer is not armed yet (timer_entry.hpp, lazy_timeout). A timeout around
+  //     work that finishes without reaching a cancellation point never touches the timer wheel:
+  //     its timer is armed by the first cancellation point the task reaches
+  //     (take_pending_cancel), which is also the first place where an expiry could be seen. At
+  //     most one timeout of a task is unarmed at a time: entering a nested timeout arms the
+  //     pending outer one first. Only a root uses it (a timeout registers on its root).
+  //   - once the body has ended by an exception (has_exception set): exception_, that exception,
+  //     written by the task before `done` is published. Every timeout of the body has left by then
+  //     (a timeout leaves in its await_resume, or in its guard's destructor, which the unwinding
+  //     ran before unhandled_exception), so the word no longer names one (set_exception asserts it
+  //     in debug builds).
+  // Neither is atomic: both are read and written only by the task itself (whichever worker runs
+  // it; the run queues order those accesses like every other task-local field), and the exception
+  // by others only after `done` (acquire) or, for an awaited task, after it resumed its awaiter.
+  union {
+    lazy_timeout* timeout_to_arm_ = nullptr;
+    std::exception_ptr exception_;
+  };
   // Optional name for diagnostics; points to storage that outlives the task (a string literal).
   const char* name_ = nullptr;
-  // Intrusive links of the runtime's registry of live spawned tasks, guarded by the shard's lock.
-  list_links<task_header> registry_links_;
+  // One pair of words, two kinds of task that never share one, told apart by runtime_:
+  //   - a spawned task (runtime_ set): the intrusive links of the runtime's registry of live
+  //     spawned tasks, guarded by the shard's lock;
+  //   - an awaited task (runtime_ null): awaited_, the coroutine that awaits it and the spawned
+  //     task it runs as part of (promise_base's continuation and root).
+  // A fork_join child (runtime_ set, never listed) uses neither: it resumes its caller through its
+  // slot and is its own root, as a spawned task is.
+  struct awaited_links {
+    void* continuation;  // a coroutine_handle's address
+    task_header* root;
+  };
+  union {
+    list_links<task_header> registry_links_{};
+    awaited_links awaited_;
+  };
   registry_shard* shard_ = nullptr;
   // One word, two uses that never overlap in time (so no byte is added: test_task's budget):
   //   - while the coroutine runs or waits: the weft::task it awaits now (task.hpp's awaiter sets
@@ -290,33 +342,27 @@ class task_header {
   // (cancel_message.cpp; kept out of the header, which has no byte to spare, since messages are
   // rare); bits 2..31: how many times cancel was requested and not taken back (timeouts take
   // back the request they made, like asyncio's uncancel()).
-  // (Declared before hook only for packing: with the two flags below it fills one 8-byte word.)
+  // (Declared before hook only for packing: with the four bytes below it fills one 8-byte word.)
   atomic<std::uint32_t> cancel_state_{0};
-  // The task ended with weft::cancelled_error. Written before `done` is published.
-  bool ended_cancelled_ = false;
+  // How the body ended (the constants above): has_exception (the union above holds exception_), and
+  // for a spawned task ended_cancelled (with weft::cancelled_error) and ended_by_shutdown
+  // (cancelled while its runtime was shutting down: its join_handle reports runtime_stopped rather
+  // than cancelled_error). Written by the task before `done` is published, read after it.
+  std::uint8_t ending_ = 0;
   // A cancellation was thrown into the task (debug mode reports a task that then finishes
   // normally: it swallowed the cancellation).
   bool cancel_delivered_ = false;
-  // The task ended cancelled while its runtime was shutting down (runtime::shutdown cancels every
-  // task): its join_handle reports runtime_stopped rather than cancelled_error. Written by the
-  // task before `done` is published.
-  bool ended_by_shutdown_ = false;
   // The task is on a runtime other than the one that spawned it (weft::resume_on): that runtime
-  // lists it among its visitors (scheduler/visitors.hpp). Read and written only by the task itself,
-  // as timeout_to_arm_. (Fills the last byte of cancel_state_'s word: no byte added.)
+  // lists it among its visitors (scheduler/visitors.hpp). Read and written only by the task itself.
   bool visiting_ = false;
+  // The task is a weft::fork_join child (fork_join.hpp): set by the fork before the child runs,
+  // read by the child's own final_suspend and cancellation points.
+  bool fork_child_ = false;
   // The cancellable wait the task is suspended in, if any.
   atomic<cancel_hook*> hook_{nullptr};
-  // The task group the task belongs to, if any; set before the task is published.
+  // The task group the task belongs to, if any; set before the task is published. A fork_join
+  // child's is its fork_slot.
   group_link* group_ = nullptr;
-  // The innermost weft::timeout of this task if its timer is not armed yet (timer_entry.hpp,
-  // lazy_timeout). A timeout around work that finishes without reaching a cancellation point
-  // never touches the timer wheel: its timer is armed by the first cancellation point the task
-  // reaches (take_pending_cancel), which is also the first place where an expiry could be seen.
-  // At most one timeout of a task is unarmed at a time: entering a nested timeout arms the
-  // pending outer one first. Not atomic: read and written only by the task itself (whichever
-  // worker runs it; the run queues order those accesses like every other task-local field).
-  lazy_timeout* timeout_to_arm_ = nullptr;
 
  public:
   // ---- Accessors -------------------------------------------------------------------------
@@ -349,27 +395,76 @@ class task_header {
   std::atomic_ref<runtime_core*> runtime_ref() noexcept {
     return std::atomic_ref<runtime_core*>(runtime_);
   }
-  [[nodiscard]] std::coroutine_handle<> frame() const noexcept { return frame_; }
-  void set_frame(std::coroutine_handle<> frame) noexcept { frame_ = frame; }
+  // The coroutine frame the header is part of (frame_prefix). Only for a header inside a weft
+  // promise (tests that build a bare header never call it).
+  [[nodiscard]] std::coroutine_handle<> frame() const noexcept {
+    return std::coroutine_handle<>::from_address(
+        const_cast<char*>(reinterpret_cast<const char*>(this)) - frame_prefix);
+  }
+  // A weft::fork_join child (fork_join_core::start marks it before it runs).
+  [[nodiscard]] bool fork_child() const noexcept { return fork_child_; }
+  void set_fork_child() noexcept { fork_child_ = true; }
   [[nodiscard]] const char* name() const noexcept { return name_; }
   void set_name(const char* name) noexcept { name_ = name; }
   [[nodiscard]] group_link* group() const noexcept { return group_; }
   void set_group(group_link* group) noexcept { group_ = group; }
 
   // How the task ended; written by the task before `done` is published, read after it.
-  [[nodiscard]] const std::exception_ptr& exception() const noexcept { return exception_; }
-  void set_exception(std::exception_ptr error) noexcept { exception_ = std::move(error); }
-  // Moves the exception out (a generator rethrows it once).
-  std::exception_ptr take_exception() noexcept { return std::exchange(exception_, nullptr); }
-  [[nodiscard]] bool ended_cancelled() const noexcept { return ended_cancelled_; }
-  void set_ended_cancelled(bool value) noexcept { ended_cancelled_ = value; }
-  [[nodiscard]] bool ended_by_shutdown() const noexcept { return ended_by_shutdown_; }
-  void set_ended_by_shutdown(bool value) noexcept { ended_by_shutdown_ = value; }
+  // The exception that ended the body, or a null one.
+  [[nodiscard]] const std::exception_ptr& exception() const noexcept {
+    return (ending_ & has_exception) != 0 ? exception_ : no_exception;
+  }
+  // The body ended by an exception (the cheap form of `exception() != nullptr`).
+  [[nodiscard]] bool failed() const noexcept { return (ending_ & has_exception) != 0; }
+  // Called once, by unhandled_exception: the word stops being timeout_to_arm_ (field comment).
+  void set_exception(std::exception_ptr error) noexcept {
+    assert((ending_ & has_exception) != 0 || timeout_to_arm_ == nullptr);
+    if ((ending_ & has_exception) != 0) {
+      exception_ = std::move(error);
+      return;
+    }
+    std::construct_at(&exception_, std::move(error));
+    ending_ |= has_exception;
+  }
+  // Moves the exception out (a generator rethrows it once); the word is timeout_to_arm_ again.
+  std::exception_ptr take_exception() noexcept {
+    if ((ending_ & has_exception) == 0) return nullptr;
+    std::exception_ptr error = std::move(exception_);
+    std::destroy_at(&exception_);
+    ending_ &= static_cast<std::uint8_t>(~has_exception);
+    timeout_to_arm_ = nullptr;
+    return error;
+  }
+  [[nodiscard]] bool ended_cancelled() const noexcept {
+    return (ending_ & ended_cancelled_bit) != 0;
+  }
+  [[nodiscard]] bool ended_by_shutdown() const noexcept {
+    return (ending_ & ended_by_shutdown_bit) != 0;
+  }
+  // finish_root: the task ended with cancelled_error, during its runtime's shutdown or not.
+  void set_ended_cancelled(bool by_shutdown) noexcept {
+    ending_ |= by_shutdown ? ended_cancelled_bit | ended_by_shutdown_bit : ended_cancelled_bit;
+  }
+
+  // An awaited task's links (awaited_, runtime_ null): the coroutine resumed at its end, and the
+  // spawned task it runs as part of. set_awaited is called by its awaiter before it starts.
+  [[nodiscard]] std::coroutine_handle<> continuation() const noexcept {
+    return std::coroutine_handle<>::from_address(awaited_.continuation);
+  }
+  [[nodiscard]] task_header* awaited_root() const noexcept { return awaited_.root; }
+  void set_awaited(std::coroutine_handle<> continuation, task_header* root) noexcept {
+    awaited_.continuation = continuation.address();
+    awaited_.root = root;
+  }
+  // The spawned task (or fork_join child) this coroutine runs as part of: itself if it is one,
+  // else its awaiter's root (null outside any spawned task).
+  [[nodiscard]] task_header* root() noexcept { return runtime_ != nullptr ? this : awaited_.root; }
   [[nodiscard]] bool cancel_delivered() const noexcept { return cancel_delivered_; }
 
   // The task's own fields (read and written only by the task itself, see there).
   [[nodiscard]] bool visiting() const noexcept { return visiting_; }
   void set_visiting(bool value) noexcept { visiting_ = value; }
+  // Only while the body runs (the union's first use).
   lazy_timeout*& unarmed_timeout() noexcept { return timeout_to_arm_; }
 
   // The registry's links (registry.hpp): the shard the task is listed in, and the list type that
