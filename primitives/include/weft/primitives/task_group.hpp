@@ -71,7 +71,17 @@ class group_handle {
   detail::task_promise<T>* promise_;
 };
 
-class task_group : private detail::group_link {
+namespace detail {
+// A cache line ahead of a task_group's group_link, which every finishing child reads (child_done,
+// joiner_home): the group lives in the spawning coroutine's frame, and that coroutine's locals
+// just before it, written on every spawn, would otherwise share the line (see the fields' comment).
+// A base, because the group_link base comes before any member.
+struct leading_cache_line {
+  char leading_line_[64] = {};
+};
+}  // namespace detail
+
+class task_group : private detail::leading_cache_line, private detail::group_link {
  public:
   enum class policy {
     cancel_on_failure,  // the first failure cancels the other children (asyncio's TaskGroup)
@@ -282,10 +292,12 @@ class task_group : private detail::group_link {
   std::atomic<std::size_t> running_{bias};
   std::atomic<bool> joined_{false};  // join() took the bias (the joiner is stored)
   std::coroutine_handle<> joiner_;   // written before the bias is taken
-  // And one line after them: what follows the group in its frame (the spawning coroutine's own
-  // locals) would otherwise share running_'s line. A 32-byte shift of the frame's layout (the
-  // task header's, 2026-12-07) put such a local there: on_child_done's fetch_sub went from 278 to
-  // 1,845 perf samples in bench_task_group_spawn, and the group's spawn from 1.0x to 1.24x.
+  // And one line after them, as one before the group_link (leading_cache_line): what surrounds
+  // the group in its frame (the spawning coroutine's own locals, written on every spawn) would
+  // otherwise share a line the children use. A 32-byte shift of the frame's layout (the task
+  // header's, 2026-12-07) put such a local next to running_: on_child_done's fetch_sub went from
+  // 278 to 1,845 perf samples in bench_task_group_spawn, and the group's spawn from 1.0x to 1.24x
+  // of the commit before; with both lines, 1.04 and 1.09 (bench/ab, docs/architecture.md).
   char children_side_end_[64] = {};
 };
 
