@@ -451,7 +451,6 @@ class task_header {
   [[nodiscard]] std::coroutine_handle<> continuation() const noexcept {
     return std::coroutine_handle<>::from_address(awaited_.continuation);
   }
-  [[nodiscard]] task_header* awaited_root() const noexcept { return awaited_.root; }
   void set_awaited(std::coroutine_handle<> continuation, task_header* root) noexcept {
     awaited_.continuation = continuation.address();
     awaited_.root = root;
