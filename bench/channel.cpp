@@ -1,7 +1,18 @@
 // bench/channel.cpp: MPMC channel throughput. One producer and one consumer task per worker move
-// `items` integers in total through one channel of capacity `cap`; the sum is checked. weft:
+// `items` integers in total through one channel of capacity `cap` (`--lanes N`: N producers and N
+// consumers instead of one of each per worker); the sum is checked. weft:
 // weft::channel<long>. Peer: Asio experimental::concurrent_channel on an io_context run by the
 // same number of threads.
+//
+// Floor: `--system threads` moves the same items through the ring that a bounded weft::channel
+// keeps its values in (detail/mpmc_ring.hpp), driven by plain threads, one per producer and one
+// per consumer, that yield the CPU when the ring is full or empty. No runtime, no suspension, no
+// waiter list: what is left is the cost of handing items from core to core through shared cache
+// lines, which is what a channel's throughput is bounded by once its ends run on different cores
+// (docs/architecture.md, "Channel fast path", has the measurements). weft's ratio to it is what
+// the runtime adds. Yielding, not spinning with `pause`: on this project's 2-core VM a spinning
+// side kept pulling the ring's lines away from the other and moved an item in 36-150 ns, the
+// yielding one in 18-19 ns (one producer, one consumer).
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
@@ -9,7 +20,11 @@
 #include <asio/use_awaitable.hpp>
 
 #include <atomic>
+#include <optional>
+#include <thread>
 #include <vector>
+
+#include <weft/primitives/detail/mpmc_ring.hpp>
 
 #include <weft/weft.hpp>
 
@@ -72,13 +87,48 @@ asio::awaitable<void> asio_consumer(asio_channel& ch) {
   consumers_done.arrive();
 }
 
+// The floor: lanes producer threads and lanes consumer threads on one ring; returns the sum.
+long threads_floor(long items, long cap, long lanes) {
+  using ring = weft::detail::mpmc_ring<long>;
+  ring values(static_cast<std::size_t>(cap));
+  std::atomic<long> sum{0};
+  std::vector<std::thread> threads;
+  for (long p = 0; p < lanes; ++p) {
+    threads.emplace_back([&values, from = items * p / lanes, to = items * (p + 1) / lanes] {
+      for (long i = from; i < to; ++i) {
+        long v = i;
+        while (values.try_push(v) != ring::push_result::done)
+          std::this_thread::yield();
+      }
+    });
+  }
+  for (long c = 0; c < lanes; ++c) {
+    // Consumer c takes its share of the items (any items: the ring is MPMC), so every consumer
+    // knows when to stop without a close.
+    threads.emplace_back([&values, &sum, count = items * (c + 1) / lanes - items * c / lanes] {
+      long local = 0;
+      std::optional<long> v;
+      for (long i = 0; i < count; ++i) {
+        v.reset();
+        while (values.try_pop(v) != ring::pop_result::done)
+          std::this_thread::yield();
+        local += *v;
+      }
+      sum.fetch_add(local);
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  return sum.load();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const auto opts = bench::parse(argc, argv);
   const long items = opts.param("items", 10000000);
   const long cap = opts.param("cap", 1024);
-  const long lanes = opts.threads;
+  const long lanes = opts.param("lanes", opts.threads);
   const long expected = items * (items - 1) / 2;
   if (opts.system == "weft") {
     weft::runtime rt(bench::weft_options(opts));
@@ -102,6 +152,10 @@ int main(int argc, char** argv) {
       producers_done.wait();
       consumers_done.wait();
       bench::check(asio_sum.load() == expected, "asio channel sum");
+    });
+  } else if (opts.system == "threads") {
+    bench::run_timed(opts, [&] {
+      bench::check(threads_floor(items, cap, lanes) == expected, "threads channel sum");
     });
   } else {
     bench::unknown_system(opts);
