@@ -178,11 +178,11 @@ TEST_CASE("task: a spawned task named and failed reports both after its frame sh
   // the registry's (task_header.hpp): a spawned task that fails after awaiting a failing task
   // keeps its own name, its exception and its registry listing apart.
   weft::runtime rt({.worker_threads = 1});
-  auto main_task = [](weft::runtime& rt) -> weft::task<> {
+  auto main_task = [](weft::runtime& runtime) -> weft::task<> {
     auto failing = []() -> weft::task<int> { co_return co_await fails(); };
     auto handle = weft::spawn_named("shrunk", failing());
     bool listed = false;
-    for (const auto& info : rt.tasks())
+    for (const auto& info : runtime.tasks())
       listed |= info.name == "shrunk";
     CHECK(listed);
     CHECK_THROWS_WITH_AS(co_await handle, "boom", std::runtime_error);
