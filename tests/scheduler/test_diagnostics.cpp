@@ -7,41 +7,28 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
-#include <string>
+#include <string_view>
 #include <thread>
-#include <vector>
 
 #include <weft/weft.hpp>
 
+#include "support/captured_log.hpp"
 #include "support/watchdog.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-struct log_capture {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-
+// The runtime's log lines (support/captured_log.hpp), with the options these tests run under.
+struct log_capture : weft_test::captured_log {
   weft::runtime_options options(bool debug) {
     weft::runtime_options opts;
     opts.worker_threads = 2;
     opts.debug = debug;
-    opts.log = [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
+    opts.log = hook();
     return opts;
-  }
-
-  std::size_t count(const std::string& needle) {
-    std::lock_guard lock(mutex);
-    return static_cast<std::size_t>(std::count_if(lines.begin(), lines.end(), [&](const auto& l) {
-      return l.find(needle) != std::string::npos;
-    }));
   }
 };
 
