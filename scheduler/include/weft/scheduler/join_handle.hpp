@@ -119,9 +119,7 @@ class [[nodiscard]] join_handle {
   }
 
   // True once the task finished by throwing weft::cancelled_error.
-  [[nodiscard]] bool cancelled() const noexcept {
-    return done() && promise().ended_cancelled();
-  }
+  [[nodiscard]] bool cancelled() const noexcept { return done() && promise().ended_cancelled(); }
 
  private:
   template <class U>
