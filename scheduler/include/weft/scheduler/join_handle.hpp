@@ -15,6 +15,7 @@
 // down reports weft::runtime_stopped to its awaiter, as does a task abandoned by the shutdown.
 #pragma once
 
+#include <atomic>
 #include <coroutine>
 #include <cstdint>
 #include <stdexcept>
@@ -39,11 +40,12 @@ class [[nodiscard]] join_handle {
   join_handle() noexcept = default;
   explicit join_handle(handle_type frame) noexcept
       : word_(reinterpret_cast<std::uintptr_t>(frame.address())) {}
-  join_handle(join_handle&& other) noexcept : word_(std::exchange(other.word_, 0)) {}
+  join_handle(join_handle&& other) noexcept : word_(other.bits()) { other.set_bits(0); }
   join_handle& operator=(join_handle&& other) noexcept {
     if (this != &other) {
       reset();
-      word_ = std::exchange(other.word_, 0);
+      set_bits(other.bits());
+      other.set_bits(0);
     }
     return *this;
   }
@@ -52,30 +54,30 @@ class [[nodiscard]] join_handle {
   ~join_handle() { reset(); }
 
   // True once the task finished (with a value or an exception), or was abandoned at shutdown.
-  [[nodiscard]] bool done() const noexcept { return word_ != 0 && promise().finished(); }
+  [[nodiscard]] bool done() const noexcept { return bits() != 0 && promise().finished(); }
 
   // False for a default-constructed, moved-from or detached handle.
-  [[nodiscard]] bool valid() const noexcept { return word_ != 0; }
+  [[nodiscard]] bool valid() const noexcept { return bits() != 0; }
 
   // Lets the task run on without a handle. Its result is dropped; an exception it ends with is
   // reported through the runtime's log hook, since nobody can retrieve it any more. The same
   // report is made when a handle whose task failed is dropped without taking the result.
   void detach() noexcept {
-    if (word_ != 0) let_go(true);
+    if (bits() != 0) let_go(true);
   }
 
   // Gives up this handle without detaching: the caller takes over the handle's share of the
   // task and must end it with detail::release_root (task_group keeps its children this way).
   [[nodiscard]] detail::task_header* release() noexcept {
-    if (word_ == 0) return nullptr;
+    if (bits() == 0) return nullptr;
     detail::task_header* task = &promise();
-    word_ = 0;
+    set_bits(0);
     return task;
   }
 
   // The task's header (for combinators such as gather).
   [[nodiscard]] detail::task_header* header() const noexcept {
-    return word_ != 0 ? &promise() : nullptr;
+    return bits() != 0 ? &promise() : nullptr;
   }
 
   // Takes the result of a finished task: its value, or its exception rethrown.
@@ -94,7 +96,7 @@ class [[nodiscard]] join_handle {
     if (promise().ended_by_shutdown()) {
       throw runtime_stopped("weft: the awaited task was cancelled because its runtime shut down");
     }
-    word_ |= taken_bit;
+    set_bits(bits() | taken_bit);
     return detail::take_result(promise());
   }
 
@@ -108,14 +110,14 @@ class [[nodiscard]] join_handle {
   // weft::cancelled_error at its next (or current) cancellation point. Does nothing to a task that
   // finished. A task that never reaches a cancellation point is not interrupted.
   void cancel() const noexcept {
-    if (word_ != 0) detail::request_cancel(&promise());
+    if (bits() != 0) detail::request_cancel(&promise());
   }
   // The same with a reason (Task.cancel(msg)): the cancelled_error that the task sees carries it
   // as message(), and so does awaiting this handle if the task ends by rethrowing it. When two
   // cancels race to one delivery, the latest message wins (docs/cancellation.md). Any thread;
   // std::bad_alloc (and no cancellation) if the message cannot be stored.
   void cancel(std::string_view message) const {
-    if (word_ != 0) detail::request_cancel(&promise(), message);
+    if (bits() != 0) detail::request_cancel(&promise(), message);
   }
 
   // True once the task finished by throwing weft::cancelled_error.
@@ -222,33 +224,45 @@ class [[nodiscard]] join_handle {
   };
 
   void check_awaitable() const {
-    if (word_ == 0) throw std::logic_error("weft::join_handle: awaited an empty handle");
-    if ((word_ & taken_bit) != 0) {
+    if (bits() == 0) throw std::logic_error("weft::join_handle: awaited an empty handle");
+    if ((bits() & taken_bit) != 0) {
       throw std::logic_error("weft::join_handle: the result was already taken");
     }
   }
 
   void reset() noexcept {
-    if (word_ != 0) let_go(false);
+    if (bits() != 0) let_go(false);
   }
 
   promise_type& promise() const noexcept {
-    return handle_type::from_address(reinterpret_cast<void*>(word_ & ~taken_bit)).promise();
+    return handle_type::from_address(reinterpret_cast<void*>(bits() & ~taken_bit)).promise();
   }
 
   void let_go(bool explicit_detach) noexcept {
-    const bool taken = (word_ & taken_bit) != 0;
+    const bool taken = (bits() & taken_bit) != 0;
     detail::task_header* task = &promise();
-    word_ = 0;
+    set_bits(0);
     detail::release_root(task, taken, explicit_detach);
   }
+
+  // The handle's word, read and written by its owner; cancel() reads it from any thread.
+  // Ordering: relaxed. The owner is the only writer (moves, take_result, letting go), so its own
+  // reads see its writes in program order; a canceller on another thread reads only the address
+  // bits, which do not change while a cancel() may run (moving or dropping a handle that another
+  // thread is cancelling through is a race on the handle itself). Atomic rather than plain so that
+  // setting the taken bit while another thread cancels is not a data race: the flag shares the
+  // word that cancel() reads. Plain loads and stores on x86.
+  [[nodiscard]] std::uintptr_t bits() const noexcept {
+    return word_.load(std::memory_order_relaxed);
+  }
+  void set_bits(std::uintptr_t value) noexcept { word_.store(value, std::memory_order_relaxed); }
 
   // The frame's address, and in bit 0 whether the result was taken (frames are at least 8-byte
   // aligned: the frame allocator's are 16). One word, so that a program keeping a million handles
   // (bench spawn_many) pays 8 bytes each; the flag is the handle's own, so it stays out of the
   // shared frame. 0: no task (default-constructed, moved from, detached, released).
   static constexpr std::uintptr_t taken_bit = 1;
-  std::uintptr_t word_ = 0;
+  std::atomic<std::uintptr_t> word_{0};
 };
 
 // asyncio.shield: awaits `handle` without passing a cancellation on to its task. If the awaiting
