@@ -14,7 +14,9 @@
 //       for exc in eg.exceptions: ...          eg.handle<http_error>([](const http_error& e) {...})
 //   except* TimeoutError as eg: ...              .handle<weft::timeout_error>(...)
 //                                                .rethrow_if_any(); }
+//   tg.create_task(handle(req))  # ignored       tg.start_soon(handle(req)) (freed when it ends)
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -128,6 +130,31 @@ weft::task<handled> fetch_with_error_handling(std::vector<std::string> urls,
   co_return counts;
 }
 
+// A long-lived group, a server's shape: one child per request, whose result nobody reads.
+// start_soon (trio's nursery.start_soon; asyncio's tg.create_task with the task ignored) frees each
+// child soon after it ends, so the group holds the requests in flight, not every request it ever
+// served (tg.spawn would keep each child's frame for its group_handle until the group ends).
+weft::task<std::size_t> serve_requests(std::size_t requests) {
+  weft::channel<std::string> inbox(64);
+  std::atomic<std::size_t> served{0};
+  co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
+    tg.start_soon([&inbox, requests]() -> weft::task<> {  // the clients
+      for (std::size_t i = 0; i < requests; ++i)
+        co_await inbox.send("https://example.com/r" + std::to_string(i));
+      inbox.close();
+    });
+    while (auto url = co_await inbox.receive()) {
+      tg.start_soon(
+          [&served](std::string url) -> weft::task<> {
+            co_await weft::sleep(1ms);  // handle the request
+            if (url.starts_with("https://")) served.fetch_add(1);
+          },
+          std::move(*url));
+    }
+  });
+  co_return served.load();
+}
+
 weft::task<bool> async_main() {
   bool ok = true;
 
@@ -178,6 +205,11 @@ weft::task<bool> async_main() {
   ok &= check(counts.http_errors == 2 && counts.timeouts == 1,
               "collect_all: every failure, handled by type");
   ok &= check(took_about(took, 1.0), "collect_all: the group ends with the 1 s timeout");
+
+  // A server loop in one group: 5,000 requests, each handled by a start_soon child.
+  const std::size_t served = co_await serve_requests(5000);
+  std::printf("start_soon: %zu requests served by one long-lived group\n", served);
+  ok &= check(served == 5000, "start_soon: every request was handled before the group ended");
   co_return ok;
 }
 

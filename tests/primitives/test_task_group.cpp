@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -22,6 +23,7 @@
 
 #include <weft/weft.hpp>
 
+#include "support/eventually.hpp"
 #include "support/outcomes.hpp"
 #include "support/stress.hpp"
 #include "support/tracker.hpp"
@@ -812,4 +814,135 @@ TEST_CASE("task_group: a child cancelled through its own handle is not a failure
     co_return fine.result();
   }());
   CHECK(result == 2);
+}
+
+// start_soon: children whose result nobody takes, freed soon after they end (a server's loop).
+
+TEST_CASE("task_group: join waits for every start_soon child") {
+  weft_test::watchdog dog(10s);
+  std::atomic<int> finished{0};
+  weft::run(
+      [&finished]() -> weft::task<> {
+        co_await weft::with_task_group([&finished](weft::task_group& tg) -> weft::task<> {
+          for (int i = 0; i < 300; ++i) {
+            tg.start_soon(
+                [](std::atomic<int>& f, int k) -> weft::task<int> {
+                  if (k % 3 == 0) co_await weft::sleep(1ms);
+                  ++f;
+                  co_return k;  // a value nobody takes is dropped with the frame
+                },
+                std::ref(finished), i);
+          }
+          co_return;
+        });
+        CHECK(finished.load() == 300);
+      }(),
+      {.worker_threads = 2});
+  CHECK(finished.load() == 300);
+}
+
+TEST_CASE("task_group: a long-lived group frees its ended start_soon children while it runs") {
+  // A server's shape: one group, a child per connection, children that end while the group lives
+  // on. Each child's value is a tracker, destroyed with its frame. With spawn the group would hold
+  // all 3000 until it ends; start_soon reaps them in batches (task_group::reap_batch).
+  weft_test::watchdog dog(30s);
+  const int total = 3000;
+  int peak = 0;
+  weft::run(
+      [&peak, total]() -> weft::task<> {
+        co_await weft::with_task_group([&peak, total](weft::task_group& tg) -> weft::task<> {
+          for (int i = 0; i < total; ++i) {
+            tg.start_soon(
+                []() -> weft::task<weft_test::tracker> { co_return weft_test::tracker{}; });
+            // Let the child end before the next connection "arrives" (the body itself is a child
+            // of the group, hence 1).
+            while (tg.running() > 1)
+              co_await weft::yield_now();
+            peak = std::max(peak, weft_test::tracker::live.load());
+          }
+        });
+      }(),
+      {.worker_threads = 2});
+  // Ended children wait for a batch of reap_batch, and half of the group's start_soon children;
+  // a frame freed by a stolen child's home worker may lag a little behind.
+  CHECK(peak > 0);
+  CHECK(peak <= static_cast<int>(4 * weft::task_group::reap_batch));
+  CHECK(weft_test::eventually([] { return weft_test::tracker::live.load() == 0; }));
+}
+
+TEST_CASE("task_group: a failing start_soon child cancels its siblings and fails the group") {
+  weft_test::watchdog dog(10s);
+  std::atomic<int> cancelled{0};
+  std::vector<std::string> failures;
+  weft::run(
+      [&]() -> weft::task<> {
+        try {
+          co_await weft::with_task_group([&cancelled](weft::task_group& tg) -> weft::task<> {
+            tg.start_soon(sleeper(cancelled));
+            tg.start_soon(sleeper(cancelled));
+            tg.start_soon(throw_after<http_error>(2ms, "bad gateway"));
+            co_await weft::sleep(10s);  // cancelled by the failure
+          });
+        } catch (const weft::exception_group& eg) {
+          failures = messages_of(eg);
+        }
+      }(),
+      {.worker_threads = 2});
+  CHECK(failures == std::vector<std::string>{"bad gateway"});
+  CHECK(cancelled.load() == 2);
+}
+
+TEST_CASE("task_group: cancel reaches start_soon children and start_soon after join throws") {
+  weft_test::watchdog dog(10s);
+  std::atomic<int> cancelled{0};
+  weft::run(
+      [&cancelled]() -> weft::task<> {
+        weft::task_group group;
+        group.start_soon(sleeper(cancelled));
+        group.start_soon_named("idle connection", sleeper(cancelled));
+        co_await weft::sleep(2ms);
+        group.cancel();
+        co_await group.join();  // cancelled children are not failures
+        CHECK(cancelled.load() == 2);
+        CHECK_THROWS_AS(group.start_soon(sleep_then(1ms, 1)), std::logic_error);
+        CHECK_THROWS_AS(group.start_soon(weft::task<int>{}), std::invalid_argument);
+      }(),
+      {.worker_threads = 2});
+  CHECK(cancelled.load() == 2);
+}
+
+TEST_SUITE("stress") {
+  TEST_CASE("task_group: start_soon children ending on other workers are reaped exactly once") {
+    // Two starters feed one group while the children end on both workers, so reaping (under the
+    // group's lock, by a starter) races with children ending (on_loose_child_done) and with
+    // frames freed by their home worker. Every frame must be freed once: the trackers count them,
+    // and ASan/TSan watch the frees.
+    const std::size_t rounds = weft_test::stress_count(20, 400);
+    const int per_starter = static_cast<int>(weft_test::stress_count(2000, 20000));
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 3600s : 120s);
+    weft::runtime rt({.worker_threads = 2});
+    for (std::size_t r = 0; r < rounds; ++r) {
+      std::atomic<int> ended{0};
+      rt.block_on(
+          weft::with_task_group([&ended, per_starter](weft::task_group& tg) -> weft::task<> {
+            auto starter = [](weft::task_group& g, std::atomic<int>& e, int n) -> weft::task<> {
+              for (int i = 0; i < n; ++i) {
+                g.start_soon(
+                    [](std::atomic<int>& done, int k) -> weft::task<weft_test::tracker> {
+                      if (k % 4 == 0) co_await weft::yield_now();
+                      ++done;
+                      co_return weft_test::tracker{};
+                    },
+                    std::ref(e), i);
+                if (i % 16 == 0) co_await weft::yield_now();
+              }
+            };
+            tg.start_soon(starter, std::ref(tg), std::ref(ended), per_starter);
+            tg.start_soon(starter, std::ref(tg), std::ref(ended), per_starter);
+            co_return;
+          }));
+      REQUIRE(ended.load() == 2 * per_starter);
+      REQUIRE(weft_test::eventually([] { return weft_test::tracker::live.load() == 0; }));
+    }
+  }
 }

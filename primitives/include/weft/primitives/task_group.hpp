@@ -24,6 +24,15 @@
 //
 // The group owns its children: spawn returns a group_handle, a view that can take the child's
 // result once the group has joined. Handles, results and exceptions live as long as the group.
+// A child whose result nobody wants (a server's connection handler, asyncio's
+// `tg.create_task(handle(conn))` with the task ignored) is started with start_soon instead: it
+// returns nothing, and the group frees the child's frame soon after it ends, so a group that lives
+// as long as a server holds its running children and a bounded number of ended ones, not every
+// child it ever had:
+//
+//   co_await weft::with_task_group([&](weft::task_group& tg) -> weft::task<> {
+//     for (;;) tg.start_soon(handle, co_await listener.accept());
+//   });
 #pragma once
 
 #include <algorithm>
@@ -91,6 +100,8 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
   explicit task_group(policy on_failure = policy::cancel_on_failure) noexcept
       : policy_(on_failure) {
     child_done = &on_child_done;
+    loose_link_.child_done = &on_loose_child_done;
+    loose_link_.group = this;
   }
   task_group(const task_group&) = delete;
   task_group& operator=(const task_group&) = delete;
@@ -98,9 +109,10 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
   ~task_group() {
     // Children abandoned by a runtime's shutdown count as finished (they never run again): a
     // group destroyed by the shutdown sweep releases them like finished ones.
+    const auto unfinished = [](detail::task_header* c) { return !c->finished(); };
     const bool still_running =
-        running() != 0 && std::any_of(children_.begin(), children_.end(),
-                                      [](detail::task_header* c) { return !c->finished(); });
+        running() != 0 && (std::any_of(children_.begin(), children_.end(), unfinished) ||
+                           std::any_of(loose_.begin(), loose_.end(), unfinished));
     if (still_running) {
       std::fputs(
           "weft::task_group destroyed while children still run (it was never joined): "
@@ -109,6 +121,9 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
       std::terminate();
     }
     for (detail::task_header* child : children_)
+      detail::release_root(child, true);
+    // Those in ended_ are in loose_ too (released once).
+    for (detail::task_header* child : loose_)
       detail::release_root(child, true);
   }
 
@@ -132,6 +147,32 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
     return spawn_task(
         detail::named(name, detail::make_task(std::forward<W>(work), std::forward<Args>(args)...)));
   }
+
+  // Starts `work` (as spawn takes it) as a child whose result nobody takes: trio's
+  // nursery.start_soon, or asyncio's tg.create_task with the task ignored. Same rules as spawn:
+  // the group waits for it, its failure is the group's (cancelling the siblings under
+  // cancel_on_failure), cancel() reaches it, and it refuses the same way after join or once a
+  // child failed. What differs is memory: a child's frame (its value included) is freed soon after
+  // it ends instead of when the group ends. Reaping is amortized on later start_soon calls: ended
+  // children are freed in batches once they are at least half of the group's start_soon children
+  // and at least `reap_batch`, so the group holds at most about twice its peak of running ones.
+  // Throws what spawn throws, and std::bad_alloc (nothing started then).
+  template <class W, class... Args>
+  requires detail::spawnable<W, Args...>
+  void start_soon(W&& work, Args&&... args) {
+    start_task(detail::make_task(std::forward<W>(work), std::forward<Args>(args)...));
+  }
+
+  // Same as start_soon(work, args...), with a name (as spawn_named).
+  template <class W, class... Args>
+  requires detail::spawnable<W, Args...>
+  void start_soon_named(const char* name, W&& work, Args&&... args) {
+    start_task(
+        detail::named(name, detail::make_task(std::forward<W>(work), std::forward<Args>(args)...)));
+  }
+
+  // Ended start_soon children are freed in batches of at least this many (see start_soon).
+  static constexpr std::size_t reap_batch = 64;
 
   // Cancels every child (running now or spawned later, until the group is joined).
   void cancel() noexcept {
@@ -197,6 +238,70 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
     return group_handle<T>(promise);
   }
 
+  // start_soon's work, once the task is made: as spawn_task, but the child is linked through
+  // loose_link_ and listed in loose_, from which it is reaped after it ends.
+  template <class T>
+  void start_task(task<T> work) {
+    if (!work.valid()) {
+      throw std::invalid_argument("weft::task_group::start_soon: the task is empty");
+    }
+    auto* promise = &work.release().promise();
+    task<T> owner(std::coroutine_handle<detail::task_promise<T>>::from_promise(*promise));
+    detail::join_group(promise, &loose_link_);
+    std::vector<detail::task_header*> reaped;
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_)
+        throw std::logic_error("weft::task_group::start_soon after the group was joined");
+      if (policy_ == policy::cancel_on_failure && !errors_.empty()) {
+        throw std::runtime_error(
+            "weft::task_group::start_soon: the group is shutting down (a child failed)");
+      }
+      // Everything that can throw comes before the child is counted: the batch to reap (copied
+      // before loose_ changes), then room in loose_ and in ended_. ended_ holds a subset of
+      // loose_, so with ended_.capacity() >= loose_.capacity() the push in on_loose_child_done
+      // (noexcept, on the thread that ends the child) never allocates.
+      take_ended_locked(reaped);
+      if (loose_.size() == loose_.capacity()) loose_.reserve(loose_.capacity() * 2 + 16);
+      if (ended_.capacity() < loose_.capacity()) ended_.reserve(loose_.capacity());
+      if (!count_spawn()) {
+        throw std::logic_error("weft::task_group::start_soon after the group was joined");
+      }
+      loose_.push_back(promise);  // before it starts: cancel() must be able to reach it
+      if (cancelling_.load(std::memory_order_relaxed)) detail::request_cancel(promise);
+    }
+    // Outside the lock: freeing a frame destroys the child's value, which is user code.
+    for (detail::task_header* child : reaped)
+      detail::release_root(child, true);
+    try {
+      (void)detail::spawn_on(nullptr, std::move(owner)).release();  // the group keeps the share
+    } catch (...) {
+      bool last = false;
+      {
+        std::lock_guard lock(mutex_);
+        loose_.erase(std::find(loose_.begin(), loose_.end(), promise));
+        last = uncount_spawn();
+      }
+      if (last) detail::wake(joiner_home, joiner_);  // as in spawn_task
+      throw;
+    }
+  }
+
+  // Called with mutex_ held, by start_task: once the start_soon children that ended are at least
+  // reap_batch and half of loose_, moves them out of loose_ and ended_ into `out`, for the caller
+  // to free. Each was pushed to ended_ by on_loose_child_done, which touches the child no more
+  // after it lets go of the lock (nor does complete_root after child_done returns), so its frame
+  // may be freed from here on. Strong guarantee: `out` is filled before anything changes.
+  void take_ended_locked(std::vector<detail::task_header*>& out) {
+    if (ended_.size() < reap_batch || ended_.size() * 2 < loose_.size()) return;
+    out.assign(ended_.begin(), ended_.end());
+    std::sort(out.begin(), out.end());
+    std::erase_if(loose_, [&out](detail::task_header* child) {
+      return std::binary_search(out.begin(), out.end(), child);
+    });
+    ended_.clear();
+  }
+
   // Called with mutex_ held: counts a spawn, or returns false if the group has finished.
   // Before join() took the bias, in spawned_, which only spawners write (under the lock) and
   // running() reads without it. After, in running_ instead, where the child's end will take it
@@ -238,6 +343,28 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
     for (detail::task_header* child : children_) {
       if (child != except) detail::request_cancel(child);
     }
+    // Ended ones that are not reaped yet are alive; a request to a finished task does nothing.
+    for (detail::task_header* child : loose_) {
+      if (child != except) detail::request_cancel(child);
+    }
+  }
+  // Called with mutex_ held: a child that ended with an exception other than its cancellation
+  // becomes the group's failure (see on_child_done).
+  void record_failure_locked(detail::task_header* child) noexcept {
+    // A child that ended cancelled (by the group, or on its own through its handle) is not a
+    // failure, as in asyncio's TaskGroup.
+    if (!detail::failure_of(child) || detail::ended_cancelled(child)) return;
+    errors_.push_back(detail::failure_of(child));
+    if (policy_ == policy::cancel_on_failure) cancel_locked(child);
+  }
+  // A child's end, counted: returns the joiner if it was the last (see running_).
+  std::coroutine_handle<> count_child_end() noexcept {
+    // Before join() the bias keeps the count far from zero; after it, the child that brings it
+    // to zero is the last one and resumes the joiner. Ordering: acq_rel; the one reaching zero
+    // sees the joiner stored before join() released the bias, and every child's writes to the
+    // group.
+    if (running_.fetch_sub(1, std::memory_order_acq_rel) != 1) return std::noop_coroutine();
+    return joiner_;
   }
 
   static std::coroutine_handle<> on_child_done(detail::group_link* link,
@@ -245,21 +372,23 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
     auto* self = static_cast<task_group*>(link);
     if (detail::failure_of(child)) {
       std::lock_guard lock(self->mutex_);
-      // A child that ended cancelled (by the group, or on its own through its handle) is not a
-      // failure, as in asyncio's TaskGroup.
-      if (!detail::ended_cancelled(child)) {
-        self->errors_.push_back(detail::failure_of(child));
-        if (self->policy_ == policy::cancel_on_failure) self->cancel_locked(child);
-      }
+      self->record_failure_locked(child);
     }
-    // See running_: before join() the bias keeps the count far from zero; after it, the child
-    // that brings it to zero is the last one and resumes the joiner. Ordering: acq_rel; the one
-    // reaching zero sees the joiner stored before join() released the bias, and every child's
-    // writes to the group.
-    if (self->running_.fetch_sub(1, std::memory_order_acq_rel) != 1) return std::noop_coroutine();
-    return self->joiner_;
+    return self->count_child_end();
   }
-
+  // The end of a start_soon child: as on_child_done, and the child is listed as ended, to be
+  // freed by a later start_soon (take_ended_locked) or with the group. Always under the lock, which
+  // orders the push before the reaping that frees the frame.
+  static std::coroutine_handle<> on_loose_child_done(detail::group_link* link,
+                                                     detail::task_header* child) noexcept {
+    task_group* self = static_cast<loose_link*>(link)->group;
+    {
+      std::lock_guard lock(self->mutex_);
+      self->record_failure_locked(child);
+      self->ended_.push_back(child);  // never allocates: start_task reserved the room
+    }
+    return self->count_child_end();
+  }
   // More than any number of children; see running_.
   static constexpr std::size_t bias = std::size_t{1} << 62;
 
@@ -272,12 +401,22 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
   char spawner_side_[64] = {};
   std::mutex mutex_;                            // guards children_, errors_, closed_, bias_taken_
   std::vector<detail::task_header*> children_;  // owned (each holds a handle's share)
-  std::vector<std::exception_ptr> errors_;      // in the order the children failed
+  // start_soon's children not freed yet (each holds a handle's share), and those of them that
+  // ended (on_loose_child_done ran): freed in batches by take_ended_locked, or with the group.
+  std::vector<detail::task_header*> loose_;
+  std::vector<detail::task_header*> ended_;
+  std::vector<std::exception_ptr> errors_;  // in the order the children failed
   bool closed_ = false;
   bool bias_taken_ = false;  // join() took the bias out of running_
   std::atomic<bool> cancelling_{false};
   std::atomic<std::size_t> spawned_{0};  // children spawned before join() took the bias
   char children_side_[64] = {};
+  // The group_link of start_soon's children (the group itself is that of spawn's), read by each
+  // such child as it ends, with the group it belongs to.
+  struct loose_link : detail::group_link {
+    task_group* group = nullptr;
+  };
+  loose_link loose_link_;
   // Invariant: running_ == bias + (children spawned after join() took the bias) - (children
   // finished) while the bias is in, and (children spawned) - (children finished) once join() took
   // it out. So spawned_ + running_ - bias is the children still running in either case, also in
@@ -318,6 +457,7 @@ class task_group::join_awaiter : private detail::cancellable_wait {
     if (begin(owner_, detail::wait_kind::task_group_join)) group->cancel();
     group->joiner_ = self;
     group->joiner_home = detail::current_runtime_core();  // published with the bias, as joiner_
+    group->loose_link_.joiner_home = group->joiner_home;  // where start_soon's children look
     std::size_t take = 0;
     {
       // Under the lock: a spawn either came before (counted in spawned_, so in `take`) or comes
