@@ -143,13 +143,13 @@ weft::task<std::size_t> serve_requests(std::size_t requests) {
         co_await inbox.send("https://example.com/r" + std::to_string(i));
       inbox.close();
     });
-    while (auto url = co_await inbox.receive()) {
+    while (auto request = co_await inbox.receive()) {
       tg.start_soon(
           [&served](std::string url) -> weft::task<> {
             co_await weft::sleep(1ms);  // handle the request
             if (url.starts_with("https://")) served.fetch_add(1);
           },
-          std::move(*url));
+          std::move(*request));
     }
   });
   co_return served.load();

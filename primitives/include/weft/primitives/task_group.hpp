@@ -122,7 +122,7 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
     }
     for (detail::task_header* child : children_)
       detail::release_root(child, true);
-    // Those in ended_ are in loose_ too (released once).
+    // Those on the ended list are in loose_ too (released once).
     for (detail::task_header* child : loose_)
       detail::release_root(child, true);
   }
@@ -153,9 +153,10 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
   // the group waits for it, its failure is the group's (cancelling the siblings under
   // cancel_on_failure), cancel() reaches it, and it refuses the same way after join or once a
   // child failed. What differs is memory: a child's frame (its value included) is freed soon after
-  // it ends instead of when the group ends. Reaping is amortized on later start_soon calls: ended
-  // children are freed in batches once they are at least half of the group's start_soon children
-  // and at least `reap_batch`, so the group holds at most about twice its peak of running ones.
+  // it ends instead of when the group ends. Reaping is amortized on later start_soon calls: each
+  // time the group's start_soon children (running or ended, not yet freed) reach twice what they
+  // were after the last reaping, and at least `reap_batch`, the ended ones are freed; so the
+  // group holds its running children and at most about as many ended ones (at least reap_batch).
   // Throws what spawn throws, and std::bad_alloc (nothing started then).
   template <class W, class... Args>
   requires detail::spawnable<W, Args...>
@@ -171,7 +172,7 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
         detail::named(name, detail::make_task(std::forward<W>(work), std::forward<Args>(args)...)));
   }
 
-  // Ended start_soon children are freed in batches of at least this many (see start_soon).
+  // start_soon frees ended children once the group holds at least this many (see start_soon).
   static constexpr std::size_t reap_batch = 64;
 
   // Cancels every child (running now or spawned later, until the group is joined).
@@ -239,7 +240,7 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
   }
 
   // start_soon's work, once the task is made: as spawn_task, but the child is linked through
-  // loose_link_ and listed in loose_, from which it is reaped after it ends.
+  // loose_link_ and listed in loose_, from which it is reaped after it ends (reap_locked).
   template <class T>
   void start_task(task<T> work) {
     if (!work.valid()) {
@@ -257,13 +258,9 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
         throw std::runtime_error(
             "weft::task_group::start_soon: the group is shutting down (a child failed)");
       }
-      // Everything that can throw comes before the child is counted: the batch to reap (copied
-      // before loose_ changes), then room in loose_ and in ended_. ended_ holds a subset of
-      // loose_, so with ended_.capacity() >= loose_.capacity() the push in on_loose_child_done
-      // (noexcept, on the thread that ends the child) never allocates.
-      take_ended_locked(reaped);
+      // Everything that can throw comes before the child is counted.
+      if (loose_.size() >= next_reap_) reap_locked(reaped);
       if (loose_.size() == loose_.capacity()) loose_.reserve(loose_.capacity() * 2 + 16);
-      if (ended_.capacity() < loose_.capacity()) ended_.reserve(loose_.capacity());
       if (!count_spawn()) {
         throw std::logic_error("weft::task_group::start_soon after the group was joined");
       }
@@ -287,19 +284,52 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
     }
   }
 
-  // Called with mutex_ held, by start_task: once the start_soon children that ended are at least
-  // reap_batch and half of loose_, moves them out of loose_ and ended_ into `out`, for the caller
-  // to free. Each was pushed to ended_ by on_loose_child_done, which touches the child no more
-  // after it lets go of the lock (nor does complete_root after child_done returns), so its frame
-  // may be freed from here on. Strong guarantee: `out` is filled before anything changes.
-  void take_ended_locked(std::vector<detail::task_header*>& out) {
-    if (ended_.size() < reap_batch || ended_.size() * 2 < loose_.size()) return;
-    out.assign(ended_.begin(), ended_.end());
-    std::sort(out.begin(), out.end());
-    std::erase_if(loose_, [&out](detail::task_header* child) {
-      return std::binary_search(out.begin(), out.end(), child);
+  // Called with mutex_ held, by start_task, once loose_ has grown to next_reap_: takes the
+  // children listed as ended (on_loose_child_done) out of loose_ and into `out`, for the caller to
+  // free. A child on the list is done with: its end pushed it there as the last thing it did with
+  // the child (nor does complete_root touch it after child_done returns), so its frame may be
+  // freed. Each is marked (its group field set to reaped_mark()) as the list is walked, and one
+  // pass over loose_ drops the marked ones: O(1) per child, amortized, since the next reaping
+  // waits until loose_ has doubled (and is at least reap_batch long).
+  void reap_locked(std::vector<detail::task_header*>& out) {
+    out.reserve(loose_.size());  // may throw: before anything changed (the list is a subset)
+    // Ordering: acquire pairs with the release CAS of every push (a release sequence of RMWs):
+    // each child's end, and its link to the next, happen before we read, mark and free it.
+    detail::task_header* child = ended_head_.exchange(nullptr, std::memory_order_acquire);
+    while (child != nullptr) {
+      detail::task_header* next = next_ended(child);
+      // Ordering: relaxed; read below by this thread only. Other children's ends write their
+      // own fields meanwhile, never this one (this child's end is over).
+      child->group_ref().store(reaped_mark(), std::memory_order_relaxed);
+      out.push_back(child);
+      child = next;
+    }
+    // A child not on the list is running (its field is loose_link_, or its end is writing the
+    // next link right now) or ended after the exchange: neither is the mark. Ordering: relaxed;
+    // the marks are this thread's own stores, and a concurrent end's store is never the mark.
+    detail::group_link* const mark = reaped_mark();
+    std::erase_if(loose_, [mark](detail::task_header* c) {
+      return c->group_ref().load(std::memory_order_relaxed) == mark;
     });
-    ended_.clear();
+    next_reap_ = std::max(reap_batch, 2 * loose_.size());
+  }
+
+  // The ended list's link: a start_soon child's group field, which nobody reads as a group after
+  // the child's end has called child_done (complete_root reads it once, before), holds the next
+  // ended child, and then the reaping's mark. Ordering: relaxed; the push's release CAS publishes
+  // the link, and reap_locked's acquire exchange reads it.
+  static void set_next_ended(detail::task_header* child, detail::task_header* next) noexcept {
+    child->group_ref().store(reinterpret_cast<detail::group_link*>(next),
+                             std::memory_order_relaxed);
+  }
+  static detail::task_header* next_ended(detail::task_header* child) noexcept {
+    return reinterpret_cast<detail::task_header*>(
+        child->group_ref().load(std::memory_order_relaxed));
+  }
+  // The value that marks a reaped child: an address in this group, so no task's (and no
+  // function-local static, which a program and libweft might each have a copy of).
+  detail::group_link* reaped_mark() noexcept {
+    return reinterpret_cast<detail::group_link*>(&ended_head_);
   }
 
   // Called with mutex_ held: counts a spawn, or returns false if the group has finished.
@@ -376,17 +406,25 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
     }
     return self->count_child_end();
   }
-  // The end of a start_soon child: as on_child_done, and the child is listed as ended, to be
-  // freed by a later start_soon (take_ended_locked) or with the group. Always under the lock, which
-  // orders the push before the reaping that frees the frame.
+  // The end of a start_soon child: as on_child_done, and the child is pushed on the ended list,
+  // to be freed by a later start_soon (reap_locked) or with the group. Lock-free (a Treiber push;
+  // the only pop takes the whole list, so there is no ABA): the push is the last use of the
+  // child here.
   static std::coroutine_handle<> on_loose_child_done(detail::group_link* link,
                                                      detail::task_header* child) noexcept {
     task_group* self = static_cast<loose_link*>(link)->group;
-    {
+    if (detail::failure_of(child)) {
       std::lock_guard lock(self->mutex_);
       self->record_failure_locked(child);
-      self->ended_.push_back(child);  // never allocates: start_task reserved the room
     }
+    // Ordering: relaxed load, a first guess for the CAS. The CAS is release: it publishes the
+    // link (and the child's whole end) to reap_locked's acquire exchange; on failure it reloads
+    // the head (relaxed: only the successful CAS publishes).
+    detail::task_header* head = self->ended_head_.load(std::memory_order_relaxed);
+    do {
+      set_next_ended(child, head);
+    } while (!self->ended_head_.compare_exchange_weak(head, child, std::memory_order_release,
+                                                      std::memory_order_relaxed));
     return self->count_child_end();
   }
   // More than any number of children; see running_.
@@ -401,10 +439,10 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
   char spawner_side_[64] = {};
   std::mutex mutex_;                            // guards children_, errors_, closed_, bias_taken_
   std::vector<detail::task_header*> children_;  // owned (each holds a handle's share)
-  // start_soon's children not freed yet (each holds a handle's share), and those of them that
-  // ended (on_loose_child_done ran): freed in batches by take_ended_locked, or with the group.
+  // start_soon's children not freed yet (each holds a handle's share), running or ended; those
+  // that ended are also on ended_head_'s list, and are freed by reap_locked or with the group.
   std::vector<detail::task_header*> loose_;
-  std::vector<detail::task_header*> ended_;
+  std::size_t next_reap_ = reap_batch;      // reap when loose_ is this long
   std::vector<std::exception_ptr> errors_;  // in the order the children failed
   bool closed_ = false;
   bool bias_taken_ = false;  // join() took the bias out of running_
@@ -417,6 +455,9 @@ class task_group : private detail::leading_cache_line, private detail::group_lin
     task_group* group = nullptr;
   };
   loose_link loose_link_;
+  // start_soon's children that ended and are not reaped yet, linked through their group field
+  // (next_ended). Pushed by their ends, taken whole by reap_locked.
+  std::atomic<detail::task_header*> ended_head_{nullptr};
   // Invariant: running_ == bias + (children spawned after join() took the bias) - (children
   // finished) while the bias is in, and (children spawned) - (children finished) once join() took
   // it out. So spawned_ + running_ - bias is the children still running in either case, also in

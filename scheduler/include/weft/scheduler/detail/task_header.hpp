@@ -361,7 +361,8 @@ class task_header {
   // The cancellable wait the task is suspended in, if any.
   atomic<cancel_hook*> hook_{nullptr};
   // The task group the task belongs to, if any; set before the task is published. A fork_join
-  // child's is its fork_slot.
+  // child's is its fork_slot. Once child_done was called nobody reads it as a group: a
+  // task_group reuses it for a start_soon child from then on (group_ref()).
   group_link* group_ = nullptr;
 
  public:
@@ -408,6 +409,9 @@ class task_header {
   void set_name(const char* name) noexcept { name_ = name; }
   [[nodiscard]] group_link* group() const noexcept { return group_; }
   void set_group(group_link* group) noexcept { group_ = group; }
+  // For task_group's start_soon children: their end (in child_done) and the group's reaping
+  // access the field concurrently, both through this (task_group.hpp, reap_locked).
+  std::atomic_ref<group_link*> group_ref() noexcept { return std::atomic_ref<group_link*>(group_); }
 
   // How the task ended; written by the task before `done` is published, read after it.
   // The exception that ended the body, or a null one.
