@@ -1,7 +1,8 @@
 // scheduler/dump.cpp: runtime::dump(), every live task with its state and await chain.
 //
-// The dump never waits for a worker. It walks each registry shard under the shard's spinlock
-// (registry.hpp: a listed task is alive while the lock is held), and for each task reads only
+// The dump never waits for a worker (beyond the few stores of a link or unlink in progress). It
+// walks each registry shard in a visitor's section (registry.hpp: a listed task is alive while
+// the section lasts), and for each task reads only
 // atomics of its header, written by the task itself with relaxed stores that a seq_cst hook
 // publication orders (task_header::awaiting, waiting_on, wait_since):
 //
@@ -246,7 +247,7 @@ runtime_dump dump_runtime(runtime_core& rt) {
       registry_shard& shard = i + 1 < reg.shard_count() ? reg.worker_shard(i) : reg.foreign_shard();
       // Reserve outside the lock, so that the owner rarely spins behind an allocation.
       raw.reserve(raw.size() + shard.count.load(std::memory_order_relaxed) + 16);
-      std::lock_guard<spinlock> lock(shard.lock);
+      const registry::visit visiting(shard);  // see registry.hpp
       for (task_header& task : shard.tasks) {
         task_header* t = &task;
         // Relaxed: a listed task is alive (the lock); a finished one is only waiting to be

@@ -24,13 +24,21 @@
 // lists: the queued foreign tasks that shutdown found in the stopped queues, for its sweep. Its
 // lock is also what a foreign spawn holds from its `closing` check to its injection (spawn_root).
 //
-// The owner also takes its shard's spinlock to link and unlink (an uncontended exchange and a
-// store: bench/ab chained_spawn measured the cost, docs/diagnostics.md), so that runtime::dump
-// can walk any shard from any thread without the owner's cooperation: a worker busy in one long
-// task no longer hides its tasks. Invariant: a task reachable from a shard's list under its lock
-// is alive (its frame is destroyed only after it was unlinked, which needs the lock), so the
-// dumper may read its header's atomics and its name. The owner's other reads of its list
-// (cancel_all, describe) need no lock: only the owner writes it.
+// The owner's links and unlinks exclude the visitors (runtime::dump, runtime::tasks: any thread)
+// so that those can walk any shard without the owner's cooperation: a worker busy in one long
+// task does not hide its tasks. Invariant: a task reachable from a shard's list inside a
+// visitor's section is alive (its frame is destroyed only after it was unlinked, which needs the
+// owner's section), so the visitor may read its header's atomics and its name. The owner's other
+// reads of its list (cancel_all, describe) need no exclusion: only the owner writes it.
+//
+// The exclusion is asymmetric where heavy_fence() is available (heavy_fence.hpp): the owner
+// enters with two plain stores and a load around a compiler barrier (owner_enter), a visitor
+// with the shard's spinlock and a heavy fence (visitor_enter), a Dekker pair in which one side
+// pays for both. The owner used to take the spinlock itself: its exchange, a full barrier on every
+// spawn and every completion, waited for the stores into the new task's frame (cold memory in a
+// burst of spawns) and was 93% of spawn_root's samples in bench spawn_many (perf, 2026-12-07);
+// without it spawn_many took 0.69x the time. Where the fence is unavailable (old kernels, seccomp,
+// ThreadSanitizer) both sides take the spinlock, as before.
 //
 // After the runtime's threads are joined (shutdown), the runtime reads everything single-threaded.
 #pragma once
@@ -38,6 +46,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include <weft/scheduler/detail/runtime_entry_points.hpp>
@@ -45,6 +54,7 @@
 #include <weft/scheduler/runtime.hpp>
 
 #include <weft/scheduler/detail/spinlock.hpp>
+#include "heavy_fence.hpp"
 #include "parker.hpp"
 
 namespace weft::detail {
@@ -56,9 +66,17 @@ struct alignas(64) registry_shard {
   // Written by the owner (or under `lock`), read by stats() from any thread.
   std::atomic<std::size_t> count{0};
   bool shared = false;  // the shard of foreign threads: guarded by `lock`
-  // Held by every link and unlink (and by every operation on the shared shard), and by
-  // runtime::dump's walk.
+  // Held by every visitor (runtime::dump, runtime::tasks), by every operation on the shared
+  // shard, and by the owner's links and unlinks where the exclusion is symmetric (`asymmetric`
+  // false; registry::owner_enter).
   spinlock lock;
+  // The asymmetric exclusion (registry::owner_enter, visitor_enter): set once, before the
+  // workers start (heavy_fence_available()), never for the shared shard.
+  bool asymmetric = false;
+  // The owner is inside its section (written by the owner only), and a visitor wants in or is in
+  // (written by visitors only, under `lock`). Each side stores its flag, then reads the other's.
+  std::atomic<bool> owner_in{false};
+  std::atomic<bool> visitor_in{false};
   // The owning worker's parker (null for the shared shard): a completer that hands the owner its
   // first finished task wakes it, so that a parked owner still unlinks and frees promptly.
   parker* owner = nullptr;
@@ -89,7 +107,84 @@ inline task_header* foreign_task_in(void* item) noexcept {
 
 class registry {
  public:
-  explicit registry(std::size_t workers) : shards_(workers + 1) { shards_.back().shared = true; }
+  explicit registry(std::size_t workers) : shards_(workers + 1) {
+    shards_.back().shared = true;
+    const bool asymmetric = heavy_fence_available();
+    for (std::size_t i = 0; i < workers; ++i)
+      shards_[i].asymmetric = asymmetric;
+  }
+
+  // The owner's section of its shard: each link and unlink. Also whoever links and unlinks once
+  // the workers are gone (the shutdown sweep, single-threaded): the protocol needs one owner at a
+  // time, not a particular thread.
+  //
+  // Asymmetric: Dekker's two flags, with the fences split unevenly. The owner stores owner_in,
+  // then (compiler barrier only) loads visitor_in; a visitor stores visitor_in, runs heavy_fence(),
+  // then loads owner_in. By heavy_fence.hpp, either the visitor's load sees the owner's store (it
+  // waits for the owner's release store of false, and its acquire load then sees the section's
+  // writes), or the owner's load comes after the fence's point in the owner's program and sees
+  // visitor_in set (it backs off before writing anything). Both may happen; then the owner backs
+  // off and the visitor goes in. They never both go on. The owner's stores into its list cannot
+  // become visible before its owner_in store: x86 keeps stores in order, and the compiler barrier
+  // keeps the compiler from moving them up.
+  static void owner_enter(registry_shard& shard) noexcept {
+    if (!shard.asymmetric) {
+      shard.lock.lock();
+      return;
+    }
+    for (;;) {
+      // Ordering: relaxed store and load around a signal fence: the frequent side of the
+      // heavy_fence pairing (see above), which orders them as seq_cst fences would.
+      shard.owner_in.store(true, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      if (!shard.visitor_in.load(std::memory_order_relaxed)) return;
+      // A visitor is in or on its way: let it go first. Ordering: release publishes the previous
+      // sections to it (it may have read owner_in as true and be waiting for this store);
+      // acquire below pairs with visitor_leave's release, though nothing the visitor wrote is
+      // read here (visitors only read).
+      shard.owner_in.store(false, std::memory_order_release);
+      for (unsigned spins = 0; shard.visitor_in.load(std::memory_order_acquire); ++spins)
+        backoff(spins);
+    }
+  }
+  static void owner_leave(registry_shard& shard) noexcept {
+    if (!shard.asymmetric) {
+      shard.lock.unlock();
+      return;
+    }
+    // Ordering: release pairs with visitor_enter's acquire load: the section's writes (the list's
+    // links, the count) are visible to the visitor that sees false.
+    shard.owner_in.store(false, std::memory_order_release);
+  }
+
+  // A visitor's section (any thread; rare): runtime::dump's walk, runtime::tasks. Visitors are
+  // serialized by the spinlock; see owner_enter for the pairing with the owner.
+  static void visitor_enter(registry_shard& shard) noexcept {
+    shard.lock.lock();
+    if (!shard.asymmetric) return;
+    // Ordering: relaxed store, then the heavy fence (the rare side of the pairing), then acquire
+    // loads that pair with owner_leave's (and owner_enter's back-off) release store.
+    shard.visitor_in.store(true, std::memory_order_relaxed);
+    heavy_fence();
+    for (unsigned spins = 0; shard.owner_in.load(std::memory_order_acquire); ++spins)
+      backoff(spins);
+  }
+  static void visitor_leave(registry_shard& shard) noexcept {
+    // Ordering: release, paired with owner_enter's acquire wait (nothing to publish but order).
+    if (shard.asymmetric) shard.visitor_in.store(false, std::memory_order_release);
+    shard.lock.unlock();
+  }
+  // A visitor's section for a scope.
+  class visit {
+   public:
+    explicit visit(registry_shard& shard) noexcept : shard_(shard) { visitor_enter(shard_); }
+    ~visit() { visitor_leave(shard_); }
+    visit(const visit&) = delete;
+    visit& operator=(const visit&) = delete;
+
+   private:
+    registry_shard& shard_;
+  };
 
   registry_shard& worker_shard(std::size_t index) noexcept { return shards_[index]; }
   registry_shard& foreign_shard() noexcept { return shards_.back(); }
@@ -97,9 +192,15 @@ class registry {
   // Links `task` into `shard`. The caller is the shard's owner, or any thread for the shared shard.
   // Ordering: the lock's acquire/release orders the links against runtime::dump's walk.
   static void insert(registry_shard& shard, task_header* task) noexcept {
-    shard.lock.lock();
+    if (shard.shared) {
+      shard.lock.lock();
+      insert_locked(shard, task);
+      shard.lock.unlock();
+      return;
+    }
+    owner_enter(shard);
     insert_locked(shard, task);
-    shard.lock.unlock();
+    owner_leave(shard);
   }
 
   // The same with the shared shard's lock already held by the caller (spawn_root holds it across
@@ -115,9 +216,15 @@ class registry {
   static void unlink(task_header* task) noexcept {
     registry_shard* shard = task->shard_;
     if (shard == nullptr) return;
-    shard->lock.lock();  // see insert
+    if (shard->shared) {
+      shard->lock.lock();
+      unlink_locked(task);
+      shard->lock.unlock();
+      return;
+    }
+    owner_enter(*shard);
     unlink_locked(task);
-    shard->lock.unlock();
+    owner_leave(*shard);
   }
 
   // The same with the shared shard's lock held by the caller.
@@ -211,6 +318,19 @@ class registry {
 
   [[nodiscard]] std::size_t shard_count() const noexcept { return shards_.size(); }
 
+ private:
+  // The other side is in a short section (a few stores), unless it was preempted.
+  static void backoff(unsigned spins) noexcept {
+    if (spins < 128) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+
+ public:
   [[nodiscard]] std::size_t size() const noexcept {
     std::size_t total = 0;
     for (const auto& shard : shards_)

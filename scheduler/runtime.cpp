@@ -455,22 +455,18 @@ std::vector<task_event> runtime::event_log() const {
 }
 
 std::vector<task_info> runtime::tasks() const {
-  // Each shard under its lock (registry.hpp): no worker has to answer, so a busy one hides
-  // nothing (it used to be skipped after 200 ms).
+  // Each shard in a visitor's section (registry.hpp): no worker has to answer, so a busy one
+  // hides nothing (it used to be skipped after 200 ms).
   std::vector<task_info> all;
   detail::registry& reg = core_->registry;
   for (std::size_t i = 0; i < reg.shard_count(); ++i) {
     detail::registry_shard& shard =
         i + 1 < reg.shard_count() ? reg.worker_shard(i) : reg.foreign_shard();
-    shard.lock.lock();
     std::vector<task_info> part;
-    try {
+    {
+      const detail::registry::visit visiting(shard);  // see registry.hpp
       part = detail::registry::describe(shard);
-    } catch (...) {
-      shard.lock.unlock();
-      throw;
     }
-    shard.lock.unlock();
     all.insert(all.end(), part.begin(), part.end());
   }
   return all;

@@ -332,6 +332,55 @@ TEST_CASE("dump: chains read while tasks churn are whole or empty") {
   CHECK(chains > 0);
 }
 
+TEST_CASE(
+    "dump: dump and tasks walk the registry while workers spawn and end tasks at full speed") {
+  // Every spawn links a task into its worker's shard and every end unlinks it (a stolen one
+  // through its owner's drain), each in the owner's section; the walks below are visitors'
+  // sections (registry.hpp, the asymmetric exclusion where membarrier is available). A task a
+  // walk reaches must be alive: ASan reports a read of a freed frame, and every name must be one
+  // of the two given here.
+  weft_test::watchdog dog(120s);
+  weft::runtime rt({.worker_threads = 2});
+  const std::size_t walks = weft_test::stress_count(300, 5000);
+  std::atomic<bool> stop{false};
+  std::atomic<long> spawned{0};
+  auto spawner = [&]() -> weft::task<> {
+    while (!stop.load(std::memory_order_relaxed)) {
+      std::vector<weft::join_handle<int>> children;
+      for (int i = 0; i < 64; ++i) {
+        children.push_back(weft::spawn_named("child", [](int k) -> weft::task<int> {
+          if (k % 2 == 0) co_await weft::yield_now();
+          co_return k;
+        }(i)));
+      }
+      for (auto& c : children)
+        (void)co_await c;
+      spawned.fetch_add(64, std::memory_order_relaxed);
+    }
+  };
+  std::vector<weft::join_handle<void>> spawners;
+  for (int i = 0; i < 2; ++i)
+    spawners.push_back(rt.spawn_named("spawner", spawner()));
+  while (spawned.load() < 1000)
+    std::this_thread::sleep_for(1ms);
+  std::size_t seen = 0;
+  const long before = spawned.load();
+  for (std::size_t i = 0; i < walks || spawned.load() < before + 10000; ++i) {
+    for (const auto& t : rt.tasks()) {
+      REQUIRE((t.name == "child" || t.name == "spawner"));
+      ++seen;
+    }
+    if (i % 16 == 0) {
+      for (const auto& t : rt.dump().tasks)
+        REQUIRE((t.name == "child" || t.name == "spawner"));
+    }
+  }
+  stop = true;
+  for (auto& h : spawners)
+    finish(h);
+  CHECK(seen >= walks);  // the spawners are listed in every walk
+}
+
 TEST_CASE("dump: SIGUSR1 prints the dump to stderr when the runtime asked for it") {
   weft_test::watchdog dog(30s);
   weft::runtime rt({.worker_threads = 1, .dump_on_signal = true});
