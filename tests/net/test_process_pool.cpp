@@ -185,24 +185,40 @@ weft::runtime_options runtime_options() {
   return options;
 }
 
-// descriptor -> what it refers to ("socket:[123]", "anon_inode:[pidfd]", a path). A descriptor
-// that is gone by the time its link is read was closed while the directory was listed: another
-// thread held it for a moment (UBSan's vptr check makes and closes a pipe to probe memory), so it
-// is left out. Counted, it made a snapshot taken before a test differ from every later one ("closed
-// 7 -> ?; closed 8 -> ?", CI's ASan run of 8b4bc2e).
+// What descriptor `fd` refers to now, or "" if it is closed.
+std::string fd_target(int fd) {
+  char target[256] = {};
+  const ssize_t n =
+      ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), target, sizeof target - 1);
+  return n <= 0 ? std::string() : std::string(target, static_cast<std::size_t>(n));
+}
+
+// descriptor -> what it refers to ("socket:[123]", "anon_inode:[pidfd]", a path), for the
+// descriptors that stay open: each one listed is read again 2 ms later and kept only if it still
+// refers to the same thing. Another thread of the process may hold a descriptor for a moment:
+// UBSan's vptr check makes and closes a pipe to probe memory. Caught in a snapshot taken before
+// a test, such a pipe made that snapshot differ from every later one: first when it was gone by
+// the time its link was read ("closed 7 -> ?; closed 8 -> ?", CI's ASan run of 8b4bc2e), then
+// when it was not ("closed 7 -> pipe:[297299]; closed 8 -> pipe:[297299]", three crash-matrix
+// cases in CI's ASan run of the seventeenth session). A descriptor the pool leaks stays and is
+// listed.
 std::map<int, std::string> open_fds() {
-  std::map<int, std::string> fds;
+  std::map<int, std::string> listed;
   DIR* dir = ::opendir("/proc/self/fd");
   REQUIRE(dir != nullptr);
   while (dirent* entry = ::readdir(dir)) {
     const std::string name = entry->d_name;
     if (name == "." || name == ".." || std::stoi(name) == ::dirfd(dir)) continue;
-    char target[256] = {};
-    const ssize_t n = ::readlink(("/proc/self/fd/" + name).c_str(), target, sizeof target - 1);
-    if (n <= 0) continue;
-    fds.emplace(std::stoi(name), std::string(target, static_cast<std::size_t>(n)));
+    const int fd = std::stoi(name);
+    std::string target = fd_target(fd);
+    if (!target.empty()) listed.emplace(fd, std::move(target));
   }
   ::closedir(dir);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  std::map<int, std::string> fds;
+  for (auto& [fd, target] : listed) {
+    if (fd_target(fd) == target) fds.emplace(fd, std::move(target));
+  }
   return fds;
 }
 
