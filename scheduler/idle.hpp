@@ -75,14 +75,14 @@ class idle {
     return should_wake(state_.load(std::memory_order_relaxed));
 #endif
   }
-  // The same check for a worker whose deque is in light mode (deque.hpp), with a compiler barrier
-  // in place of the fence: a worker going to sleep that sees a deque in light mode runs a heavy
-  // fence between its seq_cst decrement and its re-check (worker::park_until_notified), which
-  // gives one of the two outcomes the fence pair gives (heavy_fence.hpp); one that sees no deque
-  // in light mode read each flag unset before the point the mode's entry fence placed in its
-  // program (its decrement came before that, so this load reads it), or read the mode's release
-  // on leaving (so its re-check sees every push made in the mode). deque.hpp argues the same two
-  // ends for the pops.
+  // The same check for a worker whose deque is in light mode (deque.hpp), or that is in a spawn
+  // burst (worker.hpp, burst_after), with a compiler barrier in place of the fence: a worker going
+  // to sleep that sees a deque in light mode runs a heavy fence between its seq_cst decrement and
+  // its re-check (worker::park_until_notified), which gives one of the two outcomes the fence pair
+  // gives (heavy_fence.hpp); one that sees no deque in light mode read each flag unset before the
+  // point the mode's entry fence placed in its program (its decrement came before that, so this
+  // load reads it), or read the mode's release on leaving (so its re-check sees every push made in
+  // the mode). deque.hpp argues the same two ends for the pops.
   [[nodiscard]] bool maybe_should_wake_for_local_work_light() const noexcept {
     // Ordering: a compiler barrier only (the push's store stays before this load in the emitted
     // code); the parking side's heavy fence pairs with it, by the argument above. Not used under

@@ -90,7 +90,17 @@ void worker::push_local(void* task) {
   if (!deque_.push(task)) [[unlikely]] {
     push_overflowing(task);
   }
+  if (bursting_) {
+    // A burst (worker.hpp): the check without the fence; parking workers fence for us.
+    if (pool_.idle.maybe_should_wake_for_local_work_light()) [[unlikely]]
+      pool_.wake_for_local_work();
+    return;
+  }
+  // The fenced check for this push, then, from the next push on, the burst's (entered once per
+  // resumption: the count passes burst_after once).
   pool_.notify_for_local_work();
+  if (batch_pushed_ == burst_after) [[unlikely]]
+    enter_burst();
 }
 
 void worker::push_overflowing(void* task) {
@@ -130,6 +140,8 @@ void worker::run_batch(void* task) {
   if (pool_.trace != nullptr) [[unlikely]]
     pool_.trace->run_begin(index(), task);
   resume(task);
+  if (bursting_) [[unlikely]]
+    leave_burst();
   if (pool_.trace != nullptr) [[unlikely]]
     pool_.trace->run_end(index());
   if (batch_pushed_ > 1) [[unlikely]] {
@@ -404,6 +416,30 @@ void worker::enter_light_mode() noexcept {
   forked_since_tick_ = true;
 }
 
+// A spawn burst's two ends, as a deque's light mode's (deque.hpp, idle.hpp): a parking worker
+// that reads the flag unset either read it before the point the entry's heavy fence placed in its
+// program (so its seq_cst decrement came before that point too, and every burst push's check of
+// the idle state after the fence reads that decrement or a later value: the pusher wakes it), or
+// read the release store of the leaving (so its re-check sees every push of the burst). One that
+// reads it set runs the heavy fence between its decrement and its re-check, which with the
+// pusher's compiler barrier gives one of the two outcomes of a fence pair.
+void worker::enter_burst() noexcept {
+  // Unavailable (heavy_fence.hpp: old kernel, seccomp, TSan, the model checker): every push keeps
+  // its fence.
+  if (!heavy_fence_available()) return;
+  // Ordering: relaxed store, ordered before the pushes that follow by the heavy fence (above).
+  burst_.store(true, std::memory_order_relaxed);
+  heavy_fence();
+  bursting_ = true;
+}
+
+void worker::leave_burst() noexcept {
+  bursting_ = false;
+  // Ordering: release pairs with any_deque_light's acquire: the burst's pushes (their release
+  // stores of bottom, or the injector's pushes) are visible to the parking worker's re-check.
+  burst_.store(false, std::memory_order_release);
+}
+
 void worker::leave_light_mode() noexcept {
   fenced_fork_pops_ = 0;
   if (deque_.light()) deque_.leave_light();
@@ -468,8 +504,10 @@ void* worker::search() {
 
 bool worker::any_deque_light() const noexcept {
   bool light = false;
+  // Ordering: acquire for both flags, pairing with their release stores on leaving (see
+  // leave_burst and deque.hpp's leave_light).
   for (const auto& other : pool_.workers)
-    light = light || other->deque_.light_flag();
+    light = light || other->deque_.light_flag() || other->burst_.load(std::memory_order_acquire);
   return light;
 }
 
@@ -486,9 +524,10 @@ void worker::park_until_notified() {
   const bool last_searcher = pool_.idle.transition_to_parked(index(), searching_);
   searching_ = false;
   (void)last_searcher;
-  // A worker in light mode pushes fork children without the fence of the no-lost-wake-up
-  // argument: this side runs the heavy fence in its place (idle.hpp,
-  // maybe_should_wake_for_local_work_light). Rare: parking while another worker forks.
+  // A worker in light mode pushes fork children, and one in a spawn burst its spawns, without the
+  // fence of the no-lost-wake-up argument: this side runs the heavy fence in its place (idle.hpp,
+  // maybe_should_wake_for_local_work_light). Rare: parking while another worker forks or spawns
+  // hundreds of tasks in one resumption.
   if (any_deque_light()) heavy_fence();
   // Re-check everything after the seq_cst transition (idle.hpp): work published before it is
   // visible now; work published after it will find this worker parked and wake one.

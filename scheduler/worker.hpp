@@ -192,8 +192,11 @@ class alignas(64) worker : public worker_identity {
   void* next_task();
   void* search();
   [[gnu::noinline]] void enter_light_mode() noexcept;
-  // Whether any worker's deque is in light mode (acquire loads of the flags; idle.hpp).
+  // Whether any worker's deque is in light mode, or any worker is in a spawn burst (acquire loads
+  // of the flags; idle.hpp): a parking worker then runs the heavy fence.
   [[nodiscard]] bool any_deque_light() const noexcept;
+  [[gnu::noinline]] void enter_burst() noexcept;
+  void leave_burst() noexcept;
   void leave_light_mode() noexcept;
   void* steal_from_others();
   void* take_injected();
@@ -224,6 +227,15 @@ class alignas(64) worker : public worker_identity {
   void* lifo_slot_ = nullptr;
   // Tasks pushed onto the deque by the running resumption (owner only; reset by run_batch).
   std::uint32_t batch_pushed_ = 0;
+  // Spawn burst (push_local): once a resumption has pushed burst_after tasks, its later pushes
+  // check for a worker to wake past a compiler barrier instead of a seq_cst fence, and parking
+  // workers run the heavy fence in its place, as for a deque in light mode (idle.hpp,
+  // maybe_should_wake_for_local_work_light). `burst_` is what parking workers read (owner-written:
+  // relaxed store then heavy_fence on entry, release store on leaving, at the resumption's end);
+  // `bursting_` is the owner's own copy.
+  static constexpr std::uint32_t burst_after = 256;
+  std::atomic<bool> burst_{false};
+  bool bursting_ = false;
   std::vector<void*> yielded_;
   injector::consumer_token injector_token_;
   std::uint32_t tick_ = 0;

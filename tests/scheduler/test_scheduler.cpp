@@ -280,3 +280,39 @@ TEST_SUITE("stress") {
     CHECK(rt.stats().stolen > 0);
   }
 }
+
+TEST_SUITE("stress") {
+  TEST_CASE(
+      "scheduler: a burst of spawns wakes a sleeping worker for children awaited by spinning") {
+    // A task spawns more children in one resumption than worker::burst_after, then waits for
+    // them without suspending, so only the other worker can run them, and it was asleep when the
+    // burst began. Past burst_after the pushes check for a worker to wake without a fence, and a
+    // worker going to sleep meanwhile runs the heavy fence instead (worker.hpp, idle.hpp): if
+    // either side missed the other, the children would sit in the spinning worker's queues while
+    // the other worker sleeps, and the spin below would time out.
+    const std::size_t rounds = weft_test::stress_count(40, 1000);
+    weft_test::watchdog dog(weft_test::stress_scaled_up() ? 3600s : 120s);
+    weft::runtime rt({.worker_threads = 2});
+    constexpr int children = 600;
+    for (std::size_t r = 0; r < rounds; ++r) {
+      std::atomic<int> done{0};  // outlives the round's children, even when the spin gives up
+      const bool all_ran = rt.block_on([&done]() -> weft::task<bool> {
+        co_await weft::sleep(2ms);  // the other worker searches, finds nothing and parks
+        for (int i = 0; i < children; ++i) {
+          weft::spawn([](std::atomic<int>& d) -> weft::task<> {
+            d.fetch_add(1);
+            co_return;
+          }(done))
+              .detach();
+        }
+        const auto give_up = std::chrono::steady_clock::now() + 10s;
+        while (done.load() < children && std::chrono::steady_clock::now() < give_up) {
+        }
+        co_return done.load() == children;
+      }());
+      REQUIRE(all_ran);
+      while (rt.stats().live_tasks != 0)  // the last children end after their increment
+        std::this_thread::yield();
+    }
+  }
+}
