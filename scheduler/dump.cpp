@@ -238,7 +238,7 @@ runtime_dump dump_runtime(runtime_core& rt) {
     out.workers.push_back(w);
   }
 
-  out.not_started = static_cast<std::size_t>(rt.foreign_queued());
+  out.not_started = static_cast<std::size_t>(rt.unlisted_queued());
   std::vector<raw_task> raw;
   {
     const frame_inspection hold;  // before the first hook is read (frame_inspection.hpp)
@@ -321,13 +321,13 @@ void append_task(std::string& text, const task_dump& t, int depth) {
 }  // namespace
 
 std::string runtime_dump::to_string() const {
-  std::string text = "weft runtime dump: " + std::to_string(tasks.size()) + " live task" +
-                     (tasks.size() == 1 ? "" : "s") + ", " + std::to_string(workers.size()) +
-                     " worker" + (workers.size() == 1 ? "" : "s") +
-                     (not_started != 0 ? ", " + std::to_string(not_started) +
-                                             " spawned from outside and not started yet"
-                                       : std::string()) +
-                     "\n";
+  std::string text =
+      "weft runtime dump: " + std::to_string(tasks.size()) + " live task" +
+      (tasks.size() == 1 ? "" : "s") + ", " + std::to_string(workers.size()) + " worker" +
+      (workers.size() == 1 ? "" : "s") +
+      (not_started != 0 ? ", " + std::to_string(not_started) + " spawned and not started yet"
+                        : std::string()) +
+      "\n";
   for (const worker_dump& w : workers) {
     text += "  worker " + std::to_string(w.index) + ": ";
     if (w.running) {

@@ -5,24 +5,38 @@
 // diagnostics. Tasks are linked intrusively through their headers into shards.
 //
 // Each worker owns one shard and is the only thread that links or unlinks its tasks, with plain
-// loads and stores: a spawn and the matching completion on the same worker (the common case) cost
-// no atomic operation here. A task that completes on another thread (it was stolen) cannot be
-// unlinked there, so the completer pushes it onto the shard's `remote_done` stack (one CAS) and
-// leaves the task's `listed` bit set; the owner drains that stack at its next tick or before it
-// parks, unlinks those tasks and clears their `listed` bit. The frame is destroyed by whichever of
-// completer, join_handle and owner makes the state reach done + detached + not listed
-// (task_header.hpp).
+// loads and stores: a task is listed by the worker that starts it and, in the common case, ends
+// on that worker too, which costs no atomic operation here. A task that completes on another
+// thread (it suspended and was woken elsewhere) cannot be unlinked there, so the completer pushes
+// it onto the shard's `remote_done` stack (one CAS) and leaves the task's `listed` bit set; the
+// owner drains that stack at its next tick or before it parks, unlinks those tasks and clears
+// their `listed` bit. The frame is destroyed by whichever of completer, join_handle and owner
+// makes the state reach done + detached + not listed (task_header.hpp).
 //
-// A task spawned from a thread outside the pool is listed by the worker that first takes it from
-// a queue, in that worker's own shard (worker::adopt), not by the spawning thread. Until then it
-// travels through the queues as a tagged item (foreign_item, below) and is counted by
-// runtime_core::foreign_queued(). Listing it at the spawn, in one shared shard, made the spawner
-// and every worker that completed such a task fight over that shard's lock: perf of bench
-// spawn_remote showed 40% of the workers' time spinning on it.
+// Spawned tasks are listed when they start, not when they are spawned: a spawn pushes the task
+// as a tagged item (unlisted_item, below), and the worker that first takes it from a queue lists
+// it in its own shard (worker::admit, adopt). Until then runtime_core::unlisted_queued() counts it.
+// Two reasons, both measured:
+//   - a task listed by its spawner and stolen ended on the thief, so every stolen task went
+//     through the remote stack: a CAS on the shared stack by the thief, then, on the spawner, a
+//     cache miss on the task's header, an unlink and a locked RMW, long after the task ended (a
+//     spawner in a loop drains only when its resumption returns). In bench spawn_many the drain
+//     was 13% of the samples, and in task_group_spawn it made the two workers take turns: the
+//     spawner of one run spent the next run draining a million tasks while the other spawned
+//     alone. Listed by the thief, a stolen task ends where it is listed. `AB_PROCS=4 bench/ab`
+//     against the commit before: spawn_many 0.71 (P(faster) 0.98), task_group_spawn 0.54 (0.99),
+//     spawn_remote 0.80 (0.86), chained_spawn 0.98, yield_many 1.03 (docs/architecture.md).
+//   - a task spawned from a thread outside the pool has no shard of its own to go to: listing it
+//     at the spawn, in one shared shard, made the spawner and every worker that completed such a
+//     task fight over that shard's lock (perf of bench spawn_remote: 40% of the workers' time
+//     spinning on it).
+// So runtime::tasks() and runtime::dump() list a task from its first run on; a queued task that
+// has not started is counted (stats().live_tasks, runtime_dump::not_started), not listed. An eager
+// spawn (run at once, nested in the spawner) is listed by the spawner, which is what starts it.
 //
 // One extra shard has no owner; every operation on it holds its spinlock. It lists what no worker
-// lists: the queued foreign tasks that shutdown found in the stopped queues, for its sweep. Its
-// lock is also what a foreign spawn holds from its `closing` check to its injection (spawn_root).
+// lists: the unstarted tasks that shutdown found in the stopped queues, for its sweep. Its lock is
+// also what a foreign spawn holds from its `closing` check to its injection (spawn_root).
 //
 // The owner's links and unlinks exclude the visitors (runtime::dump, runtime::tasks: any thread)
 // so that those can walk any shard without the owner's cooperation: a worker busy in one long
@@ -90,16 +104,17 @@ struct alignas(64) registry_shard {
   std::atomic<std::uint64_t> seen{0};  // the owner's only (atomic for the relaxed peek's type)
 };
 
-// A foreign task on its way to a worker (the file comment): its header's address with bit 0 set.
+// A task on its way to the worker that will start it (the file comment): its header's address
+// with bit 0 set.
 // The queues' other items are frame addresses, which have bit 0 clear (frames are allocated with
 // at least 16-byte alignment), so one test tells them apart where items are taken to run
 // (worker::admit).
-static_assert(alignof(task_header) >= 2, "bit 0 of a header's address tags a foreign item");
-inline void* foreign_item(task_header* task) noexcept {
+static_assert(alignof(task_header) >= 2, "bit 0 of a header's address tags an unlisted item");
+inline void* unlisted_item(task_header* task) noexcept {
   return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(task) | 1u);
 }
-// The task of a foreign item, or null if `item` is a frame address.
-inline task_header* foreign_task_in(void* item) noexcept {
+// The task of an unlisted item, or null if `item` is a frame address.
+inline task_header* unlisted_task_in(void* item) noexcept {
   const auto bits = reinterpret_cast<std::uintptr_t>(item);
   if ((bits & 1u) == 0) return nullptr;
   return reinterpret_cast<task_header*>(bits & ~std::uintptr_t{1});

@@ -157,9 +157,9 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
       registry.worker_shard(i).request.fetch_add(1, std::memory_order_acq_rel);
       workers[i]->park.unpark();
     }
-    // live_tasks() counts listed and queued foreign tasks: a finished task leaves the registry
+    // live_tasks() counts listed and queued unlisted tasks: a finished task leaves the registry
     // when its shard's owner unlinks it, which the awake workers do at once, and a queued
-    // foreign task is adopted (cancelled, since `closing` is set) by the worker that takes it.
+    // unlisted task is adopted (cancelled, since `closing` is set) by the worker that takes it.
     const auto deadline = std::chrono::steady_clock::now() + grace;
     for (std::uint32_t round = 0; live_tasks() != 0 || visitors.outstanding() != 0; ++round) {
       if (std::chrono::steady_clock::now() >= deadline) break;
@@ -207,18 +207,18 @@ std::size_t runtime_core::shutdown(std::chrono::nanoseconds grace) {
   // before any frame is destroyed. Their wake-ups land in the stopped queues (dropped below).
   shutdown_compute_arena(*compute, options.blocking_shutdown_timeout);
   // No thread of this runtime runs any more. Queued pointers refer to frames owned by tasks in
-  // the registry, or are foreign tasks no worker listed yet: those are listed in the foreign
-  // shard now, so that the sweep below abandons them with the others. Drop the rest without
-  // resuming, then destroy the tasks.
-  std::vector<task_header*> queued_foreign;
+  // the registry, or are tasks no worker listed yet (never started): those are listed in the
+  // foreign shard now, so that the sweep below abandons them with the others. Drop the rest
+  // without resuming, then destroy the tasks.
+  std::vector<task_header*> queued_unlisted;
   for (auto& w : workers)
-    w->clear_queues(queued_foreign);
-  injector.clear([&queued_foreign](void* item) {
-    if (task_header* task = foreign_task_in(item)) queued_foreign.push_back(task);
+    w->clear_queues(queued_unlisted);
+  injector.clear([&queued_unlisted](void* item) {
+    if (task_header* task = unlisted_task_in(item)) queued_unlisted.push_back(task);
   });
-  for (task_header* task : queued_foreign)
+  for (task_header* task : queued_unlisted)
     registry::insert(registry.foreign_shard(), task);
-  foreign_swept.fetch_add(queued_foreign.size(), std::memory_order_relaxed);
+  unlisted_swept.fetch_add(queued_unlisted.size(), std::memory_order_relaxed);
   const std::size_t left = destroy_pending_tasks(grace);
   // Every to_thread awaiter is now detached from its call (the sweep ran each hook): calls never
   // started are dropped, running ones get blocking_shutdown_timeout to end, then are reported and
@@ -375,17 +375,19 @@ void report_to_log(runtime_core* rt, std::string_view message) noexcept {
   }
 }
 
-std::uint64_t runtime_core::foreign_queued() const noexcept {
+std::uint64_t runtime_core::unlisted_queued() const noexcept {
   // Adoptions first, then spawns: each adoption happens after its spawn's count (spawn_root counts
-  // before the injection, whose release the adopting worker acquired), so a count of adoptions
-  // seen here implies at least as many spawns seen below. The difference is a snapshot, exact
-  // once nothing is in flight.
-  std::uint64_t adopted = foreign_swept.load(std::memory_order_relaxed);
+  // before the push or the injection, whose release the adopting worker acquired), so a count of
+  // adoptions seen here implies at least as many spawns seen below. The difference is a
+  // snapshot, exact once nothing is in flight.
+  std::uint64_t adopted = unlisted_swept.load(std::memory_order_relaxed);
   for (const auto& w : workers) {
     // Ordering: acquire pairs with worker::adopt's release store (the argument above).
     adopted += w->counters.adopted.load(std::memory_order_acquire);
   }
-  const std::uint64_t spawned = foreign_spawned.load(std::memory_order_relaxed);
+  std::uint64_t spawned = foreign_spawned.load(std::memory_order_relaxed);
+  for (const auto& w : workers)  // relaxed: ordered by the acquire loads above
+    spawned += w->counters.spawned_unlisted.load(std::memory_order_relaxed);
   return spawned > adopted ? spawned - adopted : 0;
 }
 

@@ -113,19 +113,20 @@ class runtime_core final : public poller_host, public offload_host, public pool 
   // Completions and spawns from threads outside the pool.
   std::atomic<std::uint64_t> foreign_spawned{0};
   std::atomic<std::uint64_t> foreign_completed{0};
-  // Foreign tasks that shutdown found still queued and listed in the foreign shard for its sweep
-  // (registry.hpp). Written by shutdown after the workers joined; relaxed, a count.
-  std::atomic<std::uint64_t> foreign_swept{0};
+  // Unlisted tasks (never started) that shutdown found still queued and listed in the foreign
+  // shard for its sweep (registry.hpp). Written by shutdown after the workers joined; relaxed, a
+  // count.
+  std::atomic<std::uint64_t> unlisted_swept{0};
 
-  // Tasks spawned from outside the pool that no worker has listed yet (registry.hpp): they wait
-  // in a queue, so the registry does not count them.
-  [[nodiscard]] std::uint64_t foreign_queued() const noexcept;
-  // Spawned tasks not yet finished: the registry's and the queued foreign ones.
+  // Spawned tasks that no worker has started, and so listed, yet (registry.hpp): they wait in a
+  // queue, so the registry does not count them.
+  [[nodiscard]] std::uint64_t unlisted_queued() const noexcept;
+  // Spawned tasks not yet finished: the registry's and the queued unlisted ones.
   [[nodiscard]] std::uint64_t live_tasks() const noexcept {
     // Queued ones first: a task adopted after that read is in the registry's count read next, so
     // none is missed (one adopted in between is counted twice for that instant: the grace loop
     // waits a round longer, never a round too short).
-    const std::uint64_t queued = foreign_queued();
+    const std::uint64_t queued = unlisted_queued();
     return queued + registry.size();
   }
   // Reports of unretrieved exceptions running from handles dropped outside the pool, which pinned

@@ -51,25 +51,32 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
   if (rt->sim != nullptr) [[unlikely]]
     rt->sim->spawned(task->frame().address(), rt->poller.now_tick());
   if (self != nullptr && &self->runtime() == rt) {
-    // A worker of this runtime. During shutdown's graceful phase the new task starts cancelled:
-    // it runs to its first cancellation point and ends there (a task cleaning up after its own
-    // cancellation may spawn; an exception here could escape a destructor). Ordering: the
-    // acquire in closing() pairs with shutdown's seq_cst store; the relaxed writes below are
-    // published with the task by push_local's release.
+    // A worker of this runtime. The task is `listed` from here on, but linked into a shard only
+    // by the worker that starts it (registry.hpp): an eager one by this worker now, any other by
+    // whoever takes it from a queue (worker::adopt). Not yet visible to any other thread: the push
+    // publishes it (release).
+    task->state_word().store(task_header::listed_bit, std::memory_order_relaxed);
+    worker_counters::bump(self->counters.spawned);
+    if (rt->trace != nullptr) [[unlikely]]
+      rt->trace->spawned(self, task->frame().address(), task->name(), eager);
+    if (!eager) {
+      // During shutdown's graceful phase the adopting worker sees `closing` (this push publishes
+      // what this thread saw) and starts the task cancelled. Counted before the push, as a
+      // foreign spawn before its injection (unlisted_queued()).
+      self->count_unlisted_spawn();
+      self->push_local(unlisted_item(task));
+      return;
+    }
+    // During shutdown's graceful phase the new task starts cancelled: it runs to its first
+    // cancellation point and ends there (a task cleaning up after its own cancellation may spawn;
+    // an exception here could escape a destructor). Ordering: the acquire in closing() pairs
+    // with shutdown's seq_cst store.
     if (rt->closing()) [[unlikely]] {
       task->cancel_word().store(task_header::cancel_pending | task_header::cancel_request,
                                 std::memory_order_relaxed);
     }
-    task->state_word().store(task_header::listed_bit, std::memory_order_relaxed);
     registry::insert(rt->registry.worker_shard(self->index()), task);
-    worker_counters::bump(self->counters.spawned);
-    if (rt->trace != nullptr) [[unlikely]]
-      rt->trace->spawned(self, task->frame().address(), task->name(), eager);
-    if (eager) {
-      self->run_eager(task->frame().address());
-    } else {
-      self->push_local(task->frame().address());
-    }
+    self->run_eager(task->frame().address());
     return;
   }
   if (sweeping == rt) {
@@ -78,9 +85,9 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
     task->state_word().store(task_header::abandoned_bit, std::memory_order_relaxed);
     return;  // never listed: its shard stays null, so no registry unlinks it
   }
-  // Another thread (or another runtime's worker). The task is not listed here: the worker that
-  // takes it from the queue lists it in its own shard (registry.hpp), and until then
-  // foreign_queued() counts it. The foreign shard's lock is held from the `closing` check to the
+  // Another thread (or another runtime's worker). As above, the worker that takes it from the
+  // queue lists it in its own shard (registry.hpp), and until then unlisted_queued() counts it.
+  // The foreign shard's lock is held from the `closing` check to the
   // count and the injection (only other foreign spawns and shutdown take it), so shutdown, which
   // takes it after setting `closing`, either finds the task counted and queued (a worker adopts
   // it and cancels it, or the sweep finds it in the stopped queues) or this spawn sees `closing`
@@ -98,10 +105,10 @@ void spawn_root(runtime_core* rt, task_header* task, bool eager) {
   if (rt->trace != nullptr) [[unlikely]]  // before the task can run (trace.hpp)
     rt->trace->spawned(self, task->frame().address(), task->name(), false);
   // Counted before the injection: the adoption that follows it (through the queue's release and
-  // acquire) never finds the count behind (foreign_queued()).
+  // acquire) never finds the count behind (unlisted_queued()).
   rt->foreign_spawned.fetch_add(1, std::memory_order_relaxed);
   try {
-    rt->inject(foreign_item(task));
+    rt->inject(unlisted_item(task));
   } catch (...) {
     // Out of memory in the injection queue: the caller keeps the frame, unqueued.
     rt->foreign_spawned.fetch_sub(1, std::memory_order_relaxed);

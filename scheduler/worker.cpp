@@ -216,14 +216,14 @@ void worker::run() {
 }
 
 void* worker::adopt(task_header* task) noexcept {
-  // Shutdown's graceful phase: the task starts cancelled, as one spawned on a worker then does
+  // Shutdown's graceful phase: the task starts cancelled, as an eager spawn then does
   // (spawn_root). If `closing` is not seen here, this worker has not yet served shutdown's
   // request (its acquire of the request sees `closing`, serve_requests), so the cancel_all that
   // serves it finds the task listed below.
   if (pool_.closing()) [[unlikely]]
     request_cancel(task);
   registry::insert(shard_, task);
-  // Ordering: release, after the listing: foreign_queued()'s acquire load that sees this count
+  // Ordering: release, after the listing: unlisted_queued()'s acquire load that sees this count
   // also sees the registry's count that includes the task, so the two never both miss it.
   counters.adopted.store(counters.adopted.load(std::memory_order_relaxed) + 1,
                          std::memory_order_release);
@@ -678,12 +678,12 @@ void worker::run_deterministic() {
   this_worker = nullptr;
 }
 
-void worker::clear_queues(std::vector<task_header*>& foreign) {
+void worker::clear_queues(std::vector<task_header*>& unlisted) {
   lifo_slot_ = nullptr;
   if (pool_.sim != nullptr) pool_.sim->ready.clear();
   yielded_.clear();
   while (void* item = deque_.pop()) {
-    if (task_header* task = foreign_task_in(item)) foreign.push_back(task);
+    if (task_header* task = unlisted_task_in(item)) unlisted.push_back(task);
   }
 }
 

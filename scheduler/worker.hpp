@@ -72,9 +72,14 @@ struct worker_counters {
   std::atomic<std::uint64_t> completed{0};
   std::atomic<std::uint64_t> stolen{0};
   std::atomic<std::uint64_t> parked{0};
-  // Foreign tasks this worker took from a queue and listed (worker::admit). Ordering: stored with
-  // release after the listing, read with acquire by runtime_core::foreign_queued().
+  // Tasks this worker took from a queue and listed (worker::admit): its own spawns, other
+  // workers' and foreign ones. Ordering: stored with release after the listing, read with acquire
+  // by runtime_core::unlisted_queued().
   std::atomic<std::uint64_t> adopted{0};
+  // This worker's spawns that a queue holds unlisted until some worker starts them
+  // (spawn_root). Ordering: relaxed, stored before the push whose release publishes the task;
+  // unlisted_queued() reads the adoptions first (the argument there).
+  std::atomic<std::uint64_t> spawned_unlisted{0};
 
   // runtime::counters() and runtime::dump() (docs/diagnostics.md). Single writer, the owner;
   // relaxed: each is a statistic read on its own, nothing is published through it. A reader
@@ -154,9 +159,12 @@ class alignas(64) worker : public worker_identity {
   worker_counters counters;
   parker park;
 
+  // spawn_root, before it pushes a task unlisted (registry.hpp). Owner thread only.
+  void count_unlisted_spawn() noexcept { worker_counters::bump(counters.spawned_unlisted); }
+
   // Shutdown only, after every thread joined: drops queued tasks without running them, except
-  // foreign tasks no worker listed yet, which go into `foreign` (registry.hpp).
-  void clear_queues(std::vector<task_header*>& foreign);
+  // tasks no worker listed yet (never started), which go into `unlisted` (registry.hpp).
+  void clear_queues(std::vector<task_header*>& unlisted);
 
   // ---- Hosted mode (frame_executor.cpp): a worker without a thread, whose loop the host thread
   // runs in slices. It never searches, steals or parks; its runtime has no other worker. ----
@@ -166,12 +174,12 @@ class alignas(64) worker : public worker_identity {
     budget_ = task_budget;
     resume(task);
   }
-  // What a queue item taken to run resumes: the item itself (a frame), or, for a foreign task
-  // that no worker listed yet, its frame once this worker listed it (registry.hpp). Owner only,
-  // on every path that takes an item from a queue to run it: run(), next_hosted_task() and
+  // What a queue item taken to run resumes: the item itself (a frame), or, for a task that no
+  // worker listed yet (its first run), its frame once this worker listed it (registry.hpp). Owner
+  // only, on every path that takes an item from a queue to run it: run(), next_hosted_task() and
   // collect_ready().
   void* admit(void* item) noexcept {
-    if (task_header* task = foreign_task_in(item)) return adopt(task);
+    if (task_header* task = unlisted_task_in(item)) return adopt(task);
     return item;
   }
   // Ready tasks (the host thread only: the LIFO slot and the yielders are the owner's).

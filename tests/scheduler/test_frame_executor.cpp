@@ -122,8 +122,7 @@ TEST_SUITE("frame_executor") {
     weft::runtime_dump before = exec.dump();
     CHECK(before.not_started == 1);
     CHECK(before.tasks.empty());
-    CHECK(before.to_string().find("1 spawned from outside and not started yet") !=
-          std::string::npos);
+    CHECK(before.to_string().find("1 spawned and not started yet") != std::string::npos);
     (void)exec.run_until_idle();
     weft::runtime_dump waiting = exec.dump();
     CHECK(waiting.not_started == 0);

@@ -166,13 +166,13 @@ TEST_CASE("registry: one shard per worker plus one shared shard for foreign thre
 
 TEST_CASE("registry: a queued foreign task is told apart from a frame and gives back its header") {
   task_header header;
-  void* item = weft::detail::foreign_item(&header);
+  void* item = weft::detail::unlisted_item(&header);
   CHECK(item != static_cast<void*>(&header));
-  CHECK(weft::detail::foreign_task_in(item) == &header);
+  CHECK(weft::detail::unlisted_task_in(item) == &header);
   // A frame address (what every other queue item is) is not a foreign task.
   alignas(16) static unsigned char frame[64];
-  CHECK(weft::detail::foreign_task_in(frame) == nullptr);
-  CHECK(weft::detail::foreign_task_in(&header) == nullptr);
+  CHECK(weft::detail::unlisted_task_in(frame) == nullptr);
+  CHECK(weft::detail::unlisted_task_in(&header) == nullptr);
 }
 
 TEST_CASE("registry: insert links at the head and unlink works at the head and middle and tail") {

@@ -179,8 +179,14 @@ TEST_CASE("task: a spawned task named and failed reports both after its frame sh
   // keeps its own name, its exception and its registry listing apart.
   weft::runtime rt({.worker_threads = 1});
   auto main_task = [](weft::runtime& runtime) -> weft::task<> {
-    auto failing = []() -> weft::task<int> { co_return co_await fails(); };
+    auto failing = []() -> weft::task<int> {
+      co_await weft::yield_now();
+      co_return co_await fails();
+    };
     auto handle = weft::spawn_named("shrunk", failing());
+    // A task is listed by the worker that starts it: let the only worker start it (it yields
+    // back before it awaits the failing task).
+    co_await weft::yield_now();
     bool listed = false;
     for (const auto& info : runtime.tasks())
       listed |= info.name == "shrunk";

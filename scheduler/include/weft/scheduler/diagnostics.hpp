@@ -27,7 +27,7 @@ namespace weft {
 struct task_dump {
   enum class state_type {
     running,     // a worker runs it now (`worker`)
-    ready,       // queued, or suspended outside a cancellable wait (yield_now)
+    ready,       // started and queued to run again, or suspended outside a cancellable wait
     waiting,     // suspended in a cancellable wait (`waiting_on`)
     cancelling,  // cancellation requested and not yet delivered
   };
@@ -69,8 +69,8 @@ struct worker_dump {
 struct runtime_dump {
   std::vector<task_dump> tasks;
   std::vector<worker_dump> workers;
-  // Tasks spawned from threads outside the runtime (runtime::spawn) that no worker has started
-  // yet: they wait in the injection queue and are listed in `tasks` once a worker takes them.
+  // Spawned tasks that no worker has started yet: they wait in a queue (a worker's or the
+  // injection queue) and are listed in `tasks` once a worker takes them to run.
   std::size_t not_started = 0;
   // A readable report: one line per worker, then one paragraph per task with its await chain
   // ("main -> fetch_all -> fetch_one -> waiting on semaphore::acquire for 1.204 s").

@@ -149,7 +149,7 @@ struct task_event {
 // One live task as runtime::tasks() reports it.
 struct task_info {
   enum class state_type {
-    runnable,    // queued or running
+    runnable,    // started, and running or queued to run again
     waiting,     // suspended in a cancellable wait (sleep, I/O, join, lock, ...)
     cancelling,  // cancellation requested and not yet delivered
   };
@@ -212,8 +212,10 @@ class WEFT_API runtime {
 
   [[nodiscard]] std::size_t worker_count() const noexcept;
 
-  // The spawned tasks that have not finished, with their names and states (asyncio.all_tasks).
-  // Complete even while a worker is busy in one long task. Meant for diagnostics, not hot paths.
+  // The spawned tasks that have started and not finished, with their names and states
+  // (asyncio.all_tasks). A task queued that no worker has started yet is not listed; stats()'s
+  // live_tasks and dump()'s not_started count it. Complete even while a worker is busy in one
+  // long task. Meant for diagnostics, not hot paths.
   [[nodiscard]] std::vector<task_info> tasks() const;
   [[nodiscard]] runtime_stats stats() const noexcept;
   // Every live task with its state, how long it has been in it, what it waits on and its await
