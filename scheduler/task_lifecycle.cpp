@@ -208,8 +208,9 @@ std::coroutine_handle<> finish_root(task_header* task) noexcept {
       return std::noop_coroutine();
     }
   } else {
-    // Completed away from its shard's owner (stolen): `listed` stays set, so nobody destroys the
-    // frame until the owner has unlinked it; that keeps `task` valid through the end of this call.
+    // Completed away from its shard's owner (it moved after its first run): `listed` stays set,
+    // so nobody destroys the frame until the owner has unlinked it; that keeps `task` valid
+    // through the end of this call.
     // Ordering: acq_rel, as the fetch_xor above: release publishes the result to whoever sees
     // `done`, acquire makes a waiter registered by a release CAS readable here.
     before = task->state_word().fetch_or(task_header::done_bit, std::memory_order_acq_rel);
