@@ -205,7 +205,8 @@ class registry {
   registry_shard& foreign_shard() noexcept { return shards_.back(); }
 
   // Links `task` into `shard`. The caller is the shard's owner, or any thread for the shared shard.
-  // Ordering: the lock's acquire/release orders the links against runtime::dump's walk.
+  // Ordering: the owner's section (or the shared shard's lock) orders the links against the
+  // visitors' walks (owner_enter).
   static void insert(registry_shard& shard, task_header* task) noexcept {
     if (shard.shared) {
       shard.lock.lock();
