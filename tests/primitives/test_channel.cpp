@@ -5,6 +5,7 @@
 // thread and random cancellations: every value received exactly once.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -367,6 +368,128 @@ TEST_CASE("channel: the cancellation scenarios hold for a bounded channel") {
   weft_test::putter_cancelled_while_queued<bounded_channel_ops>();
   weft_test::putter_cancelled_before_it_waits<bounded_channel_ops>();
   weft_test::putter_cancelled_after_its_item_was_inserted<bounded_channel_ops>();
+}
+
+namespace {
+
+// A core whose every send and receive completes at once as if it had lost its claim race to
+// another worker (detail/channel_core.hpp, "Contention"): it drives the awaiters' yield_after
+// path, which a real race reaches only by chance.
+struct racing_core {
+  using get_waiter = weft::detail::queue_core<int>::get_waiter;
+  using put_waiter = weft::detail::queue_core<int>::put_waiter;
+  bool put_or_enqueue(put_waiter* w, bool enqueue) {
+    if (enqueue) registered = true;  // the yield path must never get here
+    sent.push_back(w->value);
+    w->status = weft::detail::wait_status::granted;
+    w->yield_after = true;
+    return true;
+  }
+  bool get_or_enqueue(get_waiter* w, bool enqueue) noexcept {
+    if (enqueue) registered = true;
+    w->item = next_value++;
+    w->status = weft::detail::wait_status::granted;
+    w->yield_after = true;
+    return true;
+  }
+  bool cancel(weft::detail::queue_waiter*, weft::detail::waiter_list racing_core::*) noexcept {
+    return false;
+  }
+  weft::detail::waiter_list getters_;
+  weft::detail::waiter_list putters_;
+  std::vector<int> sent;
+  int next_value = 100;
+  bool registered = false;
+};
+using racing_send =
+    weft::detail::put_awaiter<int, weft::channel_closed, weft::detail::ring_buffer<int>,
+                              weft::detail::wait_kind::channel_send, racing_core>;
+using racing_receive =
+    weft::detail::get_awaiter<int, true, weft::channel_closed, weft::detail::ring_buffer<int>,
+                              weft::detail::wait_kind::channel_receive, racing_core>;
+
+}  // namespace
+
+TEST_CASE(
+    "channel: an operation that lost a race completes then yields once and is no cancellation "
+    "point") {
+  weft::runtime rt(one_worker);
+  racing_core core;
+  std::vector<std::string> log;
+  rt.block_on([](racing_core& core, std::vector<std::string>& log) -> weft::task<> {
+    weft::join_handle<void> racer;
+    racer = weft::spawn([](racing_core& core, std::vector<std::string>& log,
+                           weft::join_handle<void>& self) -> weft::task<> {
+      // Made ready just before the send: without the yield the racer would log "sent" first.
+      weft::spawn(
+          [](std::vector<std::string>& log, weft::join_handle<void>& racer) -> weft::task<> {
+            log.emplace_back("other runs");
+            racer.cancel();  // during the racer's yield, which is no cancellation point
+            co_return;
+          }(log, self))
+          .detach();
+      co_await racing_send(core, 7);
+      log.emplace_back("sent");
+      const std::optional<int> got = co_await racing_receive(core);
+      log.emplace_back("received " + std::to_string(got.value_or(-1)));
+      co_await weft::yield_now();  // the first cancellation point: the request made above
+      log.emplace_back("not reached");
+    }(core, log, racer));
+    CHECK(co_await how_it_ends(racer) == ended::cancelled);
+  }(core, log));
+  CHECK(core.sent == std::vector<int>{7});
+  CHECK_FALSE(core.registered);
+  CHECK(log == std::vector<std::string>{"other runs", "sent", "received 100"});
+}
+
+TEST_CASE("channel: its ring reports a lost claim race only when another thread took the place") {
+  weft::detail::mpmc_ring<long> ring(1 << 16);
+  bool lost = false;
+  for (long i = 0; i < 1000; ++i) {
+    long v = i;
+    REQUIRE(ring.try_push(v, lost) == weft::detail::mpmc_ring<long>::push_result::done);
+  }
+  std::optional<long> out;
+  for (long i = 0; i < 1000; ++i)
+    REQUIRE(ring.try_pop(out, lost) == weft::detail::mpmc_ring<long>::pop_result::done);
+  CHECK_FALSE(lost);  // one thread alone never loses a race
+
+  // Two threads pushing at once lose races now and then; every push still lands exactly once.
+  // Repeated until a race was seen (a 2-core machine sees one in the first round).
+  weft_test::watchdog dog(60s);
+  std::atomic<long> lost_races{0};
+  long rounds = 0;
+  while (lost_races.load() == 0) {
+    ++rounds;
+    std::atomic<int> go{0};
+    auto pusher = [&](long base) {
+      go.fetch_add(1);
+      while (go.load() < 2) {
+      }
+      long races = 0;
+      for (long i = 0; i < 20000; ++i) {
+        long v = base + i;
+        bool lost_here = false;
+        REQUIRE(ring.try_push(v, lost_here) == weft::detail::mpmc_ring<long>::push_result::done);
+        races += lost_here ? 1 : 0;
+      }
+      lost_races.fetch_add(races);
+    };
+    std::thread a(pusher, 0);
+    std::thread b(pusher, 1L << 32);
+    a.join();
+    b.join();
+    std::vector<long> got;
+    while (ring.try_pop(out) == weft::detail::mpmc_ring<long>::pop_result::done)
+      got.push_back(*out);
+    std::sort(got.begin(), got.end());
+    REQUIRE(got.size() == 40000);
+    for (long i = 0; i < 20000; ++i) {
+      REQUIRE(got[static_cast<std::size_t>(i)] == i);
+      REQUIRE(got[static_cast<std::size_t>(20000 + i)] == (1L << 32) + i);
+    }
+  }
+  MESSAGE(lost_races.load() << " lost races in " << rounds << " round(s)");
 }
 
 TEST_SUITE("stress") {

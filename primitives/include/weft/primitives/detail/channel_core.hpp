@@ -30,6 +30,20 @@
 // registered before its check; one that registered after is after it in the total order, so the
 // fast operation came first. Waiters are served in list order by settle_locked.
 //
+// Contention. A send or receive awaited on the fast path that lost its claim to another thread
+// (the ring's CAS found the index moved: another core is doing the same operation on this channel
+// right now) still completes, and then yields its worker once (queue_waiter::yield_after), so the
+// worker runs its other ready tasks first. Why: with producers and consumers spread over the
+// workers, the ring's full and empty moments make every worker switch role at the same time, and
+// the workers then spend most of their time all producing or all consuming, fighting over one
+// index's cache line (a probe of bench_channel, 2 producers and 2 consumers on 2 workers: both
+// workers in the same role 60-85% of the time, 10-15% of the claims lost, 40-100 ns per item).
+// The loser's yield hands its worker to the other role, and the workers settle into opposite
+// roles, where nobody loses a claim (86-88% of the time; 21-25 ns per item, the cost of the same
+// ring driven by plain threads; docs/architecture.md, "Channel fast path"). An operation that
+// did not lose a race pays nothing, and a worker with nothing else ready resumes the task at
+// once. try_send and try_receive never yield: they do not suspend.
+//
 // Close: the lock holder sets shut_ and the ring's close mark (every later claim fails), releases
 // the waiting senders (their values were not sent) and, through settle_locked, hands the values
 // still in the ring to waiting receivers, releasing the rest only once the ring is drained. A
@@ -129,9 +143,11 @@ class channel_core {
   bool put_or_enqueue(put_waiter* w, bool enqueue) {
     // Ordering: as in try_put (a hint; after_fast_op's load pairs with link_locked).
     if (!enqueue && ring_ && waiters_.load(std::memory_order_seq_cst) == 0) {
-      const auto r = ring_->try_push(w->value);
+      bool lost_race = false;
+      const auto r = ring_->try_push(w->value, lost_race);
       if (r == mpmc_ring<T>::push_result::done) {
         w->status = wait_status::granted;
+        w->yield_after = lost_race;  // "Contention", file comment
         after_fast_op();
         return true;
       }
@@ -161,9 +177,11 @@ class channel_core {
   bool get_or_enqueue(get_waiter* w, bool enqueue) noexcept {
     // Ordering: as in try_put (a hint; after_fast_op's load pairs with link_locked).
     if (!enqueue && ring_ && waiters_.load(std::memory_order_seq_cst) == 0) {
-      const auto r = ring_->try_pop(w->item);
+      bool lost_race = false;
+      const auto r = ring_->try_pop(w->item, lost_race);
       if (r == mpmc_ring<T>::pop_result::done) {
         w->status = wait_status::granted;
+        w->yield_after = lost_race;  // "Contention", file comment
         after_fast_op();
         return true;
       }

@@ -59,6 +59,18 @@ class mpmc_ring {
 
   // Moves from `value` only when it returns done.
   push_result try_push(T& value) noexcept {
+    bool lost_race = false;
+    return try_push(value, lost_race);
+  }
+  pop_result try_pop(std::optional<T>& out) noexcept {
+    bool lost_race = false;
+    return try_pop(out, lost_race);
+  }
+
+  // As above, and sets `lost_race` when another thread claimed the position this call was about
+  // to claim (its CAS found the index moved): a sign that another core is doing the same operation
+  // on this ring right now (channel_core.hpp, "Contention"). Never cleared here.
+  push_result try_push(T& value, bool& lost_race) noexcept {
     // Ordering: seq_cst, so the closed and full decisions below are in the single total order
     // that channel_core's Dekker pairing relies on (the claim itself is the CAS).
     std::size_t t = tail_.load(std::memory_order_seq_cst);
@@ -73,12 +85,14 @@ class mpmc_ring {
         // pairing (the sender's later seq_cst load of `waiters_` against a registering receiver's
         // seq_cst increment then load of tail_) needs both to be in the single total order. Failure
         // reloads t (seq_cst as well: the same total order).
+        const std::size_t claimed = t;
         if (tail_.compare_exchange_weak(t, t + 2, std::memory_order_seq_cst)) {
           ::new (static_cast<void*>(s.storage)) T(std::move(value));
           // Release pairs with the receiver's acquire load of the stamp: the item is constructed.
           s.stamp.store(2 * pos + 1, std::memory_order_release);
           return push_result::done;
         }
+        if (t != claimed) lost_race = true;  // not a spurious failure of the weak CAS
         continue;
       }
       // The slot is not free for `pos`: the ring is full, or a receiver claimed the slot and has
@@ -94,7 +108,7 @@ class mpmc_ring {
     }
   }
 
-  pop_result try_pop(std::optional<T>& out) noexcept {
+  pop_result try_pop(std::optional<T>& out, bool& lost_race) noexcept {
     // Ordering: seq_cst, as in try_push (the emptiness decision is in the total order).
     std::size_t h = head_.load(std::memory_order_seq_cst);
     for (unsigned spins = 0;; ++spins) {
@@ -103,6 +117,7 @@ class mpmc_ring {
       if (s.stamp.load(std::memory_order_acquire) == 2 * h + 1) {
         // seq_cst: the receive's linearization point; channel_core pairs the receiver's later
         // seq_cst load of `waiters_` with a registering sender's increment then load of head_.
+        const std::size_t claimed = h;
         if (head_.compare_exchange_weak(h, h + 1, std::memory_order_seq_cst)) {
           T* p = item(s);
           out.emplace(std::move(*p));
@@ -111,6 +126,7 @@ class mpmc_ring {
           s.stamp.store(2 * (h + capacity_), std::memory_order_release);
           return pop_result::done;
         }
+        if (h != claimed) lost_race = true;  // as in try_push
         continue;
       }
       // Read after h: tail_'s position >= h. Equal means empty at this instant (head_ only grows

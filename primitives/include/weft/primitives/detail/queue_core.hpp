@@ -72,6 +72,10 @@ struct queue_waiter {
   std::coroutine_handle<> handle;
   runtime_core* runtime = nullptr;
   wait_status status = wait_status::idle;  // guarded by the core's lock (see the file comment)
+  // Set by a core whose operation completed at once but lost a claim race to another thread on
+  // the way (channel_core.hpp, "Contention"): the awaiter then yields before it resumes the task.
+  // Written and read by the waiting task's own thread only.
+  bool yield_after = false;
 };
 
 // FIFO of waiters; O(1) push, pop and removal of a cancelled waiter (intrusive_list.hpp).
@@ -393,10 +397,17 @@ class queue_wait : protected cancellable_wait, protected Node {
   }
 
   // The operation completes without waiting if it can: then it is not a cancellation point.
-  bool await_ready() { return Derived::try_now(*core_, this->node(), false); }
+  // If the core asks for it (yield_after), the task still suspends once, behind the tasks ready
+  // on its worker, with the operation already done: a yield, not a wait (no hook, no
+  // cancellation point), and await_resume returns the operation's result as usual.
+  bool await_ready() { return Derived::try_now(*core_, this->node(), false) && !this->yield_after; }
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) {
+    if (this->yield_after) {  // completed in await_ready (status granted): only yield
+      schedule_yield(self);
+      return true;
+    }
     require_worker("a weft::queue or weft::channel wait");
     on_cancel = &cancel_wait;
     if (begin(root_of(self), Derived::kind)) return false;  // a pending cancellation: do not wait
