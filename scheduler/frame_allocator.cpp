@@ -59,9 +59,18 @@ inline void claim_default() noexcept {
 
 }  // namespace
 
+// The calling thread's lists (detail/frame_allocator.hpp, whose inline paths pop and push them).
+// With the system allocator they stay empty with cache_limit 0, so the inline paths always call
+// the slow ones. Why the inline paths need no check of frame_source: a thread's cache_limit
+// becomes non-zero only in register_cleanup, and frames enter its lists only through
+// release_frame and refill, all reached only with weft's own allocator in charge (frame_source
+// 0 or 1), and set_frame_allocator refuses once weft allocated a frame. So a non-empty list and a
+// non-zero limit both imply that no frame_allocator will ever be installed.
+constinit thread_local frame_cache thread_frame_cache{};
+
 #if defined(WEFT_FRAME_ALLOCATOR_SYSTEM)
 
-void* allocate_frame(std::size_t size) {
+void* allocate_frame_slow(std::size_t size) {
   // Ordering: acquire pairs with the installer's release CAS (frame_source).
   const std::uintptr_t source = frame_source.load(std::memory_order_acquire);
   if (source > weft_own) [[unlikely]] {
@@ -80,20 +89,16 @@ void release_frame(void* frame, std::size_t size) noexcept {
 }
 std::size_t cached_frame_bytes() noexcept { return 0; }
 std::size_t depot_frame_bytes() noexcept { return 0; }
-namespace {
-inline bool cache_freed_frame(void*, std::size_t) noexcept { return false; }
-}  // namespace
 
 #else
 
 namespace {
 
-constexpr std::size_t granule = 16;
 // Blocks of 8 .. 2040 bytes (see block_size). 2 KiB rather than 1: a task that awaits a
 // fork_join of ten children holds ten fork_slots in its frame (1,136 bytes in bench_skynet), and
 // with 1 KiB every such frame went to malloc and back (perf: half of skynet's time in malloc and
 // _int_free).
-constexpr std::size_t class_count = 128;
+constexpr std::size_t class_count = frame_class_count;
 // Per thread. A thread that frees frames it did not allocate (a worker finishing tasks spawned by
 // foreign threads, which never reuse them) fills its cache up to this bound and keeps it until the
 // thread exits: 4 MiB per worker let RSS grow from 3.6 to 12.4 MB over 56,000 spawning foreign
@@ -109,32 +114,17 @@ using free_node = free_frame;
 // held while a burst's frames are being reused (the trimmer below returns the rest).
 constinit frame_depot<class_count> depot{kept_depot_frame_bytes, max_depot_frame_bytes};
 
-struct frame_cache {
-  free_node* heads[class_count];
-  std::size_t cached_bytes;
-  // What cached_bytes may reach on deallocate_frame's inline path: max_cached_bytes once the
-  // thread's cleanup is registered, 0 before (the first free registers it, on the full path) and
-  // after the thread's lists were emptied at its exit. One comparison covers all three cases.
-  std::size_t cache_limit;
-  bool cleanup_registered;
-  bool thread_exiting;  // the lists were emptied; everything goes straight to the system
-};
-
-// Trivially constructible, so access needs no initialization guard; initial-exec for a plain
-// TLS offset instead of a __tls_get_addr call from the shared library.
-__attribute__((tls_model("initial-exec"))) thread_local frame_cache cache{};
-
 struct cache_cleanup {
   ~cache_cleanup() {
     for (std::size_t c = 0; c < class_count; ++c) {
-      while (free_node* node = cache.heads[c]) {
-        cache.heads[c] = node->next;
+      while (free_node* node = thread_frame_cache.heads[c]) {
+        thread_frame_cache.heads[c] = node->next;
         ::operator delete(node);
       }
     }
-    cache.cached_bytes = 0;
-    cache.cache_limit = 0;
-    cache.thread_exiting = true;
+    thread_frame_cache.cached_bytes = 0;
+    thread_frame_cache.cache_limit = 0;
+    thread_frame_cache.thread_exiting = true;
   }
 };
 
@@ -142,8 +132,8 @@ void register_cleanup() {
   // A thread_local with a destructor, touched once per thread, empties the lists at thread exit.
   static thread_local cache_cleanup cleanup;
   (void)cleanup;
-  cache.cleanup_registered = true;
-  if (!cache.thread_exiting) cache.cache_limit = max_cached_bytes;
+  thread_frame_cache.cleanup_registered = true;
+  if (!thread_frame_cache.thread_exiting) thread_frame_cache.cache_limit = max_cached_bytes;
 }
 
 // Block sizes are 16k - 8 bytes (8, 24, 40, ... 2040), not 16k: glibc's malloc puts an 8-byte
@@ -151,13 +141,8 @@ void register_cleanup() {
 // 16k chunk exactly, while a 16k request takes 16k + 16. A 248-byte frame (a task waiting on an
 // event) thus costs 256 bytes instead of 272 (bench/run task_memory). Blocks stay 16-byte
 // aligned: the alignment comes from the chunk, whatever the requested size.
-constexpr std::size_t malloc_header = 8;
-constexpr std::size_t class_of(std::size_t size) noexcept {
-  return (size + malloc_header - 1) / granule;
-}
-constexpr std::size_t block_size(std::size_t c) noexcept {
-  return (c + 1) * granule - malloc_header;
-}
+constexpr std::size_t class_of(std::size_t size) noexcept { return frame_class_of(size); }
+constexpr std::size_t block_size(std::size_t c) noexcept { return frame_block_size(c); }
 // The first class whose blocks can hold a depot_batch (class 0's are 8 bytes; no coroutine frame
 // is that small, so its frames simply skip the depot).
 constexpr std::size_t first_depot_class = 1;
@@ -257,7 +242,7 @@ void spill(std::size_t c, free_node* frame, std::size_t bytes) noexcept {
   }
   free_node* tail = frame;
   std::size_t count = 1;
-  frame->next = cache.heads[c];
+  frame->next = thread_frame_cache.heads[c];
   while (count < depot.batch_frames && tail->next != nullptr) {
     tail = tail->next;
     ++count;
@@ -265,8 +250,8 @@ void spill(std::size_t c, free_node* frame, std::size_t bytes) noexcept {
   free_node* const rest = tail->next;
   tail->next = nullptr;
   if (depot.put(c, frame, count, bytes, limit)) {
-    cache.heads[c] = rest;
-    cache.cached_bytes -= (count - 1) * bytes;
+    thread_frame_cache.heads[c] = rest;
+    thread_frame_cache.cached_bytes -= (count - 1) * bytes;
     if (depot.bytes() > depot.kept_bytes()) ensure_trimmer();
     return;
   }
@@ -277,24 +262,24 @@ void spill(std::size_t c, free_node* frame, std::size_t bytes) noexcept {
 // The thread's list of class c is empty: a batch from the depot, if it has one and the thread's
 // cache has room for the rest of it (the per-thread bound holds for frames taken as well).
 void* refill(std::size_t c, std::size_t bytes) noexcept {
-  if (c < first_depot_class || cache.thread_exiting ||
-      cache.cached_bytes + (depot.batch_frames - 1) * bytes > max_cached_bytes) {
+  if (c < first_depot_class || thread_frame_cache.thread_exiting ||
+      thread_frame_cache.cached_bytes + (depot.batch_frames - 1) * bytes > max_cached_bytes) {
     return nullptr;
   }
   std::size_t count = 0;
   free_node* first = depot.take(c, count, bytes);
   if (first == nullptr) return nullptr;
   if (count > 1) {
-    if (!cache.cleanup_registered) register_cleanup();
-    cache.heads[c] = first->next;
-    cache.cached_bytes += (count - 1) * bytes;
+    if (!thread_frame_cache.cleanup_registered) register_cleanup();
+    thread_frame_cache.heads[c] = first->next;
+    thread_frame_cache.cached_bytes += (count - 1) * bytes;
   }
   return first;
 }
 
 }  // namespace
 
-void* allocate_frame(std::size_t size) {
+void* allocate_frame_slow(std::size_t size) {
   // One load and a branch that is always taken the same way in a process (no hook: the word is 1
   // after the first frame).
   // Ordering: acquire pairs with the installer's release CAS (frame_source).
@@ -304,9 +289,9 @@ void* allocate_frame(std::size_t size) {
   }
   const std::size_t c = class_of(size);
   if (c < class_count) {
-    if (free_node* node = cache.heads[c]) {
-      cache.heads[c] = node->next;
-      cache.cached_bytes -= block_size(c);
+    if (free_node* node = thread_frame_cache.heads[c]) {
+      thread_frame_cache.heads[c] = node->next;
+      thread_frame_cache.cached_bytes -= block_size(c);
       return node;
     }
     if (void* frame = refill(c, block_size(c))) return frame;
@@ -327,11 +312,11 @@ void release_frame(void* frame, std::size_t size) noexcept {
     return;
   }
   const std::size_t bytes = block_size(c);
-  if (cache.thread_exiting) {
+  if (thread_frame_cache.thread_exiting) {
     ::operator delete(frame);
     return;
   }
-  if (cache.cached_bytes + bytes > max_cached_bytes) {
+  if (thread_frame_cache.cached_bytes + bytes > max_cached_bytes) {
     if (c >= first_depot_class) {
       spill(c, static_cast<free_node*>(frame), bytes);
     } else {
@@ -339,45 +324,25 @@ void release_frame(void* frame, std::size_t size) noexcept {
     }
     return;
   }
-  if (!cache.cleanup_registered) register_cleanup();
+  if (!thread_frame_cache.cleanup_registered) register_cleanup();
   auto* node = static_cast<free_node*>(frame);
-  node->next = cache.heads[c];
-  cache.heads[c] = node;
-  cache.cached_bytes += bytes;
+  node->next = thread_frame_cache.heads[c];
+  thread_frame_cache.heads[c] = node;
+  thread_frame_cache.cached_bytes += bytes;
 }
 
-std::size_t cached_frame_bytes() noexcept { return cache.cached_bytes; }
+std::size_t cached_frame_bytes() noexcept { return thread_frame_cache.cached_bytes; }
 std::size_t depot_frame_bytes() noexcept { return depot.bytes(); }
-
-namespace {
-// deallocate_frame's common case, inline there: weft's allocator, a cached class, room in the
-// thread's cache (and its cleanup registered). Everything else takes release_frame's full path.
-// Split out because release_frame's rare branches (the depot, the system) made the compiler save
-// four registers on every call: release_frame was 9% of bench skynet's samples, mostly its
-// prologue and epilogue.
-inline bool cache_freed_frame(void* frame, std::size_t size) noexcept {
-  const std::size_t c = class_of(size);
-  if (c >= class_count || frame_source.load(std::memory_order_relaxed) > weft_own) return false;
-  const std::size_t bytes = block_size(c);
-  if (cache.cached_bytes + bytes > cache.cache_limit) return false;
-  auto* node = static_cast<free_node*>(frame);
-  node->next = cache.heads[c];
-  cache.heads[c] = node;
-  cache.cached_bytes += bytes;
-  return true;
-}
-}  // namespace
 
 #endif
 
-void deallocate_frame(void* frame, std::size_t size) noexcept {
-  // Ordering: seq_cst (a plain load on x86), step 3 of frame_inspection.hpp's argument: a dump
-  // that saw this frame's task suspended before the task went on to free it is seen here.
+void deallocate_frame_slow(void* frame, std::size_t size) noexcept {
+  // Ordering: seq_cst (a plain load on x86), step 3 of frame_inspection.hpp's argument, as in the
+  // inline path (which came here for this reason or another).
   if (frame_inspectors.load(std::memory_order_seq_cst) != 0) [[unlikely]] {
     defer_frame(frame, size);
     return;
   }
-  if (cache_freed_frame(frame, size)) return;
   release_frame(frame, size);
 }
 

@@ -45,14 +45,10 @@
 #include <new>
 
 #include <weft/scheduler/detail/atomic.hpp>
+#include <weft/scheduler/detail/frame_allocator.hpp>  // free_frame
 #include <weft/scheduler/detail/spinlock.hpp>
 
 namespace weft::detail {
-
-// The first word of a free frame: the next free frame of its list or batch.
-struct free_frame {
-  free_frame* next;
-};
 
 // The first frame of a batch on a shelf.
 struct depot_batch : free_frame {

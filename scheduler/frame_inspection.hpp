@@ -27,10 +27,11 @@
 #include <atomic>
 #include <cstddef>
 
-namespace weft::detail {
+// frame_inspectors, the count of dumps running now (any runtime: frames are allocated per
+// process), is declared there: the inline free path reads it.
+#include <weft/scheduler/detail/frame_allocator.hpp>
 
-// Dumps running now (any runtime: frames are allocated per process).
-extern std::atomic<int> frame_inspectors;
+namespace weft::detail {
 
 // deallocate_frame's slow path: a dump runs, keep the frame's memory for now.
 void defer_frame(void* frame, std::size_t size) noexcept;
