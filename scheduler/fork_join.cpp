@@ -147,11 +147,9 @@ fork_listing fork_children_of(const cancel_hook* hook, fork_child* children, std
   return fork_join_access::children_of(hook, children, max, count);
 }
 
-void fork_join_core::require_worker_thread() {
-  if (current_worker() == nullptr) {
-    throw std::logic_error(
-        "weft::fork_join awaited outside a worker of a weft runtime (await it in a task)");
-  }
+void fork_join_core::throw_outside_worker() {
+  throw std::logic_error(
+      "weft::fork_join awaited outside a worker of a weft runtime (await it in a task)");
 }
 
 std::coroutine_handle<> fork_join_core::start(std::coroutine_handle<> caller, task_header* root,

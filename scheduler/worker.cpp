@@ -722,10 +722,8 @@ void require_not_on_worker(const char* what) {
   }
 }
 
-void require_worker(const char* what) {
-  if (current_worker() == nullptr) {
-    throw std::logic_error(std::string(what) + " called outside a weft runtime");
-  }
+void throw_outside_runtime(const char* what) {
+  throw std::logic_error(std::string(what) + " called outside a weft runtime");
 }
 
 runtime_core* current_runtime_core() noexcept {

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include <weft/scheduler/detail/await_trampoline.hpp>
+#include <weft/scheduler/detail/runtime_entry_points.hpp>  // this_worker
 #include <weft/scheduler/detail/timer_entry.hpp>
 
 #include "deque.hpp"
@@ -271,11 +272,10 @@ class alignas(64) worker : public worker_identity {
   std::thread thread_;
 };
 
-// The worker running on this thread, if any.
-// initial-exec: a worker looks itself up on every spawn, wake and fork; the default TLS model of a
-// shared library would make each lookup a call to __tls_get_addr. Inline, with the variable
-// visible to the scheduler's files (hidden outside libweft), so that a lookup is one load.
-extern constinit __attribute__((tls_model("initial-exec"))) thread_local worker* this_worker;
+// The worker running on this thread, if any: this_worker, declared in
+// detail/runtime_entry_points.hpp. initial-exec: a worker looks itself up on every spawn, wake and
+// fork; the default TLS model of a shared library would make each lookup a call to
+// __tls_get_addr. Inline, so that a lookup is one load.
 inline worker* current_worker() noexcept { return this_worker; }
 
 }  // namespace weft::detail

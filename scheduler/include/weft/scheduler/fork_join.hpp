@@ -94,7 +94,10 @@ class fork_join_core : protected cancellable_wait {
   fork_join_core& operator=(const fork_join_core&) = delete;
 
   // Throws std::logic_error unless the calling thread is a worker of a runtime.
-  WEFT_API static void require_worker_thread();
+  static void require_worker_thread() {
+    if (this_worker == nullptr) [[unlikely]]
+      throw_outside_worker();
+  }
 
   // await_suspend: prepares every child, queues children 1..n-1 on the calling worker's deque and
   // returns child 0 to run now. The cancel hook is published later, by the first child that
@@ -137,6 +140,7 @@ class fork_join_core : protected cancellable_wait {
  private:
   friend struct fork_join_access;
   friend void arm_fork_scope(task_header* child) noexcept;
+  [[noreturn]] WEFT_API static void throw_outside_worker();
   static void cancel_children(cancel_hook* hook) noexcept;
   void arm() noexcept;
 

@@ -29,7 +29,15 @@ namespace weft::detail {
 
 class runtime_core;
 class task_header;
+class worker;
 struct cancel_message;
+
+// The worker running on the calling thread, or null (scheduler/worker.hpp). Visible here so that
+// the checks "is this a worker?" on every await (require_worker, fork_join) are one load inline,
+// not a call into libweft; the worker's type stays opaque. initial-exec: a fixed offset from the
+// thread pointer (libweft needs static TLS for its own already).
+extern WEFT_API
+    __attribute__((tls_model("initial-exec"))) constinit thread_local worker* this_worker;
 
 // The slow halves of task_header's inline members (take_cancel_message, take_pending_cancel).
 
@@ -93,7 +101,11 @@ WEFT_API void block_until_finished(task_header* task);
 WEFT_API void require_not_on_worker(const char* what);
 
 // Throws std::logic_error naming `what` unless the calling thread is a worker of a runtime.
-WEFT_API void require_worker(const char* what);
+[[noreturn]] WEFT_API void throw_outside_runtime(const char* what);
+inline void require_worker(const char* what) {
+  if (this_worker == nullptr) [[unlikely]]
+    throw_outside_runtime(what);
+}
 
 // The runtime whose worker thread is calling, or null.
 WEFT_API runtime_core* current_runtime_core() noexcept;
