@@ -10,7 +10,8 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
-#include <array>
+#include <memory>
+#include <span>
 #include <utility>
 
 #include <weft/net/address.hpp>
@@ -78,17 +79,24 @@ task<void> flush(tls_engine& e) {
 //
 // The ciphertext passes through a buffer of the thread's, not the stream's, so an idle stream
 // holds no read buffer (17 KiB a connection otherwise, most of an idle TLS connection's memory).
-// Not a coroutine and never inlined into one: the thread_local's address is taken afresh on each
-// call, never carried across a suspension that may resume on another thread.
+// On the heap, allocated by the thread's first read: a thread_local array would sit in libweft's
+// static TLS block, which every thread of the process gets, weft's or not (17 KiB each), and for
+// which a program that dlopens libweft must have room (the 17 KiB made that fail with glibc's
+// default settings; docs/embedding.md). Not a coroutine and never inlined into one: the
+// thread_local is read afresh on each call, never carried across a suspension that may resume on
+// another thread.
 [[gnu::noinline]] int feed_now(tls_engine& e) {
-  thread_local std::array<char, 17 * 1024> scratch;  // one TLS record and its overhead
+  constexpr std::size_t scratch_bytes = 17 * 1024;  // one TLS record and its overhead
+  thread_local std::unique_ptr<char[]> scratch;
+  if (scratch == nullptr) scratch = std::make_unique<char[]>(scratch_bytes);  // or bad_alloc
   bool would_block = false;
-  const std::size_t n = e.socket.try_read(scratch, would_block);
+  const std::size_t n =
+      e.socket.try_read(std::span<char>(scratch.get(), scratch_bytes), would_block);
   if (would_block) return -1;
   if (n == 0) return 0;
   std::lock_guard guard(e.lock);
   if (e.ssl == nullptr) return 0;
-  BIO_write(e.incoming, scratch.data(), static_cast<int>(n));  // a memory BIO takes all
+  BIO_write(e.incoming, scratch.get(), static_cast<int>(n));  // a memory BIO takes all
   return 1;
 }
 
