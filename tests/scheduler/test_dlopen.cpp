@@ -14,6 +14,8 @@
 #include <cstring>
 #include <string>
 
+#include "support/fib_reference.hpp"
+
 namespace {
 
 void* open_plugin() {
@@ -24,15 +26,7 @@ void* open_plugin() {
   return handle;
 }
 
-std::uint64_t fib(int n) {
-  std::uint64_t a = 0, b = 1;
-  for (int i = 0; i < n; ++i) {
-    const std::uint64_t next = a + b;
-    a = b;
-    b = next;
-  }
-  return a;
-}
+using weft_test::fib_reference;
 
 }  // namespace
 
@@ -44,9 +38,10 @@ TEST_CASE("dlopen: a program that does not link weft loads a plugin that runs a 
   REQUIRE(entry != nullptr);
   auto run = reinterpret_cast<run_fn>(entry);
   const long items = 20000;
-  const std::uint64_t expected = fib(20) + static_cast<std::uint64_t>(items * (items - 1) / 2);
+  const std::uint64_t expected =
+      fib_reference(20) + static_cast<std::uint64_t>(items * (items - 1) / 2);
   CHECK(run(20, items) == expected);
-  CHECK(run(15, items) == fib(15) + static_cast<std::uint64_t>(items * (items - 1) / 2));
+  CHECK(run(15, items) == fib_reference(15) + static_cast<std::uint64_t>(items * (items - 1) / 2));
 }
 
 TEST_CASE("dlopen: libweft's static TLS block stays small enough to be loaded late") {

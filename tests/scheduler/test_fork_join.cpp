@@ -21,6 +21,7 @@
 #include <weft/scheduler/fork_join.hpp>
 #include <weft/weft.hpp>
 
+#include "support/fib_reference.hpp"
 #include "support/stress.hpp"
 #include "support/watchdog.hpp"
 
@@ -34,15 +35,7 @@ weft::task<std::uint64_t> fib(int n) {
   co_return a + b;
 }
 
-std::uint64_t fib_reference(int n) {
-  std::uint64_t a = 0, b = 1;
-  for (int i = 0; i < n; ++i) {
-    const std::uint64_t next = a + b;
-    a = b;
-    b = next;
-  }
-  return a;
-}
+using weft_test::fib_reference;
 
 // Sum of [num, num + size) by a tree of fan-out 10, the vector form.
 weft::task<std::uint64_t> tree_sum(std::uint64_t num, std::uint64_t size) {
