@@ -47,6 +47,10 @@
 //      '~', a percent escape or a sub-delim ("http://a!b/"), which RFC 3986 3.2.2 allows in a
 //      reg-name and http-parser takes in userinfo only. weft checks the authority's syntax
 //      itself (CI's fuzzing found it accepting "S://|" on 2026-12-07; test_http_parser pins it).
+//   i. a Content-Length value followed by a tab ("Content-Length: 9<HTAB>"): RFC 9110 5.5 strips
+//      trailing OWS, which is spaces and tabs; http-parser's Content-Length reader allows
+//      trailing spaces only and fails with HPE_INVALID_CONTENT_LENGTH (found by CI's fuzzing run
+//      on 2026-12-08: the corpus keeps that input).
 #include <http_parser.h>
 
 #include <cstddef>
@@ -232,6 +236,18 @@ bool known_difference(const http_message& m, bool request) {
   return false;
 }
 
+// Whether `m` has a Content-Length field whose value (trailing whitespace stripped) is digits only.
+bool digits_only_length(const http_message& m) {
+  for (const auto& [name, value] : m.headers) {
+    if (!weft::http::iequals(name, "content-length") || value.empty()) continue;
+    bool digits = true;
+    for (char c : value)
+      digits = digits && c >= '0' && c <= '9';
+    if (digits) return true;
+  }
+  return false;
+}
+
 void compare_with_oracle(const http_outcome& weft_result, std::string_view input, bool request,
                          const std::vector<std::string>& methods) {
   static const http_parser_settings settings = [] {
@@ -256,6 +272,10 @@ void compare_with_oracle(const http_outcome& weft_result, std::string_view input
   for (std::size_t i = 0; i < weft_result.messages.size(); ++i) {
     const http_message& w = weft_result.messages[i];
     if (known_difference(w, request)) return;
+    if (i == o.messages.size() && HTTP_PARSER_ERRNO(&o.parser) == HPE_INVALID_CONTENT_LENGTH &&
+        digits_only_length(w)) {
+      return;  // class i: weft validated the length's digits, so the difference is the whitespace
+    }
     if (i >= o.messages.size()) finding("weft accepted a message http-parser did not complete", i);
     const oracle_message& h = o.messages[i];
     if (request) {
